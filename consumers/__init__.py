@@ -1,0 +1,1 @@
+"""Store and Kafka consumers: installed as parcelflow.consumers."""

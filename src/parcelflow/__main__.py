@@ -1,0 +1,3 @@
+from parcelflow.entrypoints.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""Per-parcel data keys, kept in their own table beside (never inside) the events.
+
+Erasing a parcel's personal data means destroying its key. A tombstone stays so that
+the erased parcel is not silently given a fresh key later.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from datetime import datetime, timezone
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+from parcelflow.adapters.sealing import KeyWrap, new_data_key
+
+# What `keys()` says of a parcel whose key was destroyed.
+ERASED: None = None
+
+
+class KeyStore(ABC):
+    def __init__(self, wrap: KeyWrap):
+        self.wrap = wrap
+
+    def ensure(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        """Each parcel's key, creating the missing ones (None: erased)."""
+        fresh = {i: self.wrap.wrap(i, new_data_key()) for i in ids}
+        self._insert_missing(fresh)
+        return self.keys(ids)
+
+    def keys(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        """Known parcels' keys (None: erased); unknown parcels are absent."""
+        return {
+            pid: (self.wrap.unwrap(pid, stored) if stored is not None else ERASED)
+            for pid, stored in self._select(ids).items()
+        }
+
+    @abstractmethod
+    def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None: ...
+
+    @abstractmethod
+    def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]: ...
+
+    @abstractmethod
+    def destroy(self, parcel_id: UUID) -> bool:
+        """Destroy a parcel's key; False when it had none (or it was already erased)."""
+
+
+class InMemoryKeyStore(KeyStore):
+    """For unit tests: the same contract, in a dict."""
+
+    def __init__(self, wrap: KeyWrap | None = None):
+        super().__init__(wrap or KeyWrap(None))
+        self.rows: dict[UUID, bytes | None] = {}
+
+    def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None:
+        for pid, key in wrapped.items():
+            self.rows.setdefault(pid, key)
+
+    def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        return {i: self.rows[i] for i in ids if i in self.rows}
+
+    def destroy(self, parcel_id: UUID) -> bool:
+        if self.rows.get(parcel_id) is None:
+            return False
+        self.rows[parcel_id] = None
+        return True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class SQLiteKeyStore(KeyStore):
+    def __init__(self, datastore: SQLiteDatastore, wrap: KeyWrap):
+        super().__init__(wrap)
+        self.datastore = datastore
+        with datastore.transaction(commit=True) as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS parcel_keys (parcel_id TEXT PRIMARY KEY, "
+                "data_key BLOB, created_at TEXT NOT NULL, erased_at TEXT)"
+            )
+
+    def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None:
+        now = _now()
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT OR IGNORE INTO parcel_keys VALUES (?, ?, ?, NULL)",
+                [(pid.hex, key, now) for pid, key in wrapped.items()],
+            )
+
+    def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        found: dict[UUID, bytes | None] = {}
+        keys = [i.hex for i in ids]
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                c.execute(
+                    f"SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update({UUID(r["parcel_id"]): r["data_key"] for r in c.fetchall()})
+        return found
+
+    def destroy(self, parcel_id: UUID) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "UPDATE parcel_keys SET data_key = NULL, erased_at = ? "
+                "WHERE parcel_id = ? AND data_key IS NOT NULL",
+                (_now(), parcel_id.hex),
+            )
+            c.execute("SELECT changes()")
+            return bool(c.fetchone()[0])
+
+
+class PostgresKeyStore(KeyStore):
+    def __init__(self, datastore: PostgresDatastore, wrap: KeyWrap):
+        super().__init__(wrap)
+        self.datastore = datastore
+        with datastore.transaction(commit=True) as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS parcel_keys (parcel_id uuid PRIMARY KEY, "
+                "data_key bytea, created_at timestamptz NOT NULL DEFAULT now(), "
+                "erased_at timestamptz)"
+            )
+
+    def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO parcel_keys (parcel_id, data_key) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bytea[]) ON CONFLICT DO NOTHING",
+                (list(wrapped), list(wrapped.values())),
+            )
+
+    def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id = ANY(%s)",
+                (list(ids),),
+            )
+            return {
+                r["parcel_id"]: (bytes(r["data_key"]) if r["data_key"] is not None else None)
+                for r in c.fetchall()
+            }
+
+    def destroy(self, parcel_id: UUID) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "UPDATE parcel_keys SET data_key = NULL, erased_at = now() "
+                "WHERE parcel_id = %s AND data_key IS NOT NULL",
+                (parcel_id,),
+            )
+            return c.rowcount > 0
+
+
+def keystore_for(datastore: object, wrap: KeyWrap) -> KeyStore:
+    if isinstance(datastore, PostgresDatastore):
+        return PostgresKeyStore(datastore, wrap)
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteKeyStore(datastore, wrap)
+    raise TypeError(f"no key store for {type(datastore).__name__}")

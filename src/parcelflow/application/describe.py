@@ -1,0 +1,77 @@
+"""Timeline lines in words a customer (or an auditor) reads."""
+
+from __future__ import annotations
+
+from parcelflow.domain.network import Network
+from parcelflow.domain.timeline import Entry
+from parcelflow.domain.vocabulary import EXCEPTION_RULES, SCAN_RULES, ExceptionCode, ScanType
+
+
+def facility_name(code: str | None, network: Network) -> str:
+    if code is None:
+        return "unknown place"
+    found = network.facilities.get(code)
+    return found.name_en if found else f"{code} (not in the network registry)"
+
+
+def city_name(code: str | None, network: Network) -> str | None:
+    found = network.facilities.get(code) if code else None
+    if not found:
+        return None
+    city = network.cities.get(found.city)
+    return city.name_en if city else found.city
+
+
+def _code_text(code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return EXCEPTION_RULES[ExceptionCode(code)].description.lower()
+    except ValueError:
+        return code.replace("_", " ")
+
+
+_FACTS = {
+    "registered": "Shipment information received",
+    "manifest_attached": "Shipment information received (after the first scan)",
+    "cancelled": "Shipment cancelled",
+    "disposed": "Parcel disposed of",
+    "receiver_redirected": "Delivery address changed",
+    "promised_time_changed": "Promised delivery time changed",
+    "eta_revised": "Estimated delivery time revised",
+    "personal_data_erased": "Personal data erased on request",
+}
+
+
+def describe(entry: Entry, network: Network) -> str:
+    scan = entry.scan
+    if scan is not None:
+        where = facility_name(scan.facility, network)
+        match scan.scan_type:
+            case ScanType.SORT if scan.next_facility:
+                return f"Sorted at {where}, next: {facility_name(scan.next_facility, network)}"
+            case ScanType.DEPARTURE if scan.next_facility:
+                return f"Departed {where} for {facility_name(scan.next_facility, network)}"
+            case ScanType.DEPARTURE:
+                return f"Departed {where}"
+            case ScanType.EXCEPTION:
+                return f"Problem reported at {where}: {_code_text(scan.exception_code)}"
+            case ScanType.DELIVERY_ATTEMPT:
+                return f"Delivery attempt failed: {_code_text(scan.attempt_reason)}"
+            case ScanType.DELIVERED | ScanType.PICKED_UP_BY_RECIPIENT if scan.signed_by:
+                return f"{SCAN_RULES[scan.scan_type].description} (signed: {scan.signed_by})"
+            case _:
+                return f"{SCAN_RULES[scan.scan_type].description} — {where}"
+    detail = entry.detail
+    match entry.kind:
+        case "exception_raised":
+            what, why = _code_text(detail.get("code")), detail.get("detail")
+            return f"Exception: {what}" + (f" ({why})" if why and why.lower() != what else "")
+        case "exception_resolved":
+            return f"Exception closed: {_code_text(detail.get('code'))} — {detail.get('outcome')}"
+        case "exception_reopened":
+            return f"Exception reopened: {_code_text(detail.get('code'))}"
+        case "correction":
+            return (f"Correction: event {detail.get('target_version')} {detail.get('action')} "
+                    f"({detail.get('reason')})")
+    return _FACTS.get(entry.kind, entry.kind.replace("_", " ").capitalize())

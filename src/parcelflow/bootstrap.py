@@ -1,0 +1,42 @@
+"""Wires adapters into the application: the one place that reads settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+
+from parcelflow.adapters.keystore import keystore_for
+from parcelflow.adapters.sealing import KeyWrap
+from parcelflow.adapters.store import store_env
+from parcelflow.application.service import ParcelService, utcnow
+from parcelflow.domain.network import Network
+from parcelflow.settings import Settings, get_settings
+from parcelflow.wire.scans import ScanLimits
+
+
+def load_network(path: Path | None = None) -> Network:
+    """The facility registry: the given file, or the bundled demo network."""
+    text = path.read_text() if path else (files("parcelflow") / "data" / "network.json").read_text()
+    return Network.from_dict(json.loads(text))
+
+
+def build_service(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    cache_size: int | None = None,
+) -> ParcelService:
+    settings = settings or get_settings()
+    master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
+    wrap = KeyWrap.from_setting(master)
+    return ParcelService(
+        store_env(settings.database_url),
+        keys=lambda datastore: keystore_for(datastore, wrap),
+        network=load_network(settings.network_file),
+        limits=ScanLimits(settings.scan_max_future, settings.scan_max_age, settings.max_batch),
+        clock=clock,
+        cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
+    )

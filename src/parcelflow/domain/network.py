@@ -1,0 +1,73 @@
+"""The carrier's network: cities, facilities and the linehaul lanes between hubs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from parcelflow.domain.vocabulary import FacilityKind
+
+
+@dataclass(frozen=True)
+class City:
+    code: str
+    name_zh: str
+    name_en: str
+    province: str
+
+
+@dataclass(frozen=True)
+class Facility:
+    code: str
+    kind: FacilityKind
+    name_zh: str
+    name_en: str
+    city: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Lane:
+    origin: str  # hub code
+    destination: str  # hub code
+    km: int
+    hours: float
+
+
+@dataclass(frozen=True)
+class Network:
+    cities: dict[str, City]
+    facilities: dict[str, Facility]
+    lanes: dict[tuple[str, str], Lane]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Network:
+        return cls(
+            cities={
+                c["code"]: City(c["code"], c["name_zh"], c["name_en"], c.get("province", ""))
+                for c in data["cities"]
+            },
+            facilities={
+                f["code"]: Facility(
+                    f["code"], FacilityKind(f["kind"]), f["name_zh"], f["name_en"], f["city"],
+                    f["timezone"],
+                )
+                for f in data["facilities"]
+            },
+            lanes={
+                (lane["from"], lane["to"]): Lane(lane["from"], lane["to"], lane["km"], lane["hours"])
+                for lane in data["lanes"]
+            },
+        )
+
+    def kind_of(self, facility: str) -> FacilityKind | None:
+        """The facility's kind, or None when the registry does not know it."""
+        found = self.facilities.get(facility)
+        return found.kind if found else None
+
+    def in_city(self, city: str, kind: FacilityKind) -> list[Facility]:
+        return [f for f in self.facilities.values() if f.city == city and f.kind == kind]
+
+    def hub_of(self, city: str) -> Facility | None:
+        hubs = self.in_city(city, FacilityKind.HUB)
+        return hubs[0] if hubs else None

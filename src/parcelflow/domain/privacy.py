@@ -1,0 +1,87 @@
+"""Masking personal data: the one place every customer-facing output goes through.
+
+Names keep the surname, phones keep the first 3 and last 2 digits, addresses lose the
+street and house number, emails keep their first letter and domain.
+"""
+
+from __future__ import annotations
+
+import re
+
+ERASED = "[erased]"
+
+# Two-character Chinese surnames (复姓) that must be kept whole.
+_COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 独孤 南宫 西门 百里".split()
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+# The last administrative unit before the street: province, city, district, county, ...
+_ADMIN_UNIT = re.compile(r"^(.*?(?:省|自治区|市|区|县|旗|自治州|州|盟))")
+
+
+def mask_name(name: str) -> str:
+    name = name.strip()
+    if not name or name == ERASED:
+        return name
+    if _CJK.match(name):
+        surname = name[:2] if name[:2] in _COMPOUND_SURNAMES else name[:1]
+        return surname + "*" * max(1, len(name) - len(surname))
+    parts = name.split()
+    if len(parts) > 1:  # "Given Surname": keep the surname
+        return f"* {parts[-1]}"
+    return parts[0][0] + "*" * max(1, len(parts[0]) - 1)  # one word: keep its initial
+
+
+def mask_phone(phone: str) -> str:
+    if phone == ERASED:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) <= 5:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 5) + digits[-2:]
+
+
+def mask_address(address: str) -> str:
+    """Keep province, city and district; hide street and house number."""
+    address = address.strip()
+    if not address or address == ERASED:
+        return address
+    if _CJK.search(address):
+        units = _greedy_admin_prefix(address)
+        return (units or "") + "***"
+    # Western style, "12 Main St, Springfield, IL": drop the parts that carry numbers
+    # before the first one that does not (street and house number come first).
+    parts = [p.strip() for p in address.split(",")]
+    while len(parts) > 1 and re.search(r"\d", parts[0]):
+        parts.pop(0)
+    if len(parts) == 1 and re.search(r"\d", parts[0]):
+        return "***"
+    return "***, " + ", ".join(parts)
+
+
+def _greedy_admin_prefix(address: str) -> str:
+    prefix = ""
+    rest = address
+    while True:
+        m = _ADMIN_UNIT.match(rest)
+        if not m or len(m.group(1)) > 8:  # a long run is a street name, not a unit
+            return prefix
+        prefix += m.group(1)
+        rest = rest[len(m.group(1)):]
+
+
+def mask_email(email: str) -> str:
+    if email == ERASED or "@" not in email:
+        return email if email == ERASED else "***"
+    local, domain = email.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_party(party: dict[str, str | None]) -> dict[str, str | None]:
+    """A party (name, phone, address, email, ...) with every personal field masked."""
+    maskers = {"name": mask_name, "phone": mask_phone, "address": mask_address,
+               "email": mask_email}
+    return {
+        key: (maskers[key](value) if key in maskers and isinstance(value, str) else value)
+        for key, value in party.items()
+    }

@@ -1,0 +1,339 @@
+"""What a parcel's timeline says: status, flags, location, problems — a pure fold.
+
+Scans arrive late, out of order and twice; the order they were *recorded* in says
+nothing about the parcel. So the parcel's state is never updated event by event in
+arrival order: it is recomputed from the whole timeline sorted by `occurred_at`, the
+way a person reading the timeline top to bottom would tell the story. Any arrival
+order of the same scans therefore yields the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from parcelflow.domain.vocabulary import (
+    EXCEPTION_RULES,
+    SCAN_RULES,
+    ExceptionCode,
+    FacilityKind,
+    Flag,
+    ScanType,
+    Status,
+    TERMINAL_STATUSES,
+)
+
+# A second failed attempt for "recipient absent" needs someone to act; the first is routine.
+ABSENT_ATTEMPTS_BEFORE_EXCEPTION = 2
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A physical scan as the domain knows it (validated wire data, plus registry facts)."""
+
+    scan_id: str
+    scan_type: ScanType
+    occurred_at: datetime
+    facility: str
+    device_id: str
+    operator_id: str | None = None
+    next_facility: str | None = None
+    exception_code: ExceptionCode | None = None
+    attempt_reason: ExceptionCode | None = None
+    signed_by: str | None = None
+    note: str | None = None
+    # Looked up in the network registry when the scan was recorded; None: unknown facility.
+    facility_kind: FacilityKind | None = None
+
+    AMENDABLE = frozenset(
+        {"scan_type", "occurred_at", "facility", "next_facility", "exception_code",
+         "attempt_reason", "signed_by", "note", "facility_kind"}
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a parcel's timeline: a scan or another fact about the parcel."""
+
+    version: int  # of the event that recorded it
+    kind: str  # a scan type, or registered / cancelled / exception_raised / ...
+    occurred_at: datetime
+    recorded_at: datetime
+    scan: Scan | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    late: bool = False  # occurred before something already recorded: uploaded late
+    voided: bool = False
+    amended: bool = False
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, str]:
+        # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
+        # so that equal timestamps fold the same way whatever order they came in.
+        rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RANK.get(self.kind, 90)
+        tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
+        return (self.occurred_at.astimezone(timezone.utc), rank, tiebreak)
+
+
+# Non-scan facts that sort among scans at the same instant.
+FACT_RANK = {"registered": 0, "manifest_attached": 1, "cancelled": 80, "disposed": 85}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem the timeline shows, which should be an open exception."""
+
+    code: ExceptionCode
+    cause: str  # what caused it: a scan id, or "manifest"
+    occurred_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class MissedScan:
+    """A scan the process expects but the timeline lacks (for scan compliance)."""
+
+    facility: str | None
+    scan_type: ScanType
+    around: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    at: datetime
+    facility: str
+    signed_by: str | None
+
+
+@dataclass(frozen=True)
+class ParcelState:
+    status: Status
+    flags: frozenset[Flag]
+    location: str | None  # facility of the latest scan
+    last_event: Entry | None
+    delivered: Delivery | None
+    expected_next_facility: str | None
+    failed_attempts: int
+    last_scan_at: datetime | None
+    issues: dict[tuple[str, str], Issue]
+    settled: frozenset[tuple[str, str]]  # issues the timeline itself settled since
+    anomalies: frozenset[int]  # versions of scans that raised scan_anomaly
+    missed_scans: tuple[MissedScan, ...]
+    unknown_facilities: tuple[str, ...]
+    timeline: tuple[Entry, ...]  # everything, sorted by occurred_at, voided included
+
+
+def derive(entries: list[Entry], *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
+    """Fold a parcel's timeline into its state.
+
+    `open_flags` are the flags set by open exceptions raised outside the timeline
+    (by staff or detectors); everything else comes from the entries themselves.
+    """
+    timeline = tuple(sorted(entries, key=lambda e: e.sort_key))
+    fold = _Fold()
+    for entry in timeline:
+        if not entry.voided:
+            fold.step(entry)
+    if not manifested:
+        first = next((e for e in timeline if e.scan and not e.voided), None)
+        at = first.occurred_at if first else (timeline[0].occurred_at if timeline else None)
+        if at is not None:
+            fold.issues[(ExceptionCode.UNMANIFESTED, "manifest")] = Issue(
+                ExceptionCode.UNMANIFESTED, "manifest", at, "scanned before its manifest arrived"
+            )
+    fold.close_lost_found()
+    fold.close_delivered()
+    flags = set(fold.flags) | open_flags
+    if fold.status in (Status.DELIVERED, Status.RETURNED):
+        flags.discard(Flag.ON_HOLD)
+    physical = [e for e in timeline if e.scan and not e.voided]
+    return ParcelState(
+        status=fold.status,
+        flags=frozenset(flags),
+        location=fold.location,
+        last_event=fold.last_event,
+        delivered=fold.delivered,
+        expected_next_facility=fold.expected_next,
+        failed_attempts=fold.attempts,
+        last_scan_at=physical[-1].occurred_at if physical else None,
+        issues=fold.issues,
+        settled=frozenset(fold.settled),
+        anomalies=frozenset(fold.anomalies),
+        missed_scans=tuple(_missed_scans(physical)),
+        unknown_facilities=tuple(
+            sorted({e.scan.facility for e in physical if e.scan.facility_kind is None})
+        ),
+        timeline=timeline,
+    )
+
+
+class _Fold:
+    """The running story while reading a timeline top to bottom."""
+
+    def __init__(self) -> None:
+        self.status = Status.REGISTERED
+        self.flags: set[Flag] = set()
+        self.location: str | None = None
+        self.last_event: Entry | None = None
+        self.delivered: Delivery | None = None
+        self.expected_next: str | None = None
+        self.attempts = 0
+        self.seen_scan = False
+        self.issues: dict[tuple[str, str], Issue] = {}
+        self.settled: set[tuple[str, str]] = set()  # shown, then settled by a later scan
+        self.anomalies: set[int] = set()
+        self.lost_by_scan: list[Issue] = []  # lost reported by a scan, until a later scan
+
+    def step(self, entry: Entry) -> None:
+        if entry.scan is not None:
+            self._scan(entry, entry.scan)
+        elif entry.kind == "cancelled" and self.status not in TERMINAL_STATUSES:
+            self.status = Status.CANCELLED
+            self.last_event = entry
+        elif entry.kind == "disposed":
+            self.status = Status.DISPOSED
+            self.last_event = entry
+        elif entry.kind == "exception_raised" and entry.detail.get("code") == ExceptionCode.LOST:
+            if self.status not in TERMINAL_STATUSES:
+                self.status = Status.LOST
+                self.last_event = entry
+        elif entry.kind == "registered" and self.last_event is None:
+            self.last_event = entry
+
+    def _anomaly(self, entry: Entry, scan: Scan, why: str) -> None:
+        self.anomalies.add(entry.version)
+        self.issues[(ExceptionCode.SCAN_ANOMALY, scan.scan_id)] = Issue(
+            ExceptionCode.SCAN_ANOMALY, scan.scan_id, scan.occurred_at, why
+        )
+
+    def _scan(self, entry: Entry, scan: Scan) -> None:
+        rule = SCAN_RULES[scan.scan_type]
+        if self.lost_by_scan:
+            self.lost_by_scan.clear()  # scanned again: no longer lost
+        if self.status in (Status.DELIVERED, Status.RETURNED, Status.DISPOSED):
+            self._anomaly(entry, scan, f"{scan.scan_type} scan after the parcel was {self.status}")
+            return
+        if self.status == Status.CANCELLED and rule.is_delivery:
+            self._anomaly(entry, scan, f"{scan.scan_type} scan after the parcel was cancelled")
+            return
+        if rule.is_delivery and not self.seen_scan:
+            self._anomaly(entry, scan, f"{scan.scan_type} before any pickup or hub scan")
+        self.seen_scan = True
+        self.location = scan.facility
+        self.last_event = entry
+
+        match scan.scan_type:
+            case ScanType.ARRIVAL:
+                if self.expected_next and scan.facility != self.expected_next:
+                    self.flags.add(Flag.MISDIRECTED)
+                    self.issues[(ExceptionCode.MISDIRECTED, scan.scan_id)] = Issue(
+                        ExceptionCode.MISDIRECTED, scan.scan_id, scan.occurred_at,
+                        f"arrived at {scan.facility}, expected {self.expected_next}",
+                    )
+                else:  # back on its route
+                    self.flags.discard(Flag.MISDIRECTED)
+                    self._settle({ExceptionCode.MISDIRECTED})
+                self.expected_next = None
+            case ScanType.SORT | ScanType.DEPARTURE:
+                if scan.next_facility:
+                    self.expected_next = scan.next_facility
+                if scan.scan_type == ScanType.DEPARTURE:
+                    self.flags.discard(Flag.ON_HOLD)
+            case ScanType.CUSTOMS_HOLD:
+                self.flags.add(Flag.ON_HOLD)
+            case ScanType.CUSTOMS_RELEASE:
+                self.flags.discard(Flag.ON_HOLD)
+            case ScanType.OUT_FOR_DELIVERY:
+                self.flags -= {Flag.MISDIRECTED, Flag.ON_HOLD}
+            case ScanType.DELIVERY_ATTEMPT:
+                self.attempts += 1
+                reason = scan.attempt_reason
+                if reason is not None and (
+                    reason != ExceptionCode.RECIPIENT_ABSENT
+                    or self.attempts >= ABSENT_ATTEMPTS_BEFORE_EXCEPTION
+                ):
+                    self.issues[(reason, scan.scan_id)] = Issue(
+                        reason, scan.scan_id, scan.occurred_at,
+                        f"delivery attempt {self.attempts} failed: {reason}",
+                    )
+            case ScanType.DELIVERED | ScanType.PICKED_UP_BY_RECIPIENT:
+                self.delivered = Delivery(scan.occurred_at, scan.facility, scan.signed_by)
+                self.flags -= {Flag.MISDIRECTED, Flag.ON_HOLD}
+            case ScanType.EXCEPTION:
+                self._exception_scan(scan)
+
+        if scan.scan_type == ScanType.DELIVERED and self.status == Status.RETURNING:
+            self.status = Status.RETURNED
+        elif self.status == Status.CANCELLED and scan.scan_type != ScanType.RETURN_TO_SENDER:
+            pass  # a cancelled parcel still moves (back to its sender) but stays cancelled
+        elif rule.status is not None:
+            self.status = rule.status
+
+    def _exception_scan(self, scan: Scan) -> None:
+        code = scan.exception_code
+        assert code is not None  # the wire schema requires it on exception scans
+        issue = Issue(code, scan.scan_id, scan.occurred_at, f"reported at {scan.facility}")
+        rule = EXCEPTION_RULES[code]
+        if code == ExceptionCode.LOST:
+            self.status = Status.LOST
+            self.lost_by_scan.append(issue)
+            return
+        self.issues[(code, scan.scan_id)] = issue
+        if rule.flag is not None:
+            self.flags.add(rule.flag)
+
+    def _settle(self, codes: set[ExceptionCode]) -> None:
+        for key in [k for k in self.issues if k[0] in codes]:
+            del self.issues[key]
+            self.settled.add(key)
+
+    def close_delivered(self) -> None:
+        # Delivery settles what only stood between the parcel and its receiver.
+        if self.status in (Status.DELIVERED, Status.RETURNED):
+            self._settle({c for c, rule in EXCEPTION_RULES.items() if rule.closed_by_delivery})
+
+    def close_lost_found(self) -> None:
+        # A "lost" reported by a scan holds only while no later scan has found the parcel.
+        for issue in self.lost_by_scan:
+            self.issues[(issue.code, issue.cause)] = issue
+
+
+# Which scans a visit to a facility of each kind is expected to carry, and which one
+# is expected when the parcel leaves. Missing ones are recorded, never raised.
+_EXPECTED_ON_VISIT = {
+    FacilityKind.HUB: (ScanType.ARRIVAL, ScanType.SORT),
+    FacilityKind.STATION: (ScanType.ARRIVAL,),
+    FacilityKind.PICKUP_POINT: (ScanType.ARRIVAL,),
+    FacilityKind.CUSTOMS: (ScanType.ARRIVAL,),
+}
+_EXPECTED_ON_LEAVING = {FacilityKind.HUB: ScanType.DEPARTURE, FacilityKind.OUTLET: ScanType.DEPARTURE}
+
+
+def _missed_scans(physical: list[Entry]) -> list[MissedScan]:
+    """Gaps that happen every day: tolerated, and counted for scan compliance."""
+    visits: list[list[Scan]] = []
+    for entry in physical:
+        assert entry.scan is not None
+        if visits and visits[-1][0].facility == entry.scan.facility:
+            visits[-1].append(entry.scan)
+        else:
+            visits.append([entry.scan])
+    missed: list[MissedScan] = []
+    if physical and not any(e.scan and e.scan.scan_type == ScanType.PICKUP for e in physical):
+        missed.append(MissedScan(None, ScanType.PICKUP, physical[0].occurred_at))
+    for i, visit in enumerate(visits):
+        kind = visit[0].facility_kind
+        types = {s.scan_type for s in visit}
+        left = i < len(visits) - 1
+        expected = list(_EXPECTED_ON_VISIT.get(kind, ())) if kind else []
+        leaving = _EXPECTED_ON_LEAVING.get(kind) if kind else None
+        if not left:
+            # Still there: only what should already have happened before the last scan.
+            last_rank = max(SCAN_RULES[t].rank for t in types)
+            expected = [t for t in expected if SCAN_RULES[t].rank < last_rank]
+        elif leaving is not None:
+            expected.append(leaving)
+        for scan_type in expected:
+            if scan_type not in types:
+                missed.append(MissedScan(visit[0].facility, scan_type, visit[0].occurred_at))
+    return missed

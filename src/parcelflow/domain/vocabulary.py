@@ -1,0 +1,287 @@
+"""The carrier's vocabulary, in one place: statuses, flags, scan types, exception codes.
+
+Every other module reads these tables; nothing else spells a status or a code as a
+literal it decides on. Change a rule here and it changes everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    REGISTERED = "registered"
+    PICKED_UP = "picked_up"
+    AT_FACILITY = "at_facility"
+    IN_TRANSIT = "in_transit"
+    IN_CUSTOMS = "in_customs"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERY_FAILED = "delivery_failed"
+    AWAITING_PICKUP = "awaiting_pickup"
+    DELIVERED = "delivered"
+    RETURNING = "returning"
+    RETURNED = "returned"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+    DISPOSED = "disposed"
+
+
+# `lost` is terminal only until a later scan finds the parcel, so it is not listed.
+TERMINAL_STATUSES = frozenset(
+    {Status.DELIVERED, Status.RETURNED, Status.CANCELLED, Status.DISPOSED}
+)
+
+
+class Flag(StrEnum):
+    DAMAGED = "damaged"
+    MISDIRECTED = "misdirected"
+    DELAYED = "delayed"
+    ON_HOLD = "on_hold"
+
+
+class ScanType(StrEnum):
+    PICKUP = "pickup"
+    ARRIVAL = "arrival"
+    SORT = "sort"
+    DEPARTURE = "departure"
+    CUSTOMS_HOLD = "customs_hold"
+    CUSTOMS_RELEASE = "customs_release"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERY_ATTEMPT = "delivery_attempt"
+    DELIVERED = "delivered"
+    HELD_AT_PICKUP_POINT = "held_at_pickup_point"
+    PICKED_UP_BY_RECIPIENT = "picked_up_by_recipient"
+    RETURN_TO_SENDER = "return_to_sender"
+    EXCEPTION = "exception"
+
+
+@dataclass(frozen=True)
+class ScanRule:
+    """What a scan type does to a parcel."""
+
+    status: Status | None  # the status it moves the parcel to (None: leaves it)
+    rank: int  # lifecycle order, breaks ties between scans with equal occurred_at
+    description: str
+    is_delivery: bool = False  # a hand-over attempt that needs the parcel to exist first
+
+
+SCAN_RULES: dict[ScanType, ScanRule] = {
+    ScanType.PICKUP: ScanRule(Status.PICKED_UP, 10, "Picked up from the sender"),
+    ScanType.ARRIVAL: ScanRule(Status.AT_FACILITY, 20, "Arrived at facility"),
+    ScanType.CUSTOMS_HOLD: ScanRule(Status.IN_CUSTOMS, 25, "Held by customs"),
+    ScanType.CUSTOMS_RELEASE: ScanRule(Status.AT_FACILITY, 26, "Released by customs"),
+    ScanType.SORT: ScanRule(Status.AT_FACILITY, 30, "Sorted"),
+    ScanType.EXCEPTION: ScanRule(None, 35, "Exception reported"),
+    ScanType.DEPARTURE: ScanRule(Status.IN_TRANSIT, 40, "Departed facility"),
+    ScanType.RETURN_TO_SENDER: ScanRule(Status.RETURNING, 45, "Returning to sender"),
+    ScanType.OUT_FOR_DELIVERY: ScanRule(
+        Status.OUT_FOR_DELIVERY, 50, "Out for delivery", is_delivery=True
+    ),
+    ScanType.DELIVERY_ATTEMPT: ScanRule(
+        Status.DELIVERY_FAILED, 60, "Delivery attempt failed", is_delivery=True
+    ),
+    ScanType.HELD_AT_PICKUP_POINT: ScanRule(
+        Status.AWAITING_PICKUP, 65, "Waiting at pickup point", is_delivery=True
+    ),
+    ScanType.DELIVERED: ScanRule(Status.DELIVERED, 70, "Delivered", is_delivery=True),
+    ScanType.PICKED_UP_BY_RECIPIENT: ScanRule(
+        Status.DELIVERED, 75, "Collected by the recipient", is_delivery=True
+    ),
+}
+
+# Scans that name where the parcel goes next.
+SCANS_WITH_NEXT_FACILITY = frozenset({ScanType.SORT, ScanType.DEPARTURE})
+
+# Scans a cancelled parcel may still receive: the way back to its sender.
+RETURN_PATH_SCANS = frozenset(
+    {ScanType.RETURN_TO_SENDER, ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE,
+     ScanType.EXCEPTION}
+)
+
+
+class Actor(StrEnum):
+    """Who must act on an exception."""
+
+    NETWORK_OPS = "network_ops"
+    HUB = "hub"
+    CUSTOMER_SERVICE = "customer_service"
+    CUSTOMER = "customer"
+    SHIPPER = "shipper"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class ExceptionCode(StrEnum):
+    DAMAGED = "damaged"
+    LOST = "lost"
+    DELAYED = "delayed"
+    STALLED = "stalled"
+    MISDIRECTED = "misdirected"
+    ADDRESS_ISSUE = "address_issue"
+    RECIPIENT_ABSENT = "recipient_absent"
+    REFUSED = "refused"
+    CUSTOMS_DOCUMENTS = "customs_documents"
+    HELD_FOR_PAYMENT = "held_for_payment"
+    PICKUP_MISSED = "pickup_missed"
+    PROHIBITED_ITEM = "prohibited_item"
+    WEATHER = "weather"
+    SCAN_ANOMALY = "scan_anomaly"
+    UNMANIFESTED = "unmanifested"
+    COMPLAINT = "complaint"
+
+
+class Cause(StrEnum):
+    """Who or what caused an exception (Karrio groups incidents the same way)."""
+
+    CARRIER = "carrier"
+    CONSIGNEE = "consignee"
+    SHIPPER = "shipper"
+    CUSTOMS = "customs"
+    WEATHER = "weather"
+    DATA = "data"
+
+
+@dataclass(frozen=True)
+class ExceptionRule:
+    severity: Severity
+    owner: Actor  # who must act
+    customer_facing: bool  # is the customer told proactively
+    cause: Cause
+    description: str
+    flag: Flag | None = None  # the flag an open exception of this code sets
+    cleared_by_later_scan: bool = False  # a scan after it means it no longer holds
+    closed_by_delivery: bool = False  # a delivery settles it
+
+
+EXCEPTION_RULES: dict[ExceptionCode, ExceptionRule] = {
+    ExceptionCode.DAMAGED: ExceptionRule(
+        Severity.HIGH, Actor.HUB, True, Cause.CARRIER, "Parcel damaged", Flag.DAMAGED
+    ),
+    ExceptionCode.LOST: ExceptionRule(
+        Severity.CRITICAL, Actor.NETWORK_OPS, True, Cause.CARRIER, "Parcel lost",
+        cleared_by_later_scan=True,
+    ),
+    ExceptionCode.DELAYED: ExceptionRule(
+        Severity.MEDIUM, Actor.NETWORK_OPS, True, Cause.CARRIER,
+        "Parcel behind its promised time", Flag.DELAYED, closed_by_delivery=True,
+    ),
+    ExceptionCode.STALLED: ExceptionRule(
+        Severity.MEDIUM, Actor.NETWORK_OPS, False, Cause.CARRIER,
+        "No scan for too long", cleared_by_later_scan=True, closed_by_delivery=True,
+    ),
+    ExceptionCode.MISDIRECTED: ExceptionRule(
+        Severity.MEDIUM, Actor.HUB, False, Cause.CARRIER,
+        "Arrived where the route did not expect", Flag.MISDIRECTED, closed_by_delivery=True,
+    ),
+    ExceptionCode.ADDRESS_ISSUE: ExceptionRule(
+        Severity.HIGH, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        "Address incomplete or wrong", Flag.ON_HOLD, closed_by_delivery=True,
+    ),
+    ExceptionCode.RECIPIENT_ABSENT: ExceptionRule(
+        Severity.LOW, Actor.CUSTOMER, True, Cause.CONSIGNEE, "Recipient not available",
+        closed_by_delivery=True,
+    ),
+    ExceptionCode.REFUSED: ExceptionRule(
+        Severity.MEDIUM, Actor.SHIPPER, True, Cause.CONSIGNEE, "Recipient refused the parcel"
+    ),
+    ExceptionCode.CUSTOMS_DOCUMENTS: ExceptionRule(
+        Severity.HIGH, Actor.CUSTOMER, True, Cause.CUSTOMS,
+        "Customs needs documents", Flag.ON_HOLD,
+    ),
+    ExceptionCode.HELD_FOR_PAYMENT: ExceptionRule(
+        Severity.MEDIUM, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        "Held until a payment is made", Flag.ON_HOLD, closed_by_delivery=True,
+    ),
+    ExceptionCode.PICKUP_MISSED: ExceptionRule(
+        Severity.LOW, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        "Not collected from the pickup point in time",
+    ),
+    ExceptionCode.PROHIBITED_ITEM: ExceptionRule(
+        Severity.HIGH, Actor.SHIPPER, True, Cause.SHIPPER,
+        "Contains a prohibited item", Flag.ON_HOLD,
+    ),
+    ExceptionCode.WEATHER: ExceptionRule(
+        Severity.MEDIUM, Actor.NETWORK_OPS, True, Cause.WEATHER,
+        "Delayed by weather", Flag.DELAYED, closed_by_delivery=True,
+    ),
+    ExceptionCode.SCAN_ANOMALY: ExceptionRule(
+        Severity.LOW, Actor.HUB, False, Cause.DATA, "Impossible scan sequence"
+    ),
+    ExceptionCode.UNMANIFESTED: ExceptionRule(
+        Severity.LOW, Actor.SHIPPER, False, Cause.DATA, "Scanned before its manifest arrived"
+    ),
+    ExceptionCode.COMPLAINT: ExceptionRule(
+        Severity.HIGH, Actor.CUSTOMER_SERVICE, True, Cause.CONSIGNEE, "Customer complaint"
+    ),
+}
+
+# Reasons a courier may give for a failed delivery attempt: a subset of the codes.
+ATTEMPT_REASONS = frozenset(
+    {
+        ExceptionCode.RECIPIENT_ABSENT,
+        ExceptionCode.ADDRESS_ISSUE,
+        ExceptionCode.REFUSED,
+        ExceptionCode.HELD_FOR_PAYMENT,
+        ExceptionCode.WEATHER,
+    }
+)
+
+# Codes a scanner may not report: the system derives them from the timeline or the clock.
+DERIVED_ONLY_CODES = frozenset(
+    {ExceptionCode.MISDIRECTED, ExceptionCode.SCAN_ANOMALY, ExceptionCode.UNMANIFESTED,
+     ExceptionCode.STALLED, ExceptionCode.COMPLAINT}
+)
+SCANNABLE_EXCEPTION_CODES = frozenset(ExceptionCode) - DERIVED_ONLY_CODES
+
+
+class ExceptionStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Outcome(StrEnum):
+    REDELIVERED = "redelivered"
+    RETURNED_TO_SENDER = "returned_to_sender"
+    COMPENSATED = "compensated"
+    RESHIPPED = "reshipped"
+    NO_FAULT = "no_fault"
+    CUSTOMER_WITHDREW = "customer_withdrew"
+    # The system's own outcome: the condition no longer holds (a late scan explains
+    # it, the manifest arrived, a lost parcel was scanned again, the scan was voided).
+    CLEARED = "cleared"
+
+
+class ServiceLevel(StrEnum):
+    ECONOMY = "economy"
+    STANDARD = "standard"
+    EXPRESS = "express"
+    SAME_DAY = "same_day"
+
+
+class CustomerTier(StrEnum):
+    STANDARD = "standard"
+    VIP = "vip"
+
+
+class FacilityKind(StrEnum):
+    OUTLET = "outlet"
+    HUB = "hub"
+    STATION = "station"
+    PICKUP_POINT = "pickup_point"
+    CUSTOMS = "customs"
+
+
+# Scans a hub visit is expected to have; their absence is a missed scan (compliance).
+EXPECTED_SCANS_AT = {
+    FacilityKind.HUB: (ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE),
+}

@@ -1,0 +1,51 @@
+"""Field types shared by the wire formats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints
+
+TRACKING_NO_PATTERN = r"^[A-Z]{2}[0-9]{15}$"  # e.g. PF202611220000001
+
+TrackingNo = Annotated[str, StringConstraints(pattern=TRACKING_NO_PATTERN)]
+FacilityCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9_-]*$")
+]
+CityCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+
+
+def _iso_string_only(value: Any) -> Any:
+    # JSON has no timestamp type: the contract is an ISO 8601 string with an offset.
+    # Numbers (epoch seconds? milliseconds?) are ambiguous, so they are refused.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 timestamp string with a timezone offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string_only)]
+
+
+def _decimal_string(value: Any) -> Any:
+    # Money travels as decimal strings ("18.00"): floats would round, so they are refused.
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "18.00"')
+    return value
+
+
+Money = Annotated[
+    Decimal, BeforeValidator(_decimal_string)
+]
+
+
+def text(max_length: int) -> Any:
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length)]

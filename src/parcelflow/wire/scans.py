@@ -1,0 +1,150 @@
+"""Scan wire format v1: the public contract with scanner vendors.
+
+Strict on purpose. An unknown field, an unknown value, a timestamp without an offset or
+far from the server clock is refused with a reason the vendor can act on, one item at a
+time: a bad scan never costs the good ones beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+
+from parcelflow.domain.vocabulary import (
+    ATTEMPT_REASONS,
+    SCANNABLE_EXCEPTION_CODES,
+    SCANS_WITH_NEXT_FACILITY,
+    ExceptionCode,
+    ScanType,
+)
+from parcelflow.wire.common import FacilityCode, Identifier, Timestamp, TrackingNo, text
+from parcelflow.wire.reasons import reason
+
+MAX_NOTE_LENGTH = 500
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """How far from the server clock a scan's `occurred_at` may be."""
+
+    max_future: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=30)
+    max_batch: int = MAX_BATCH
+
+
+# Fields that belong to one scan type only; anywhere else they are a vendor bug.
+_ONLY_ON = {
+    "next_facility": SCANS_WITH_NEXT_FACILITY,
+    "exception_code": frozenset({ScanType.EXCEPTION}),
+    "attempt_reason": frozenset({ScanType.DELIVERY_ATTEMPT}),
+    "signed_by": frozenset({ScanType.DELIVERED, ScanType.PICKED_UP_BY_RECIPIENT}),
+}
+_REQUIRED_ON = {
+    ScanType.EXCEPTION: "exception_code",
+    ScanType.DELIVERY_ATTEMPT: "attempt_reason",
+    ScanType.DELIVERED: "signed_by",
+}
+
+
+class ScanV1(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scan_id: Identifier
+    tracking_no: TrackingNo
+    type: ScanType
+    occurred_at: Timestamp
+    facility: FacilityCode
+    device_id: Identifier
+    operator_id: Identifier | None = None
+    next_facility: FacilityCode | None = None
+    exception_code: ExceptionCode | None = None
+    attempt_reason: ExceptionCode | None = None
+    signed_by: text(64) | None = None  # type: ignore[valid-type]
+    note: text(MAX_NOTE_LENGTH) | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _fits_its_type(self, info: ValidationInfo) -> ScanV1:
+        problems = []
+        for name, types in _ONLY_ON.items():
+            if getattr(self, name) is not None and self.type not in types:
+                allowed = ", ".join(sorted(types))
+                problems.append(f"{name} is only allowed on type {allowed}")
+        required = _REQUIRED_ON.get(self.type)
+        if required and getattr(self, required) is None:
+            problems.append(f"{required} is required on type {self.type}")
+        if self.exception_code is not None and self.exception_code not in SCANNABLE_EXCEPTION_CODES:
+            problems.append(
+                f"exception_code {self.exception_code} is derived by the system, "
+                f"not scanned; use one of {', '.join(sorted(SCANNABLE_EXCEPTION_CODES))}"
+            )
+        if self.attempt_reason is not None and self.attempt_reason not in ATTEMPT_REASONS:
+            problems.append(
+                f"attempt_reason must be one of {', '.join(sorted(ATTEMPT_REASONS))}"
+            )
+        problems += _clock_problems(self.occurred_at, info.context or {})
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _clock_problems(occurred_at: datetime, context: dict[str, Any]) -> list[str]:
+    now: datetime | None = context.get("now")
+    limits: ScanLimits = context.get("limits") or ScanLimits()
+    if now is None:
+        return []
+    ahead = occurred_at - now
+    if ahead > limits.max_future:
+        return [
+            f"occurred_at is {_span(ahead)} ahead of the server clock (limit "
+            f"{_span(limits.max_future)}); check the scanner's clock"
+        ]
+    if now - occurred_at > limits.max_age:
+        return [
+            f"occurred_at is {_span(now - occurred_at)} old (limit {_span(limits.max_age)})"
+        ]
+    return []
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds // 3600} hours"
+    if seconds >= 120:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    scan_id: str | None = None
+
+
+class BatchTooLarge(ValueError):
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"batch has {size} items; at most {limit} are accepted per batch")
+        self.size, self.limit = size, limit
+
+
+def validate_scan(item: Any, *, now: datetime, limits: ScanLimits) -> ScanV1 | Rejected:
+    scan_id = item.get("scan_id") if isinstance(item, dict) else None
+    if not isinstance(item, dict):
+        return Rejected("item must be a JSON object")
+    try:
+        return ScanV1.model_validate(item, context={"now": now, "limits": limits})
+    except ValidationError as e:
+        return Rejected(reason(e), scan_id if isinstance(scan_id, str) else None)
+
+
+def validate_scans(
+    items: Sequence[Any], *, now: datetime, limits: ScanLimits = ScanLimits()
+) -> list[ScanV1 | Rejected]:
+    if len(items) > limits.max_batch:
+        raise BatchTooLarge(len(items), limits.max_batch)
+    return [validate_scan(item, now=now, limits=limits) for item in items]

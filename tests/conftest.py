@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from parcelflow.application.service import ParcelService
+from parcelflow.bootstrap import build_service
+from parcelflow.settings import Settings
+from tests.support.builders import Clock
+from tests.support.postgres import fresh_database
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each contract test runs once per backend: the embedded SQLite file and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/parcelflow.db"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def make_service(clock: Clock) -> Iterator[Callable[..., ParcelService]]:
+    """Build services on a database; all are closed after the test."""
+    made: list[ParcelService] = []
+
+    def make(database_url: str, **kwargs: object) -> ParcelService:
+        settings = Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+        svc = build_service(settings, clock=kwargs.pop("clock", clock), **kwargs)  # type: ignore[arg-type]
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.close()
+
+
+@pytest.fixture
+def service(make_service: Callable[..., ParcelService], database_url: str) -> ParcelService:
+    return make_service(database_url)

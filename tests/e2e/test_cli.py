@@ -1,0 +1,119 @@
+"""The `parcelflow` command as a user runs it: a real process, real files, a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parcelflow.domain.ids import parcel_id
+from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.tamper import tamper
+
+PARCELFLOW = [sys.executable, "-m", "parcelflow"]
+
+
+def run(args: list[str], db: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+    return subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write_lines(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+                            + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_register_ingest_history_and_verify(tmp_path, database_url):
+    manifests = write_lines(tmp_path / "m.jsonl", [manifest(1), manifest(2), {"bad": 1}])
+    done = run(["register", str(manifests), "--json"], database_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["accepted"] == 2 and summary["duplicates"] == 0
+    assert summary["rejected"][0]["line"] == 3
+
+    scans = journey(1, t0=recent_start())[:6]
+    lines = [scans[0], scans[1], "{not json", {**scans[2], "colour": "red"}, *scans[2:], scans[0]]
+    done = run(["ingest", str(write_lines(tmp_path / "s.jsonl", lines)), "--json"],
+               database_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["accepted"] == 6 and summary["duplicates"] == 1
+    assert [(r["line"], r["scan_id"]) for r in summary["rejected"]] == [
+        (3, None), (4, scans[2]["scan_id"])]
+    assert "not valid JSON" in summary["rejected"][0]["reason"]
+
+    again = run(["ingest", "-", "--json", "--strict"], database_url, tmp_path,
+                stdin="".join(json.dumps(s) + "\n" for s in scans))
+    assert json.loads(again.stdout) == {"accepted": 0, "duplicates": 6, "rejected": []}
+    assert again.returncode == 0
+
+    shown = run(["history", tracking(1), "--json"], database_url, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["status"] == "at_facility" and data["location"] == "SHA-HUB-02"
+    assert [e["type"] for e in data["events"]][:2] == ["registered", "scan_recorded"]
+    assert "13987654321" not in shown.stdout and "139******21" in shown.stdout
+
+    assert run(["verify", tracking(1)], database_url, tmp_path).returncode == 0
+    tamper(database_url, parcel_id(tracking(1)), 3, "SZX-OUT-07", "SZX-OUT-08")
+    broken = run(["verify", tracking(1)], database_url, tmp_path)
+    assert broken.returncode == 1
+    assert f"BROKEN {tracking(1)} event 3 (ScanRecorded)" in broken.stdout
+    everything = run(["verify", "--all"], database_url, tmp_path)
+    assert everything.returncode == 1 and "2 parcels" in everything.stdout
+
+
+def test_history_as_of_and_erase(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    run(["register", str(write_lines(tmp_path / "m.jsonl", [manifest()]))], db, tmp_path)
+    run(["ingest", str(write_lines(tmp_path / "s.jsonl", journey(t0=recent_start())[:3]))],
+        db, tmp_path)
+    first = json.loads(run(["history", tracking(), "--json"], db, tmp_path).stdout)
+    registered_at = first["events"][0]["recorded_at"]
+    early = json.loads(run(["history", tracking(), "--json", "--as-of", registered_at],
+                           db, tmp_path).stdout)
+    assert early["status"] == "registered" and len(early["events"]) == 1
+    naive = run(["history", tracking(), "--as-of", "2026-11-22T10:00:00"], db, tmp_path)
+    assert naive.returncode == 2 and "timezone offset" in naive.stderr
+
+    erased = run(["erase", tracking(), "--by", "dpo-1", "--yes"], db, tmp_path)
+    assert erased.returncode == 0 and "erased" in erased.stdout
+    after = run(["history", tracking(), "--json", "--reveal"], db, tmp_path)
+    assert "[erased]" in after.stdout and "13987654321" not in after.stdout
+    assert run(["verify", tracking()], db, tmp_path).returncode == 0
+    missing = run(["history", tracking(9)], db, tmp_path)
+    assert missing.returncode == 1 and "no parcel" in missing.stderr
+
+
+def test_simulate_writes_files_the_other_commands_accept(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    done = run(["simulate", "--parcels", "150", "--out", "sim"], db, tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("manifests.jsonl", "scans.jsonl", "manifests-late.jsonl"):
+        assert (tmp_path / "sim" / name).exists()
+    registered = json.loads(run(["register", "sim/manifests.jsonl", "--json"], db, tmp_path).stdout)
+    ingested = json.loads(run(["ingest", "sim/scans.jsonl", "--json"], db, tmp_path).stdout)
+    assert registered["accepted"] > 140 and not registered["rejected"]
+    assert ingested["accepted"] > 500 and ingested["duplicates"] > 0
+
+
+@pytest.mark.slow
+def test_demo_tells_what_happened_on_the_embedded_default(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARCELFLOW_")}
+    done = subprocess.run([*PARCELFLOW, "demo", "--parcels", "400", "--seed", "1"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "parcelflow.db").exists()  # no configuration: a SQLite file here
+    for heading in ("A simulated network day", "Where the parcels are", "Exceptions caught",
+                    "delivered", "parcelflow history PF"):
+        assert heading in done.stdout
+    number = done.stdout.split("parcelflow history ")[1].split()[0]
+    shown = subprocess.run([*PARCELFLOW, "history", number, "--json"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["tracking_no"] == number

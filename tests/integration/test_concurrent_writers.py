@@ -1,0 +1,50 @@
+"""Two writers, real transactions, the same parcels: every scan stored once, chains intact."""
+
+from __future__ import annotations
+
+import threading
+
+from parcelflow.application.audit import verify_all
+from parcelflow.domain.ids import parcel_id
+from tests.support.builders import manifest, scan, tracking
+
+PARCELS = 20
+ROUNDS = 15
+
+
+def test_racing_writers_lose_nothing_and_count_nothing_twice(make_service, database_url):
+    writers = [make_service(database_url, cache_size=1000) for _ in range(2)]
+    writers[0].register([manifest(n) for n in range(1, PARCELS + 1)])
+    # Both writers send every scan (a retried upload reaching two ingest processes).
+    rounds = [
+        [scan("sort", "SZX-HUB-01", 1 + r * 0.01, n, next_facility="SHA-HUB-02")
+         for n in range(1, PARCELS + 1)]
+        for r in range(ROUNDS)
+    ]
+    results: dict[int, list] = {0: [], 1: []}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            for batch in rounds:
+                results[k].append(writers[k].ingest(batch))
+        except BaseException as e:  # noqa: BLE001 — reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+    accepted = sum(r.accepted for k in (0, 1) for r in results[k])
+    duplicates = sum(r.duplicates for k in (0, 1) for r in results[k])
+    assert accepted == PARCELS * ROUNDS  # each scan accepted by exactly one writer
+    assert duplicates == PARCELS * ROUNDS
+    stored = writers[0].load_many([parcel_id(tracking(n)) for n in range(1, PARCELS + 1)],
+                                  use_cache=False)
+    assert all(len(p.scan_versions) == ROUNDS for p in stored.values())
+    assert verify_all(writers[0]).ok

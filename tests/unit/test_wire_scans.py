@@ -1,0 +1,83 @@
+"""Scan wire format v1: every way a scanner can get it wrong, refused with a usable reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from parcelflow.wire.scans import BatchTooLarge, Rejected, ScanLimits, ScanV1, validate_scans
+from tests.support.builders import T0, scan
+
+NOW = T0 + timedelta(hours=3)
+GOOD = scan("arrival", "SZX-HUB-01", 2)
+
+
+def check(item, **limits):
+    [result] = validate_scans([item], now=NOW, limits=ScanLimits(**limits))
+    return result
+
+
+def test_a_good_scan_passes_with_its_offset_kept():
+    result = check(GOOD)
+    assert isinstance(result, ScanV1)
+    assert result.occurred_at.utcoffset() == timedelta(hours=8)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"colour": "red"}, "unknown field 'colour'"),
+        ({"type": "arival"}, "type: 'arival' is not one of"),
+        ({"occurred_at": "2026-11-22T09:00:00"}, "no timezone offset"),
+        ({"occurred_at": 1763773200}, "ISO 8601 timestamp string"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"occurred_at": (NOW + timedelta(minutes=6)).isoformat()}, "ahead of the server clock"),
+        ({"occurred_at": (NOW - timedelta(days=31)).isoformat()}, "31 days old"),
+        ({"note": "x" * 501}, "note: longer than 500 characters"),
+        ({"device_id": "d" * 65}, "device_id: longer than 64"),
+        ({"tracking_no": "pf-1"}, "tracking_no: 'pf-1' is not in the expected format"),
+        ({"facility": ""}, "facility"),
+        ({"next_facility": "SHA-HUB-02"}, "next_facility is only allowed on type departure, sort"),
+        ({"type": "exception"}, "exception_code is required on type exception"),
+        ({"type": "exception", "exception_code": "misdirected"}, "derived by the system"),
+        ({"type": "exception", "exception_code": "stolen"}, "exception_code: 'stolen'"),
+        ({"type": "delivery_attempt"}, "attempt_reason is required"),
+        ({"type": "delivery_attempt", "attempt_reason": "damaged"}, "attempt_reason must be one of"),
+        ({"type": "delivered"}, "signed_by is required on type delivered"),
+        ({"attempt_reason": "refused"}, "attempt_reason is only allowed on type delivery_attempt"),
+    ],
+)
+def test_bad_scans_are_rejected_with_a_reason_a_vendor_can_act_on(change, reason):
+    result = check({**GOOD, **change})
+    assert isinstance(result, Rejected)
+    assert reason in result.reason
+    assert result.scan_id == GOOD["scan_id"]
+
+
+def test_missing_fields_are_named():
+    item = {k: v for k, v in GOOD.items() if k not in ("facility", "device_id")}
+    result = check(item)
+    assert "facility: required field is missing" in result.reason
+    assert "device_id: required field is missing" in result.reason
+
+
+def test_a_departure_may_omit_next_facility():
+    assert isinstance(check({**GOOD, "type": "departure"}), ScanV1)
+
+
+def test_the_clock_window_is_configurable():
+    ahead = {**GOOD, "occurred_at": (NOW + timedelta(minutes=20)).isoformat()}
+    assert isinstance(check(ahead), Rejected)
+    assert isinstance(check(ahead, max_future=timedelta(minutes=30)), ScanV1)
+
+
+def test_items_that_are_not_objects_are_rejected_one_by_one():
+    results = validate_scans([GOOD, "scan", None, 7], now=NOW)
+    assert isinstance(results[0], ScanV1)
+    assert all(isinstance(r, Rejected) and "JSON object" in r.reason for r in results[1:])
+
+
+def test_batches_over_the_limit_are_refused_whole():
+    with pytest.raises(BatchTooLarge, match="1001 items; at most 1000"):
+        validate_scans([GOOD] * 1001, now=NOW)
