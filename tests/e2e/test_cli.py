@@ -117,3 +117,28 @@ def test_demo_tells_what_happened_on_the_embedded_default(tmp_path):
     shown = subprocess.run([*PARCELFLOW, "history", number, "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["tracking_no"] == number
+
+
+def test_no_personal_data_in_any_log_line(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    people = manifest()
+    bad = manifest(2, receiver={**people["receiver"], "phone": "139-0000-1111"})
+    files = {
+        "m.jsonl": [people, bad, manifest(3)],
+        "s.jsonl": journey(t0=recent_start())[:4],
+    }
+    for name, rows in files.items():
+        write_lines(tmp_path / name, rows)
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_LOG_LEVEL": "DEBUG"}
+    logs = ""
+    for args in (["register", "m.jsonl"], ["ingest", "s.jsonl"], ["history", tracking()],
+                 ["verify", "--all"], ["erase", tracking(), "--by", "dpo", "--yes"]):
+        done = subprocess.run([*PARCELFLOW, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        logs += done.stderr
+    assert '"event": "parcels.registered"' in logs  # logging did happen
+    for secret in ("13987654321", "13812345678", "139-0000-1111", "李华", "王小明",
+                   "世纪大道", "科技园路", "li.hua@example.com"):
+        assert secret not in logs

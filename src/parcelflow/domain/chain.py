@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 GENESIS = "0" * 64  # the previous hash of a parcel's first event
 DIGEST_FIELD = "event_hash"
@@ -40,13 +41,28 @@ def canonical(value: Any) -> Any:
     return value
 
 
+def _encode(value: Any) -> Any:
+    # Only for what orjson has no type for; datetimes, UUIDs, enums, tuples are native
+    # (datetimes as RFC 3339, exactly like isoformat()).
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, (set, frozenset)):
+        return sorted(canonical(v) for v in value)
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
 def digest(topic: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over an event's topic and fields, excluding its own digest."""
+    """SHA-256 over an event's topic and fields, excluding its own digest.
+
+    The same for equal values whatever their history (a tuple and the list it becomes
+    in JSON, a datetime and its ISO string read back), so a stored event re-hashes to
+    the digest it was created with. orjson keeps this off the ingest path's bill.
+    """
     body = {k: v for k, v in fields.items() if k != DIGEST_FIELD}
-    payload = json.dumps(
-        [topic, canonical(body)], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    payload = orjson.dumps([topic, body], default=_encode, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
 
 
 @dataclass(frozen=True)

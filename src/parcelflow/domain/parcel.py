@@ -19,7 +19,7 @@ from eventsourcing.utils import get_topic
 from parcelflow.domain import chain
 from parcelflow.domain.ids import exception_id, parcel_id
 from parcelflow.domain.manifest import Manifest
-from parcelflow.domain.timeline import Entry, ParcelState, Scan, derive
+from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
     EXCEPTION_RULES,
@@ -36,6 +36,10 @@ from parcelflow.domain.vocabulary import (
 )
 
 SYSTEM = "system"  # the actor for what the domain does on its own
+
+_SCAN_TYPES: dict[str, ScanType] = {str(t): t for t in ScanType}
+_CODES: dict[str | None, ExceptionCode] = {str(c): c for c in ExceptionCode}
+_KINDS: dict[str | None, FacilityKind] = {str(k): k for k in FacilityKind}
 
 
 class DomainError(Exception):
@@ -140,19 +144,20 @@ class Parcel(Aggregate):
             parcel._add_entry(self, self.scan_type, scan=scan, late=late)
 
         def to_scan(self) -> Scan:
+            # Plain dict lookups: Enum(value) calls cost more than the rest of this.
             return Scan(
                 scan_id=self.scan_id,
-                scan_type=ScanType(self.scan_type),
+                scan_type=_SCAN_TYPES[self.scan_type],
                 occurred_at=self.occurred_at,
                 facility=self.facility,
                 device_id=self.device_id or "",
                 operator_id=self.operator_id,
                 next_facility=self.next_facility,
-                exception_code=ExceptionCode(self.exception_code) if self.exception_code else None,
-                attempt_reason=ExceptionCode(self.attempt_reason) if self.attempt_reason else None,
+                exception_code=_CODES.get(self.exception_code),  # type: ignore[arg-type]
+                attempt_reason=_CODES.get(self.attempt_reason),  # type: ignore[arg-type]
                 signed_by=self.signed_by,
                 note=self.note,
-                facility_kind=FacilityKind(self.facility_kind) if self.facility_kind else None,
+                facility_kind=_KINDS.get(self.facility_kind),  # type: ignore[arg-type]
             )
 
     class ExceptionRaised(Event):
@@ -233,7 +238,7 @@ class Parcel(Aggregate):
 
         def on(self, parcel: Parcel) -> None:
             target = parcel.entries[self.target_version]
-            parcel.entries[self.target_version] = replace(target, voided=True)
+            parcel.entries.replace(replace(target, voided=True))
             parcel._add_entry(self, "correction", target_version=self.target_version,
                               reason=self.reason, action="voided")
 
@@ -248,10 +253,10 @@ class Parcel(Aggregate):
             target = parcel.entries[self.target_version]
             assert target.scan is not None
             scan = replace(target.scan, **_scan_changes(self.changes))
-            parcel.entries[self.target_version] = replace(
+            parcel.entries.replace(replace(
                 target, scan=scan, kind=str(scan.scan_type), occurred_at=scan.occurred_at,
                 amended=True,
-            )
+            ))
             parcel._add_entry(self, "correction", target_version=self.target_version,
                               reason=self.reason, action="amended",
                               changes=sorted(self.changes))
@@ -310,7 +315,7 @@ class Parcel(Aggregate):
         self.receiver_sealed: str | None = None
         self.promised_by: datetime | None = None
         self.eta: datetime | None = None
-        self.entries: dict[int, Entry] = {}
+        self.entries = Timeline()
         self.scan_versions: dict[str, int] = {}
         self.exceptions: dict[str, ExceptionRecord] = {}
         self.latest_scan_at: datetime | None = None
@@ -325,7 +330,7 @@ class Parcel(Aggregate):
 
     def _add_entry(self, event: Parcel.Event, kind: str, scan: Scan | None = None,
                    late: bool = False, **detail: Any) -> None:
-        self.entries[event.originator_version] = Entry(
+        self.entries.add(Entry(
             version=event.originator_version,
             kind=kind,
             occurred_at=event.occurred_at,
@@ -333,7 +338,7 @@ class Parcel(Aggregate):
             scan=scan,
             detail=detail,
             late=late,
-        )
+        ))
 
     def _update_exception(self, exc_id: str, **changes: Any) -> ExceptionRecord:
         record = replace(self.exceptions[exc_id], **changes)
@@ -350,10 +355,8 @@ class Parcel(Aggregate):
                 if r.is_open and not r.auto
                 and (rule_flag := EXCEPTION_RULES[r.code].flag) is not None
             )
-            self._derived = derive(
-                list(self.entries.values()),
-                manifested=self.manifest is not None,
-                open_flags=open_flags,
+            self._derived = self.entries.state(
+                manifested=self.manifest is not None, open_flags=open_flags
             )
         return self._derived
 

@@ -9,8 +9,11 @@ order of the same scans therefore yields the same state.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from parcelflow.domain.vocabulary import (
@@ -65,14 +68,15 @@ class Entry:
     late: bool = False  # occurred before something already recorded: uploaded late
     voided: bool = False
     amended: bool = False
+    sort_key: tuple[datetime, int, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def sort_key(self) -> tuple[datetime, int, str]:
+    def __post_init__(self) -> None:
         # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
         # so that equal timestamps fold the same way whatever order they came in.
         rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RANK.get(self.kind, 90)
         tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
-        return (self.occurred_at.astimezone(timezone.utc), rank, tiebreak)
+        key = (self.occurred_at.astimezone(timezone.utc), rank, tiebreak)
+        object.__setattr__(self, "sort_key", key)
 
 
 # Non-scan facts that sort among scans at the same instant.
@@ -118,22 +122,98 @@ class ParcelState:
     issues: dict[tuple[str, str], Issue]
     settled: frozenset[tuple[str, str]]  # issues the timeline itself settled since
     anomalies: frozenset[int]  # versions of scans that raised scan_anomaly
-    missed_scans: tuple[MissedScan, ...]
-    unknown_facilities: tuple[str, ...]
     timeline: tuple[Entry, ...]  # everything, sorted by occurred_at, voided included
+
+    @cached_property
+    def physical(self) -> list[Entry]:
+        """The scans that stand, in occurred order."""
+        return [e for e in self.timeline if e.scan and not e.voided]
+
+    @cached_property
+    def missed_scans(self) -> tuple[MissedScan, ...]:
+        # Computed when asked (compliance figures), not on every ingest.
+        return tuple(_missed_scans(self.physical))
+
+    @cached_property
+    def unknown_facilities(self) -> tuple[str, ...]:
+        return tuple(sorted({e.scan.facility for e in self.physical  # type: ignore[union-attr]
+                             if e.scan.facility_kind is None}))  # type: ignore[union-attr]
 
 
 def derive(entries: list[Entry], *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
-    """Fold a parcel's timeline into its state.
+    """Fold a parcel's timeline into its state, reading it top to bottom.
 
     `open_flags` are the flags set by open exceptions raised outside the timeline
     (by staff or detectors); everything else comes from the entries themselves.
     """
-    timeline = tuple(sorted(entries, key=lambda e: e.sort_key))
-    fold = _Fold()
-    for entry in timeline:
-        if not entry.voided:
-            fold.step(entry)
+    timeline = Timeline()
+    for entry in entries:
+        timeline.add(entry)
+    return timeline.state(manifested=manifested, open_flags=open_flags)
+
+
+class Timeline:
+    """A parcel's entries, kept in occurred order and folded as they come.
+
+    Scans mostly arrive in order, so the fold usually only has to read the new entries.
+    An entry that lands before the part already read (a late upload, a void, an
+    amendment) makes the next read start again from the top: same result, more work.
+    """
+
+    def __init__(self) -> None:
+        self._by_version: dict[int, Entry] = {}
+        self._sorted: list[Entry] = []
+        self._keys: list[tuple[datetime, int, str]] = []
+        self._fold = _Fold()
+        self._folded = 0  # entries of _sorted already read into _fold
+
+    def add(self, entry: Entry) -> None:
+        self._by_version[entry.version] = entry
+        at = bisect.bisect(self._keys, entry.sort_key)
+        self._keys.insert(at, entry.sort_key)
+        self._sorted.insert(at, entry)
+        if at < self._folded:
+            self._folded = -1  # read again from the top
+
+    def replace(self, entry: Entry) -> None:
+        """Put a corrected entry (voided or amended) in place of the one it corrects."""
+        old = self._by_version[entry.version]
+        at = self._sorted.index(old)
+        del self._sorted[at], self._keys[at]
+        self._folded = -1
+        self.add(entry)
+
+    def __getitem__(self, version: int) -> Entry:
+        return self._by_version[version]
+
+    def get(self, version: int) -> Entry | None:
+        return self._by_version.get(version)
+
+    def items(self) -> Iterable[tuple[int, Entry]]:
+        return self._by_version.items()
+
+    def values(self) -> Iterable[Entry]:
+        return self._by_version.values()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._by_version)
+
+    def __len__(self) -> int:
+        return len(self._by_version)
+
+    def state(self, *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
+        if self._folded < 0:
+            self._fold, self._folded = _Fold(), 0
+        for entry in self._sorted[self._folded:]:
+            if not entry.voided:
+                self._fold.step(entry)
+        self._folded = len(self._sorted)
+        return _finish(self._fold.copy(), tuple(self._sorted), manifested, open_flags)
+
+
+def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
+            open_flags: frozenset[Flag]) -> ParcelState:
+    """What holds at the end of the story (applied to a copy: the fold reads on later)."""
     if not manifested:
         first = next((e for e in timeline if e.scan and not e.voided), None)
         at = first.occurred_at if first else (timeline[0].occurred_at if timeline else None)
@@ -146,7 +226,6 @@ def derive(entries: list[Entry], *, manifested: bool, open_flags: frozenset[Flag
     flags = set(fold.flags) | open_flags
     if fold.status in (Status.DELIVERED, Status.RETURNED):
         flags.discard(Flag.ON_HOLD)
-    physical = [e for e in timeline if e.scan and not e.voided]
     return ParcelState(
         status=fold.status,
         flags=frozenset(flags),
@@ -155,14 +234,10 @@ def derive(entries: list[Entry], *, manifested: bool, open_flags: frozenset[Flag
         delivered=fold.delivered,
         expected_next_facility=fold.expected_next,
         failed_attempts=fold.attempts,
-        last_scan_at=physical[-1].occurred_at if physical else None,
+        last_scan_at=fold.last_scan_at,
         issues=fold.issues,
         settled=frozenset(fold.settled),
         anomalies=frozenset(fold.anomalies),
-        missed_scans=tuple(_missed_scans(physical)),
-        unknown_facilities=tuple(
-            sorted({e.scan.facility for e in physical if e.scan.facility_kind is None})
-        ),
         timeline=timeline,
     )
 
@@ -179,10 +254,19 @@ class _Fold:
         self.expected_next: str | None = None
         self.attempts = 0
         self.seen_scan = False
+        self.last_scan_at: datetime | None = None
         self.issues: dict[tuple[str, str], Issue] = {}
         self.settled: set[tuple[str, str]] = set()  # shown, then settled by a later scan
         self.anomalies: set[int] = set()
         self.lost_by_scan: list[Issue] = []  # lost reported by a scan, until a later scan
+
+    def copy(self) -> _Fold:
+        twin = _Fold.__new__(_Fold)
+        twin.__dict__.update(self.__dict__)
+        twin.flags, twin.issues = set(self.flags), dict(self.issues)
+        twin.settled, twin.anomalies = set(self.settled), set(self.anomalies)
+        twin.lost_by_scan = list(self.lost_by_scan)
+        return twin
 
     def step(self, entry: Entry) -> None:
         if entry.scan is not None:
@@ -208,6 +292,7 @@ class _Fold:
 
     def _scan(self, entry: Entry, scan: Scan) -> None:
         rule = SCAN_RULES[scan.scan_type]
+        self.last_scan_at = scan.occurred_at
         if self.lost_by_scan:
             self.lost_by_scan.clear()  # scanned again: no longer lost
         if self.status in (Status.DELIVERED, Status.RETURNED, Status.DISPOSED):

@@ -1,0 +1,45 @@
+"""orjson encodes exactly what the library's transcoder would, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+
+from parcelflow.adapters.transcoder import OrjsonTranscoder
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.vocabulary import ExceptionCode
+from tests.support.builders import T0, as_scans, journey, scan, sealed_manifest
+
+
+def transcoders() -> tuple[JSONTranscoder, JSONTranscoder]:
+    pair = (JSONTranscoder(), OrjsonTranscoder())
+    for t in pair:
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+            t.register(transcoding)
+    return pair
+
+
+def test_every_kind_of_event_is_stored_as_the_library_would_store_it():
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    now = T0 + timedelta(days=3)
+    parcel.record_scans(as_scans(*journey()[:5], scan("arrival", "HGH-HUB-03", 18, note="破损 \"x\"\n")),
+                        recorded_at=now)
+    parcel.raise_exception(ExceptionCode.DAMAGED, recorded_at=now, by="cs")
+    parcel.amend_scan(3, {"occurred_at": T0}, reason="clock", by="a", recorded_at=now)
+    parcel.revise_eta(T0 + timedelta(days=2), reason="r", by="eta", recorded_at=now)
+    library, ours = transcoders()
+    events = parcel.collect_events()
+    assert len({type(e) for e in events}) >= 5
+    for event in events:
+        state = dict(vars(event))
+        assert ours.encode(state) == library.encode(state)
+        assert library.decode(ours.encode(state)) == library.decode(library.encode(state))
+
+
+def test_objects_holding_uuids_keep_their_type():
+    library, ours = transcoders()
+    obj = {"id": uuid4(), "nested": {"amount": Decimal("1.50")}}
+    assert ours.decode(ours.encode(obj)) == obj
