@@ -52,3 +52,14 @@ def make_service(clock: Clock) -> Iterator[Callable[..., ParcelService]]:
 @pytest.fixture
 def service(make_service: Callable[..., ParcelService], database_url: str) -> ParcelService:
     return make_service(database_url)
+
+
+@pytest.fixture
+def runners(service: ParcelService) -> Iterator[dict[str, object]]:
+    """Every projection's runner on the service's database."""
+    from parcelflow.projections.registry import runners as build
+
+    built = {r.name: r for r in build(service)}
+    yield built
+    for r in built.values():
+        r.close()

@@ -142,3 +142,39 @@ def test_no_personal_data_in_any_log_line(tmp_path):
     for secret in ("13987654321", "13812345678", "139-0000-1111", "李华", "王小明",
                    "世纪大道", "科技园路", "li.hua@example.com"):
         assert secret not in logs
+
+
+def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    t0 = recent_start()
+    run(["register", str(write_lines(tmp_path / "m.jsonl", [manifest(1), manifest(2)]))],
+        db, tmp_path)
+    scans = journey(1, t0=t0)
+    run(["ingest", str(write_lines(tmp_path / "a.jsonl", scans[:3]))], db, tmp_path)
+    first = json.loads(run(["track", tracking(1), "--json"], db, tmp_path).stdout)
+    assert first["status"] == "at_facility" and len([t for t in first["timeline"]
+                                                     if t["facility"]]) == 3
+    damaged = {**scans[3], "type": "exception", "exception_code": "damaged"}
+    damaged.pop("next_facility")
+    run(["ingest", str(write_lines(tmp_path / "b.jsonl", [damaged, scans[4]]))], db, tmp_path)
+    shown = run(["track", tracking(1), "--json"], db, tmp_path)
+    row = json.loads(shown.stdout)
+    assert row["status"] == "in_transit" and row["flags"] == ["damaged"]
+    assert row["timeline"][-1]["type"] == "departure" or any(
+        t["type"] == "departure" for t in row["timeline"])
+    assert "13987654321" not in shown.stdout
+
+    queue = json.loads(run(["exceptions", "--json"], db, tmp_path).stdout)
+    assert [(r["tracking_no"], r["code"]) for r in queue] == [(tracking(1), "damaged")]
+    day = t0.date().isoformat()
+    stats = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+    assert stats["network"]["scans"] >= 3 and stats["network"]["exceptions"] == {"damaged": 1}
+    lag = json.loads(run(["lag", "--json"], db, tmp_path).stdout)
+    assert {row["projection"] for row in lag} == {"tracking", "exceptions", "stats"}
+    rebuilt = run(["rebuild", "tracking"], db, tmp_path)
+    assert rebuilt.returncode == 0 and "events/s" in rebuilt.stdout
+    assert json.loads(run(["track", tracking(1), "--json"], db, tmp_path).stdout) == row
+    missing = run(["track", tracking(7)], db, tmp_path)
+    assert missing.returncode == 1 and "no parcel" in missing.stderr
+    bad_day = run(["stats", "--day", "22-11-2026"], db, tmp_path)
+    assert bad_day.returncode == 2

@@ -7,10 +7,10 @@ code base writes one of these numbers down.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel, Severity
+from parcelflow.domain.vocabulary import CustomerTier, ExceptionCode, ServiceLevel, Severity
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,14 @@ class Policy:
     complete_delay: timedelta = timedelta(days=7)  # silent this long: declared lost
     pickup_hold: timedelta = timedelta(days=3)  # at a pickup point before pickup_missed
     uninsured_postage_multiple: Decimal = Decimal(3)
+
+    def due(self, *, code: ExceptionCode, severity: Severity, customer_facing: bool,
+            tier: CustomerTier, raised_at: datetime) -> tuple[datetime | None, datetime]:
+        """When an exception needs its first response (None: internal, no customer
+        waiting) and its resolution."""
+        clock = self.clocks[tier]
+        if code == ExceptionCode.COMPLAINT:
+            return raised_at + clock.first_response, raised_at + self.complaint_resolution
+        if customer_facing:
+            return raised_at + clock.first_response, raised_at + clock.resolution
+        return None, raised_at + self.internal_resolution[severity]

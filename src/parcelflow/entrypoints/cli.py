@@ -305,3 +305,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _register_more() -> None:
+    from parcelflow.entrypoints import views_cli
+
+    views_cli.register(app)
+
+
+_register_more()

@@ -1,0 +1,201 @@
+"""What every read model shares: parcels as of its position, a store that writes rows and
+position together, and the eventsourcing `Projection` it is.
+
+A view is a rendering of domain state, never a second implementation of the rules: the
+projection keeps each touched parcel as of its own position in the log (its replica),
+applies the events it reads, and renders rows from the parcel's state. An incremental
+build and a rebuild therefore cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import LRUCache, project_aggregate
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from parcelflow.application.service import ParcelService
+from parcelflow.domain.parcel import Parcel
+
+
+class Replica:
+    """Parcels as of a projection's position in the log, kept current by what it reads.
+
+    On a miss the parcel is loaded from the store (one query per batch) and replayed
+    only up to the event being read: the store already holds later events, which this
+    projection has not reached yet.
+    """
+
+    def __init__(self, service: ParcelService, size: int = 200_000):
+        self.service = service
+        self._cache: LRUCache[UUID, Parcel] = LRUCache(maxsize=size)
+
+    def apply(self, events: Sequence[Parcel.Event]) -> dict[UUID, Parcel]:
+        """Apply events in log order; the parcels they touched, at their new versions."""
+        by_parcel: dict[UUID, list[Parcel.Event]] = defaultdict(list)
+        for event in events:
+            by_parcel[event.originator_id].append(event)
+        parcels: dict[UUID, Parcel] = {}
+        missing: dict[UUID, int] = {}
+        for pid, evs in by_parcel.items():
+            try:
+                cached = self._cache.get(pid)
+            except KeyError:
+                cached = None
+            if cached is not None and cached.version >= evs[0].originator_version - 1:
+                parcels[pid] = cached
+            else:
+                missing[pid] = evs[0].originator_version
+        if missing:
+            stored = self.service.recorder.select_events_for(list(missing))
+            for pid, first in missing.items():
+                earlier = [self.service.mapper.to_domain_event(s)
+                           for s in stored.get(pid, []) if s.originator_version < first]
+                parcel = project_aggregate(None, earlier) if earlier else None
+                parcels[pid] = parcel  # type: ignore[assignment]
+        for pid, evs in by_parcel.items():
+            parcel = parcels[pid]
+            for event in evs:
+                if parcel is not None and event.originator_version <= parcel.version:
+                    continue  # already applied (a batch read again after a retry)
+                parcel = event.mutate(parcel)  # type: ignore[arg-type]
+            assert parcel is not None
+            parcels[pid] = parcel
+            self._cache.put(pid, parcel)
+        return parcels
+
+    def forget(self) -> None:
+        self._cache = LRUCache(maxsize=self._cache.maxsize)
+
+
+def _rename_tracking(statement: str, table: str) -> str:
+    return re.sub(r"\btracking\b", table, statement)
+
+
+class SQLiteViewTracking(SQLiteTrackingRecorder):
+    """The library's SQLite tracking recorder, with a tracking table per projection.
+
+    Its table is always named `tracking`; read models sharing one database file (the
+    embedded default) each need their own position.
+    """
+
+    tracking_table = "tracking"
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any):
+        super().__init__(datastore, **kwargs)
+        self.insert_tracking_statement = _rename_tracking(
+            self.insert_tracking_statement, self.tracking_table)
+        self.select_max_tracking_id_statement = _rename_tracking(
+            self.select_max_tracking_id_statement, self.tracking_table)
+        self.create_table_statements = [
+            _rename_tracking(s, self.tracking_table) for s in self.create_table_statements
+        ]
+
+
+class ViewStore(TrackingRecorder):
+    """A read model's tables, written together with the position in one transaction.
+
+    One SQL text serves both backends: written with `?` placeholders, converted for
+    psycopg. Times are stored as UTC ISO 8601 text, which sorts and compares the same
+    way in both.
+    """
+
+    name = ""  # the projection's name: also its tracking table's prefix
+    tables: tuple[str, ...] = ()  # dropped by a rebuild
+    create_statements: tuple[str, ...] = ()
+
+    datastore: SQLiteDatastore | PostgresDatastore
+
+    @property
+    def is_postgres(self) -> bool:
+        return isinstance(self.datastore, PostgresDatastore)
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    def create_views(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for statement in self.create_statements:
+                c.execute(self.sql(statement))
+
+    @contextmanager
+    def writing(self, tracking: Tracking | None) -> Iterator[Any]:
+        """One transaction for the rows and the position: both or neither."""
+        with self.datastore.transaction(commit=True) as c:
+            yield c
+            if tracking is not None:
+                self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql(statement), list(params))
+            return [dict(row) for row in c.fetchall()]
+
+    def drop(self) -> None:
+        """Forget every row and the position (for a rebuild)."""
+        with self.datastore.transaction(commit=True) as c:
+            for table in self.tables:
+                c.execute(f"DELETE FROM {table}")
+            c.execute(f"DELETE FROM {self.name}_tracking WHERE application_name <> '__migration__'")
+
+    def upsert(self, c: Any, table: str, key: str, columns: Sequence[str],
+               rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace rows by their key, inside a `writing()` transaction."""
+        if not rows:
+            return
+        updates = ", ".join(f"{col} = excluded.{col}" for col in columns if col != key)
+        c.executemany(
+            self.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                     f"({', '.join('?' * len(columns))}) ON CONFLICT ({key}) DO UPDATE SET {updates}"),
+            [[row[col] for col in columns] for row in rows],
+        )
+
+
+def view_store(base: type[ViewStore], datastore: Any) -> ViewStore:
+    """The store class for this backend: the view's SQL on the library's tracking recorder."""
+    name = base.name
+    if isinstance(datastore, PostgresDatastore):
+        cls = type(f"Postgres{base.__name__}", (base, PostgresTrackingRecorder), {})
+        store = cls(datastore, tracking_table_name=f"{name}_tracking")  # type: ignore[call-arg]
+    elif isinstance(datastore, SQLiteDatastore):
+        tracking = type(f"SQLite{name}Tracking", (SQLiteViewTracking,),
+                        {"tracking_table": f"{name}_tracking"})
+        cls = type(f"SQLite{base.__name__}", (base, tracking), {})
+        store = cls(datastore)  # type: ignore[call-arg]
+    else:
+        raise TypeError(f"no view store for {type(datastore).__name__}")
+    store.create_table()  # type: ignore[attr-defined]
+    store.create_views()
+    return store
+
+
+class ParcelProjection(Projection[ViewStore]):
+    store: type[ViewStore]  # the read model's tables
+
+    """A read model of parcels: events in, rows out, position alongside.
+
+    `process_event` makes it usable with the library's own `ProjectionRunner` (one
+    transaction per event); `process_batch` is what parcelflow's runner calls, many
+    events to a transaction, which is what keeps up with ingest.
+    """
+
+    def __init__(self, view: ViewStore, replica: Replica):
+        super().__init__(view)
+        self.replica = replica
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+        self.process_batch([domain_event], tracking)
+
+    @abstractmethod
+    def process_batch(self, events: Sequence[Parcel.Event], tracking: Tracking) -> None:
+        """Apply the events to the replica, render the touched parcels' rows, and write
+        them with `tracking` in one transaction."""

@@ -1,0 +1,35 @@
+"""The read models by name, and how to build their runners on a service's database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from parcelflow.application.service import ParcelService
+from parcelflow.projections.base import ParcelProjection, Replica, ViewStore, view_store
+from parcelflow.projections.daily_stats import DailyStats
+from parcelflow.projections.exception_queue import ExceptionQueue
+from parcelflow.projections.runner import Runner
+from parcelflow.projections.tracking_view import TrackingView
+
+PROJECTIONS: dict[str, type[ParcelProjection]] = {
+    "tracking": TrackingView,
+    "exceptions": ExceptionQueue,
+    "stats": DailyStats,
+}
+
+
+def open_view(service: ParcelService, name: str) -> ViewStore:
+    """A read model's store, on the same database as the events."""
+    return view_store(PROJECTIONS[name].store, service.factory.datastore)  # type: ignore[attr-defined]
+
+
+def runner(service: ParcelService, name: str, *, batch_size: int = 1000,
+           replica_size: int = 200_000) -> Runner:
+    if name not in PROJECTIONS:
+        raise KeyError(f"no projection {name!r}; known: {', '.join(PROJECTIONS)}")
+    projection = PROJECTIONS[name](open_view(service, name), Replica(service, replica_size))
+    return Runner(projection, service, batch_size=batch_size)
+
+
+def runners(service: ParcelService, names: Sequence[str] = (), **kwargs: int) -> list[Runner]:
+    return [runner(service, name, **kwargs) for name in (names or PROJECTIONS)]

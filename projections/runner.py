@@ -1,0 +1,117 @@
+"""Running a projection: catch up, follow, rebuild, and say how far behind it is.
+
+The library's `ProjectionRunner` commits one transaction per event. This runner reads
+the log in batches and gives each batch to the projection whole, so one transaction
+carries many events' rows and the position after the last of them: exactly-once
+still holds (rows and position commit together, or not at all), at the throughput
+ingest needs.
+
+Two runners of the same projection (say a follower and a command catching up for
+read-your-writes) are safe together: the tracking table refuses a position that is not
+ahead of the recorded one, so the loser's transaction rolls back and it carries on
+from where the winner got to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.application.service import ParcelService
+from parcelflow.projections.base import ParcelProjection
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int, int, int], None]  # (events done, position, head)
+
+
+@dataclass(frozen=True)
+class Lag:
+    name: str
+    position: int  # last notification id written into the view
+    head: int  # newest notification id in the log
+    behind: int  # notifications not yet in the view
+    seconds: float  # age of the oldest event not yet in the view (0: up to date)
+
+    def to_json(self) -> dict[str, object]:
+        return {"projection": self.name, "position": self.position, "head": self.head,
+                "behind": self.behind, "seconds_behind": round(self.seconds, 3)}
+
+
+class Runner:
+    def __init__(self, projection: ParcelProjection, service: ParcelService, *,
+                 batch_size: int = 1000):
+        self.projection = projection
+        self.service = service
+        self.name = projection.name
+        self.follower = LogFollower(service.recorder, batch_size=batch_size)
+
+    @property
+    def position(self) -> int:
+        return self.projection.view.max_tracking_id(self.service.name) or 0
+
+    def run(self, *, follow: bool = False, stop: threading.Event | None = None,
+            upto: int | None = None, progress: Progress | None = None) -> int:
+        """Process the log from the view's position: to the head (or `upto`), or on and on."""
+        stop = stop or threading.Event()
+        done = 0
+        end = None if follow else (upto if upto is not None else self.follower.head())
+        while not stop.is_set():
+            try:
+                for notes in self.follower.batches(self.position, follow=follow, stop=stop,
+                                                   upto=end):
+                    events = [self.service.mapper.to_domain_event(n) for n in notes]
+                    self.projection.process_batch(
+                        events, Tracking(self.service.name, notes[-1].id))  # type: ignore[arg-type]
+                    done += len(notes)
+                    if progress:
+                        progress(done, notes[-1].id, end or notes[-1].id)
+                return done
+            except IntegrityError:
+                # Someone else recorded this position first. Their rows stand; ours were
+                # rolled back with the position. Forget what we applied and carry on.
+                log.info("projection.overtaken", projection=self.name)
+                self.projection.replica.forget()
+        return done
+
+    def rebuild(self, progress: Progress | None = None) -> tuple[int, float]:
+        """Drop the view and replay the whole log into it: (events, seconds)."""
+        started = time.perf_counter()
+        self.projection.view.drop()
+        self.projection.replica.forget()
+        events = self.run(progress=progress)
+        return events, time.perf_counter() - started
+
+    def wait(self, position: int | None, timeout: float = 5.0) -> bool:
+        """Block until the view has reached `position`; False on timeout."""
+        if not position:
+            return True
+        deadline = time.monotonic() + timeout
+        while self.position < position:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def lag(self, now: datetime | None = None) -> Lag:
+        position, head = self.position, self.follower.head()
+        pending = self.follower.read(position, limit=1) if head > position else []
+        seconds = 0.0
+        if pending:
+            oldest = self.service.mapper.to_domain_event(pending[0])
+            seconds = max(0.0, ((now or self.service.clock()) - oldest.recorded_at).total_seconds())
+        behind = 0
+        if head > position:
+            behind = len(self.follower.read(position, limit=head - position)) \
+                if head - position <= 10_000 else head - position
+        return Lag(self.name, position, head, behind, seconds)
+
+    def close(self) -> None:
+        self.follower.close()

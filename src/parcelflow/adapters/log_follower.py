@@ -1,0 +1,99 @@
+"""Following the store's notification log in batches, from a position.
+
+Projections, the Kafka relay and the store-following notification worker all read the
+log the same way: "everything after position p, up to n at a time, and wait when
+there is nothing new". Reading after p never skips an event that commits later: the
+PostgreSQL recorder takes a table lock on insert, so commit order equals
+notification-id order, and SQLite has a single writer. Gaps in the ids are normal (a
+failed insert uses up sequence values) and are never waited for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+log = structlog.get_logger(__name__)
+
+
+class LogFollower:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.05,
+        topics: Sequence[str] = (),
+    ):
+        self.recorder = recorder
+        self.batch_size = batch_size
+        self.topics = tuple(topics)
+        # SQLite cannot notify: poll briefly. PostgreSQL is woken by NOTIFY; the wait
+        # timeout there is only a safety net.
+        self.poll_interval = poll_interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._listener: threading.Thread | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self.poll_interval = max(poll_interval, 1.0)
+            self._listener = threading.Thread(target=self._listen, name="log-listen", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        while not self._stopping.is_set():
+            try:
+                with recorder.datastore.get_connection() as conn:
+                    conn.execute(SQL("LISTEN {}").format(Identifier(recorder.channel_name)))
+                    self._wake.set()  # anything committed before LISTEN is read next
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.2, stop_after=1):
+                            self._wake.set()
+            except Exception as e:  # noqa: BLE001 — reconnect; polling covers the gap
+                log.warning("log_follower.listen_failed", error=str(e))
+                self._stopping.wait(1.0)
+
+    def head(self) -> int:
+        """The newest notification id in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int | None = None) -> Sequence[Notification]:
+        return self.recorder.select_notifications(
+            start=after, limit=limit or self.batch_size, topics=self.topics,
+            inclusive_of_start=False,
+        )
+
+    def batches(
+        self, after: int, *, follow: bool, stop: threading.Event | None = None,
+        upto: int | None = None,
+    ) -> Iterator[Sequence[Notification]]:
+        """Batches after `after`; with `follow`, waits for more until `stop` is set.
+        Without it, ends at the log head as it is now (or at `upto`)."""
+        stop = stop or threading.Event()
+        position = after
+        end = None if follow else (upto if upto is not None else self.head())
+        while not stop.is_set():
+            self._wake.clear()
+            notes = self.read(position)
+            if end is not None:
+                notes = [n for n in notes if n.id <= end]
+            if notes:
+                position = notes[-1].id
+                yield notes
+                if end is not None and position >= end:
+                    return
+                continue
+            if not follow:
+                return
+            self._wake.wait(self.poll_interval)
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.join(timeout=2)

@@ -1,0 +1,125 @@
+"""The read-model store contract, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from parcelflow.projections.registry import open_view
+
+UTC = timezone.utc
+
+
+def tracking_row(n: int, **changes):
+    row = {
+        "tracking_no": f"PF20261122{n:07d}", "parcel_id": f"id-{n}", "version": 3,
+        "status": "in_transit", "flags": '["delayed"]', "facility": "SZX-HUB-01",
+        "city": "Shenzhen", "last_event": "departure", "last_event_at": "2026-11-22T01:00:00+00:00",
+        "last_scan_at": "2026-11-22T01:00:00+00:00", "promised_by": None, "eta": None,
+        "next_activity": "arrival", "next_facility": "SHA-HUB-02", "open_exceptions": 0,
+        "delivered_at": None, "signed_by": None, "service_level": "standard",
+        "customer_tier": "standard", "origin": "SZX", "destination": "SHA", "manifested": 1,
+        "receiver": '{"name": "李*"}', "sender": None, "timeline": "[]",
+    }
+    row.update(changes)
+    return row
+
+
+def test_tracking_rows_are_upserted_and_read_back_with_json_fields(service):
+    view = open_view(service, "tracking")
+    view.write_rows([tracking_row(1), tracking_row(2)], Tracking("parcelflow", 5))
+    view.write_rows([tracking_row(1, status="delivered", flags="[]")], Tracking("parcelflow", 9))
+    row = view.get("PF202611220000001")
+    assert row["status"] == "delivered" and row["flags"] == [] and row["manifested"] is True
+    assert row["receiver"] == {"name": "李*"} and row["timeline"] == []
+    assert view.count() == 2 and view.max_tracking_id("parcelflow") == 9
+    assert view.get("PF202611229999999") is None
+
+
+def test_rows_and_position_commit_together_or_not_at_all(service):
+    view = open_view(service, "tracking")
+    view.write_rows([tracking_row(1)], Tracking("parcelflow", 10))
+    with pytest.raises(IntegrityError):  # a position that is not ahead: someone else got there
+        view.write_rows([tracking_row(2)], Tracking("parcelflow", 10))
+    assert view.get("PF202611220000002") is None
+    assert view.max_tracking_id("parcelflow") == 10
+
+
+def test_each_view_keeps_its_own_position_and_a_drop_forgets_rows_and_position(service):
+    tracking, queue = open_view(service, "tracking"), open_view(service, "exceptions")
+    tracking.write_rows([tracking_row(1)], Tracking("parcelflow", 7))
+    assert queue.max_tracking_id("parcelflow") is None
+    tracking.drop()
+    assert tracking.count() == 0 and tracking.max_tracking_id("parcelflow") is None
+    tracking.write_rows([tracking_row(1)], Tracking("parcelflow", 1))  # can start over
+
+
+def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open", **more):
+    row = {
+        "exception_id": eid, "tracking_no": more.pop("tracking_no", "PF202611220000001"),
+        "parcel_id": "p", "code": "damaged", "severity": "high", "owner": "hub",
+        "customer_facing": 1, "customer_tier": "standard", "priority": priority,
+        "status": status, "auto": 1, "detail": "", "facility": "SZX-HUB-01",
+        "occurred_at": "2026-11-22T00:00:00+00:00", "raised_at": "2026-11-22T00:00:00+00:00",
+        "raised_by": "system", "first_response_due": None,
+        "resolution_due": due.isoformat(), "next_due": due.isoformat(),
+        "acknowledged_at": None, "acknowledged_by": None, "assignee": None,
+        "resolved_at": None, "resolved_by": None, "outcome": None, "note": None,
+        "first_response_met": None, "resolution_met": None,
+    }
+    row.update(more)
+    return row
+
+
+def test_the_queue_is_read_in_priority_then_due_order_and_filters_overdue(service):
+    queue = open_view(service, "exceptions")
+    t = datetime(2026, 11, 22, tzinfo=UTC)
+    queue.write_rows([
+        exception_row("a", priority=6, due=t + timedelta(hours=5)),
+        exception_row("b", priority=7, due=t + timedelta(hours=9)),  # VIP at high severity
+        exception_row("c", priority=6, due=t + timedelta(hours=1)),
+        exception_row("d", priority=8, due=t + timedelta(hours=2), status="resolved"),
+        exception_row("e", priority=2, due=t + timedelta(hours=1), code="recipient_absent"),
+    ], Tracking("parcelflow", 1))
+    assert [r["exception_id"] for r in queue.open()] == ["b", "c", "a", "e"]
+    overdue = queue.open(overdue_at=t + timedelta(hours=3))
+    assert [r["exception_id"] for r in overdue] == ["c", "e"]
+    assert [r["exception_id"] for r in queue.open(code="recipient_absent")] == ["e"]
+    assert len(queue.for_parcel("PF202611220000001")) == 5
+
+
+def test_statistics_facts_are_replaced_per_parcel_and_summed_per_day(service):
+    stats = open_view(service, "stats")
+
+    def facts(pid, *, complete, on_time):
+        return {
+            "stats_visits": [
+                {"parcel_id": pid, "day": "2026-11-22", "facility": "SZX-HUB-01", "hub": 1,
+                 "scans": 3, "complete": complete},
+                {"parcel_id": pid, "day": "2026-11-22", "facility": "SHA-STA-13", "hub": 0,
+                 "scans": 2, "complete": None}],
+            "stats_deliveries": [{"parcel_id": pid, "day": "2026-11-22",
+                                  "facility": "SHA-STA-13", "on_time": on_time}],
+            "stats_exceptions": [{"exception_id": f"x-{pid}", "parcel_id": pid,
+                                  "day": "2026-11-22", "facility": "SZX-HUB-01",
+                                  "code": "damaged", "first_response_met": 1,
+                                  "resolution_met": None}],
+        }
+
+    def merged(*parts):
+        return {t: [r for p in parts for r in p[t]] for t in parts[0]}
+
+    stats.write_facts(["p1", "p2"], merged(facts("p1", complete=0, on_time=0),
+                                           facts("p2", complete=1, on_time=1)),
+                      Tracking("parcelflow", 1))
+    stats.write_facts(["p1"], facts("p1", complete=1, on_time=1), Tracking("parcelflow", 2))
+    report = stats.report("2026-11-22")
+    network = report["network"]
+    assert (network["scans"], network["parcels"], network["deliveries"]) == (10, 2, 2)
+    assert network["on_time_rate"] == 1.0 and network["scan_compliance"] == 1.0
+    assert network["exceptions"] == {"damaged": 2} and network["first_response_sla"] == 1.0
+    assert network["resolution_sla"] is None
+    assert report["facilities"]["SZX-HUB-01"]["hub_visits"] == 2
+    assert stats.report("2026-11-21")["network"]["scans"] == 0
