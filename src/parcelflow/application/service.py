@@ -9,6 +9,7 @@ actually conflicted are reloaded and redone, the others are saved as they were.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, LRUCa
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
+from parcelflow import metrics
 from parcelflow.adapters.keystore import KeyStore
 from parcelflow.adapters.store import ParcelRecorderMixin
 from parcelflow.application.personal_data import ErasedError, PersonalData
@@ -216,6 +218,7 @@ class ParcelService(Application[UUID]):
         batch), or rejected with a reason. Valid items are never lost because others
         in the batch are bad.
         """
+        started = time.perf_counter()
         now = now or self.clock()
         checked = validate_scans(items, now=now, limits=self.limits)
         results: list[ItemResult | None] = [None] * len(items)
@@ -241,6 +244,11 @@ class ParcelService(Application[UUID]):
                     status = ItemStatus.ACCEPTED if ok else ItemStatus.DUPLICATE
                     results[index] = ItemResult(index, status, item.scan_id)
         report.results = [r for r in results if r is not None]
+        metrics.SCANS_ACCEPTED.inc(report.accepted)
+        metrics.SCANS_DUPLICATE.inc(report.duplicates)
+        for rejected in report.rejected:
+            metrics.SCANS_REJECTED.labels(metrics.reason_kind(rejected.reason or "")).inc()
+        metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
         log.info("scans.ingested", accepted=report.accepted, duplicates=report.duplicates,
                  rejected=len(report.rejected), events=report.events)
         return report

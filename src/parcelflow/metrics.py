@@ -1,0 +1,51 @@
+"""Prometheus metrics: one registry, every name in one place.
+
+Labels never carry personal data or tracking numbers (unbounded, and identifying):
+only reasons, codes, channels and projection names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+SCANS_ACCEPTED = Counter(
+    "parcelflow_scans_accepted_total", "Scans recorded", registry=REGISTRY)
+SCANS_DUPLICATE = Counter(
+    "parcelflow_scans_duplicate_total", "Scans already recorded (retries)", registry=REGISTRY)
+SCANS_REJECTED = Counter(
+    "parcelflow_scans_rejected_total", "Scans refused, by reason kind", ["reason"],
+    registry=REGISTRY)
+INGEST_SECONDS = Histogram(
+    "parcelflow_ingest_batch_seconds", "Time to validate and store one batch of scans",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY)
+PROJECTION_LAG_EVENTS = Gauge(
+    "parcelflow_projection_lag_events", "Events in the log not yet in the read model",
+    ["projection"], registry=REGISTRY)
+PROJECTION_LAG_SECONDS = Gauge(
+    "parcelflow_projection_lag_seconds", "Age of the oldest event not yet in the read model",
+    ["projection"], registry=REGISTRY)
+RELAY_LAG_EVENTS = Gauge(
+    "parcelflow_relay_lag_events", "Events in the log not yet published to Kafka",
+    registry=REGISTRY)
+NOTIFICATIONS_SENT = Counter(
+    "parcelflow_notifications_sent_total", "Notifications delivered, by channel", ["channel"],
+    registry=REGISTRY)
+NOTIFICATIONS_FAILED = Counter(
+    "parcelflow_notifications_failed_total",
+    "Notifications given up on (dead-lettered), by channel", ["channel"], registry=REGISTRY)
+EXCEPTIONS_OPEN = Gauge(
+    "parcelflow_exceptions_open", "Open exceptions, by code", ["code"], registry=REGISTRY)
+
+
+def reason_kind(reason: str) -> str:
+    """A bounded label for a rejection reason: its first field name, not its text."""
+    head = reason.split(":", 1)[0].split(" ", 1)[0].strip("'")
+    if reason.startswith("unknown field"):
+        return "unknown_field"
+    if "ahead of the server clock" in reason:
+        return "clock_ahead"
+    if reason.startswith("occurred_at is") and "old" in reason:
+        return "too_old"
+    return head if head.isidentifier() and len(head) <= 32 else "other"
