@@ -27,6 +27,20 @@ from parcelflow.application.service import ParcelService
 from parcelflow.domain.parcel import Parcel
 
 
+class BoundedCache(dict):  # type: ignore[type-arg]
+    """A dict that forgets its oldest entries beyond `size` (cheaper than an LRU)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if len(self) >= self.size and key not in self:
+            for old in list(self)[: max(1, self.size // 10)]:
+                del self[old]
+        super().__setitem__(key, value)
+
+
 class Replica:
     """Parcels as of a projection's position in the log, kept current by what it reads.
 
@@ -53,6 +67,8 @@ class Replica:
                 cached = None
             if cached is not None and cached.version >= evs[0].originator_version - 1:
                 parcels[pid] = cached
+            elif evs[0].originator_version == 1:
+                parcels[pid] = None  # type: ignore[assignment]  # created here: nothing to load
             else:
                 missing[pid] = evs[0].originator_version
         if missing:
@@ -152,12 +168,23 @@ class ViewStore(TrackingRecorder):
         """Insert or replace rows by their key, inside a `writing()` transaction."""
         if not rows:
             return
+        names = ", ".join(columns)
         updates = ", ".join(f"{col} = excluded.{col}" for col in columns if col != key)
-        c.executemany(
-            self.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                     f"({', '.join('?' * len(columns))}) ON CONFLICT ({key}) DO UPDATE SET {updates}"),
-            [[row[col] for col in columns] for row in rows],
-        )
+        values = [[row[col] for col in columns] for row in rows]
+        if not self.is_postgres:
+            c.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) "
+                          f"ON CONFLICT ({key}) DO UPDATE SET {updates}", values)
+            return
+        # PostgreSQL: executemany is one statement per row (a round trip each in effect);
+        # COPY into a transaction-local table and one INSERT ... SELECT is one of each.
+        staging = f"{table}_staging"
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                  f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        with c.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        c.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                  f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
 def view_store(base: type[ViewStore], datastore: Any) -> ViewStore:
@@ -195,7 +222,15 @@ class ParcelProjection(Projection[ViewStore]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
         self.process_batch([domain_event], tracking)
 
-    @abstractmethod
     def process_batch(self, events: Sequence[Parcel.Event], tracking: Tracking) -> None:
         """Apply the events to the replica, render the touched parcels' rows, and write
         them with `tracking` in one transaction."""
+        self.commit(self.prepare(events), tracking)
+
+    @abstractmethod
+    def prepare(self, events: Sequence[Parcel.Event]) -> Any:
+        """The CPU half of a batch: apply the events, render what to write."""
+
+    @abstractmethod
+    def commit(self, prepared: Any, tracking: Tracking) -> None:
+        """The database half: write what `prepare` rendered, with the position."""

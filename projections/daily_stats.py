@@ -209,14 +209,18 @@ class DailyStats(ParcelProjection):
         self.network = replica.service.network
         self.policy = replica.service.policy
 
-    def process_batch(self, events: Any, tracking: Tracking) -> None:
+    def prepare(self, events: Any) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
         touched = self.replica.apply(events)
         collected: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for parcel in touched.values():
             for table, rows in facts(parcel, self.network, self.policy).items():
                 collected[table].extend(rows)
+        return [str(pid) for pid in touched], collected
+
+    def commit(self, prepared: tuple[list[str], dict[str, list[dict[str, Any]]]],
+               tracking: Tracking) -> None:
         assert isinstance(self.view, DailyStatsStore)
-        self.view.write_facts([str(pid) for pid in touched], collected, tracking)
+        self.view.write_facts(*prepared, tracking)
 
 
 def today_in(network: Network, now: datetime) -> str:

@@ -151,8 +151,10 @@ class ExceptionQueue(ParcelProjection):
         super().__init__(view, replica)
         self.policy = replica.service.policy
 
-    def process_batch(self, events: Any, tracking: Tracking) -> None:
+    def prepare(self, events: Any) -> list[dict[str, Any]]:
         touched = self.replica.apply(events)
-        rows = [render(p, r, self.policy) for p in touched.values() for r in p.exceptions.values()]
+        return [render(p, r, self.policy) for p in touched.values() for r in p.exceptions.values()]
+
+    def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, ExceptionQueueStore)
-        self.view.write_rows(rows, tracking)
+        self.view.write_rows(prepared, tracking)

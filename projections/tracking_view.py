@@ -7,6 +7,7 @@ late scans in their place and voided events marked. Personal data appears only m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +19,7 @@ from parcelflow.application.personal_data import Opener
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
-from parcelflow.projections.base import ParcelProjection, Replica, ViewStore
+from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
 
 
 def utc(moment: datetime | None) -> str | None:
@@ -76,58 +77,99 @@ def decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def render(parcel: Parcel, service: ParcelService, opener: Opener) -> dict[str, Any]:
-    state = parcel.state
-    network = service.network
-    manifest = parcel.manifest
-    step = next_expected(state, manifest, network)
-    last = state.last_event
-    timeline = [
-        {
-            "version": e.version,
-            "type": e.kind,
-            "occurred_at": e.occurred_at.isoformat(),
-            "facility": e.scan.facility if e.scan else None,
-            "city": city_name(e.scan.facility, network) if e.scan else None,
-            "description": describe(e, network),
-            "late": e.late,
-            "voided": e.voided,
+class Renderer:
+    """Renders parcels as tracking-view rows, remembering what does not change.
+
+    A parcel's personal data changes only with its manifest, a redirect or an erasure,
+    and a timeline line only when its entry is replaced (a void or an amendment). Both
+    are remembered, so a busy parcel is not decrypted, masked and described again at
+    every scan.
+    """
+
+    def __init__(self, service: ParcelService, size: int = 200_000):
+        self.service = service
+        self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
+        self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, JSON)}
+
+    def rows(self, parcels: Iterable[Parcel]) -> list[dict[str, Any]]:
+        parcels = list(parcels)
+        unopened = [p.id for p in parcels for sealed in self._sealed(p)
+                    if (sealed, p.erased) not in self._parties]
+        opener = self.service.personal.opener(unopened) if unopened else None
+        return [self.row(p, opener) for p in parcels]
+
+    @staticmethod
+    def _sealed(parcel: Parcel) -> list[str]:
+        sealed = [parcel.receiver_sealed, parcel.manifest.sender_sealed if parcel.manifest else None]
+        return [s for s in sealed if s is not None]
+
+    def _party(self, parcel: Parcel, sealed: str | None, opener: Opener | None) -> str | None:
+        if sealed is None:
+            return None
+        key = (sealed, parcel.erased)
+        shown = self._parties.get(key)
+        if shown is None:
+            assert opener is not None
+            shown = orjson.dumps(opener.open(parcel.id, sealed)).decode()  # masked, or [erased]
+            self._parties[key] = shown
+        return shown
+
+    def _timeline(self, parcel: Parcel) -> str:
+        known = self._lines.get(parcel.id)
+        if known is None:
+            known = self._lines[parcel.id] = {}
+        network = self.service.network
+        parts = []
+        for entry in parcel.state.timeline:
+            cached = known.get(entry.version)
+            if cached is None or cached[0] is not entry:
+                line = orjson.dumps({
+                    "version": entry.version,
+                    "type": entry.kind,
+                    "occurred_at": entry.occurred_at.isoformat(),
+                    "facility": entry.scan.facility if entry.scan else None,
+                    "city": city_name(entry.scan.facility, network) if entry.scan else None,
+                    "description": describe(entry, network),
+                    "late": entry.late,
+                    "voided": entry.voided,
+                }).decode()
+                cached = known[entry.version] = (entry, line)
+            parts.append(cached[1])
+        return "[" + ",".join(parts) + "]"
+
+    def row(self, parcel: Parcel, opener: Opener | None) -> dict[str, Any]:
+        state = parcel.state
+        network = self.service.network
+        manifest = parcel.manifest
+        step = next_expected(state, manifest, network)
+        last = state.last_event
+        return {
+            "tracking_no": parcel.tracking_no,
+            "parcel_id": str(parcel.id),
+            "version": parcel.version,
+            "status": str(state.status),
+            "flags": orjson.dumps(sorted(str(f) for f in state.flags)).decode(),
+            "facility": state.location,
+            "city": city_name(state.location, network),
+            "last_event": last.kind if last else None,
+            "last_event_at": utc(last.occurred_at) if last else None,
+            "last_scan_at": utc(state.last_scan_at),
+            "promised_by": utc(parcel.promised_by),
+            "eta": utc(estimate_eta(state, manifest, network, revised=parcel.eta)),
+            "next_activity": step.activity if step else None,
+            "next_facility": step.facility if step else None,
+            "open_exceptions": len(parcel.open_exceptions),
+            "delivered_at": utc(state.delivered.at) if state.delivered else None,
+            "signed_by": state.delivered.signed_by if state.delivered else None,
+            "service_level": str(manifest.service_level) if manifest else None,
+            "customer_tier": str(manifest.customer_tier) if manifest else None,
+            "origin": manifest.origin if manifest else None,
+            "destination": manifest.destination if manifest else None,
+            "manifested": int(manifest is not None),
+            "receiver": self._party(parcel, parcel.receiver_sealed, opener),
+            "sender": self._party(parcel, manifest.sender_sealed if manifest else None, opener),
+            "timeline": self._timeline(parcel),
         }
-        for e in state.timeline
-    ]
-    return {
-        "tracking_no": parcel.tracking_no,
-        "parcel_id": str(parcel.id),
-        "version": parcel.version,
-        "status": str(state.status),
-        "flags": orjson.dumps(sorted(str(f) for f in state.flags)).decode(),
-        "facility": state.location,
-        "city": city_name(state.location, network),
-        "last_event": last.kind if last else None,
-        "last_event_at": utc(last.occurred_at) if last else None,
-        "last_scan_at": utc(state.last_scan_at),
-        "promised_by": utc(parcel.promised_by),
-        "eta": utc(estimate_eta(state, manifest, network, revised=parcel.eta)),
-        "next_activity": step.activity if step else None,
-        "next_facility": step.facility if step else None,
-        "open_exceptions": len(parcel.open_exceptions),
-        "delivered_at": utc(state.delivered.at) if state.delivered else None,
-        "signed_by": state.delivered.signed_by if state.delivered else None,
-        "service_level": str(manifest.service_level) if manifest else None,
-        "customer_tier": str(manifest.customer_tier) if manifest else None,
-        "origin": manifest.origin if manifest else None,
-        "destination": manifest.destination if manifest else None,
-        "manifested": int(manifest is not None),
-        "receiver": _party(parcel, opener, parcel.receiver_sealed),
-        "sender": _party(parcel, opener, manifest.sender_sealed if manifest else None),
-        "timeline": orjson.dumps(timeline).decode(),
-    }
-
-
-def _party(parcel: Parcel, opener: Opener, sealed: str | None) -> str | None:
-    if sealed is None:
-        return None
-    return orjson.dumps(opener.open(parcel.id, sealed)).decode()  # masked, or [erased]
 
 
 class TrackingView(ParcelProjection):
@@ -136,12 +178,12 @@ class TrackingView(ParcelProjection):
 
     def __init__(self, view: ViewStore, replica: Replica):
         super().__init__(view, replica)
-        self.service = replica.service
+        self.renderer = Renderer(replica.service)
 
-    def process_batch(self, events: Any, tracking: Tracking) -> None:
-        touched = self.replica.apply(events)
-        opener = self.service.personal.opener(list(touched))
-        rows = [render(p, self.service, opener) for p in touched.values()]
+    def prepare(self, events: Any) -> list[dict[str, Any]]:
+        return self.renderer.rows(self.replica.apply(events).values())
+
+    def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, TrackingViewStore)
-        self.view.write_rows(rows, tracking)
+        self.view.write_rows(prepared, tracking)
 

@@ -49,6 +49,21 @@ def test_an_incremental_build_equals_a_rebuild(service, runners, clock):
     assert len(incremental["tracking"]) == 4 and incremental["exceptions"]
 
 
+def test_a_parallel_rebuild_equals_the_incremental_build(service, runners, clock, database_url):
+    from parcelflow.projections import parallel
+
+    busy_history(service, clock)
+    service.ingest([scan("pickup", "SZX-OUT-07", 1, n) for n in range(10, 40)])
+    catch_up(runners)
+    incremental = dump(runners)
+    in_log = len(service.recorder.select_notifications(start=None, limit=100_000))
+    for r in runners.values():
+        events, _ = parallel.rebuild(r, database_url, workers=2)
+        assert events == in_log  # every event replayed once, by one of the two workers
+        assert r.position == r.follower.head()
+    assert dump(runners) == incremental
+
+
 def test_a_late_scan_appears_in_its_place_and_the_status_does_not_go_back(service, runners):
     service.register([manifest()])
     scans = journey()

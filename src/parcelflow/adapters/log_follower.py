@@ -71,7 +71,7 @@ class LogFollower:
 
     def batches(
         self, after: int, *, follow: bool, stop: threading.Event | None = None,
-        upto: int | None = None,
+        upto: int | None = None, size: int | None = None,
     ) -> Iterator[Sequence[Notification]]:
         """Batches after `after`; with `follow`, waits for more until `stop` is set.
         Without it, ends at the log head as it is now (or at `upto`)."""
@@ -80,7 +80,7 @@ class LogFollower:
         end = None if follow else (upto if upto is not None else self.head())
         while not stop.is_set():
             self._wake.clear()
-            notes = self.read(position)
+            notes = self.read(position, size)
             if end is not None:
                 notes = [n for n in notes if n.id <= end]
             if notes:

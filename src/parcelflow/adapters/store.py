@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import (
     InterfaceError,
+    Notification,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -24,6 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 _SQLITE_CHUNK = 500  # stay well under SQLite's bound-parameter limit
@@ -123,21 +125,47 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
             raise ProgrammingError(f"expected {len(stored_events)} notification ids, got {len(ids)}")
         return ids
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self, start: int | None, limit: int, stop: int | None = None,
+        topics: Sequence[str] = (), *, inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's query, with rows read as tuples in binary: a dict per row and
+        hex-decoded bytea were a fifth of a projection rebuild's time."""
+        where, params = [], []
+        if start is not None:
+            where.append("notification_id >= %s" if inclusive_of_start else "notification_id > %s")
+            params.append(start)
+        if stop is not None:
+            where.append("notification_id <= %s")
+            params.append(stop)
+        if topics:
+            where.append("topic = ANY(%s)")
+            params.append(list(topics))
+        params.append(limit)
+        query = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY notification_id LIMIT %s"
+        ).format(self._table())
+        # Binary results: bytea arrives as bytes, not as hex text to decode (7 -> 3 us/row).
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query, params, prepare=True)
+            return [Notification(id=n, originator_id=o, originator_version=v, topic=t, state=s)
+                    for n, o, v, t, s in curs.fetchall()]
+
     def select_events_for(self, ids: Collection[UUID]) -> dict[UUID, list[StoredEvent]]:
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         query = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(self._table())
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row, binary=True) as curs:
             curs.execute(query, (list(ids),))
-            for row in curs.fetchall():
-                found[row["originator_id"]].append(
-                    StoredEvent(
-                        row["originator_id"], row["originator_version"], row["topic"],
-                        bytes(row["state"]),
-                    )
-                )
+            for pid, version, topic, state in curs.fetchall():
+                found[pid].append(StoredEvent(pid, version, topic, state))
         return found
 
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from parcelflow.domain.vocabulary import FacilityKind
@@ -39,6 +39,8 @@ class Network:
     cities: dict[str, City]
     facilities: dict[str, Facility]
     lanes: dict[tuple[str, str], Lane]
+    _hubs: dict[str, Facility] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Network:
@@ -69,5 +71,11 @@ class Network:
         return [f for f in self.facilities.values() if f.city == city and f.kind == kind]
 
     def hub_of(self, city: str) -> Facility | None:
-        hubs = self.in_city(city, FacilityKind.HUB)
-        return hubs[0] if hubs else None
+        return self._hubs.get(city)
+
+    def __post_init__(self) -> None:
+        hubs: dict[str, Facility] = {}
+        for facility in self.facilities.values():
+            if facility.kind == FacilityKind.HUB:
+                hubs.setdefault(facility.city, facility)
+        object.__setattr__(self, "_hubs", hubs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -73,10 +73,10 @@ class Entry:
     def __post_init__(self) -> None:
         # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
         # so that equal timestamps fold the same way whatever order they came in.
+        # Aware datetimes compare by instant whatever their offsets: no conversion needed.
         rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RANK.get(self.kind, 90)
         tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
-        key = (self.occurred_at.astimezone(timezone.utc), rank, tiebreak)
-        object.__setattr__(self, "sort_key", key)
+        object.__setattr__(self, "sort_key", (self.occurred_at, rank, tiebreak))
 
 
 # Non-scan facts that sort among scans at the same instant.
@@ -242,6 +242,10 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
     )
 
 
+_CLOSED_BY_DELIVERY = frozenset(c for c, rule in EXCEPTION_RULES.items() if rule.closed_by_delivery)
+_MISDIRECTED = frozenset({ExceptionCode.MISDIRECTED})
+
+
 class _Fold:
     """The running story while reading a timeline top to bottom."""
 
@@ -317,7 +321,7 @@ class _Fold:
                     )
                 else:  # back on its route
                     self.flags.discard(Flag.MISDIRECTED)
-                    self._settle({ExceptionCode.MISDIRECTED})
+                    self._settle(_MISDIRECTED)
                 self.expected_next = None
             case ScanType.SORT | ScanType.DEPARTURE:
                 if scan.next_facility:
@@ -367,7 +371,7 @@ class _Fold:
         if rule.flag is not None:
             self.flags.add(rule.flag)
 
-    def _settle(self, codes: set[ExceptionCode]) -> None:
+    def _settle(self, codes: frozenset[ExceptionCode]) -> None:
         for key in [k for k in self.issues if k[0] in codes]:
             del self.issues[key]
             self.settled.add(key)
@@ -375,7 +379,7 @@ class _Fold:
     def close_delivered(self) -> None:
         # Delivery settles what only stood between the parcel and its receiver.
         if self.status in (Status.DELIVERED, Status.RETURNED):
-            self._settle({c for c, rule in EXCEPTION_RULES.items() if rule.closed_by_delivery})
+            self._settle(_CLOSED_BY_DELIVERY)
 
     def close_lost_found(self) -> None:
         # A "lost" reported by a scan holds only while no later scan has found the parcel.

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Status(StrEnum):
+class Term(StrEnum):
+    """A word of the vocabulary: an enum that hashes like its string value.
+
+    Enum's own hash is a Python-level method, paid on every dict and set lookup keyed
+    by a member — and the fold and the rule tables do little else. str's hash agrees
+    with StrEnum's equality (a member equals its value), so nothing else changes.
+    """
+
+    __hash__ = str.__hash__
+
+
+class Status(Term):
     REGISTERED = "registered"
     PICKED_UP = "picked_up"
     AT_FACILITY = "at_facility"
@@ -33,14 +44,14 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class Flag(StrEnum):
+class Flag(Term):
     DAMAGED = "damaged"
     MISDIRECTED = "misdirected"
     DELAYED = "delayed"
     ON_HOLD = "on_hold"
 
 
-class ScanType(StrEnum):
+class ScanType(Term):
     PICKUP = "pickup"
     ARRIVAL = "arrival"
     SORT = "sort"
@@ -100,7 +111,7 @@ RETURN_PATH_SCANS = frozenset(
 )
 
 
-class Actor(StrEnum):
+class Actor(Term):
     """Who must act on an exception."""
 
     NETWORK_OPS = "network_ops"
@@ -110,7 +121,7 @@ class Actor(StrEnum):
     SHIPPER = "shipper"
 
 
-class Severity(StrEnum):
+class Severity(Term):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -120,7 +131,7 @@ class Severity(StrEnum):
 SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 
 
-class ExceptionCode(StrEnum):
+class ExceptionCode(Term):
     DAMAGED = "damaged"
     LOST = "lost"
     DELAYED = "delayed"
@@ -139,7 +150,7 @@ class ExceptionCode(StrEnum):
     COMPLAINT = "complaint"
 
 
-class Cause(StrEnum):
+class Cause(Term):
     """Who or what caused an exception (Karrio groups incidents the same way)."""
 
     CARRIER = "carrier"
@@ -243,13 +254,13 @@ DERIVED_ONLY_CODES = frozenset(
 SCANNABLE_EXCEPTION_CODES = frozenset(ExceptionCode) - DERIVED_ONLY_CODES
 
 
-class ExceptionStatus(StrEnum):
+class ExceptionStatus(Term):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
 
-class Outcome(StrEnum):
+class Outcome(Term):
     REDELIVERED = "redelivered"
     RETURNED_TO_SENDER = "returned_to_sender"
     COMPENSATED = "compensated"
@@ -261,19 +272,19 @@ class Outcome(StrEnum):
     CLEARED = "cleared"
 
 
-class ServiceLevel(StrEnum):
+class ServiceLevel(Term):
     ECONOMY = "economy"
     STANDARD = "standard"
     EXPRESS = "express"
     SAME_DAY = "same_day"
 
 
-class CustomerTier(StrEnum):
+class CustomerTier(Term):
     STANDARD = "standard"
     VIP = "vip"
 
 
-class FacilityKind(StrEnum):
+class FacilityKind(Term):
     OUTLET = "outlet"
     HUB = "hub"
     STATION = "station"

@@ -34,8 +34,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 
 @app.callback()
 def _setup() -> None:
+    from parcelflow.runtime import tune_gc
+
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    tune_gc()
 
 
 def service() -> ParcelService:

@@ -69,8 +69,13 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         t.join(timeout=10)
 
 
-def rebuild(names: NamesArg = None) -> None:
+def rebuild(names: NamesArg = None, workers: Annotated[int, typer.Option(
+        min=1, max=32, help="Processes replaying the log side by side (one per core).")] = 1,
+) -> None:
     """Drop read models and replay the whole log into them."""
+    from parcelflow.projections import parallel
+    from parcelflow.settings import get_settings
+
     svc = service()
     for runner in _runners(svc, names):
         head = runner.follower.head()
@@ -84,7 +89,11 @@ def rebuild(names: NamesArg = None) -> None:
                 rate = done / max(time.perf_counter() - started, 1e-6)
                 progress.update(task, completed=position, rate=f"{rate:,.0f} events/s")
 
-            events, seconds = runner.rebuild(progress=show)
+            if workers > 1:
+                events, seconds = parallel.rebuild(runner, get_settings().database_url,
+                                                   workers=workers, progress=show)
+            else:
+                events, seconds = runner.rebuild(progress=show)
         out.print(f"{runner.name}: rebuilt from {events} events in {seconds:.1f} s "
                   f"({events / max(seconds, 1e-6):,.0f} events/s)")
 

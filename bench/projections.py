@@ -1,0 +1,171 @@
+"""Projection throughput and lag against PostgreSQL.
+
+    .venv/bin/python bench/projections.py [--parcels 20000] [--rate 2000] [--seconds 20]
+
+1. Rebuild: a simulated network day (--parcels parcels, their manifests and scans) is
+   written to a throwaway database; each projection is then rebuilt from the whole log,
+   and its events/s printed.
+2. Lag: `parcelflow project tracking --follow` runs as its own process (as in
+   production) while this process ingests scans at a steady --rate for --seconds, in
+   batches every 50 ms. For each batch, lag is the time from its commit to the moment
+   the tracking view's recorded position reaches it (polled every 5 ms): what a
+   customer looking up a parcel right after its scan would wait for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from parcelflow.bootstrap import build_service  # noqa: E402
+from parcelflow.logs import configure_logging  # noqa: E402
+from parcelflow.projections import parallel  # noqa: E402
+from parcelflow.projections.registry import PROJECTIONS, runner  # noqa: E402
+from parcelflow.runtime import tune_gc  # noqa: E402
+from parcelflow.settings import Settings  # noqa: E402
+from parcelflow.simulation import simulate  # noqa: E402
+from tests.support.builders import journey, manifest, recent_start  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def load_day(url: str, parcels: int) -> int:
+    svc = build_service(Settings(database_url=url, _env_file=None), cache_size=parcels * 2)  # type: ignore[call-arg]
+    sim = simulate(svc.network, parcels=parcels, now=svc.clock(), seed=11)
+    started = time.perf_counter()
+    for start in range(0, len(sim.manifests), 1000):
+        svc.register(sim.manifests[start:start + 1000])
+    for start in range(0, len(sim.scans), 1000):
+        svc.ingest(sim.scans[start:start + 1000])
+    svc.register(sim.late_manifests)
+    head = svc.recorder.max_notification_id() or 0
+    print(f"loaded {parcels} parcels, {len(sim.scans)} scans -> {head} events "
+          f"in {time.perf_counter() - started:.1f} s")
+    svc.close()
+    return head
+
+
+def rebuilds(url: str, workers: int) -> None:
+    svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    for name in PROJECTIONS:
+        r = runner(svc, name)
+        for n in sorted({1, workers}):
+            if n == 1:
+                events, seconds = r.rebuild()
+            else:
+                events, seconds = parallel.rebuild(r, url, workers=n)
+            print(f"rebuild {name:<10} {n} process{'es' if n > 1 else '  '} {events:>8} events "
+                  f"in {seconds:6.1f} s = {events / seconds:>8,.0f} events/s")
+        r.close()
+    svc.close()
+
+
+def lag(url: str, rate: int, seconds: float, first: int) -> None:
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    svc = build_service(settings, cache_size=200_000)
+    tracking = runner(svc, "tracking")
+    tracking.run()  # start level with the log
+    batch = max(1, rate // 20)  # one batch every 50 ms
+    parcels = max(batch, int(rate * seconds / 11) + batch)
+    t0 = recent_start()
+    numbers = range(first, first + parcels)
+    for start in range(0, parcels, 1000):
+        svc.register([manifest(n) for n in numbers[start:start + 1000]])
+    journeys = [journey(n, t0=t0) for n in numbers]
+    scans = [j[step] for step in range(11) for j in journeys]
+    tracking.run()
+
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING"}
+    projector = subprocess.Popen([sys.executable, "-m", "parcelflow", "project", "tracking",
+                                  "--follow"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    written: list[tuple[int, float]] = []
+    lags: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        seen = 0
+        while not done.is_set() or seen < len(written):
+            position = tracking.position
+            now = time.perf_counter()
+            while seen < len(written) and written[seen][0] <= position:
+                lags.append(now - written[seen][1])
+                seen += 1
+            time.sleep(0.005)
+
+    try:
+        time.sleep(2.0)  # let the projector start and catch up
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        started = time.perf_counter()
+        sent = 0
+        tick = started
+        while time.perf_counter() - started < seconds and sent < len(scans):
+            report = svc.ingest(scans[sent:sent + batch])
+            sent += batch
+            if report.position:
+                written.append((report.position, time.perf_counter()))
+            tick += batch / rate
+            pause = tick - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        elapsed = time.perf_counter() - started
+        done.set()
+        watcher.join(timeout=30)
+    finally:
+        projector.terminate()
+        projector.wait(timeout=20)
+        tracking.close()
+        svc.close()
+    ms = [x * 1000 for x in lags]
+    print(f"lag at {sent / elapsed:,.0f} scans/s ingest for {elapsed:.0f} s "
+          f"({len(ms)} batches of {batch}): p50 {percentile(ms, 0.5):.0f} ms, "
+          f"p99 {percentile(ms, 0.99):.0f} ms, max {max(ms):.0f} ms, "
+          f"mean {statistics.mean(ms):.0f} ms")
+    print(f"target: p99 < 1000 ms at {rate} scans/s -> "
+          f"{'met' if percentile(ms, 0.99) < 1000 and sent / elapsed >= rate * 0.95 else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--parcels", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=2000, help="scans/s during the lag test")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the parallel rebuild")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    configure_logging(level="WARNING")
+    tune_gc()  # as every parcelflow process does
+    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        print(f"database: {name} (PostgreSQL)")
+        load_day(url, args.parcels)
+        rebuilds(url, args.workers)
+        lag(url, args.rate, args.seconds, first=9_000_000)
+    finally:
+        if not args.keep:
+            with psycopg.connect(args.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
