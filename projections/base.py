@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from parcelflow.adapters.store import SCHEMA_LOCK
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.parcel import Parcel
 
@@ -190,6 +191,18 @@ class ViewStore(TrackingRecorder):
 def view_store(base: type[ViewStore], datastore: Any) -> ViewStore:
     """The store class for this backend: the view's SQL on the library's tracking recorder."""
     name = base.name
+    if isinstance(datastore, PostgresDatastore):
+        # Creating tables: one process at a time (see adapters.store.schema_lock).
+        with datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                return _create(base, datastore, name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+    return _create(base, datastore, name)
+
+
+def _create(base: type[ViewStore], datastore: Any, name: str) -> ViewStore:
     if isinstance(datastore, PostgresDatastore):
         cls = type(f"Postgres{base.__name__}", (base, PostgresTrackingRecorder), {})
         store = cls(datastore, tracking_table_name=f"{name}_tracking")  # type: ignore[call-arg]

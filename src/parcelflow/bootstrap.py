@@ -10,7 +10,7 @@ from pathlib import Path
 
 from parcelflow.adapters.keystore import keystore_for
 from parcelflow.adapters.sealing import KeyWrap
-from parcelflow.adapters.store import store_env
+from parcelflow.adapters.store import schema_lock, store_env
 from parcelflow.application.service import ParcelService, utcnow
 from parcelflow.domain.network import Network
 from parcelflow.settings import Settings, get_settings
@@ -32,11 +32,13 @@ def build_service(
     settings = settings or get_settings()
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
     wrap = KeyWrap.from_setting(master)
-    return ParcelService(
-        store_env(settings.database_url),
-        keys=lambda datastore: keystore_for(datastore, wrap),
-        network=load_network(settings.network_file),
-        limits=ScanLimits(settings.scan_max_future, settings.scan_max_age, settings.max_batch),
-        clock=clock,
-        cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
-    )
+    with schema_lock(settings.database_url):  # the service creates its tables
+        return ParcelService(
+            store_env(settings.database_url),
+            keys=lambda datastore: keystore_for(datastore, wrap),
+            network=load_network(settings.network_file),
+            limits=ScanLimits(settings.scan_max_future, settings.scan_max_age,
+                              settings.max_batch),
+            clock=clock,
+            cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
+        )

@@ -9,7 +9,8 @@ current versions (to find which parcels of a failed batch actually conflicted).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,6 +24,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+import psycopg
 from eventsourcing.utils import retry
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
@@ -176,6 +178,31 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, (list(ids),))
             return {row["originator_id"]: row["v"] for row in curs.fetchall()}
+
+
+# Any fixed key: the processes of one database agree on it.
+SCHEMA_LOCK = 0x70617263656C  # "parcel"
+
+
+@contextmanager
+def schema_lock(database_url: str) -> Iterator[None]:
+    """Hold a cross-process lock while creating tables (PostgreSQL).
+
+    Every parcelflow process creates what it needs at start-up ("IF NOT EXISTS"), and
+    workers start together. PostgreSQL does not make concurrent DDL on one object safe:
+    two sessions creating the same table or replacing the same function at once can
+    fail ("duplicate key ... pg_type", "tuple concurrently updated"). SQLite serialises
+    DDL by its file lock already.
+    """
+    if not is_postgres(database_url):
+        yield
+        return
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
 
 def is_postgres(database_url: str) -> bool:
