@@ -123,10 +123,7 @@ class Runner:
         if pending:
             oldest = self.service.mapper.to_domain_event(pending[0])
             seconds = max(0.0, ((now or self.service.clock()) - oldest.recorded_at).total_seconds())
-        behind = 0
-        if head > position:
-            behind = len(self.follower.read(position, limit=head - position)) \
-                if head - position <= 10_000 else head - position
+        behind = self.service.recorder.count_after(position) if head > position else 0
         return Lag(self.name, position, head, behind, seconds)
 
     def close(self) -> None:

@@ -40,6 +40,10 @@ class ParcelRecorderMixin:
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:
         raise NotImplementedError
 
+    def count_after(self, position: int) -> int:
+        """How many events the log holds after `position` (ids may have gaps)."""
+        raise NotImplementedError
+
 
 class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
     def select_events_for(self, ids: Collection[UUID]) -> dict[UUID, list[StoredEvent]]:
@@ -75,6 +79,13 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
                 )
                 versions.update({UUID(r["originator_id"]): r["v"] for r in c.fetchall()})
         return versions
+
+
+    def count_after(self, position: int) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COUNT(*) FROM {self.events_table_name} WHERE rowid > ?",
+                      (position,))
+            return int(c.fetchone()[0])
 
 
 class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
@@ -169,6 +180,13 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
             for pid, version, topic, state in curs.fetchall():
                 found[pid].append(StoredEvent(pid, version, topic, state))
         return found
+
+    def count_after(self, position: int) -> int:
+        query = SQL("SELECT COUNT(*) AS n FROM {} WHERE notification_id > %s").format(
+            self._table())
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (position,))
+            return int(curs.fetchone()["n"])  # type: ignore[index]
 
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:
         query = SQL(

@@ -59,9 +59,14 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
     err.print(f"following the log into {', '.join(r.name for r in runners)} (Ctrl-C stops)")
     from parcelflow.projections.runner import log
 
+    from parcelflow import metrics
+
     while not stop.wait(10):
         for runner in runners:
-            log.info("projection.lag", **runner.lag().to_json())
+            lagging = runner.lag()
+            metrics.PROJECTION_LAG_EVENTS.labels(runner.name).set(lagging.behind)
+            metrics.PROJECTION_LAG_SECONDS.labels(runner.name).set(lagging.seconds)
+            log.info("projection.lag", **lagging.to_json())
         if not all(t.is_alive() for t in threads):
             stop.set()
             fail("a projection stopped with an error (see the log)")
