@@ -209,6 +209,30 @@ class ParcelService(Application[UUID]):
         outcomes, _ = self._run_batch({parcel_id(tracking_no): run})
         return outcomes[parcel_id(tracking_no)]
 
+    def command(self, tracking_no: str, action: Callable[[Parcel], T]) -> T:
+        """Run one command on one parcel and save what it did (conflicts are retried)."""
+        return self._command(tracking_no, action)
+
+    def command_many(self, actions: dict[str, Callable[[Parcel], T]]
+                     ) -> dict[str, T | DomainError | ParcelNotFound]:
+        """Run a command on each of many parcels in one unit of work: one load query,
+        one save. A parcel whose command is refused (or that does not exist) is left
+        as it was and reported; the others are saved."""
+        def work(tracking_no: str, action: Callable[[Parcel], T]) -> Work:
+            def run(parcel: Parcel | None) -> tuple[Parcel | None, Any]:
+                if parcel is None:
+                    return None, ParcelNotFound(tracking_no)
+                try:
+                    return parcel, action(parcel)
+                except DomainError as e:
+                    self._evict([parcel.id])  # it may hold half of the refused change
+                    return None, e
+            return run
+
+        ids = {parcel_id(n): n for n in actions}
+        outcomes, _ = self._run_batch({pid: work(n, actions[n]) for pid, n in ids.items()})
+        return {ids[pid]: outcome for pid, outcome in outcomes.items()}
+
     # ---- scans ---------------------------------------------------------------------
 
     def ingest(self, items: Sequence[Any], *, now: datetime | None = None) -> BatchReport:
