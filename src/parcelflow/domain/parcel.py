@@ -229,11 +229,14 @@ class Parcel(Aggregate):
         exception_id: str
 
         def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
             parcel._update_exception(
                 self.exception_id,
                 status=ExceptionStatus.ACKNOWLEDGED,
-                acknowledged_by=self.operator_id,
-                acknowledged_at=self.recorded_at,
+                # The first response is the first acknowledgement; taking an exception
+                # handed to one's team later does not move it.
+                acknowledged_by=before.acknowledged_by or self.operator_id,
+                acknowledged_at=before.acknowledged_at or self.recorded_at,
                 assignee=self.operator_id,  # first contact: whoever answers owns it
             )
 
@@ -712,13 +715,16 @@ class Parcel(Aggregate):
             raise DomainError(f"{self.tracking_no} has no exception {exc_id}") from None
 
     def acknowledge_exception(self, exc_id: str, *, by: str, recorded_at: datetime) -> None:
-        """The first response: whoever gives it owns the exception from now on."""
+        """The first response: whoever gives it owns the exception from now on. Also how
+        someone takes an exception handed to their team without an owner."""
         record = self._exception(exc_id)
-        if record.status != ExceptionStatus.OPEN:
+        if not record.is_open:
             raise DomainError(f"exception {exc_id} is {record.status}, not open")
         if record.assignee is not None and record.assignee != by:
             raise DomainError(f"exception {exc_id} was handed to {record.assignee}; "
                               "only they can acknowledge it")
+        if record.assignee == by and record.status == ExceptionStatus.ACKNOWLEDGED:
+            raise DomainError(f"exception {exc_id} is already acknowledged by {by}")
         self._emit(self.ExceptionAcknowledged, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id)
 
