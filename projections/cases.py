@@ -1,8 +1,8 @@
 """Complaints and claims: one row each, for the complaints desk and the claims report.
 
-Only complaint and claim events concern this read model, so it applies just those to
-its replica (which loads the rest of a parcel from the store when it needs it): a log
-of scans passes through it almost for free.
+Only parcels with complaint or claim events concern this read model, so it applies
+just their events to its replica (which loads the rest of a parcel from the store when
+it needs it): a log of scans passes through it almost for free.
 
 Money is stored as decimal text and summed as Decimal in Python, never as floats.
 """
@@ -223,7 +223,11 @@ class Cases(ParcelProjection):
         self.policy = replica.service.policy
 
     def process_batch(self, events: Any, tracking: Tracking) -> None:
-        relevant = [e for e in events if isinstance(e, CASE_EVENTS)]
+        # Every event of the parcels with casework in this batch (a parcel's events must
+        # reach its replica without gaps; one skipped in an earlier batch makes the
+        # replica reload that parcel from the store).
+        parcels = {e.originator_id for e in events if isinstance(e, CASE_EVENTS)}
+        relevant = [e for e in events if e.originator_id in parcels]
         touched = self.replica.apply(relevant) if relevant else {}
         complaints = [render_complaint(p, c, self.policy)
                       for p in touched.values() for c in p.complaints.values()]
