@@ -77,48 +77,37 @@ class CasesStore(ViewStore):
             self.upsert(c, "complaints", "complaint_id", COMPLAINT_COLUMNS, complaints)
             self.upsert(c, "claims", "claim_id", CLAIM_COLUMNS, claims)
 
-    # ---- complaints ----
+    def _rows(self, table: str, order: str, json_column: str, limit: int,
+              conditions: list[tuple[str, Any]], **equal: Any) -> list[dict[str, Any]]:
+        where = [f"{column} = ?" for column, value in equal.items() if value]
+        params = [value for value in equal.values() if value]
+        for clause, value in conditions:
+            where.append(clause)
+            params.append(value)
+        rows = self.query(f"SELECT * FROM {table} WHERE {' AND '.join(where) or '1 = 1'} "
+                          f"ORDER BY {order} LIMIT ?", [*params, limit])
+        return [_decode(r, json_column) for r in rows]
 
     def complaints(self, *, status: str | None = None, overdue_at: datetime | None = None,
                    tracking_no: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if overdue_at is not None:
-            where.append("status = 'open' AND due < ?")
-            params.append(utc(overdue_at))
-        if tracking_no:
-            where.append("tracking_no = ?")
-            params.append(tracking_no)
-        params.append(limit)
-        rows = self.query(f"SELECT * FROM complaints WHERE {' AND '.join(where)} "
-                          "ORDER BY due, complaint_id LIMIT ?", params)
-        return [_decode(r, "links") for r in rows]
+        """Complaints, the first due first; only open ones past due with `overdue_at`."""
+        overdue = [] if overdue_at is None else [("status = 'open' AND due < ?", utc(overdue_at))]
+        return self._rows("complaints", "due, complaint_id", "links", limit, overdue,
+                          status=status, tracking_no=tracking_no)
 
     def complaint(self, complaint_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM complaints WHERE complaint_id = ?", [complaint_id])
-        return _decode(rows[0], "links") if rows else None
-
-    # ---- claims ----
+        rows = self._rows("complaints", "complaint_id", "links", 1, [],
+                          complaint_id=complaint_id)
+        return rows[0] if rows else None
 
     def claims(self, *, status: str | None = None, tracking_no: str | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if tracking_no:
-            where.append("tracking_no = ?")
-            params.append(tracking_no)
-        params.append(limit)
-        rows = self.query(f"SELECT * FROM claims WHERE {' AND '.join(where)} "
-                          "ORDER BY filed_at, claim_id LIMIT ?", params)
-        return [_decode(r, "evidence") for r in rows]
+        return self._rows("claims", "filed_at, claim_id", "evidence", limit, [],
+                          status=status, tracking_no=tracking_no)
 
     def claim(self, claim_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM claims WHERE claim_id = ?", [claim_id])
-        return _decode(rows[0], "evidence") if rows else None
+        rows = self._rows("claims", "claim_id", "evidence", 1, [], claim_id=claim_id)
+        return rows[0] if rows else None
 
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
         """Claims filed in [start, end): how many, how much, why, and where they stand;
