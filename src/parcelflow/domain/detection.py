@@ -62,19 +62,19 @@ def findings(parcel: Parcel, policy: Policy, network: Network, now: datetime) ->
     quiet_since = state.last_scan_at
     if quiet_since is not None:
         quiet = now - quiet_since
-        where = f"at {state.location}" if state.location else ""
+        where = f" at {state.location}" if state.location else ""
         if state.status in policy.stall_statuses:
             limit = policy.stall_limit(level, state.status)
             if quiet >= limit:
                 found.append(Finding(
                     ExceptionCode.STALLED, quiet_cause(quiet_since),
-                    f"no scan for {_hours(quiet)} while {state.status} {where} "
-                    f"(limit {_hours(limit)} for {level or 'unmanifested'} parcels)".replace("  ", " ")))
+                    f"no scan for {_hours(quiet)} while {state.status}{where} "
+                    f"(limit {_hours(limit)} for {level or 'unmanifested'} parcels)"))
         if state.status in policy.lost_statuses and quiet >= policy.complete_delay:
             found.append(Finding(
                 ExceptionCode.LOST, quiet_cause(quiet_since),
-                f"no scan for {quiet.days} days since {state.status} {where}; declared lost "
-                f"after {policy.complete_delay.days} days".replace("  ", " ")))
+                f"no scan for {quiet.days} days since {state.status}{where}; declared lost "
+                f"after {policy.complete_delay.days} days"))
         if state.status == Status.AWAITING_PICKUP and quiet >= policy.pickup_hold:
             found.append(Finding(
                 ExceptionCode.PICKUP_MISSED, quiet_cause(quiet_since),
