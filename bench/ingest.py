@@ -15,7 +15,6 @@ touched parcel from the store, in one query per batch.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import time

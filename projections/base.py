@@ -231,6 +231,7 @@ class ParcelProjection(Projection[ViewStore]):
     def __init__(self, view: ViewStore, replica: Replica):
         super().__init__(view)
         self.replica = replica
+        self.service = replica.service
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
         self.process_batch([domain_event], tracking)

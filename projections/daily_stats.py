@@ -25,7 +25,7 @@ from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import Scan
 from parcelflow.domain.vocabulary import FacilityKind, ScanType
-from parcelflow.projections.base import ParcelProjection, Replica, ViewStore
+from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.exception_queue import render as render_exception
 
 VISIT = ("parcel_id", "day", "facility", "hub", "scans", "complete")
@@ -204,16 +204,11 @@ class DailyStats(ParcelProjection):
     name = "stats"
     store = DailyStatsStore
 
-    def __init__(self, view: ViewStore, replica: Replica):
-        super().__init__(view, replica)
-        self.network = replica.service.network
-        self.policy = replica.service.policy
-
     def prepare(self, events: Any) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
         touched = self.replica.apply(events)
         collected: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for parcel in touched.values():
-            for table, rows in facts(parcel, self.network, self.policy).items():
+            for table, rows in facts(parcel, self.service.network, self.service.policy).items():
                 collected[table].extend(rows)
         return [str(pid) for pid in touched], collected
 

@@ -1,9 +1,15 @@
 """The exception queue: one row per exception, what customer-service staff work through.
 
 Ordered by priority (severity, and a large account ahead of others at equal severity),
-then by the next due time: the first response while nobody has answered, the
-resolution after that. Whether an open exception is overdue depends on the clock, so
-it is decided when the queue is read, not stored.
+then by escalation level, then by the next due time: the first response while nobody
+has answered, the resolution after that. Whether an open exception is overdue depends
+on the clock, so it is decided when the queue is read, not stored; a breach is stored
+once the detector has recorded it on the parcel.
+
+Each row says who must act (`owner`: the rule's team, or the team it was handed to)
+and who owns it (`assignee`: the person who took it, first-contact responsibility),
+its clocks and breaches, its escalation, the customer contacts, and the complaints and
+claims that stand on it.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import Tracking
 
+from parcelflow.domain import sla
 from parcelflow.domain.parcel import SYSTEM, ExceptionRecord, Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import ParcelState
-from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionStatus
-from parcelflow.projections.base import ParcelProjection, Replica, ViewStore
+from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionStatus, SlaClock
+from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
 
 COLUMNS = (
@@ -26,6 +34,9 @@ COLUMNS = (
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
     "note", "first_response_met", "resolution_met",
+    "cause", "handovers", "contacts", "last_contact_at", "last_contact_channel",
+    "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
+    "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
 )
 
 
@@ -42,40 +53,82 @@ class ExceptionQueueStore(ViewStore):
         "first_response_due TEXT, resolution_due TEXT NOT NULL, next_due TEXT, "
         "acknowledged_at TEXT, acknowledged_by TEXT, assignee TEXT, resolved_at TEXT, "
         "resolved_by TEXT, outcome TEXT, note TEXT, first_response_met INTEGER, "
-        "resolution_met INTEGER)",
+        "resolution_met INTEGER, cause TEXT NOT NULL, handovers INTEGER NOT NULL, "
+        "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
+        "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
+        "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
+        "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS exception_queue_work "
         "ON exception_queue (status, priority, next_due)",
         "CREATE INDEX IF NOT EXISTS exception_queue_parcel ON exception_queue (tracking_no)",
     )
+
+    def create_views(self) -> None:
+        # A queue written by an older version lacks columns: drop it and its position,
+        # and the runner rebuilds it from the log (read models are disposable).
+        if self._columns() and set(COLUMNS) - self._columns():
+            with self.datastore.transaction(commit=True) as c:
+                c.execute("DROP TABLE exception_queue")
+                c.execute(f"DELETE FROM {self.name}_tracking")
+        super().create_views()
+
+    def _columns(self) -> set[str]:
+        statement = ("SELECT column_name AS name FROM information_schema.columns "
+                     "WHERE table_name = 'exception_queue' AND table_schema = current_schema()"
+                     if self.is_postgres
+                     else "SELECT name FROM pragma_table_info('exception_queue')")
+        return {r["name"] for r in self.query(statement)}
 
     def write_rows(self, rows: list[dict[str, Any]], tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
             self.upsert(c, "exception_queue", "exception_id", COLUMNS, rows)
 
     def open(self, *, overdue_at: datetime | None = None, code: str | None = None,
-             owner: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Open exceptions in working order; only the overdue ones with `overdue_at`."""
+             owner: str | None = None, assignee: str | None = None,
+             breached: bool = False, escalated: bool = False,
+             limit: int = 1000) -> list[dict[str, Any]]:
+        """Open exceptions in working order; only the overdue ones with `overdue_at`,
+        those with a recorded breach with `breached`, escalated ones with `escalated`."""
         where, params = ["status <> 'resolved'"], []
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
-        if code:
-            where.append("code = ?")
-            params.append(code)
-        if owner:
-            where.append("owner = ?")
-            params.append(owner)
+        for column, value in (("code", code), ("owner", owner), ("assignee", assignee)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if breached:
+            where.append("(first_response_breached_at IS NOT NULL "
+                         "OR resolution_breached_at IS NOT NULL)")
+        if escalated:
+            where.append("escalation_level > 0")
         params.append(limit)
-        return self.query(
+        return [decode(r) for r in self.query(
             f"SELECT * FROM exception_queue WHERE {' AND '.join(where)} "
-            "ORDER BY priority DESC, next_due ASC, exception_id LIMIT ?", params)
+            "ORDER BY priority DESC, escalation_level DESC, next_due ASC, exception_id LIMIT ?",
+            params)]
 
     def for_parcel(self, tracking_no: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM exception_queue WHERE tracking_no = ? "
-                          "ORDER BY raised_at, exception_id", [tracking_no])
+        return [decode(r) for r in self.query(
+            "SELECT * FROM exception_queue WHERE tracking_no = ? "
+            "ORDER BY raised_at, exception_id", [tracking_no])]
+
+    def get(self, exception_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM exception_queue WHERE exception_id = ?", [exception_id])
+        return decode(rows[0]) if rows else None
 
     def all(self) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM exception_queue ORDER BY exception_id")
+        return [decode(r) for r in self.query(
+            "SELECT * FROM exception_queue ORDER BY exception_id")]
+
+
+def decode(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row with its links as lists."""
+    out = dict(row)
+    for name in ("complaints", "claims"):
+        if isinstance(out.get(name), str):
+            out[name] = orjson.loads(out[name])
+    return out
 
 
 def facility_at(state: ParcelState, moment: datetime) -> str | None:
@@ -102,11 +155,10 @@ def _handled_by_people(record: ExceptionRecord) -> bool:
 
 def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str, Any]:
     tier = parcel.manifest.customer_tier if parcel.manifest else CustomerTier.STANDARD
-    first_due, resolution_due = policy.due(
-        code=record.code, severity=record.severity, customer_facing=record.customer_facing,
-        tier=tier, raised_at=record.raised_at,
-    )
-    answered = record.acknowledged_at or record.resolved_at
+    clocks = sla.clocks(record, tier, policy)
+    first_due, resolution_due = clocks.first_response_due, clocks.resolution_due
+    answered = sla.answered_at(record)
+    last_contact = record.contacts[-1] if record.contacts else None
     next_due = None if not record.is_open else (
         first_due if first_due is not None and answered is None else resolution_due)
     return {
@@ -115,7 +167,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "parcel_id": str(parcel.id),
         "code": str(record.code),
         "severity": str(record.severity),
-        "owner": str(record.owner),
+        "owner": record.acting_team,
         "customer_facing": int(record.customer_facing),
         "customer_tier": str(tier),
         # Severity first; a large account ahead of others only at equal severity.
@@ -132,7 +184,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "next_due": utc(next_due),
         "acknowledged_at": utc(record.acknowledged_at),
         "acknowledged_by": record.acknowledged_by,
-        "assignee": record.acknowledged_by,
+        "assignee": record.assignee,
         "resolved_at": utc(record.resolved_at),
         "resolved_by": record.resolved_by,
         "outcome": str(record.outcome) if record.outcome else None,
@@ -140,6 +192,21 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "first_response_met": _met(answered, first_due) if _handled_by_people(record) else None,
         "resolution_met": _met(record.resolved_at, resolution_due)
         if record.status == ExceptionStatus.RESOLVED and _handled_by_people(record) else None,
+        "cause": record.cause,
+        "handovers": record.handovers,
+        "contacts": len(record.contacts),
+        "last_contact_at": utc(last_contact.at) if last_contact else None,
+        "last_contact_channel": str(last_contact.channel) if last_contact else None,
+        "escalation_level": record.escalation_level,
+        "escalated_to": record.escalated_to,
+        "escalated_at": utc(record.escalated_at),
+        "first_response_breached_at": utc(
+            sla.breached_at(record, SlaClock.FIRST_RESPONSE, first_due)),
+        "resolution_breached_at": utc(sla.breached_at(record, SlaClock.RESOLUTION, resolution_due)),
+        "reopened_at": utc(record.reopened_at),
+        "reopen_count": record.reopen_count,
+        "complaints": orjson.dumps(list(record.complaint_ids)).decode(),
+        "claims": orjson.dumps(list(record.claim_ids)).decode(),
     }
 
 
@@ -147,13 +214,10 @@ class ExceptionQueue(ParcelProjection):
     name = "exceptions"
     store = ExceptionQueueStore
 
-    def __init__(self, view: ViewStore, replica: Replica):
-        super().__init__(view, replica)
-        self.policy = replica.service.policy
-
     def prepare(self, events: Any) -> list[dict[str, Any]]:
         touched = self.replica.apply(events)
-        return [render(p, r, self.policy) for p in touched.values() for r in p.exceptions.values()]
+        policy = self.service.policy
+        return [render(p, r, policy) for p in touched.values() for r in p.exceptions.values()]
 
     def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, ExceptionQueueStore)

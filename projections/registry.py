@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from parcelflow.application.service import ParcelService
 from parcelflow.projections.base import ParcelProjection, Replica, ViewStore, view_store
+from parcelflow.projections.cases import Cases
 from parcelflow.projections.daily_stats import DailyStats
 from parcelflow.projections.exception_queue import ExceptionQueue
 from parcelflow.projections.runner import Runner
@@ -15,6 +16,7 @@ PROJECTIONS: dict[str, type[ParcelProjection]] = {
     "tracking": TrackingView,
     "exceptions": ExceptionQueue,
     "stats": DailyStats,
+    "cases": Cases,
 }
 
 

@@ -47,9 +47,15 @@ class TrackingViewStore(ViewStore):
         "delivered_at TEXT, signed_by TEXT, service_level TEXT, customer_tier TEXT, "
         "origin TEXT, destination TEXT, manifested INTEGER NOT NULL, receiver TEXT, "
         "sender TEXT, timeline TEXT NOT NULL)",
-        # For detectors: active parcels by how long they have been quiet.
+        # The detectors' access paths (projections/watchlist.py): active parcels by how
+        # long they have been quiet, late ones by status and promised time, and the few
+        # whose ETA slipped past their promise (a partial index: two columns compared).
         "CREATE INDEX IF NOT EXISTS tracking_view_status_quiet "
         "ON tracking_view (status, last_scan_at)",
+        "CREATE INDEX IF NOT EXISTS tracking_view_status_promised "
+        "ON tracking_view (status, promised_by)",
+        "CREATE INDEX IF NOT EXISTS tracking_view_eta_slipped "
+        "ON tracking_view (status) WHERE eta > promised_by",
     )
 
     def write_rows(self, rows: list[dict[str, Any]], tracking: Tracking | None) -> None:

@@ -37,6 +37,7 @@ def build_service(
             store_env(settings.database_url),
             keys=lambda datastore: keystore_for(datastore, wrap),
             network=load_network(settings.network_file),
+            policy=settings.policy.build(),
             limits=ScanLimits(settings.scan_max_future, settings.scan_max_age,
                               settings.max_batch),
             clock=clock,

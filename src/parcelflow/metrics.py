@@ -49,3 +49,12 @@ def reason_kind(reason: str) -> str:
     if reason.startswith("occurred_at is") and "old" in reason:
         return "too_old"
     return head if head.isidentifier() and len(head) <= 32 else "other"
+DETECTOR_PASS_SECONDS = Histogram(
+    "parcelflow_detector_pass_seconds", "Time of one detector pass over the read models",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+DETECTOR_RAISED = Counter(
+    "parcelflow_detector_raised_total", "Exceptions raised by the detectors, by code",
+    ["code"], registry=REGISTRY)
+SLA_BREACHES = Counter(
+    "parcelflow_sla_breaches_total", "SLA clocks that ran out (each escalated), by clock",
+    ["clock"], registry=REGISTRY)

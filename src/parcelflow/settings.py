@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parcelflow.domain.policy import Clock, Policy
+from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel, Severity, Status
 
 DEFAULT_DATABASE_URL = "sqlite:///parcelflow.db"
 
 
+class ClockSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    first_response: timedelta | None = None
+    resolution: timedelta | None = None
+
+
+class PolicySettings(BaseModel):
+    """Overrides of the service-level policy (`parcelflow.domain.policy.Policy`); what is
+    not given keeps its default. Set as JSON in PARCELFLOW_POLICY, or one field at a time
+    as PARCELFLOW_POLICY__FIELD (durations in ISO 8601, e.g. PT48H, P7D)."""
+
+    model_config = ConfigDict(extra="forbid")
+    clocks: dict[CustomerTier, ClockSettings] = {}
+    internal_resolution: dict[Severity, timedelta] = {}
+    complaint_resolution: timedelta | None = None
+    stall_after: dict[ServiceLevel, timedelta] = {}
+    stall_after_status: dict[Status, timedelta] = {}
+    complete_delay: timedelta | None = None
+    pickup_hold: timedelta | None = None
+    delayed_eta_fallback: timedelta | None = None
+    escalation_team: str | None = None
+    uninsured_postage_multiple: Decimal | None = Field(None, ge=0)
+
+    def build(self) -> Policy:
+        base = Policy()
+        changes: dict[str, Any] = {}
+        if self.clocks:
+            clocks = dict(base.clocks)
+            for tier, given in self.clocks.items():
+                clocks[tier] = Clock(given.first_response or clocks[tier].first_response,
+                                     given.resolution or clocks[tier].resolution)
+            changes["clocks"] = clocks
+        for name in ("internal_resolution", "stall_after", "stall_after_status"):
+            given = getattr(self, name)
+            if given:
+                changes[name] = {**getattr(base, name), **given}
+        for name in ("complaint_resolution", "complete_delay", "pickup_hold",
+                     "delayed_eta_fallback", "escalation_team", "uninsured_postage_multiple"):
+            if getattr(self, name) is not None:
+                changes[name] = getattr(self, name)
+        return replace(base, **changes)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", env_file=".env", extra="ignore",
+                                      env_nested_delimiter="__")
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
@@ -40,6 +89,9 @@ class Settings(BaseSettings):
     ingest_cache_size: int = Field(
         100_000, ge=0, description="parcels an ingest process keeps in memory between batches"
     )
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings,
+        description="service-level policy overrides (JSON; see PolicySettings)")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

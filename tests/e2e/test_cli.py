@@ -170,7 +170,7 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
     stats = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
     assert stats["network"]["scans"] >= 3 and stats["network"]["exceptions"] == {"damaged": 1}
     lag = json.loads(run(["lag", "--json"], db, tmp_path).stdout)
-    assert {row["projection"] for row in lag} == {"tracking", "exceptions", "stats"}
+    assert {row["projection"] for row in lag} == {"tracking", "exceptions", "stats", "cases"}
     rebuilt = run(["rebuild", "tracking"], db, tmp_path)
     assert rebuilt.returncode == 0 and "events/s" in rebuilt.stdout
     assert json.loads(run(["track", tracking(1), "--json"], db, tmp_path).stdout) == row

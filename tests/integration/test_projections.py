@@ -5,7 +5,17 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from parcelflow.domain.vocabulary import ExceptionCode, Outcome
+from decimal import Decimal
+
+from parcelflow.application.claims import ClaimsDesk
+from parcelflow.application.workflow import ComplaintsDesk, ExceptionDesk
+from parcelflow.domain.vocabulary import (
+    Channel,
+    ClaimCause,
+    ComplaintCategory,
+    ExceptionCode,
+    Outcome,
+)
 from tests.support.builders import T0, journey, manifest, scan, tracking
 from tests.support.views import dump
 
@@ -186,3 +196,44 @@ def test_lag_says_how_far_behind_a_view_is(service, runners, clock):
     runners["tracking"].run()
     lag = runners["tracking"].lag()
     assert (lag.behind, lag.seconds) == (0, 0.0)
+
+
+def test_casework_builds_the_same_queue_and_cases_incrementally_and_by_rebuild(
+        service, runners, clock):
+    desk, complaints, claims = ExceptionDesk(service), ComplaintsDesk(service), ClaimsDesk(service)
+    service.register([manifest(1), manifest(2, insured=False)])
+    service.ingest(journey(1)[:5] + journey(2)[:5])
+    catch_up(runners)
+    lost = desk.raise_exception(tracking(1), ExceptionCode.LOST, by="ops")
+    desk.acknowledge(tracking(1), lost, by="cs-1")
+    desk.hand_over(tracking(1), lost, by="cs-1", to_agent="cs-2", to_team="claims_team")
+    catch_up(runners)
+    desk.contact(tracking(1), lost, Channel.EMAIL, by="cs-2", summary="asked for the invoice")
+    cid = complaints.file(tracking(1), ComplaintCategory.LOSS, Channel.PHONE, words="where?",
+                          by="cs-2")
+    claim = claims.file(tracking(1), ClaimCause.LOST, Decimal("900.00"), evidence=["inv"],
+                        by="cs-2")
+    claims.assess(tracking(1), claim, by="adj")
+    catch_up(runners)
+    claims.approve(tracking(1), claim, by="mgr", amount=Decimal("850.00"))
+    claims.pay(tracking(1), claim, by="fin", payment_ref="P-1")
+    desk.resolve(tracking(1), lost, Outcome.COMPENSATED, by="cs-2")
+    complaints.close(tracking(1), cid, Outcome.COMPENSATED, by="cs-2", customer_confirmed=True)
+    clock.advance(hours=2)
+    damaged = desk.raise_exception(tracking(2), ExceptionCode.DAMAGED, by="hub")
+    service.command(tracking(2), lambda p: p.check_sla(service.policy, now=clock.now))
+    other = claims.file(tracking(2), ClaimCause.DAMAGED, Decimal("100"), evidence=["photo"],
+                        by="cs-3")
+    claims.reject(tracking(2), other, by="mgr", reason="packed without protection")
+    desk.reopen(tracking(1), lost, by="cs-2", reason="customer disputes the amount")
+    catch_up(runners)
+    incremental = dump(runners)
+    for r in runners.values():
+        r.rebuild()
+    assert dump(runners) == incremental
+    [paid] = [c for c in incremental["cases"]["claims"] if c["status"] == "paid"]
+    assert (paid["approved"], paid["paid"], paid["payable"]) == ("850.00", "850.00", "900.00")
+    queue = {r["exception_id"]: r for r in incremental["exceptions"]}
+    assert queue[lost]["claims"] == [claim] and queue[lost]["complaints"] == [cid]
+    assert (queue[lost]["assignee"], queue[lost]["owner"]) == ("cs-2", "claims_team")
+    assert queue[damaged]["escalation_level"] == 0  # its clocks had not run out

@@ -11,7 +11,7 @@ from parcelflow.application.results import ItemStatus
 from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.vocabulary import ExceptionCode, Outcome, Status
-from tests.support.builders import T0, journey, manifest, scan, tracking
+from tests.support.builders import journey, manifest, scan, tracking
 from tests.support.tamper import delete_event, tamper
 
 

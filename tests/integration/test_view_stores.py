@@ -67,7 +67,11 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "resolution_due": due.isoformat(), "next_due": due.isoformat(),
         "acknowledged_at": None, "acknowledged_by": None, "assignee": None,
         "resolved_at": None, "resolved_by": None, "outcome": None, "note": None,
-        "first_response_met": None, "resolution_met": None,
+        "first_response_met": None, "resolution_met": None, "cause": "raised@2",
+        "handovers": 0, "contacts": 0, "last_contact_at": None, "last_contact_channel": None,
+        "escalation_level": 0, "escalated_to": None, "escalated_at": None,
+        "first_response_breached_at": None, "resolution_breached_at": None,
+        "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
     }
     row.update(more)
     return row
@@ -123,3 +127,59 @@ def test_statistics_facts_are_replaced_per_parcel_and_summed_per_day(service):
     assert network["resolution_sla"] is None
     assert report["facilities"]["SZX-HUB-01"]["hub_visits"] == 2
     assert stats.report("2026-11-21")["network"]["scans"] == 0
+
+
+def test_the_queue_puts_escalated_work_first_among_equals_and_filters_breaches(service):
+    queue = open_view(service, "exceptions")
+    t = datetime(2026, 11, 22, tzinfo=UTC)
+    queue.write_rows([
+        exception_row("a", priority=6, due=t + timedelta(hours=1), assignee="anna"),
+        exception_row("b", priority=6, due=t + timedelta(hours=5), escalation_level=1,
+                      escalated_to="cs_supervisors",
+                      first_response_breached_at=t.isoformat()),
+        exception_row("c", priority=8, due=t + timedelta(hours=9), complaints='["k1"]'),
+    ], Tracking("parcelflow", 1))
+    assert [r["exception_id"] for r in queue.open()] == ["c", "b", "a"]
+    assert [r["exception_id"] for r in queue.open(breached=True)] == ["b"]
+    assert [r["exception_id"] for r in queue.open(escalated=True)] == ["b"]
+    assert [r["exception_id"] for r in queue.open(assignee="anna")] == ["a"]
+    assert queue.get("c")["complaints"] == ["k1"] and queue.get("zz") is None
+
+
+def test_a_queue_written_by_an_older_version_is_dropped_and_rebuilt(service):
+    queue = open_view(service, "exceptions")
+    queue.write_rows([exception_row("a", priority=6, due=datetime(2026, 11, 22, tzinfo=UTC))],
+                     Tracking("parcelflow", 4))
+    with queue.datastore.transaction(commit=True) as c:
+        c.execute("ALTER TABLE exception_queue DROP COLUMN claims")
+    reopened = open_view(service, "exceptions")
+    assert reopened.all() == [] and reopened.max_tracking_id("parcelflow") is None
+    assert "claims" in reopened._columns()
+
+
+def test_cases_rows_are_upserted_and_the_claims_report_sums_decimals(service):
+    cases = open_view(service, "cases")
+    t = datetime(2026, 11, 22, tzinfo=UTC)
+
+    def claim(cid, cause, status, claimed, paid=None, day=0, paid_day=None):
+        return {"claim_id": cid, "tracking_no": "PF1", "parcel_id": "p", "exception_id": "e",
+                "cause": cause, "status": status, "claimed": claimed, "insured": 0,
+                "declared_value": "100.00", "postage": "0.10", "payable": None, "cap": None,
+                "basis": None, "explanation": None, "approved": paid, "paid": paid,
+                "evidence": '["x"]', "reference": None,
+                "filed_at": (t + timedelta(days=day)).isoformat(), "filed_by": "cs",
+                "assessed_at": None, "decided_at": None, "decided_by": None, "rejection": None,
+                "paid_at": None if paid_day is None else (t + timedelta(days=paid_day)).isoformat(),
+                "payment_ref": None}
+
+    cases.write_rows([], [claim("1", "lost", "paid", "0.10", "0.10", paid_day=1),
+                          claim("2", "lost", "paid", "0.20", "0.20", paid_day=9),
+                          claim("3", "damaged", "filed", "0.30"),
+                          claim("4", "damaged", "filed", "5.00", day=40)],
+                     Tracking("parcelflow", 1))
+    report = cases.report(t, t + timedelta(days=7))
+    assert report["claims"] == 3 and report["amounts"]["claimed"] == "0.60"  # not 0.6000000001
+    assert report["amounts"]["paid"] == "0.30" and report["by_status"] == {"filed": 1, "paid": 2}
+    assert report["by_cause"]["lost"] == {"claims": 2, "claimed": "0.30", "paid": "0.30"}
+    assert report["paid_in_period"] == {"payments": 1, "amount": "0.10"}
+    assert cases.claim("3")["evidence"] == ["x"] and len(cases.claims(status="filed")) == 2

@@ -11,6 +11,8 @@ def dump(runners: dict[str, Any]) -> dict[str, Any]:
     return {
         "tracking": views["tracking"].all(),
         "exceptions": views["exceptions"].all(),
+        "cases": {t: views["cases"].query(f"SELECT * FROM {t} ORDER BY 1")
+                  for t in views["cases"].tables},
         "stats": {t: sorted(map(_row, stats.query(f"SELECT * FROM {t}")), key=repr)
                   for t in stats.tables},
     }

@@ -19,3 +19,8 @@ def parcel_id(tracking_no: str) -> UUID:
 def exception_id(parcel: UUID, code: str, cause: str) -> str:
     """Stable id of the exception `code` caused by `cause` on a parcel (idempotent raising)."""
     return str(uuid5(parcel, f"{code}/{cause}"))
+
+
+def case_id(parcel: UUID, kind: str, key: str) -> str:
+    """Stable id of a complaint or claim on a parcel, from what made it (its version)."""
+    return str(uuid5(parcel, f"{kind}/{key}"))

@@ -10,20 +10,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from parcelflow.domain import chain
-from parcelflow.domain.ids import exception_id, parcel_id
+from parcelflow.domain import chain, sla
+from parcelflow.domain.claims import Assessment, ClaimRecord, assess
+from parcelflow.domain.complaints import ComplaintRecord, Contact
+from parcelflow.domain.detection import Finding
+from parcelflow.domain.ids import case_id, exception_id, parcel_id
 from parcelflow.domain.manifest import Manifest
+from parcelflow.domain.policy import Policy
+from parcelflow.domain.sla import Breach
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
+    CLAIM_EXCEPTION,
+    COMPLAINT_LINKS,
     EXCEPTION_RULES,
+    STAFF_OUTCOMES,
     Actor,
+    Channel,
+    ClaimCause,
+    ClaimStatus,
+    ComplaintCategory,
+    ComplaintStatus,
+    CustomerTier,
     ExceptionCode,
     TERMINAL_STATUSES,
     ExceptionStatus,
@@ -32,6 +47,7 @@ from parcelflow.domain.vocabulary import (
     Outcome,
     ScanType,
     Severity,
+    SlaClock,
     Status,
 )
 
@@ -66,10 +82,33 @@ class ExceptionRecord:
     resolved_at: datetime | None = None
     outcome: Outcome | None = None
     note: str | None = None
+    # The customer-service workflow. The first person to take the exception owns it
+    # (first-contact responsibility) until they hand it over or it is escalated to a
+    # new owner; `team` is who must act once it was handed to another team.
+    assignee: str | None = None
+    team: str | None = None
+    handovers: int = 0
+    contacts: tuple[Contact, ...] = ()
+    escalation_level: int = 0
+    escalated_to: str | None = None
+    escalated_at: datetime | None = None
+    breaches: tuple[Breach, ...] = ()
+    reopened_at: datetime | None = None
+    reopen_count: int = 0
+    complaint_ids: tuple[str, ...] = ()
+    claim_ids: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
         return self.status != ExceptionStatus.RESOLVED
+
+    @property
+    def acting_team(self) -> str:
+        """Who must act: the team it was handed to, else the rule's owner."""
+        return self.team or str(self.owner)
+
+    def breached(self, clock: SlaClock, due: datetime) -> bool:
+        return any(b.clock == clock and b.due == due for b in self.breaches)
 
 
 class Parcel(Aggregate):
@@ -190,11 +229,15 @@ class Parcel(Aggregate):
         exception_id: str
 
         def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
             parcel._update_exception(
                 self.exception_id,
                 status=ExceptionStatus.ACKNOWLEDGED,
-                acknowledged_by=self.operator_id,
-                acknowledged_at=self.recorded_at,
+                # The first response is the first acknowledgement; taking an exception
+                # handed to one's team later does not move it.
+                acknowledged_by=before.acknowledged_by or self.operator_id,
+                acknowledged_at=before.acknowledged_at or self.recorded_at,
+                assignee=self.operator_id,  # first contact: whoever answers owns it
             )
 
     class ExceptionResolved(Event):
@@ -220,15 +263,161 @@ class Parcel(Aggregate):
         reason: str
 
         def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
             record = parcel._update_exception(
                 self.exception_id,
-                status=ExceptionStatus.OPEN,
+                # Back to its owner, if it had one: responsibility does not lapse.
+                status=ExceptionStatus.ACKNOWLEDGED if before.assignee else ExceptionStatus.OPEN,
                 resolved_by=None,
                 resolved_at=None,
                 outcome=None,
                 note=self.reason,
+                reopened_at=self.recorded_at,
+                reopen_count=before.reopen_count + 1,
             )
             parcel._add_entry(self, "exception_reopened", code=record.code, reason=self.reason)
+
+    class ExceptionHandedOver(Event):
+        """Ownership passed on explicitly: to another agent, another team, or both."""
+
+        exception_id: str
+        to_agent: str | None
+        to_team: str | None
+        note: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
+            parcel._update_exception(
+                self.exception_id, assignee=self.to_agent, team=self.to_team or before.team,
+                handovers=before.handovers + 1)
+
+    class CustomerContacted(Event):
+        exception_id: str
+        channel: str
+        summary_sealed: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
+            contact = Contact(self.recorded_at, self.operator_id or SYSTEM,
+                              Channel(self.channel), self.summary_sealed)
+            parcel._update_exception(self.exception_id, contacts=(*before.contacts, contact))
+
+    class ExceptionEscalated(Event):
+        exception_id: str
+        level: int
+        to: str
+        reason: str
+        new_owner: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
+            parcel._update_exception(
+                self.exception_id, escalation_level=self.level, escalated_to=self.to,
+                escalated_at=self.recorded_at, assignee=self.new_owner or before.assignee)
+
+    class SlaBreached(Event):
+        exception_id: str
+        clock: str
+        due: datetime
+
+        def on(self, parcel: Parcel) -> None:
+            before = parcel.exceptions[self.exception_id]
+            breach = Breach(SlaClock(self.clock), self.due, self.recorded_at)
+            parcel._update_exception(self.exception_id, breaches=(*before.breaches, breach))
+
+    class ComplaintFiled(Event):
+        complaint_id: str
+        exception_id: str
+        channel: str
+        category: str
+        words_sealed: str | None
+        links: list[str]
+        reference: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            parcel.complaints[self.complaint_id] = ComplaintRecord(
+                complaint_id=self.complaint_id, exception_id=self.exception_id,
+                channel=Channel(self.channel), category=ComplaintCategory(self.category),
+                words_sealed=self.words_sealed, links=tuple(self.links),
+                reference=self.reference, filed_at=self.recorded_at,
+                filed_by=self.operator_id or SYSTEM)
+            for exc_id in (self.exception_id, *self.links):
+                before = parcel.exceptions[exc_id]
+                parcel._update_exception(
+                    exc_id, complaint_ids=(*before.complaint_ids, self.complaint_id))
+
+    class ComplaintClosed(Event):
+        complaint_id: str
+        outcome: str
+        customer_confirmed: bool
+        reason: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            parcel.complaints[self.complaint_id] = replace(
+                parcel.complaints[self.complaint_id], status=ComplaintStatus.CLOSED,
+                closed_at=self.recorded_at, closed_by=self.operator_id,
+                outcome=Outcome(self.outcome), customer_confirmed=self.customer_confirmed,
+                closing_reason=self.reason)
+
+    class ClaimFiled(Event):
+        claim_id: str
+        cause: str
+        claimed: Decimal
+        evidence: list[str]
+        exception_id: str
+        reference: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            parcel.claims[self.claim_id] = ClaimRecord(
+                claim_id=self.claim_id, cause=ClaimCause(self.cause),
+                claimed=Decimal(self.claimed), evidence=tuple(self.evidence),
+                exception_id=self.exception_id, reference=self.reference,
+                filed_at=self.recorded_at, filed_by=self.operator_id or SYSTEM)
+            before = parcel.exceptions[self.exception_id]
+            parcel._update_exception(self.exception_id,
+                                     claim_ids=(*before.claim_ids, self.claim_id))
+
+    class ClaimAssessed(Event):
+        claim_id: str
+        payable: Decimal
+        cap: Decimal
+        basis: str
+        explanation: str
+
+        def on(self, parcel: Parcel) -> None:
+            assessment = Assessment(Decimal(self.payable), Decimal(self.cap), self.basis,
+                                    self.explanation)
+            parcel._update_claim(self.claim_id, status=ClaimStatus.ASSESSED,
+                                 assessment=assessment, assessed_at=self.recorded_at)
+
+    class ClaimApproved(Event):
+        claim_id: str
+        amount: Decimal
+        note: str | None
+
+        def on(self, parcel: Parcel) -> None:
+            parcel._update_claim(self.claim_id, status=ClaimStatus.APPROVED,
+                                 approved=Decimal(self.amount), decided_at=self.recorded_at,
+                                 decided_by=self.operator_id)
+
+    class ClaimRejected(Event):
+        claim_id: str
+        reason: str
+
+        def on(self, parcel: Parcel) -> None:
+            parcel._update_claim(self.claim_id, status=ClaimStatus.REJECTED,
+                                 rejection=self.reason, decided_at=self.recorded_at,
+                                 decided_by=self.operator_id)
+
+    class ClaimPaid(Event):
+        claim_id: str
+        amount: Decimal
+        payment_ref: str
+
+        def on(self, parcel: Parcel) -> None:
+            parcel._update_claim(self.claim_id, status=ClaimStatus.PAID,
+                                 paid=Decimal(self.amount), paid_at=self.recorded_at,
+                                 payment_ref=self.payment_ref)
 
     class EventVoided(Event):
         """A correction: the scan recorded by `target_version` did not happen."""
@@ -318,6 +507,8 @@ class Parcel(Aggregate):
         self.entries = Timeline()
         self.scan_versions: dict[str, int] = {}
         self.exceptions: dict[str, ExceptionRecord] = {}
+        self.complaints: dict[str, ComplaintRecord] = {}
+        self.claims: dict[str, ClaimRecord] = {}
         self.latest_scan_at: datetime | None = None
         self.head_hash = chain.GENESIS
         self.erased = False
@@ -345,6 +536,15 @@ class Parcel(Aggregate):
         self.exceptions[exc_id] = record
         return record
 
+    def _update_claim(self, claim_id: str, **changes: Any) -> ClaimRecord:
+        record = replace(self.claims[claim_id], **changes)
+        self.claims[claim_id] = record
+        return record
+
+    @property
+    def customer_tier(self) -> CustomerTier:
+        return self.manifest.customer_tier if self.manifest else CustomerTier.STANDARD
+
     @property
     def state(self) -> ParcelState:
         """Status, flags, location and problems, as the timeline tells them."""
@@ -366,6 +566,20 @@ class Parcel(Aggregate):
 
     def has_scan(self, scan_id: str) -> bool:
         return scan_id in self.scan_versions
+
+    def find_exception(self, ref: str) -> ExceptionRecord:
+        """An exception by its id, a unique prefix of it, or its code (the open one)."""
+        by_code = [r for r in self.open_exceptions if str(r.code) == ref]
+        return _find(self.exceptions, ref, by_code, f"{self.tracking_no} exception")
+
+    def find_complaint(self, ref: str) -> ComplaintRecord:
+        """A complaint by its id or a unique prefix of it."""
+        return _find(self.complaints, ref, [], f"{self.tracking_no} complaint")
+
+    def find_claim(self, ref: str) -> ClaimRecord:
+        """A claim by its id, a unique prefix of it, or its cause (the live one)."""
+        by_cause = [c for c in self.claims.values() if str(c.cause) == ref and c.is_live]
+        return _find(self.claims, ref, by_cause, f"{self.tracking_no} claim")
 
     # ---- commands ----------------------------------------------------------------
 
@@ -501,19 +715,272 @@ class Parcel(Aggregate):
             raise DomainError(f"{self.tracking_no} has no exception {exc_id}") from None
 
     def acknowledge_exception(self, exc_id: str, *, by: str, recorded_at: datetime) -> None:
+        """The first response: whoever gives it owns the exception from now on. Also how
+        someone takes an exception handed to their team without an owner."""
         record = self._exception(exc_id)
-        if record.status != ExceptionStatus.OPEN:
+        if not record.is_open:
             raise DomainError(f"exception {exc_id} is {record.status}, not open")
+        if record.assignee is not None and record.assignee != by:
+            raise DomainError(f"exception {exc_id} was handed to {record.assignee}; "
+                              "only they can acknowledge it")
+        if record.assignee == by and record.status == ExceptionStatus.ACKNOWLEDGED:
+            raise DomainError(f"exception {exc_id} is already acknowledged by {by}")
         self._emit(self.ExceptionAcknowledged, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id)
 
-    def resolve_exception(self, exc_id: str, outcome: Outcome, *, by: str,
-                          recorded_at: datetime, note: str | None = None) -> None:
+    def _open_exception(self, exc_id: str) -> ExceptionRecord:
         record = self._exception(exc_id)
         if not record.is_open:
             raise DomainError(f"exception {exc_id} is already resolved")
+        return record
+
+    @staticmethod
+    def _check_owner(record: ExceptionRecord, by: str, doing: str) -> None:
+        # First-contact responsibility: once someone owns an exception, it changes hands
+        # only explicitly. Its owner, or whoever it was escalated to, acts on it.
+        if record.assignee is not None and by not in (record.assignee, record.escalated_to):
+            raise DomainError(
+                f"exception {record.exception_id} is owned by {record.assignee}; {by} cannot "
+                f"{doing} it (the owner hands it over, or escalate it with a new owner)")
+
+    def resolve_exception(self, exc_id: str, outcome: Outcome, *, by: str,
+                          recorded_at: datetime, note: str | None = None) -> None:
+        record = self._open_exception(exc_id)
+        if outcome not in STAFF_OUTCOMES:
+            raise DomainError(f"{outcome} is the system's own outcome; choose one of "
+                              f"{', '.join(sorted(STAFF_OUTCOMES))}")
+        self._check_owner(record, by, "resolve")
         self._emit(self.ExceptionResolved, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id, outcome=str(outcome), note=note)
+
+    def hand_over(self, exc_id: str, *, by: str, recorded_at: datetime,
+                  to_agent: str | None = None, to_team: str | None = None,
+                  note: str | None = None) -> None:
+        """Pass an exception on to another agent, another team, or an agent of another
+        team. Handing it to a team alone leaves it without an owner until someone there
+        acknowledges it (or it is handed to one of them)."""
+        record = self._open_exception(exc_id)
+        if not to_agent and not to_team:
+            raise DomainError("hand over to an agent, a team, or both")
+        if to_agent == record.assignee and to_team in (None, record.team):
+            raise DomainError(f"exception {exc_id} is already {to_agent}'s")
+        self._check_owner(record, by, "hand over")
+        self._emit(self.ExceptionHandedOver, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, to_agent=to_agent or None, to_team=to_team or None,
+                   note=note)
+
+    def record_contact(self, exc_id: str, channel: Channel, *, summary_sealed: str | None,
+                       by: str, recorded_at: datetime) -> None:
+        """A conversation with the customer about the exception (anyone may take a call)."""
+        self._exception(exc_id)
+        self._emit(self.CustomerContacted, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, channel=str(channel), summary_sealed=summary_sealed)
+
+    def escalate(self, exc_id: str, *, to: str, reason: str, by: str, recorded_at: datetime,
+                 new_owner: str | None = None) -> None:
+        """Raise an exception's level and bring in `to` (a supervisor or a team); with
+        `new_owner`, ownership passes too (a supervisor taking over from an absent owner)."""
+        record = self._open_exception(exc_id)
+        if not reason.strip():
+            raise DomainError("an escalation needs a reason")
+        self._emit(self.ExceptionEscalated, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, level=record.escalation_level + 1, to=to, reason=reason,
+                   new_owner=new_owner)
+
+    def reopen_exception(self, exc_id: str, *, reason: str, by: str,
+                         recorded_at: datetime) -> None:
+        record = self._exception(exc_id)
+        if record.is_open:
+            raise DomainError(f"exception {exc_id} is {record.status}, not resolved")
+        if not reason.strip():
+            raise DomainError("reopening needs a reason")
+        self._emit(self.ExceptionReopened, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, reason=reason)
+
+    def check_sla(self, policy: Policy, *, now: datetime) -> list[tuple[str, SlaClock]]:
+        """Record every SLA clock that ran out and escalate each breach, once per due
+        time; the exceptions' owners keep them. Returns what was breached."""
+        found = []
+        for record in self.open_exceptions:
+            for clock, due in sla.missed(record, self.customer_tier, policy, now):
+                self._emit(self.SlaBreached, recorded_at=now, exception_id=record.exception_id,
+                           clock=str(clock), due=due)
+                level = self.exceptions[record.exception_id].escalation_level + 1
+                self._emit(self.ExceptionEscalated, recorded_at=now,
+                           exception_id=record.exception_id, level=level,
+                           to=policy.escalation_team, new_owner=None,
+                           reason=f"{clock} due {due.isoformat()} missed")
+                found.append((record.exception_id, clock))
+        return found
+
+    # ---- detectors --------------------------------------------------------------------
+
+    def detect(self, finding: Finding, *, by: str, recorded_at: datetime) -> str | None:
+        """Raise what a detector found, once per occurrence: never while an exception of
+        the same code is open, and never again for the same occurrence (the same quiet
+        spell, the same broken promise) even after it was resolved. Returns the id of
+        the exception raised, or None."""
+        exc_id = exception_id(self.id, finding.code, finding.cause)
+        if exc_id in self.exceptions or any(r.code == finding.code for r in self.open_exceptions):
+            return None
+        self._raise(exc_id, finding.code, cause=finding.cause, auto=False, detail=finding.detail,
+                    recorded_at=recorded_at, occurred_at=None, by=by)
+        self.reconcile(recorded_at)
+        return exc_id
+
+    # ---- complaints --------------------------------------------------------------------
+
+    def file_complaint(self, category: ComplaintCategory, channel: Channel, *,
+                       words_sealed: str | None, by: str, recorded_at: datetime,
+                       links: list[str] | None = None, reference: str | None = None) -> str:
+        """A customer's complaint, linked to the exceptions it is about (those given, or
+        the parcel's exceptions its category points at), on the complaint clock. It
+        raises its own `complaint` exception, which carries the owner and the clocks."""
+        if reference:
+            for complaint in self.complaints.values():
+                if complaint.reference == reference:
+                    return complaint.complaint_id  # the same complaint sent twice
+        if links is None:
+            codes = COMPLAINT_LINKS[category]
+            links = [r.exception_id for r in self.exceptions.values()
+                     if r.code in codes and r.outcome != Outcome.CLEARED]
+        for exc_id in links:
+            self._exception(exc_id)
+        key = f"complaint@{self.version + 1}"
+        complaint_id = case_id(self.id, "complaint", key)
+        exc_id = exception_id(self.id, ExceptionCode.COMPLAINT, f"complaint:{complaint_id}")
+        self._raise(exc_id, ExceptionCode.COMPLAINT, cause=f"complaint:{complaint_id}",
+                    auto=False, detail=f"{category} complaint by {channel}",
+                    recorded_at=recorded_at, occurred_at=None, by=by)
+        self._emit(self.ComplaintFiled, recorded_at=recorded_at, operator_id=by,
+                   complaint_id=complaint_id, exception_id=exc_id, channel=str(channel),
+                   category=str(category), words_sealed=words_sealed, links=list(links),
+                   reference=reference)
+        return complaint_id
+
+    def close_complaint(self, complaint_id: str, outcome: Outcome, *, by: str,
+                        recorded_at: datetime, customer_confirmed: bool = False,
+                        reason: str | None = None) -> None:
+        """Closed with the customer's confirmation, or with a recorded reason why not
+        (unreachable, unfounded, ...). Its exception is resolved with the same outcome."""
+        complaint = self.complaints.get(complaint_id)
+        if complaint is None:
+            raise DomainError(f"{self.tracking_no} has no complaint {complaint_id}")
+        if complaint.status == ComplaintStatus.CLOSED:
+            raise DomainError(f"complaint {complaint_id} is already closed")
+        if not customer_confirmed and not (reason or "").strip():
+            raise DomainError("close a complaint with the customer's confirmation "
+                              "or a recorded reason")
+        if outcome not in STAFF_OUTCOMES:
+            raise DomainError(f"{outcome} is not an outcome staff can give")
+        record = self.exceptions[complaint.exception_id]
+        if record.is_open:
+            self._check_owner(record, by, "close the complaint of")
+        self._emit(self.ComplaintClosed, recorded_at=recorded_at, operator_id=by,
+                   complaint_id=complaint_id, outcome=str(outcome),
+                   customer_confirmed=customer_confirmed, reason=reason)
+        if record.is_open:
+            note = reason or "the customer confirmed the resolution"
+            self._emit(self.ExceptionResolved, recorded_at=recorded_at, operator_id=by,
+                       exception_id=record.exception_id, outcome=str(outcome), note=note)
+
+    # ---- claims ------------------------------------------------------------------------
+
+    def file_claim(self, cause: ClaimCause, claimed: Decimal, *, evidence: list[str], by: str,
+                   recorded_at: datetime, reference: str | None = None) -> str:
+        """A claim for compensation, standing on the recorded loss or damage."""
+        if reference:
+            for claim in self.claims.values():
+                if claim.reference == reference:
+                    return claim.claim_id
+        if self.manifest is None:
+            raise DomainError(f"{self.tracking_no} has no manifest: nothing to assess a "
+                              "claim against (declared value, insurance, postage)")
+        if not claimed.is_finite() or claimed <= 0 or claimed.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise DomainError("the claimed amount must be positive, in yuan and fen")
+        if not [e for e in evidence if e.strip()]:
+            raise DomainError("a claim needs at least one evidence reference")
+        code = CLAIM_EXCEPTION[cause]
+        standing = [r for r in self.exceptions.values()
+                    if r.code == code and r.outcome != Outcome.CLEARED]
+        if not standing:
+            raise DomainError(f"{self.tracking_no} has no {code} exception on record; a "
+                              f"claim stands on a recorded {code} parcel (raise it first)")
+        for claim in self.claims.values():
+            if claim.cause == cause and claim.is_live:
+                raise DomainError(f"{self.tracking_no} already has a {cause} claim "
+                                  f"{claim.claim_id} ({claim.status})")
+        # The open one if there is one, else the latest.
+        target = max(standing, key=lambda r: (r.is_open, r.raised_at))
+        claim_id = case_id(self.id, "claim", f"claim@{self.version + 1}")
+        self._emit(self.ClaimFiled, recorded_at=recorded_at, operator_id=by, claim_id=claim_id,
+                   cause=str(cause), claimed=claimed, evidence=[e for e in evidence if e.strip()],
+                   exception_id=target.exception_id, reference=reference)
+        return claim_id
+
+    def _claim(self, claim_id: str, *allowed: ClaimStatus) -> ClaimRecord:
+        claim = self.claims.get(claim_id)
+        if claim is None:
+            raise DomainError(f"{self.tracking_no} has no claim {claim_id}")
+        if claim.status not in allowed:
+            raise DomainError(f"claim {claim_id} is {claim.status}; this needs it "
+                              + " or ".join(str(s) for s in allowed))
+        return claim
+
+    def _check_still_lost(self, claim: ClaimRecord) -> None:
+        if claim.cause == ClaimCause.LOST and \
+                self.exceptions[claim.exception_id].outcome == Outcome.CLEARED:
+            raise DomainError(f"{self.tracking_no} was found again after the loss was "
+                              "declared; reject this claim (or file one for damage)")
+
+    def assess_claim(self, claim_id: str, policy: Policy, *, by: str,
+                     recorded_at: datetime) -> Assessment:
+        claim = self._claim(claim_id, ClaimStatus.FILED, ClaimStatus.ASSESSED)
+        assert self.manifest is not None  # a claim is filed only on a manifested parcel
+        result = assess(claimed=claim.claimed, insured=self.manifest.insured,
+                        declared_value=self.manifest.declared_value,
+                        postage=self.manifest.postage, policy=policy)
+        self._emit(self.ClaimAssessed, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, payable=result.payable, cap=result.cap,
+                   basis=result.basis, explanation=result.explanation)
+        return result
+
+    def approve_claim(self, claim_id: str, *, by: str, recorded_at: datetime,
+                      amount: Decimal | None = None, note: str | None = None) -> Decimal:
+        """Approve the assessed amount, or less (a settlement); never more than the
+        policy allows."""
+        claim = self._claim(claim_id, ClaimStatus.ASSESSED)
+        assert claim.assessment is not None
+        payable = claim.assessment.payable
+        amount = payable if amount is None else amount
+        if payable <= 0:
+            raise DomainError(f"nothing is payable on claim {claim_id} "
+                              f"({claim.assessment.explanation}); reject it with a reason")
+        if not amount.is_finite() or amount <= 0 or amount > payable:
+            raise DomainError(f"approve between 0.01 and the assessed {payable}, not {amount}")
+        self._check_still_lost(claim)
+        self._emit(self.ClaimApproved, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, amount=amount, note=note)
+        return amount
+
+    def reject_claim(self, claim_id: str, *, reason: str, by: str,
+                     recorded_at: datetime) -> None:
+        self._claim(claim_id, ClaimStatus.FILED, ClaimStatus.ASSESSED, ClaimStatus.APPROVED)
+        if not reason.strip():
+            raise DomainError("a rejection needs a reason")
+        self._emit(self.ClaimRejected, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, reason=reason)
+
+    def pay_claim(self, claim_id: str, *, payment_ref: str, by: str,
+                  recorded_at: datetime) -> Decimal:
+        claim = self._claim(claim_id, ClaimStatus.APPROVED)
+        assert claim.approved is not None
+        if not payment_ref.strip():
+            raise DomainError("a payment needs the payment system's reference")
+        self._check_still_lost(claim)
+        self._emit(self.ClaimPaid, recorded_at=recorded_at, operator_id=by, claim_id=claim_id,
+                   amount=claim.approved, payment_ref=payment_ref)
+        return claim.approved
 
     def void(self, target_version: int, *, reason: str, by: str, recorded_at: datetime) -> None:
         target = self._correctable(target_version)
@@ -624,6 +1091,24 @@ class Parcel(Aggregate):
                outcome: Outcome = Outcome.CLEARED) -> None:
         self._emit(self.ExceptionResolved, recorded_at=recorded_at,
                    exception_id=record.exception_id, outcome=str(outcome), note=why)
+
+
+_MIN_PREFIX = 4
+
+
+def _find(records: dict[str, Any], ref: str, named: list[Any], what: str) -> Any:
+    if ref in records:
+        return records[ref]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise DomainError(f"{what} {ref!r} is ambiguous: give its id")
+    matches = [r for key, r in records.items() if len(ref) >= _MIN_PREFIX and key.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise DomainError(f"{what} {ref!r} is ambiguous: give more of its id")
+    raise DomainError(f"no {what} {ref!r}")
 
 
 def _scan_changes(changes: dict[str, Any]) -> dict[str, Any]:

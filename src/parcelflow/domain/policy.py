@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from parcelflow.domain.vocabulary import CustomerTier, ExceptionCode, ServiceLevel, Severity
+from parcelflow.domain.vocabulary import (
+    CustomerTier,
+    ExceptionCode,
+    ServiceLevel,
+    Severity,
+    Status,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,28 @@ def _default_stall_after() -> dict[ServiceLevel, timedelta]:
     }
 
 
+def _default_stall_after_status() -> dict[Status, timedelta]:
+    # Statuses whose own rhythm beats the service level's: a courier round does not
+    # last a day, and customs clearance takes days whatever was paid for.
+    return {
+        Status.OUT_FOR_DELIVERY: timedelta(hours=24),
+        Status.IN_CUSTOMS: timedelta(hours=72),
+    }
+
+
+# Where a parcel is expected to move on: only there can it stall or go missing.
+MOVING = frozenset({
+    Status.PICKED_UP, Status.AT_FACILITY, Status.IN_TRANSIT, Status.IN_CUSTOMS,
+    Status.OUT_FOR_DELIVERY, Status.DELIVERY_FAILED, Status.RETURNING,
+})
+# Where the carrier still owes the receiver a delivery by the promised time. A parcel
+# waiting at a pickup point has arrived; one going back to its sender has no promise.
+OWING_DELIVERY = frozenset({
+    Status.PICKED_UP, Status.AT_FACILITY, Status.IN_TRANSIT, Status.IN_CUSTOMS,
+    Status.OUT_FOR_DELIVERY, Status.DELIVERY_FAILED,
+})
+
+
 @dataclass(frozen=True)
 class Policy:
     # First response and closure for customer-facing exceptions, by customer tier.
@@ -50,17 +78,44 @@ class Policy:
     )
     complaint_resolution: timedelta = timedelta(days=7)
     stall_after: dict[ServiceLevel, timedelta] = field(default_factory=_default_stall_after)
+    stall_after_status: dict[Status, timedelta] = field(
+        default_factory=_default_stall_after_status)
+    stall_statuses: frozenset[Status] = MOVING
     complete_delay: timedelta = timedelta(days=7)  # silent this long: declared lost
+    lost_statuses: frozenset[Status] = MOVING
     pickup_hold: timedelta = timedelta(days=3)  # at a pickup point before pickup_missed
+    delay_statuses: frozenset[Status] = OWING_DELIVERY
+    # A late parcel whose route gives no estimate gets this long from now as its ETA.
+    delayed_eta_fallback: timedelta = timedelta(hours=24)
+    # Who hears about a missed SLA clock (the exception's owner keeps it).
+    escalation_team: str = "cs_supervisors"
+    # Compensation: insured parcels up to the declared value; uninsured ones the lesser
+    # of the claimed loss and this multiple of the postage.
     uninsured_postage_multiple: Decimal = Decimal(3)
+    money_quantum: Decimal = Decimal("0.01")  # CNY fen
+
+    def stall_limit(self, level: ServiceLevel | None, status: Status) -> timedelta:
+        """How long a parcel of this service level may go without a scan in `status`.
+        A parcel without a manifest is held to the standard level."""
+        if status in self.stall_after_status:
+            return self.stall_after_status[status]
+        return self.stall_after[level or ServiceLevel.STANDARD]
+
+    def windows(self, *, code: ExceptionCode, severity: Severity, customer_facing: bool,
+                tier: CustomerTier) -> tuple[timedelta | None, timedelta]:
+        """How long an exception may wait for its first response (None: internal, no
+        customer waiting) and for its resolution."""
+        clock = self.clocks[tier]
+        if code == ExceptionCode.COMPLAINT:
+            return clock.first_response, self.complaint_resolution
+        if customer_facing:
+            return clock.first_response, clock.resolution
+        return None, self.internal_resolution[severity]
 
     def due(self, *, code: ExceptionCode, severity: Severity, customer_facing: bool,
             tier: CustomerTier, raised_at: datetime) -> tuple[datetime | None, datetime]:
-        """When an exception needs its first response (None: internal, no customer
-        waiting) and its resolution."""
-        clock = self.clocks[tier]
-        if code == ExceptionCode.COMPLAINT:
-            return raised_at + clock.first_response, raised_at + self.complaint_resolution
-        if customer_facing:
-            return raised_at + clock.first_response, raised_at + clock.resolution
-        return None, raised_at + self.internal_resolution[severity]
+        """When an exception raised at `raised_at` needs its first response and its
+        resolution."""
+        first, resolution = self.windows(code=code, severity=severity,
+                                         customer_facing=customer_facing, tier=tier)
+        return (raised_at + first if first is not None else None), raised_at + resolution

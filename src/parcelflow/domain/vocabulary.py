@@ -272,6 +272,85 @@ class Outcome(Term):
     CLEARED = "cleared"
 
 
+# What staff may close an exception with; `cleared` is the system's alone.
+STAFF_OUTCOMES = frozenset(Outcome) - {Outcome.CLEARED}
+
+
+class SlaClock(Term):
+    """The two promises every exception carries."""
+
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class Channel(Term):
+    """How the customer and the carrier reached each other."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    CHAT = "chat"
+    APP = "app"
+    WEB = "web"
+    SMS = "sms"
+    IN_PERSON = "in_person"
+    SOCIAL = "social"
+    REGULATOR = "regulator"  # forwarded by the postal regulator (China's 12305 line)
+
+
+class ComplaintCategory(Term):
+    DELAY = "delay"
+    DAMAGE = "damage"
+    LOSS = "loss"
+    COURIER_CONDUCT = "courier_conduct"
+    WRONG_DELIVERY = "wrong_delivery"
+    FALSE_DELIVERY = "false_delivery"  # marked delivered, never received
+    CHARGES = "charges"
+    OTHER = "other"
+
+
+# The exceptions a complaint of each category is about: filing one links it to the
+# parcel's exceptions of these codes.
+COMPLAINT_LINKS: dict[ComplaintCategory, frozenset[ExceptionCode]] = {
+    ComplaintCategory.DELAY: frozenset(
+        {ExceptionCode.DELAYED, ExceptionCode.STALLED, ExceptionCode.WEATHER,
+         ExceptionCode.MISDIRECTED, ExceptionCode.CUSTOMS_DOCUMENTS}),
+    ComplaintCategory.DAMAGE: frozenset({ExceptionCode.DAMAGED}),
+    ComplaintCategory.LOSS: frozenset({ExceptionCode.LOST, ExceptionCode.STALLED}),
+    ComplaintCategory.COURIER_CONDUCT: frozenset(
+        {ExceptionCode.RECIPIENT_ABSENT, ExceptionCode.REFUSED}),
+    ComplaintCategory.WRONG_DELIVERY: frozenset(
+        {ExceptionCode.MISDIRECTED, ExceptionCode.ADDRESS_ISSUE}),
+    ComplaintCategory.FALSE_DELIVERY: frozenset({ExceptionCode.SCAN_ANOMALY}),
+    ComplaintCategory.CHARGES: frozenset({ExceptionCode.HELD_FOR_PAYMENT}),
+    ComplaintCategory.OTHER: frozenset(),
+}
+
+
+class ComplaintStatus(Term):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ClaimCause(Term):
+    LOST = "lost"
+    DAMAGED = "damaged"
+
+
+# A claim stands on a recorded problem: the exception of this code.
+CLAIM_EXCEPTION: dict[ClaimCause, ExceptionCode] = {
+    ClaimCause.LOST: ExceptionCode.LOST,
+    ClaimCause.DAMAGED: ExceptionCode.DAMAGED,
+}
+
+
+class ClaimStatus(Term):
+    FILED = "filed"
+    ASSESSED = "assessed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAID = "paid"
+
+
 class ServiceLevel(Term):
     ECONOMY = "economy"
     STANDARD = "standard"

@@ -311,9 +311,10 @@ def main() -> None:
 
 
 def _register_more() -> None:
-    from parcelflow.entrypoints import views_cli
+    from parcelflow.entrypoints import exceptions_cli, views_cli
 
     views_cli.register(app)
+    exceptions_cli.register(app)
 
 
 _register_more()

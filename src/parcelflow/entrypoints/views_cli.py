@@ -1,4 +1,7 @@
-"""CLI commands over the read models: project, rebuild, lag, track, exceptions, stats."""
+"""CLI commands over the read models: project, rebuild, lag, track, stats.
+
+(`parcelflow exceptions` and the rest of exception management: exceptions_cli.py.)
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from parcelflow.application.service import ParcelService
 from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
 
 NamesArg = Annotated[Optional[list[str]], typer.Argument(
-    help="Projections: tracking, exceptions, stats (default: all).")]
+    help="Projections: tracking, exceptions, stats, cases (default: all).")]
 
 
 def _runners(svc: ParcelService, names: list[str] | None) -> list[Any]:
@@ -159,33 +162,6 @@ def track(tracking_no: str, as_json: JsonFlag = False) -> None:
     out.print(table)
 
 
-def exceptions(
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only those past their due time.")]
-    = False,
-    code: Annotated[Optional[str], typer.Option(help="Only this exception code.")] = None,
-    owner: Annotated[Optional[str], typer.Option(help="Only those this actor must act on.")]
-    = None,
-    limit: int = 50,
-    as_json: JsonFlag = False,
-) -> None:
-    """The open exception queue, in working order (priority, then due time)."""
-    svc = service()
-    view = catch_up(svc, "exceptions").projection.view
-    rows = view.open(overdue_at=svc.clock() if overdue else None, code=code, owner=owner,
-                     limit=limit)
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False))
-        return
-    table = Table("parcel", "code", "severity", "owner", "tier", "status", "raised", "due",
-                  "assignee", title=f"{len(rows)} open exceptions"
-                  + (" past due" if overdue else ""), title_justify="left")
-    for r in rows:
-        table.add_row(r["tracking_no"], r["code"], r["severity"], r["owner"], r["customer_tier"],
-                      r["status"], _local(r["raised_at"]), _local(r["next_due"]),
-                      r["assignee"] or "")
-    out.print(table)
-
-
 def stats(
     day: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today).")] = None,
     as_json: JsonFlag = False,
@@ -220,5 +196,5 @@ def stats(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (project, rebuild, lag, track, exceptions, stats):
+    for command in (project, rebuild, lag, track, stats):
         app.command()(command)

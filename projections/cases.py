@@ -1,0 +1,228 @@
+"""Complaints and claims: one row each, for the complaints desk and the claims report.
+
+Only parcels with complaint or claim events concern this read model, so it applies
+just their events to its replica (which loads the rest of a parcel from the store when
+it needs it): a log of scans passes through it almost for free.
+
+Money is stored as decimal text and summed as Decimal in Python, never as floats.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Tracking
+
+from parcelflow.domain.claims import ClaimRecord
+from parcelflow.domain.complaints import ComplaintRecord
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.policy import Policy
+from parcelflow.projections.base import ParcelProjection, ViewStore
+from parcelflow.projections.tracking_view import utc
+
+CASE_EVENTS = (
+    Parcel.ComplaintFiled, Parcel.ComplaintClosed, Parcel.ClaimFiled, Parcel.ClaimAssessed,
+    Parcel.ClaimApproved, Parcel.ClaimRejected, Parcel.ClaimPaid,
+)
+
+COMPLAINT_COLUMNS = (
+    "complaint_id", "tracking_no", "parcel_id", "exception_id", "channel", "category",
+    "links", "reference", "filed_at", "filed_by", "due", "status", "closed_at", "closed_by",
+    "outcome", "customer_confirmed", "closing_reason",
+)
+CLAIM_COLUMNS = (
+    "claim_id", "tracking_no", "parcel_id", "exception_id", "cause", "status", "claimed",
+    "insured", "declared_value", "postage", "payable", "cap", "basis", "explanation",
+    "approved", "paid", "evidence", "reference", "filed_at", "filed_by", "assessed_at",
+    "decided_at", "decided_by", "rejection", "paid_at", "payment_ref",
+)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class CasesStore(ViewStore):
+    name = "cases"
+    tables = ("complaints", "claims")
+    create_statements = (
+        "CREATE TABLE IF NOT EXISTS complaints (complaint_id TEXT PRIMARY KEY, "
+        "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, "
+        "channel TEXT NOT NULL, category TEXT NOT NULL, links TEXT NOT NULL, reference TEXT, "
+        "filed_at TEXT NOT NULL, filed_by TEXT, due TEXT NOT NULL, status TEXT NOT NULL, "
+        "closed_at TEXT, closed_by TEXT, outcome TEXT, customer_confirmed INTEGER, "
+        "closing_reason TEXT)",
+        "CREATE INDEX IF NOT EXISTS complaints_work ON complaints (status, due)",
+        "CREATE INDEX IF NOT EXISTS complaints_parcel ON complaints (tracking_no)",
+        "CREATE TABLE IF NOT EXISTS claims (claim_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, "
+        "parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, cause TEXT NOT NULL, "
+        "status TEXT NOT NULL, claimed TEXT NOT NULL, insured INTEGER NOT NULL, "
+        "declared_value TEXT NOT NULL, postage TEXT NOT NULL, payable TEXT, cap TEXT, "
+        "basis TEXT, explanation TEXT, approved TEXT, paid TEXT, evidence TEXT NOT NULL, "
+        "reference TEXT, filed_at TEXT NOT NULL, filed_by TEXT, assessed_at TEXT, "
+        "decided_at TEXT, decided_by TEXT, rejection TEXT, paid_at TEXT, payment_ref TEXT)",
+        "CREATE INDEX IF NOT EXISTS claims_filed ON claims (filed_at)",
+        "CREATE INDEX IF NOT EXISTS claims_paid ON claims (paid_at)",
+        "CREATE INDEX IF NOT EXISTS claims_parcel ON claims (tracking_no)",
+    )
+
+    def write_rows(self, complaints: list[dict[str, Any]], claims: list[dict[str, Any]],
+                   tracking: Tracking | None) -> None:
+        with self.writing(tracking) as c:
+            self.upsert(c, "complaints", "complaint_id", COMPLAINT_COLUMNS, complaints)
+            self.upsert(c, "claims", "claim_id", CLAIM_COLUMNS, claims)
+
+    def _rows(self, table: str, order: str, json_column: str, limit: int,
+              conditions: list[tuple[str, Any]], **equal: Any) -> list[dict[str, Any]]:
+        where = [f"{column} = ?" for column, value in equal.items() if value]
+        params = [value for value in equal.values() if value]
+        for clause, value in conditions:
+            where.append(clause)
+            params.append(value)
+        rows = self.query(f"SELECT * FROM {table} WHERE {' AND '.join(where) or '1 = 1'} "
+                          f"ORDER BY {order} LIMIT ?", [*params, limit])
+        return [_decode(r, json_column) for r in rows]
+
+    def complaints(self, *, status: str | None = None, overdue_at: datetime | None = None,
+                   tracking_no: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Complaints, the first due first; only open ones past due with `overdue_at`."""
+        overdue = [] if overdue_at is None else [("status = 'open' AND due < ?", utc(overdue_at))]
+        return self._rows("complaints", "due, complaint_id", "links", limit, overdue,
+                          status=status, tracking_no=tracking_no)
+
+    def complaint(self, complaint_id: str) -> dict[str, Any] | None:
+        rows = self._rows("complaints", "complaint_id", "links", 1, [],
+                          complaint_id=complaint_id)
+        return rows[0] if rows else None
+
+    def claims(self, *, status: str | None = None, tracking_no: str | None = None,
+               limit: int = 1000) -> list[dict[str, Any]]:
+        return self._rows("claims", "filed_at, claim_id", "evidence", limit, [],
+                          status=status, tracking_no=tracking_no)
+
+    def claim(self, claim_id: str) -> dict[str, Any] | None:
+        rows = self._rows("claims", "claim_id", "evidence", 1, [], claim_id=claim_id)
+        return rows[0] if rows else None
+
+    def report(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """Claims filed in [start, end): how many, how much, why, and where they stand;
+        and the compensation actually paid out in the period."""
+        filed = self.query("SELECT cause, status, claimed, payable, approved, paid "
+                           "FROM claims WHERE filed_at >= ? AND filed_at < ?",
+                           [utc(start), utc(end)])
+        paid = self.query("SELECT paid FROM claims WHERE paid_at >= ? AND paid_at < ?",
+                          [utc(start), utc(end)])
+
+        def total(rows: Sequence[dict[str, Any]], column: str) -> Decimal:
+            return sum((Decimal(r[column]) for r in rows if r[column] is not None), Decimal(0))
+
+        causes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in filed:
+            causes[row["cause"]].append(row)
+        return {
+            "from": start.isoformat(), "to": end.isoformat(),
+            "claims": len(filed),
+            "amounts": {name: str(total(filed, column)) for name, column in (
+                ("claimed", "claimed"), ("assessed_payable", "payable"),
+                ("approved", "approved"), ("paid", "paid"))},
+            "by_status": dict(sorted(Counter(r["status"] for r in filed).items())),
+            "by_cause": {cause: {"claims": len(rows), "claimed": str(total(rows, "claimed")),
+                                 "paid": str(total(rows, "paid"))}
+                         for cause, rows in sorted(causes.items())},
+            "paid_in_period": {"payments": len(paid), "amount": str(total(paid, "paid"))},
+        }
+
+
+def _decode(row: dict[str, Any], json_column: str) -> dict[str, Any]:
+    out = dict(row)
+    out[json_column] = orjson.loads(out[json_column])
+    return out
+
+
+def render_complaint(parcel: Parcel, complaint: ComplaintRecord,
+                     policy: Policy) -> dict[str, Any]:
+    # The customer's own words stay in the event store, sealed; the row never holds them.
+    return {
+        "complaint_id": complaint.complaint_id,
+        "tracking_no": parcel.tracking_no,
+        "parcel_id": str(parcel.id),
+        "exception_id": complaint.exception_id,
+        "channel": str(complaint.channel),
+        "category": str(complaint.category),
+        "links": orjson.dumps(list(complaint.links)).decode(),
+        "reference": complaint.reference,
+        "filed_at": utc(complaint.filed_at),
+        "filed_by": complaint.filed_by,
+        "due": utc(complaint.filed_at + policy.complaint_resolution),
+        "status": str(complaint.status),
+        "closed_at": utc(complaint.closed_at),
+        "closed_by": complaint.closed_by,
+        "outcome": str(complaint.outcome) if complaint.outcome else None,
+        "customer_confirmed": None if complaint.customer_confirmed is None
+        else int(complaint.customer_confirmed),
+        "closing_reason": complaint.closing_reason,
+    }
+
+
+def render_claim(parcel: Parcel, claim: ClaimRecord) -> dict[str, Any]:
+    manifest = parcel.manifest
+    assert manifest is not None  # claims are filed only on manifested parcels
+    assessment = claim.assessment
+    return {
+        "claim_id": claim.claim_id,
+        "tracking_no": parcel.tracking_no,
+        "parcel_id": str(parcel.id),
+        "exception_id": claim.exception_id,
+        "cause": str(claim.cause),
+        "status": str(claim.status),
+        "claimed": _money(claim.claimed),
+        "insured": int(manifest.insured),
+        "declared_value": _money(manifest.declared_value),
+        "postage": _money(manifest.postage),
+        "payable": _money(assessment.payable) if assessment else None,
+        "cap": _money(assessment.cap) if assessment else None,
+        "basis": assessment.basis if assessment else None,
+        "explanation": assessment.explanation if assessment else None,
+        "approved": _money(claim.approved),
+        "paid": _money(claim.paid),
+        "evidence": orjson.dumps(list(claim.evidence)).decode(),
+        "reference": claim.reference,
+        "filed_at": utc(claim.filed_at),
+        "filed_by": claim.filed_by,
+        "assessed_at": utc(claim.assessed_at),
+        "decided_at": utc(claim.decided_at),
+        "decided_by": claim.decided_by,
+        "rejection": claim.rejection,
+        "paid_at": utc(claim.paid_at),
+        "payment_ref": claim.payment_ref,
+    }
+
+
+class Cases(ParcelProjection):
+    name = "cases"
+    store = CasesStore
+
+    def prepare(self, events: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Every event of the parcels with casework in this batch (a parcel's events must
+        # reach its replica without gaps; one skipped in an earlier batch makes the
+        # replica reload that parcel from the store).
+        parcels = {e.originator_id for e in events if isinstance(e, CASE_EVENTS)}
+        relevant = [e for e in events if e.originator_id in parcels]
+        touched = self.replica.apply(relevant) if relevant else {}
+        complaints = [render_complaint(p, c, self.service.policy)
+                      for p in touched.values() for c in p.complaints.values()]
+        claims = [render_claim(p, c) for p in touched.values() for c in p.claims.values()]
+        return complaints, claims
+
+    def commit(self, prepared: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+               tracking: Tracking) -> None:
+        assert isinstance(self.view, CasesStore)
+        self.view.write_rows(*prepared, tracking)
+
+
+__all__ = ["Cases", "CasesStore"]

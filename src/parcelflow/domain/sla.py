@@ -1,0 +1,72 @@
+"""SLA clocks on an exception: when its first response and its resolution are due,
+and which of those promises has been missed.
+
+The clocks are policy applied to the exception's own facts (when it was raised or
+reopened, its severity, whether a customer is waiting, the customer's tier), so the
+queue, the breach check and the statistics can never disagree about a due time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from parcelflow.domain.policy import Policy
+from parcelflow.domain.vocabulary import CustomerTier, SlaClock
+
+if TYPE_CHECKING:
+    from parcelflow.domain.parcel import ExceptionRecord
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A promise missed: `clock` was due at `due`; noticed at `at`."""
+
+    clock: SlaClock
+    due: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Clocks:
+    first_response_due: datetime | None  # None: internal, nobody is waiting for an answer
+    resolution_due: datetime
+
+
+def clocks(record: ExceptionRecord, tier: CustomerTier, policy: Policy) -> Clocks:
+    first, resolution = policy.windows(code=record.code, severity=record.severity,
+                                       customer_facing=record.customer_facing, tier=tier)
+    # A reopened exception gets a fresh resolution clock (the problem is back), while
+    # the first response it already had still counts.
+    started = record.reopened_at or record.raised_at
+    return Clocks(record.raised_at + first if first is not None else None, started + resolution)
+
+
+def answered_at(record: ExceptionRecord) -> datetime | None:
+    """The first response: an acknowledgement, or a resolution given straight away."""
+    return record.acknowledged_at or record.resolved_at
+
+
+def missed(record: ExceptionRecord, tier: CustomerTier, policy: Policy,
+           now: datetime) -> list[tuple[SlaClock, datetime]]:
+    """The clocks of an open exception that ran out by `now` and are not yet recorded
+    as breached (each due time is breached once)."""
+    if not record.is_open:
+        return []
+    due = clocks(record, tier, policy)
+    out = []
+    first = due.first_response_due
+    if first is not None and answered_at(record) is None and now > first \
+            and not record.breached(SlaClock.FIRST_RESPONSE, first):
+        out.append((SlaClock.FIRST_RESPONSE, first))
+    if now > due.resolution_due and not record.breached(SlaClock.RESOLUTION, due.resolution_due):
+        out.append((SlaClock.RESOLUTION, due.resolution_due))
+    return out
+
+
+def breached_at(record: ExceptionRecord, clock: SlaClock, due: datetime | None) -> datetime | None:
+    """When the current due time of `clock` was recorded as breached (None: it was not)."""
+    if due is None:
+        return None
+    return next((b.at for b in record.breaches if b.clock == clock and b.due == due), None)
