@@ -308,9 +308,10 @@ def main() -> None:
 
 
 def _register_more() -> None:
-    from parcelflow.entrypoints import views_cli
+    from parcelflow.entrypoints import views_cli, workers_cli
 
     views_cli.register(app)
+    workers_cli.register(app)
 
 
 _register_more()
