@@ -44,7 +44,7 @@ class Messages:
         self.words: dict[str, dict[str, dict[str, str]]] = data.pop("words", {})
         self.tracking_url = tracking_url
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                 trim_blocks=True, lstrip_blocks=True)
+                                 trim_blocks=False, lstrip_blocks=True)
         self.templates: dict[tuple[str, str], dict[str, jinja2.Template]] = {
             (name, language): {part: env.from_string(text) for part, text in parts.items()}
             for name, languages in data.items() for language, parts in languages.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from email import message_from_bytes, policy
@@ -11,12 +12,24 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subject(message: EmailMessage) -> str:
+    """The Subject as a reader sees it (a folded header keeps the fold's leading space)."""
+    return str(message["Subject"]).strip()
+
+
 class MailSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.received_at: list[float] = []
         self._lock = threading.Lock()
-        self._controller = Controller(self, hostname="127.0.0.1", port=0)
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
@@ -34,8 +47,7 @@ class MailSink:
 
     @property
     def url(self) -> str:
-        port = self._controller.server.sockets[0].getsockname()[1]
-        return f"smtp://127.0.0.1:{port}"
+        return f"smtp://127.0.0.1:{self.port}"
 
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:

@@ -53,8 +53,8 @@ class SmtpMailer:
         message["To"] = to
         message["Subject"] = subject
         message["Message-ID"] = f"<{message_id}@parcelflow>"
-        message["Content-Language"] = language
         message.set_content(body)
+        message["Content-Language"] = language  # after set_content, which drops Content-*
         for attempt in (1, 2):  # a kept-open connection may have been closed by the server
             try:
                 if self._client is None:

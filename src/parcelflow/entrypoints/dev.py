@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -73,9 +74,12 @@ def start_smtp_sink(mail_dir: Path) -> tuple[Any, str] | None:
             (mail_dir / f"{next(counter):06d}.eml").write_bytes(envelope.original_content)
             return "250 OK"
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=0)
+    with socket.socket() as probe:  # aiosmtpd's start-up check cannot use port 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
-    return controller, f"smtp://127.0.0.1:{controller.server.sockets[0].getsockname()[1]}"
+    return controller, f"smtp://127.0.0.1:{port}"
 
 
 def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console) -> None:
