@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -39,9 +40,14 @@ PUBLIC_MANIFEST_FIELDS = frozenset({
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+@lru_cache(maxsize=None)
+def _name_of(cls: type) -> str:
+    return _CAMEL.sub("_", cls.__name__).lower()
+
+
 def event_name(event: Parcel.Event) -> str:
     """`ScanRecorded` -> `scan_recorded`."""
-    return _CAMEL.sub("_", type(event).__name__).lower()
+    return _name_of(type(event))
 
 
 def event_id(parcel_id: Any, version: int) -> str:
@@ -55,9 +61,7 @@ def public_data(event: Parcel.Event) -> dict[str, Any]:
         "version": event.originator_version,
         "event": event_name(event),
     }
-    for name, value in fields.items():
-        if name in PUBLIC_FIELDS:
-            data[name] = value
+    data.update((name, value) for name, value in fields.items() if name in PUBLIC_FIELDS)
     if isinstance(fields.get("manifest"), dict):
         data["manifest"] = {k: v for k, v in fields["manifest"].items()
                             if k in PUBLIC_MANIFEST_FIELDS}
@@ -67,15 +71,16 @@ def public_data(event: Parcel.Event) -> dict[str, Any]:
 
 
 def to_cloudevent(event: Parcel.Event, tracking_no: str) -> dict[str, Any]:
+    data = public_data(event)
     return {
         "specversion": SPECVERSION,
-        "id": event_id(event.originator_id, event.originator_version),
+        "id": f"{data['parcel_id']}:{data['version']}",
         "source": SOURCE,
-        "type": f"{TYPE_PREFIX}{event_name(event)}.v1",
+        "type": f"{TYPE_PREFIX}{data['event']}.v1",
         "subject": tracking_no,
         "time": event.occurred_at.isoformat(),
         "datacontenttype": "application/json",
-        "data": public_data(event),
+        "data": data,
     }
 
 

@@ -23,6 +23,7 @@ import structlog
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import Notification
 from kafka import KafkaProducer
+from kafka.partitioner.default import DefaultPartitioner
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
@@ -57,6 +58,8 @@ class Relay:
         self._tracking: LRUCache[UUID, str] = LRUCache(maxsize=500_000)
         self._backoff = Backoff(most=max_backoff)
         self._lag_at = 0.0
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[tuple[bytes, int], int] = {}
         self.published = 0  # messages acknowledged by the broker (duplicates included)
 
     @property
@@ -100,15 +103,31 @@ class Relay:
         events: list[Parcel.Event] = [self.service.mapper.to_domain_event(n) for n in notes]  # type: ignore[misc]
         numbers = self._tracking_numbers(events)
         futures = []
+        partitions = self.producer.partitions_for(self.topic)  # waits for metadata if need be
         for event in events:
             tracking_no = numbers[event.originator_id]
+            key = tracking_no.encode()
             value = parcel_events.encode(parcel_events.to_cloudevent(event, tracking_no))
-            futures.append(self.producer.send(self.topic, key=tracking_no.encode(), value=value,
-                                              headers=parcel_events.HEADERS))
+            futures.append(self.producer.send(
+                self.topic, key=key, value=value, headers=parcel_events.HEADERS,
+                partition=self._partition(key, partitions)))
         self.producer.flush(timeout=self.send_timeout)
         for future in futures:
             future.get(timeout=0.1)  # raises the broker's error, or a timeout
         self.published += len(futures)
+
+    def _partition(self, key: bytes, partitions: set[int]) -> int:
+        """The default partitioner's choice (murmur2 of the key, as Java clients do),
+        remembered per parcel: the producer would hash every message again."""
+        count = len(partitions)
+        cached = self._partitions.get((key, count))
+        if cached is None:
+            ordered = sorted(partitions)
+            cached = self._partitioner(key, ordered, ordered)
+            if len(self._partitions) > 200_000:
+                self._partitions.clear()
+            self._partitions[(key, count)] = cached
+        return cached
 
     def _tracking_numbers(self, events: Sequence[Parcel.Event]) -> dict[UUID, str]:
         """Tracking numbers by parcel id: from the parcel's first event, which is in this

@@ -64,12 +64,22 @@ class EmailChannel:
         self.smtp_url, self.sender = smtp_url, sender
         self.messages = messages
         self._local = threading.local()  # an SMTP connection is one conversation: one per thread
+        self._mailers: list[SmtpMailer] = []
+        self._lock = threading.Lock()
 
     def _mailer(self) -> SmtpMailer:
         mailer = getattr(self._local, "mailer", None)
         if mailer is None:
             mailer = self._local.mailer = SmtpMailer(self.smtp_url, self.sender)
+            with self._lock:
+                self._mailers.append(mailer)
         return mailer
+
+    def close(self) -> None:
+        with self._lock:
+            for mailer in self._mailers:
+                mailer.close()
+            self._mailers.clear()
 
     def reaches(self, recipient: Recipient) -> bool:
         return bool(recipient.email and _EMAIL.match(recipient.email))
@@ -107,6 +117,9 @@ class WebhookChannel:
 
     def reaches(self, recipient: Recipient) -> bool:
         return recipient.webhook is not None
+
+    def close(self) -> None:
+        self.sender.close()
 
     def send(self, notice: Notice, recipient: Recipient) -> None:
         assert recipient.webhook is not None

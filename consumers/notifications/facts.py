@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from eventsourcing.application import LRUCache
 
 from parcelflow.adapters.sealing import fingerprint
 from parcelflow.application.service import ParcelService
@@ -77,37 +78,53 @@ class EventFacts:
 
 
 class FactFinder:
-    def __init__(self, service: ParcelService, *, default_language: str = "zh-CN"):
+    def __init__(self, service: ParcelService, *, default_language: str = "zh-CN",
+                 cache_size: int = 100_000):
         self.service = service
         self.default_language = default_language
+        self._parcels: LRUCache[UUID, Parcel] = LRUCache(maxsize=cache_size)
 
     def facts(self, refs: Iterable[EventRef]) -> list[EventFacts]:
         """Facts per event, in the order given; events not in the store are left out."""
         refs = list(refs)
-        wanted: dict[UUID, set[int]] = defaultdict(set)
+        wanted: dict[UUID, dict[int, EventRef]] = defaultdict(dict)
         for ref in refs:
-            wanted[ref.parcel_id].add(ref.version)
+            wanted[ref.parcel_id][ref.version] = ref
         stored = self.service.recorder.select_events_for(list(wanted))  # one query
         found: dict[tuple[UUID, int], EventFacts] = {}
-        for pid, versions in wanted.items():
-            events = [self.service.mapper.to_domain_event(s) for s in stored.get(pid, [])]
-            by_version = {ref.version: ref for ref in refs if ref.parcel_id == pid}
-            parcel: Parcel | None = None
-            for event in events:
-                version = event.originator_version
-                before = parcel.state.status if parcel is not None and version in versions else None
+        for pid, by_version in wanted.items():
+            first, last = min(by_version), max(by_version)
+            parcel = self._cached(pid, first)
+            for record in stored.get(pid, []):
+                version = record.originator_version
+                if parcel is not None and version <= parcel.version:
+                    continue  # already folded into the cached parcel
+                if version > last:
+                    break
+                event = self.service.mapper.to_domain_event(record)
+                before = parcel.state.status if parcel is not None and version in by_version \
+                    else None
                 parcel = event.mutate(parcel)  # type: ignore[arg-type,assignment]
-                if version in versions:
+                if version in by_version:
                     assert parcel is not None
                     found[(pid, version)] = self._facts(by_version[version], event, parcel,  # type: ignore[arg-type]
                                                         before)
-                if version >= max(versions):
-                    break
+            if parcel is not None:
+                self._parcels.put(pid, parcel)
         missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
         if missing:
             log.warning("notify.events_not_in_store", count=len(missing), first=missing[0])
         return [found[(r.parcel_id, r.version)] for r in refs
                 if (r.parcel_id, r.version) in found]
+
+    def _cached(self, pid: UUID, first: int) -> Parcel | None:
+        """The parcel as folded for an earlier batch, if it stops before `first`; events
+        arrive mostly in order, so usually only the new ones are decoded and folded."""
+        try:
+            parcel = self._parcels.get(pid)
+        except KeyError:
+            return None
+        return parcel if parcel.version < first else None
 
     def _facts(self, ref: EventRef, event: Parcel.Event, parcel: Parcel,
                before: Any) -> EventFacts:

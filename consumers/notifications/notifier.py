@@ -2,8 +2,8 @@
 
 For a batch of events: read what each event means for its parcel (facts), ask the rules
 who is told what, drop what the ledger says was already handled, open the receivers'
-contact details (with each parcel's key; never logged), and send. Each parcel's
-messages go out in event order; different parcels' in parallel. A failed send is
+contact details (with each parcel's key; never logged), and send. Each recipient
+hears about a parcel in event order; everything else goes out side by side. A failed send is
 tried again with backoff; after the last try (or at once when the failure is
 permanent) it is given up on with its reason, and the batch moves on.
 """
@@ -44,7 +44,7 @@ class Handled:
 class Notifier:
     def __init__(self, service: ParcelService, rules: Rules, channels: Mapping[str, Channel],
                  ledger: NotificationLedger, *, webhooks: Mapping[str, WebhookEndpoint],
-                 max_attempts: int = 5, retry_seconds: float = 0.5, concurrency: int = 8):
+                 max_attempts: int = 5, retry_seconds: float = 0.5, concurrency: int = 32):
         self.service = service
         self.rules = rules
         self.channels = dict(channels)
@@ -79,11 +79,12 @@ class Notifier:
         if not todo:
             return []
         recipients = self._recipients(todo)
-        by_parcel: dict[str, list[Notice]] = defaultdict(list)
+        # In event order for each parcel and recipient; everything else side by side.
+        queues: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in todo:
-            by_parcel[notice.facts.tracking_no].append(notice)
+            queues[(notice.facts.tracking_no, notice.recipient)].append(notice)
         results = self._pool.map(lambda ns: [self._deliver(n, recipients) for n in ns],
-                                 by_parcel.values())
+                                 queues.values())
         return [h for handled in results for h in handled if h is not None]
 
     def _recipients(self, notices: Sequence[Notice]) -> dict[tuple[str, str], Recipient]:
@@ -140,3 +141,7 @@ class Notifier:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()

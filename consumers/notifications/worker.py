@@ -151,7 +151,8 @@ def build_notifier(service: ParcelService, settings: Settings, *,
     return Notifier(service, rules, channels, NotificationLedger(datastore),
                     webhooks=settings.merchant_webhooks,
                     max_attempts=settings.notify_max_attempts,
-                    retry_seconds=settings.notify_retry_seconds)
+                    retry_seconds=settings.notify_retry_seconds,
+                    concurrency=settings.notify_concurrency)
 
 
 def build_notify_worker(service: ParcelService, settings: Settings, *,

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(5, ge=1, description="tries per notification")
     notify_retry_seconds: float = Field(
         0.5, gt=0, description="first wait between tries; doubles each time, at most 30 s")
+    notify_concurrency: int = Field(
+        32, ge=1, le=256, description="parcels whose messages are sent at the same time")
     tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",
                               description="link in customer messages")
 
