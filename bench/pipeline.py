@@ -21,8 +21,6 @@ the figures include their competition for the same cores.
 from __future__ import annotations
 
 import argparse
-from email import policy
-from email.parser import BytesHeaderParser
 import json
 import logging
 import os
@@ -33,17 +31,19 @@ import sys
 import tempfile
 import threading
 import time
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import KafkaProducer  # noqa: E402
+from parcelflow.consumers.ingest_worker import build_ingest_worker  # noqa: E402
+from parcelflow.consumers.relay import build_relay  # noqa: E402
 
 from parcelflow.adapters.positions import PositionStore  # noqa: E402
 from parcelflow.application.service import utcnow  # noqa: E402
 from parcelflow.bootstrap import build_service  # noqa: E402
-from parcelflow.consumers.ingest_worker import build_ingest_worker  # noqa: E402
-from parcelflow.consumers.relay import build_relay  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.settings import WebhookEndpoint  # noqa: E402
 from tests.support.builders import journey, manifest, recent_start  # noqa: E402

@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
+from parcelflow.consumers.kafka_batches import BatchConsumer, DeadLetter
 
 from parcelflow.adapters import kafka
 from parcelflow.application.results import ItemStatus
 from parcelflow.application.service import ParcelService
-from parcelflow.consumers.kafka_batches import BatchConsumer, DeadLetter
 from parcelflow.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -22,9 +22,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from parcelflow.consumers.backoff import Backoff
 
 from parcelflow import failpoints, metrics
-from parcelflow.consumers.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 

@@ -24,6 +24,8 @@ from eventsourcing.application import LRUCache
 from eventsourcing.persistence import Notification
 from kafka import KafkaProducer
 from kafka.partitioner.default import DefaultPartitioner
+from parcelflow.consumers import parcel_events
+from parcelflow.consumers.backoff import Backoff
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
@@ -31,8 +33,6 @@ from parcelflow.adapters.leader import LeaderLock
 from parcelflow.adapters.log_follower import LogFollower
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.application.service import ParcelService
-from parcelflow.consumers import parcel_events
-from parcelflow.consumers.backoff import Backoff
 from parcelflow.domain.parcel import Parcel
 from parcelflow.settings import Settings
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import NAMESPACE_URL, uuid5
 
-from parcelflow.adapters.smtp import SmtpMailer
-from parcelflow.adapters.sms import SmsProvider
-from parcelflow.adapters.webhooks import WebhookSender
 from parcelflow.consumers.notifications.facts import EventFacts
 from parcelflow.consumers.notifications.messages import Messages, webhook_payload
+
+from parcelflow.adapters.sms import SmsProvider
+from parcelflow.adapters.smtp import SmtpMailer
+from parcelflow.adapters.webhooks import WebhookSender
 from parcelflow.settings import WebhookEndpoint
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,8 +33,6 @@ class EventRef:
     event_id: str
     parcel_id: UUID
     version: int
-    # When the scan behind it was first seen (Kafka timestamp), for latency figures.
-    seen_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,6 @@ class EventFacts:
     note: str | None = None  # the scanner's note on the scan behind it (to the receiver only)
     pickup_code: str | None = None
     recorded_at: datetime | None = None  # when the store recorded the event (server clock)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status_changed(self) -> bool:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import orjson
-
 from parcelflow.consumers.notifications.facts import EventFacts
 
 # Times in messages are local to the network (all of it is on China Standard Time).

@@ -17,15 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
+from parcelflow.consumers.notifications.channels import Channel, Notice, Recipient
+from parcelflow.consumers.notifications.facts import EventFacts, EventRef, FactFinder
+from parcelflow.consumers.notifications.ledger import Entry, NotificationLedger
+from parcelflow.consumers.notifications.rules import Rules
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from parcelflow import metrics
 from parcelflow.adapters.delivery import DeliveryError
 from parcelflow.application.service import ParcelService
-from parcelflow.consumers.notifications.channels import Channel, Notice, Recipient
-from parcelflow.consumers.notifications.facts import EventFacts, EventRef, FactFinder
-from parcelflow.consumers.notifications.ledger import Entry, NotificationLedger
-from parcelflow.consumers.notifications.rules import Rules
 from parcelflow.settings import WebhookEndpoint
 
 log = structlog.get_logger(__name__)

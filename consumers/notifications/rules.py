@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from parcelflow.consumers.notifications.facts import EventFacts
+
 from parcelflow.domain.vocabulary import ExceptionCode, Status
 
 CHANNELS = frozenset({"email", "sms", "webhook"})

@@ -18,13 +18,6 @@ from uuid import UUID
 import orjson
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
-
-from parcelflow.adapters import kafka
-from parcelflow.adapters.log_follower import LogFollower
-from parcelflow.adapters.positions import PositionStore
-from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
-from parcelflow.adapters.webhooks import WebhookSender
-from parcelflow.application.service import ParcelService
 from parcelflow.consumers import parcel_events
 from parcelflow.consumers.backoff import Backoff
 from parcelflow.consumers.kafka_batches import BatchConsumer, DeadLetter
@@ -39,6 +32,13 @@ from parcelflow.consumers.notifications.ledger import NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
 from parcelflow.consumers.notifications.notifier import Notifier
 from parcelflow.consumers.notifications.rules import Rules
+
+from parcelflow.adapters import kafka
+from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.positions import PositionStore
+from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
+from parcelflow.adapters.webhooks import WebhookSender
+from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -50,7 +50,7 @@ def event_ref(record: ConsumerRecord) -> tuple[EventRef | None, str | None]:
         cloudevent = orjson.loads(record.value or b"")
         data = cloudevent["data"]
         ref = EventRef(str(cloudevent["id"]), UUID(str(data["parcel_id"])),
-                       int(data["version"]), seen_at=record.timestamp / 1000)
+                       int(data["version"]))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         return None, f"not a parcelflow CloudEvent: {type(e).__name__}: {e}"
     if not str(cloudevent.get("type", "")).startswith(parcel_events.TYPE_PREFIX):

@@ -10,9 +10,9 @@ import json
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
 from kafka import KafkaProducer
+from parcelflow.projections.registry import open_view
 from standardwebhooks import Webhook
 
-from parcelflow.projections.registry import open_view
 from parcelflow.settings import WebhookEndpoint
 from tests.support.builders import journey, manifest, recent_start, tracking
 from tests.support.kafka_broker import PRODUCER_CONFIG

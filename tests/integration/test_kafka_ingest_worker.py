@@ -10,9 +10,9 @@ import time
 import pytest
 from kafka import KafkaProducer
 from kafka.structs import TopicPartition
+from parcelflow.consumers.ingest_worker import build_ingest_worker
 
 from parcelflow.adapters.kafka import header
-from parcelflow.consumers.ingest_worker import build_ingest_worker
 from tests.support.builders import journey, manifest, recent_start, tracking
 from tests.support.kafka_broker import PRODUCER_CONFIG
 from tests.support.kafka_settings import kafka_test_settings

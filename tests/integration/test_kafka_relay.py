@@ -9,8 +9,8 @@ import time
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
-
 from parcelflow.consumers.relay import build_relay
+
 from tests.support.builders import journey, manifest, recent_start, tracking
 from tests.support.kafka_settings import kafka_test_settings
 from tests.support.topics import read_topic

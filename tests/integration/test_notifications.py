@@ -8,10 +8,10 @@ import threading
 from collections import Counter
 
 import pytest
+from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
 from standardwebhooks import Webhook
 
 from parcelflow.adapters.sms import RecordingSmsProvider
-from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
 from parcelflow.settings import Settings, WebhookEndpoint
 from tests.support.builders import manifest, recent_start, scan, tracking
 from tests.support.mail import MailSink, subject

@@ -9,7 +9,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-
 from parcelflow.consumers.notifications.facts import EventFacts, EventRef, Place
 from parcelflow.consumers.notifications.messages import Messages, local_time
 from parcelflow.consumers.notifications.rules import RuleError, Rules

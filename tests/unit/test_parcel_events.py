@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
-
 from parcelflow.consumers import parcel_events
 from parcelflow.consumers.ingest_worker import parse
+
 from parcelflow.domain.parcel import Parcel
 from tests.support.builders import T0, as_scans, scan, sealed_manifest, tracking
 

