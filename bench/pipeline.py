@@ -3,9 +3,11 @@ and scan-to-notification latency at a steady rate.
 
     .venv/bin/python bench/pipeline.py [--scans 22000] [--rate 500] [--seconds 20]
 
-1. ingest worker: scans already on the scans topic (full journeys, each poll holding the
-   next scan of many parcels); one worker in this process; scans/s from its first
-   handled poll to the last, after the group join.
+1. ingest workers: scans already on the scans topic (full journeys, each poll holding
+   the next scan of many parcels). One worker in this process, timed from its first
+   handled poll to the last (after the group join); then two `parcelflow ingest-worker`
+   processes sharing the partitions, timed from the first scan stored to the last offset
+   committed.
 2. relay: every event of step 1 published from position 0 to the parcel-events topic,
    acknowledged by the broker (acks=all), position saved per batch; events/s.
 3. latency: new parcels' scans produced at a steady --rate for --seconds while every
@@ -37,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kafka import KafkaProducer  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka.structs import TopicPartition  # noqa: E402
 from parcelflow.consumers.ingest_worker import build_ingest_worker  # noqa: E402
 from parcelflow.consumers.relay import build_relay  # noqa: E402
 
@@ -103,6 +106,48 @@ def bench_ingest(settings, svc, bootstrap: str, scans: int) -> tuple[float, int]
     return len(items) / took, len(items)
 
 
+def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int,
+                           processes: int) -> tuple[float, int]:
+    """`processes` ingest workers (`parcelflow ingest-worker`), started together so they
+    share the partitions from the first join; timed from the first scan stored to the
+    last offset committed."""
+    parcels = scans // STEPS
+    settings = settings.model_copy(update={
+        "kafka_scans_topic": settings.kafka_scans_topic + ".many",
+        "kafka_ingest_group": settings.kafka_ingest_group + "-many"})
+    svc.register([manifest(n) for n in range(first, first + parcels)])
+    items = journeys(first, parcels)
+    p = producer(bootstrap)
+    for item in items:
+        p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
+               value=json.dumps(item).encode())
+    p.flush()
+    p.close()
+    env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_LEVEL": "WARNING",
+           "PARCELFLOW_LOG_FORMAT": "json"}
+    base = svc.recorder.max_notification_id()
+    workers = [subprocess.Popen([sys.executable, "-m", "parcelflow", "ingest-worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(processes)]
+    offsets = KafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.kafka_ingest_group,
+                            enable_auto_commit=False)
+    parts = [TopicPartition(settings.kafka_scans_topic, n) for n in range(4)]
+    try:
+        wait_until(lambda: svc.recorder.max_notification_id() > base, timeout=120,
+                   what="the first scan stored")
+        started = time.perf_counter()
+        wait_until(lambda: sum(offsets.committed(tp) or 0 for tp in parts) >= len(items),
+                   timeout=600, what="every offset committed")
+        took = time.perf_counter() - started
+    finally:
+        offsets.close()
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=30)
+    return len(items) / took, len(items)
+
+
 def bench_relay(settings, svc) -> tuple[float, int]:
     relay = build_relay(build_service(settings, cache_size=0), settings)
     head = svc.recorder.max_notification_id()
@@ -115,68 +160,79 @@ def bench_relay(settings, svc) -> tuple[float, int]:
 
 
 class Peers:
-    """The SMTP server and the merchant's HTTP endpoint in a process of their own (as real
-    ones would be), so they do not take this process's interpreter lock; they report
-    each email's subject and arrival time on a pipe."""
+    """The SMTP server and the merchant's HTTP endpoint, each in a process of its own (as
+    real ones would be), so neither takes the other's or this process's interpreter lock;
+    they report each email's subject and arrival time, and each webhook, on a pipe."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__, "--serve-peers"],
-                                         stdout=subprocess.PIPE, text=True)
-        self.smtp_url, self.webhook_url, self.secret = \
-            self.process.stdout.readline().split()  # type: ignore[union-attr]
+        self.mail = subprocess.Popen([sys.executable, __file__, "--serve-peer", "mail"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.hook = subprocess.Popen([sys.executable, __file__, "--serve-peer", "hook"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.smtp_url = self.mail.stdout.readline().strip()  # type: ignore[union-attr]
+        self.webhook_url, self.secret = self.hook.stdout.readline().split()  # type: ignore[union-attr]
         self.emails: list[tuple[float, str]] = []
         self.webhooks = 0
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._readers = [threading.Thread(target=self._read, args=(p,), daemon=True)
+                         for p in (self.mail, self.hook)]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        for line in self.process.stdout:  # type: ignore[union-attr]
+    @property
+    def pids(self) -> list[int]:
+        return [self.mail.pid, self.hook.pid]
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
             kind, at, text = line.rstrip("\n").split(" ", 2)
             if kind == "mail":
                 self.emails.append((float(at), text))
             else:
-                self.webhooks += 1
+                self.webhooks += int(text)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
+        for process in (self.mail, self.hook):
+            process.terminate()
+            process.wait(timeout=10)
 
 
-def serve_peers() -> None:
-    lock = threading.Lock()
-    mail, merchant = MailSink(), WebhookPeer()
+def serve_peer(kind: str) -> None:
+    if kind == "mail":
+        mail = MailSink()
 
-    async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
-        header = BytesHeaderParser(policy=policy.default).parsebytes(envelope.original_content)
-        with lock:
+        async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
+            header = BytesHeaderParser(policy=policy.default).parsebytes(
+                envelope.original_content)
             print("mail", time.time(), str(header["Subject"]).strip(), flush=True)
-        return "250 OK"
+            return "250 OK"
 
-    mail.handle_DATA = handle_data  # type: ignore[method-assign]
-    mail.start()
-    merchant.start()
-    print(mail.url, merchant.url, merchant.secret, flush=True)
-    seen = 0
+        mail.handle_DATA = handle_data  # type: ignore[method-assign]
+        mail.start()
+        print(mail.url, flush=True)
+        while True:
+            time.sleep(3600)
+    merchant = WebhookPeer().start()
+    print(merchant.url, merchant.secret, flush=True)
     while True:
         time.sleep(0.2)
-        with lock:
-            for _ in range(len(merchant.requests) - seen):
-                print("hook", time.time(), "-", flush=True)
-        seen = len(merchant.requests)
-        merchant.requests.clear()
-        seen = 0
+        count = len(merchant.requests)
+        del merchant.requests[:count]
+        if count:
+            print("hook", time.time(), count, flush=True)
 
 
 def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
     """Each worker in its own process, as deployed: `parcelflow <command>`."""
     env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_FORMAT": "json",
-           "PARCELFLOW_LOG_LEVEL": "WARNING", "PARCELFLOW_SMS_PROVIDER": "recording"}
-    return [subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
-                             stdout=subprocess.DEVNULL,
-                             stderr=open(logs / f"{args[0]}.log", "wb"))
-            for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"],
-                         ["notify"])]
+           "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING"),
+           "PARCELFLOW_SMS_PROVIDER": "recording"}
+    started = []
+    for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"], ["notify"]):
+        started.append(subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=open(logs / f"{args[0]}.log", "wb")))
+        time.sleep(0.5)  # `project` does not retry a start-up race on CREATE TABLE
+    return started
 
 
 def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds: float,
@@ -208,7 +264,7 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
     def watch() -> None:  # where the stream is, stage by stage (--verbose)
         while not watching.wait(2.0):
             print("  cpu s: " + ", ".join(f"{w.args[3]} {cpu(w.pid):.1f}" for w in workers)
-                  + f", peers {cpu(peers.process.pid):.1f}", flush=True)
+                  + ", smtp {:.1f}, http {:.1f}".format(*map(cpu, peers.pids)), flush=True)
             print(f"  produced {len(sent_at)}, stored up to {svc.recorder.max_notification_id()}, "
                   f"relayed to {positions.get('relay')}, emails {len(peers.emails)}, "
                   f"webhooks {peers.webhooks}", flush=True)
@@ -252,10 +308,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady run")
     parser.add_argument("--verbose", action="store_true", help="show each stage's progress")
     parser.add_argument("--skip-throughput", action="store_true", help="latency figure only")
-    parser.add_argument("--serve-peers", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-peer", choices=["mail", "hook"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_peers:
-        serve_peers()
+    if args.serve_peer:
+        serve_peer(args.serve_peer)
         return 0
     configure_logging("console", "WARNING")
     logging.basicConfig(level=logging.CRITICAL)  # kafka-python's own logs
@@ -267,10 +323,13 @@ def main() -> int:
         if not args.skip_throughput:
             rate, n = bench_ingest(settings, svc, broker.bootstrap, args.scans)
             print(f"ingest worker (1 process): {n} scans at {rate:,.0f} scans/s")
+            rate, n = bench_ingest_processes(settings, svc, broker.bootstrap, args.scans,
+                                             args.scans // STEPS + 1, 2)
+            print(f"ingest workers (2 processes): {n} scans at {rate:,.0f} scans/s")
             rate, n = bench_relay(settings, svc)
             print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s")
 
-        first = args.scans // STEPS + 1
+        first = 2 * (args.scans // STEPS) + 1
         latencies, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
                                                 args.rate, args.seconds, args.verbose)
         q = statistics.quantiles(latencies, n=100)

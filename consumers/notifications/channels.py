@@ -6,11 +6,12 @@ it raises `DeliveryError` when it could not.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
-from uuid import NAMESPACE_URL, uuid5
 
 from parcelflow.consumers.notifications.facts import EventFacts
 from parcelflow.consumers.notifications.messages import Messages, webhook_payload
@@ -44,10 +45,11 @@ class Notice:
     def key(self) -> tuple[str, str, str]:
         return (self.facts.ref.event_id, self.channel, self.recipient)
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         """Stable per notice: a resend after a crash carries the same id."""
-        return uuid5(NAMESPACE_URL, "parcelflow:notice:" + "/".join(self.key)).hex
+        return hashlib.blake2b("/".join(self.key).encode(), digest_size=16,
+                               person=b"pf-notice").hexdigest()
 
 
 class Channel(Protocol):

@@ -71,6 +71,7 @@ class Notifier:
     def process(self, refs: Sequence[EventRef]) -> list[Handled]:
         """Send what these events call for and was not handled before; the ledger entries
         to record (the caller records them with its offsets or position)."""
+        started = time.perf_counter()
         notices = self.notices(self.facts.facts(refs))
         if not notices:
             return []
@@ -79,13 +80,18 @@ class Notifier:
         if not todo:
             return []
         recipients = self._recipients(todo)
+        decided = time.perf_counter()
         # In event order for each parcel and recipient; everything else side by side.
         queues: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in todo:
             queues[(notice.facts.tracking_no, notice.recipient)].append(notice)
         results = self._pool.map(lambda ns: [self._deliver(n, recipients) for n in ns],
                                  queues.values())
-        return [h for handled in results for h in handled if h is not None]
+        handled = [h for batch in results for h in batch if h is not None]
+        log.debug("notify.batch", events=len(refs), notices=len(todo),
+                  decide_ms=round((decided - started) * 1000),
+                  send_ms=round((time.perf_counter() - decided) * 1000))
+        return handled
 
     def _recipients(self, notices: Sequence[Notice]) -> dict[tuple[str, str], Recipient]:
         """Who each notice goes to, by (tracking_no, recipient key). Receivers' contact

@@ -9,7 +9,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
 
 class SqlTables:
@@ -18,6 +20,13 @@ class SqlTables:
     def __init__(self, datastore: Any):
         self.datastore = datastore
         self.is_postgres = isinstance(datastore, PostgresDatastore)
+        self._create()
+
+    # Workers starting together all run CREATE TABLE IF NOT EXISTS; PostgreSQL can refuse
+    # concurrent DDL on the same catalog rows ("tuple concurrently updated"): try again.
+    @retry(retry=retry_if_exception_type(PersistenceError), stop=stop_after_attempt(8),
+           wait=wait_random(0.05, 0.5), reraise=True)
+    def _create(self) -> None:
         with self.transaction() as c:
             for statement in self.create_statements:
                 c.execute(statement)

@@ -109,6 +109,7 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
             log = open(workdir / f"{args[0]}.log", "ab")
             children.append(subprocess.Popen([*prefix, *args], env=env, stdout=log, stderr=log,
                                              stdin=subprocess.DEVNULL))
+            time.sleep(0.3)  # one at a time through the store's CREATE TABLE IF NOT EXISTS
         console.print(f"broker on 127.0.0.1:{port}; database {env['PARCELFLOW_DATABASE_URL']}")
         console.print("emails: " + (f"written to {workdir / 'mail'}/" if sink else
                                     env.get("PARCELFLOW_SMTP_URL", "off (no SMTP server)")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -20,6 +20,23 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _service(cache_size: int | None = None) -> Any:
+    """The service for a worker. Several workers starting at once against a fresh
+    PostgreSQL database race on the store's CREATE TABLE IF NOT EXISTS ("tuple
+    concurrently updated"): a worker tries again instead of dying at start-up."""
+    from eventsourcing.persistence import PersistenceError
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+    from parcelflow.bootstrap import build_service
+
+    for attempt in Retrying(retry=retry_if_exception_type(PersistenceError),
+                            stop=stop_after_attempt(8), wait=wait_random(0.05, 0.5),
+                            reraise=True):
+        with attempt:
+            return build_service(get_settings(), cache_size=cache_size)
+    raise AssertionError("unreachable")
+
+
 def _needs_kafka(command: str) -> None:
     if not get_settings().kafka_bootstrap_servers:
         fail(f"`parcelflow {command}` needs Kafka: set PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS", 2)
@@ -30,12 +47,11 @@ def ingest_worker(
         help="Parcels kept in memory (default PARCELFLOW_INGEST_CACHE_SIZE).")] = None,
 ) -> None:
     """Consume scans from Kafka (a consumer group) into the event store."""
-    from parcelflow.bootstrap import build_service
     from parcelflow.consumers.ingest_worker import build_ingest_worker
 
     _needs_kafka("ingest-worker")
     settings = get_settings()
-    worker = build_ingest_worker(build_service(settings, cache_size=cache_size), settings)
+    worker = build_ingest_worker(_service(cache_size), settings)
     stop = _stop_on_signals()
     err.print(f"ingesting scans from {settings.kafka_scans_topic} (Ctrl-C stops)")
     try:
@@ -47,12 +63,11 @@ def ingest_worker(
 def relay(once: Annotated[bool, typer.Option(
         "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
     """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
-    from parcelflow.bootstrap import build_service
     from parcelflow.consumers.relay import build_relay
 
     _needs_kafka("relay")
     settings = get_settings()
-    the_relay = build_relay(build_service(settings, cache_size=0), settings)
+    the_relay = build_relay(_service(0), settings)
     stop = _stop_on_signals()
     err.print(f"relaying events to {settings.kafka_events_topic} from position "
               f"{the_relay.position} (Ctrl-C stops)")
@@ -68,11 +83,10 @@ def notify(once: Annotated[bool, typer.Option(
         "--once", help="Without Kafka: handle the log up to its head, then stop.")] = False
            ) -> None:
     """Tell receivers (email, SMS) and merchants (signed webhooks) what happened."""
-    from parcelflow.bootstrap import build_service
     from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
 
     settings = get_settings()
-    worker = build_notify_worker(build_service(settings, cache_size=0), settings)
+    worker = build_notify_worker(_service(0), settings)
     stop = _stop_on_signals()
     source = (settings.kafka_events_topic if settings.kafka_bootstrap_servers
               else "the event store")
