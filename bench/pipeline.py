@@ -12,9 +12,10 @@ and scan-to-notification latency at a steady rate.
    acknowledged by the broker (acks=all), position saved per batch; events/s.
 3. latency: new parcels' scans produced at a steady --rate for --seconds while every
    worker runs, each in its own process as deployed (`parcelflow ingest-worker`,
-   `relay`, `project tracking --follow`, `notify` with email to a local SMTP server,
-   signed webhooks to a local HTTP server and recorded SMS); for every email, the time
-   from its scan being produced to the email arriving: p50 / p99.
+   `relay`, `project tracking --follow`, `notify --channel email --channel sms` with
+   email to a local SMTP server and recorded SMS, `notify --channel webhook` with signed
+   webhooks to a local HTTP server); for every email, the time from its scan being
+   produced to the email arriving: p50 / p99.
 
 Everything runs on this machine (broker, PostgreSQL, SMTP and HTTP peers, workers), so
 the figures include their competition for the same cores.
@@ -227,7 +228,9 @@ def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
            "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING"),
            "PARCELFLOW_SMS_PROVIDER": "recording"}
     started = []
-    for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"], ["notify"]):
+    for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"],
+                 ["notify", "--channel", "email", "--channel", "sms"],
+                 ["notify", "--channel", "webhook"]):
         started.append(subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
                                         stdout=subprocess.DEVNULL,
                                         stderr=open(logs / f"{args[0]}.log", "wb")))
@@ -263,7 +266,8 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
 
     def watch() -> None:  # where the stream is, stage by stage (--verbose)
         while not watching.wait(2.0):
-            print("  cpu s: " + ", ".join(f"{w.args[3]} {cpu(w.pid):.1f}" for w in workers)
+            print("  cpu s: " + ", ".join(f"{' '.join(w.args[3:])} {cpu(w.pid):.1f}"
+                                          for w in workers)
                   + ", smtp {:.1f}, http {:.1f}".format(*map(cpu, peers.pids)), flush=True)
             print(f"  produced {len(sent_at)}, stored up to {svc.recorder.max_notification_id()}, "
                   f"relayed to {positions.get('relay')}, emails {len(peers.emails)}, "

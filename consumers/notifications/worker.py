@@ -94,10 +94,18 @@ class KafkaNotifyWorker:
         self.notifier.close()
 
 
-class StoreNotifyWorker:
-    name = "notify"
+def worker_name(settings: Settings) -> str:
+    """`notify`, or `notify-email-sms` for a worker on some channels only: each set of
+    channels has its own consumer group (Kafka) or saved position (store)."""
+    every = {"email", "sms", "webhook"}
+    chosen = sorted(set(settings.notify_channels))
+    return "notify" if set(chosen) == every else "notify-" + "-".join(chosen)
 
-    def __init__(self, notifier: Notifier, positions: PositionStore, follower: LogFollower):
+
+class StoreNotifyWorker:
+    def __init__(self, notifier: Notifier, positions: PositionStore, follower: LogFollower,
+                 *, name: str = "notify"):
+        self.name = name
         self.notifier = notifier
         self.positions = positions
         self.follower = follower
@@ -136,12 +144,15 @@ class StoreNotifyWorker:
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
     messages = Messages(tracking_url=settings.tracking_url)
-    channels: dict[str, Channel] = {"webhook": WebhookChannel(WebhookSender())}
-    if settings.smtp_url:
+    wanted = set(settings.notify_channels)
+    channels: dict[str, Channel] = {}
+    if "webhook" in wanted:
+        channels["webhook"] = WebhookChannel(WebhookSender())
+    if settings.smtp_url and "email" in wanted:
         channels["email"] = EmailChannel(settings.smtp_url, settings.smtp_from, messages)
     if sms is None and settings.sms_provider == "recording":
         sms = RecordingSmsProvider()
-    if sms is not None:
+    if sms is not None and "sms" in wanted:
         channels["sms"] = SmsChannel(sms, messages)
     rules = Rules.load(settings.notification_rules_file)
     for rule in rules.rules:
@@ -162,12 +173,13 @@ def build_notify_worker(service: ParcelService, settings: Settings, *,
     notifier = build_notifier(service, settings, sms=sms)
     if not settings.kafka_bootstrap_servers:
         return StoreNotifyWorker(notifier, PositionStore(notifier.ledger.datastore),
-                                 LogFollower(service.recorder, batch_size=500))
+                                 LogFollower(service.recorder, batch_size=500),
+                                 name=worker_name(settings))
     kafka.ensure_topics(settings, [settings.kafka_events_topic,
                                    settings.kafka_notifications_dlq_topic])
-    consumer = kafka.consumer(settings, [settings.kafka_events_topic],
-                              group_id=settings.kafka_notify_group, client_id=client_id,
-                              max_poll_records=500)
+    group = settings.kafka_notify_group + worker_name(settings).removeprefix("notify")
+    consumer = kafka.consumer(settings, [settings.kafka_events_topic], group_id=group,
+                              client_id=client_id, max_poll_records=500)
     producer = kafka.producer(settings, client_id=f"{client_id}-dlq")
     batches = BatchConsumer("notify", consumer, producer,
                             dlq_topic=settings.kafka_notifications_dlq_topic, max_records=500,

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(5, ge=1, description="tries per notification")
     notify_retry_seconds: float = Field(
         0.5, gt=0, description="first wait between tries; doubles each time, at most 30 s")
+    notify_channels: list[Literal["email", "sms", "webhook"]] = Field(
+        default_factory=lambda: ["email", "sms", "webhook"],
+        description="channels this notification worker sends on (run one worker per channel "
+        "group so a slow merchant endpoint never holds up customer email)")
     notify_concurrency: int = Field(
         32, ge=1, le=256, description="parcels whose messages are sent at the same time")
     tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",

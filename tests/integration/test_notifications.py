@@ -162,3 +162,21 @@ def test_a_failing_webhook_is_retried_then_given_up_on_with_its_reason(
     assert row["reason"] == "webhook endpoint answered 410"
     assert len(mail.messages) == 1  # the pickup email, once
     worker.close()
+
+
+def test_workers_on_separate_channels_each_send_their_own_and_keep_their_own_place(
+        make_service, database_url, mail, merchant):
+    from parcelflow.application.service import utcnow
+
+    svc = make_service(database_url, clock=utcnow)
+    svc.register([manifest(1)])
+    svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1, t0=recent_start())])
+    email, _ = worker_for(make_service, database_url, mail, merchant, notify_channels=["email"])
+    hooks, _ = worker_for(make_service, database_url, mail, merchant, notify_channels=["webhook"])
+    assert (email.name, hooks.name) == ("notify-email", "notify-webhook")
+    email.run(threading.Event(), follow=False)
+    assert (len(mail.messages), len(merchant.requests)) == (1, 0)
+    hooks.run(threading.Event(), follow=False)  # from its own position: the start
+    assert (len(mail.messages), len(merchant.requests)) == (1, 1)
+    for worker in (email, hooks):
+        worker.close()

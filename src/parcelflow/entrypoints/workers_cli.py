@@ -20,7 +20,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _service(cache_size: int | None = None) -> Any:
+def _service(cache_size: int | None = None, settings: Any = None) -> Any:
     """The service for a worker. Several workers starting at once against a fresh
     PostgreSQL database race on the store's CREATE TABLE IF NOT EXISTS ("tuple
     concurrently updated"): a worker tries again instead of dying at start-up."""
@@ -33,7 +33,7 @@ def _service(cache_size: int | None = None) -> Any:
                             stop=stop_after_attempt(8), wait=wait_random(0.05, 0.5),
                             reraise=True):
         with attempt:
-            return build_service(get_settings(), cache_size=cache_size)
+            return build_service(settings or get_settings(), cache_size=cache_size)
     raise AssertionError("unreachable")
 
 
@@ -79,14 +79,23 @@ def relay(once: Annotated[bool, typer.Option(
         out.print(f"published {the_relay.published} events; position {the_relay.position}")
 
 
-def notify(once: Annotated[bool, typer.Option(
-        "--once", help="Without Kafka: handle the log up to its head, then stop.")] = False
-           ) -> None:
+def notify(
+    once: Annotated[bool, typer.Option(
+        "--once", help="Without Kafka: handle the log up to its head, then stop.")] = False,
+    channel: Annotated[Optional[list[str]], typer.Option(
+        "--channel", help="Only this channel (repeat for more): email, sms, webhook. "
+        "Each set of channels is a consumer group of its own.")] = None,
+) -> None:
     """Tell receivers (email, SMS) and merchants (signed webhooks) what happened."""
     from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
 
     settings = get_settings()
-    worker = build_notify_worker(_service(0), settings)
+    if channel:
+        unknown = set(channel) - {"email", "sms", "webhook"}
+        if unknown:
+            fail(f"no channel {', '.join(sorted(unknown))}; known: email, sms, webhook", 2)
+        settings = settings.model_copy(update={"notify_channels": channel})
+    worker = build_notify_worker(_service(0, settings), settings)
     stop = _stop_on_signals()
     source = (settings.kafka_events_topic if settings.kafka_bootstrap_servers
               else "the event store")
