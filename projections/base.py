@@ -23,7 +23,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from parcelflow.adapters.store import SCHEMA_LOCK
+from parcelflow.adapters.store import datastore_schema_lock
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.parcel import Parcel
 
@@ -190,16 +190,8 @@ class ViewStore(TrackingRecorder):
 
 def view_store(base: type[ViewStore], datastore: Any) -> ViewStore:
     """The store class for this backend: the view's SQL on the library's tracking recorder."""
-    name = base.name
-    if isinstance(datastore, PostgresDatastore):
-        # Creating tables: one process at a time (see adapters.store.schema_lock).
-        with datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-            try:
-                return _create(base, datastore, name)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
-    return _create(base, datastore, name)
+    with datastore_schema_lock(datastore):  # one process at a time creates tables
+        return _create(base, datastore, base.name)
 
 
 def _create(base: type[ViewStore], datastore: Any, name: str) -> ViewStore:

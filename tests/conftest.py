@@ -9,6 +9,7 @@ from parcelflow.application.service import ParcelService
 from parcelflow.bootstrap import build_service
 from parcelflow.settings import Settings
 from tests.support.builders import Clock
+from tests.support.kafka_broker import KafkaBroker, broker_fixture
 from tests.support.postgres import fresh_database
 
 
@@ -63,3 +64,11 @@ def runners(service: ParcelService) -> Iterator[dict[str, object]]:
     yield built
     for r in built.values():
         r.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """One real Kafka-protocol broker (Tansu) for the session: tests use their own topics
+    and groups (tests/support/kafka_settings.py). A test that restarts the broker starts
+    its own instead."""
+    yield from broker_fixture()

@@ -35,6 +35,13 @@ NOTIFICATIONS_SENT = Counter(
 NOTIFICATIONS_FAILED = Counter(
     "parcelflow_notifications_failed_total",
     "Notifications given up on (dead-lettered), by channel", ["channel"], registry=REGISTRY)
+NOTIFICATION_DELAY_SECONDS = Histogram(
+    "parcelflow_notification_delay_seconds",
+    "From an event being recorded in the store to its notification being sent",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=REGISTRY)
+KAFKA_DEAD_LETTERS = Counter(
+    "parcelflow_kafka_dead_letters_total", "Messages sent to a dead-letter topic, by worker",
+    ["worker"], registry=REGISTRY)
 EXCEPTIONS_OPEN = Gauge(
     "parcelflow_exceptions_open", "Open exceptions, by code", ["code"], registry=REGISTRY)
 

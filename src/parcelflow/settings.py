@@ -61,6 +61,14 @@ class PolicySettings(BaseModel):
         return replace(base, **changes)
 
 
+class WebhookEndpoint(BaseModel):
+    """Where a merchant hears about its parcels, and the secret the requests are signed with
+    (Standard Webhooks: `whsec_` + base64; the secret itself is never sent)."""
+
+    url: str
+    secret: SecretStr
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", env_file=".env", extra="ignore",
                                       env_nested_delimiter="__")
@@ -92,6 +100,51 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(
         default_factory=PolicySettings,
         description="service-level policy overrides (JSON; see PolicySettings)")
+
+    # ---- Kafka (kafka-python) ----------------------------------------------------------
+    kafka_scans_topic: str = "parcelflow.scans.v1"
+    kafka_scans_dlq_topic: str = "parcelflow.scans.dlq.v1"
+    kafka_events_topic: str = "parcelflow.parcel-events.v1"
+    kafka_notifications_dlq_topic: str = "parcelflow.notifications.dlq.v1"
+    kafka_partitions: int = Field(
+        12, ge=1, description="partitions of the topics the workers create when missing")
+    kafka_ingest_group: str = "parcelflow-ingest"
+    kafka_notify_group: str = "parcelflow-notify"
+    kafka_idempotence: bool = Field(
+        True,
+        description="idempotent producers (needs a broker that answers InitProducerId v0/v1, "
+        "as Apache Kafka does; the Tansu test broker does not: tests turn it off)",
+    )
+    kafka_session_timeout_ms: int = Field(10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
+    kafka_fetch_max_bytes: int = Field(
+        512 * 1024, description="per fetch; kept small so a poll stays one ingest batch")
+    kafka_send_timeout: float = Field(
+        30.0, description="seconds to wait for the broker to acknowledge a batch before retrying")
+
+    # ---- relay and notifications ---------------------------------------------------------
+    relay_batch_size: int = Field(1000, ge=1, le=50_000)
+    smtp_from: str = Field("parcelflow <noreply@parcelflow.local>",
+                           description="From: of customer emails")
+    merchant_webhooks: dict[str, WebhookEndpoint] = Field(
+        default_factory=dict,
+        description='JSON: {"merchant_id": {"url": "https://...", "secret": "whsec_..."}}')
+    sms_provider: Literal["none", "recording"] = Field(
+        "none", description="'recording' keeps texts in memory instead of sending (development)")
+    notification_rules_file: Path | None = Field(
+        None, description="who is told what (TOML); absent: the bundled rules")
+    notify_max_attempts: int = Field(5, ge=1, description="tries per notification")
+    notify_retry_seconds: float = Field(
+        0.5, gt=0, description="first wait between tries; doubles each time, at most 30 s")
+    notify_channels: list[Literal["email", "sms", "webhook"]] = Field(
+        default_factory=lambda: ["email", "sms", "webhook"],
+        description="channels this notification worker sends on (run one worker per channel "
+        "group so a slow merchant endpoint never holds up customer email)")
+    notify_concurrency: int = Field(
+        32, ge=1, le=256, description="parcels whose messages are sent at the same time")
+    tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",
+                              description="link in customer messages")
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

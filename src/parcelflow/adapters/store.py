@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 import psycopg
 from eventsourcing.utils import retry
@@ -216,6 +216,20 @@ def schema_lock(database_url: str) -> Iterator[None]:
         yield
         return
     with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+@contextmanager
+def datastore_schema_lock(datastore: Any) -> Iterator[None]:
+    """`schema_lock` for code that already holds the library's datastore."""
+    if not isinstance(datastore, PostgresDatastore):
+        yield
+        return
+    with datastore.get_connection() as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
             yield

@@ -311,10 +311,11 @@ def main() -> None:
 
 
 def _register_more() -> None:
-    from parcelflow.entrypoints import exceptions_cli, views_cli
+    from parcelflow.entrypoints import exceptions_cli, views_cli, workers_cli
 
     views_cli.register(app)
     exceptions_cli.register(app)
+    workers_cli.register(app)
 
 
 _register_more()

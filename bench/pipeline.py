@@ -1,0 +1,349 @@
+"""The Kafka pipeline on the test broker (Tansu) and PostgreSQL: ingest workers, the relay,
+and scan-to-notification latency at a steady rate.
+
+    .venv/bin/python bench/pipeline.py [--scans 22000] [--rate 500] [--seconds 20]
+
+1. ingest workers: scans already on the scans topic (full journeys, each poll holding
+   the next scan of many parcels). One worker in this process, timed from its first
+   handled poll to the last (after the group join); then two `parcelflow ingest-worker`
+   processes sharing the partitions, timed from the first scan stored to the last offset
+   committed.
+2. relay: every event of step 1 published from position 0 to the parcel-events topic,
+   acknowledged by the broker (acks=all), position saved per batch; events/s.
+3. latency: new parcels' scans produced at a steady --rate for --seconds while every
+   worker runs, each in its own process as deployed (`parcelflow ingest-worker`,
+   `relay`, `project tracking --follow`, `notify --channel email --channel sms` with
+   email to a local SMTP server and recorded SMS, `notify --channel webhook` with signed
+   webhooks to a local HTTP server); for every email, the time from its scan being
+   produced to the email arriving: p50 / p99.
+
+Everything runs on this machine (broker, PostgreSQL, SMTP and HTTP peers, workers), so
+the figures include their competition for the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email import policy
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka.structs import TopicPartition  # noqa: E402
+from parcelflow.consumers.ingest_worker import build_ingest_worker  # noqa: E402
+from parcelflow.consumers.relay import build_relay  # noqa: E402
+
+from parcelflow.adapters.positions import PositionStore  # noqa: E402
+from parcelflow.application.service import utcnow  # noqa: E402
+from parcelflow.bootstrap import build_service  # noqa: E402
+from parcelflow.logs import configure_logging  # noqa: E402
+from parcelflow.settings import WebhookEndpoint  # noqa: E402
+from tests.support.builders import journey, manifest, recent_start  # noqa: E402
+from tests.support.kafka_broker import PRODUCER_CONFIG, KafkaBroker  # noqa: E402
+from tests.support.kafka_settings import kafka_test_settings, settings_env  # noqa: E402
+from tests.support.mail import MailSink  # noqa: E402
+from tests.support.postgres import fresh_database  # noqa: E402
+from tests.support.webhook_peer import WebhookPeer  # noqa: E402
+from tests.support.workers import wait_until  # noqa: E402
+
+STEPS = 11  # scans per journey (tests.support.builders.journey)
+EMAIL_STEPS = {"已揽收": 0, "正在派送": 9, "已签收": 10}  # subject word -> journey step
+
+
+def journeys(first: int, parcels: int) -> list[dict]:
+    t0 = recent_start()
+    by_parcel = {n: journey(n, t0=t0) for n in range(first, first + parcels)}
+    return [by_parcel[n][step] for step in range(STEPS) for n in by_parcel]
+
+
+def producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, "linger_ms": 20,
+                                                         "batch_size": 512 * 1024})
+
+
+def bench_ingest(settings, svc, bootstrap: str, scans: int) -> tuple[float, int]:
+    parcels = scans // STEPS
+    svc.register([manifest(n) for n in range(1, parcels + 1)])
+    items = journeys(1, parcels)
+    p = producer(bootstrap)
+    for item in items:
+        p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
+               value=json.dumps(item).encode())
+    p.flush()
+    p.close()
+
+    worker = build_ingest_worker(build_service(settings, cache_size=200_000), settings)
+    done, first = [0], [0.0]
+    handle = worker.handle
+
+    def timed(records):  # type: ignore[no-untyped-def]
+        if not first[0]:
+            first[0] = time.perf_counter()
+        dead = handle(records)
+        done[0] += len(records)
+        return dead
+
+    worker.handle = timed  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(lambda: done[0] >= len(items), timeout=600, what="ingest")
+    took = time.perf_counter() - first[0]
+    stop.set()
+    thread.join(30)
+    worker.close()
+    return len(items) / took, len(items)
+
+
+def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int,
+                           processes: int) -> tuple[float, int]:
+    """`processes` ingest workers (`parcelflow ingest-worker`), started together so they
+    share the partitions from the first join; timed from the first scan stored to the
+    last offset committed."""
+    parcels = scans // STEPS
+    settings = settings.model_copy(update={
+        "kafka_scans_topic": settings.kafka_scans_topic + ".many",
+        "kafka_ingest_group": settings.kafka_ingest_group + "-many"})
+    svc.register([manifest(n) for n in range(first, first + parcels)])
+    items = journeys(first, parcels)
+    p = producer(bootstrap)
+    for item in items:
+        p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
+               value=json.dumps(item).encode())
+    p.flush()
+    p.close()
+    env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_LEVEL": "WARNING",
+           "PARCELFLOW_LOG_FORMAT": "json"}
+    base = svc.recorder.max_notification_id()
+    workers = [subprocess.Popen([sys.executable, "-m", "parcelflow", "ingest-worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(processes)]
+    offsets = KafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.kafka_ingest_group,
+                            enable_auto_commit=False)
+    parts = [TopicPartition(settings.kafka_scans_topic, n) for n in range(4)]
+    try:
+        wait_until(lambda: svc.recorder.max_notification_id() > base, timeout=120,
+                   what="the first scan stored")
+        started = time.perf_counter()
+        wait_until(lambda: sum(offsets.committed(tp) or 0 for tp in parts) >= len(items),
+                   timeout=600, what="every offset committed")
+        took = time.perf_counter() - started
+    finally:
+        offsets.close()
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=30)
+    return len(items) / took, len(items)
+
+
+def bench_relay(settings, svc) -> tuple[float, int]:
+    relay = build_relay(build_service(settings, cache_size=0), settings)
+    head = svc.recorder.max_notification_id()
+    started = time.perf_counter()
+    relay.run(threading.Event(), follow=False)
+    took = time.perf_counter() - started
+    assert relay.position == head
+    relay.close()
+    return relay.published / took, relay.published
+
+
+class Peers:
+    """The SMTP server and the merchant's HTTP endpoint, each in a process of its own (as
+    real ones would be), so neither takes the other's or this process's interpreter lock;
+    they report each email's subject and arrival time, and each webhook, on a pipe."""
+
+    def __init__(self) -> None:
+        self.mail = subprocess.Popen([sys.executable, __file__, "--serve-peer", "mail"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.hook = subprocess.Popen([sys.executable, __file__, "--serve-peer", "hook"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.smtp_url = self.mail.stdout.readline().strip()  # type: ignore[union-attr]
+        self.webhook_url, self.secret = self.hook.stdout.readline().split()  # type: ignore[union-attr]
+        self.emails: list[tuple[float, str]] = []
+        self.webhooks = 0
+        self._readers = [threading.Thread(target=self._read, args=(p,), daemon=True)
+                         for p in (self.mail, self.hook)]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.mail.pid, self.hook.pid]
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            kind, at, text = line.rstrip("\n").split(" ", 2)
+            if kind == "mail":
+                self.emails.append((float(at), text))
+            else:
+                self.webhooks += int(text)
+
+    def stop(self) -> None:
+        for process in (self.mail, self.hook):
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def serve_peer(kind: str) -> None:
+    if kind == "mail":
+        mail = MailSink()
+
+        async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
+            header = BytesHeaderParser(policy=policy.default).parsebytes(
+                envelope.original_content)
+            print("mail", time.time(), str(header["Subject"]).strip(), flush=True)
+            return "250 OK"
+
+        mail.handle_DATA = handle_data  # type: ignore[method-assign]
+        mail.start()
+        print(mail.url, flush=True)
+        while True:
+            time.sleep(3600)
+    merchant = WebhookPeer().start()
+    print(merchant.url, merchant.secret, flush=True)
+    while True:
+        time.sleep(0.2)
+        count = len(merchant.requests)
+        del merchant.requests[:count]
+        if count:
+            print("hook", time.time(), count, flush=True)
+
+
+def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
+    """Each worker in its own process, as deployed: `parcelflow <command>`."""
+    env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING"),
+           "PARCELFLOW_SMS_PROVIDER": "recording"}
+    started = []
+    for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"],
+                 ["notify", "--channel", "email", "--channel", "sms"],
+                 ["notify", "--channel", "webhook"]):
+        started.append(subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=open(logs / f"{args[0]}.log", "wb")))
+        time.sleep(0.5)  # `project` does not retry a start-up race on CREATE TABLE
+    return started
+
+
+def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds: float,
+                  verbose: bool = False) -> tuple[list[float], int, int]:
+    parcels = max(1, int(rate * seconds) // STEPS)
+    svc.register([manifest(n) for n in range(first, first + parcels)])
+    items = journeys(first, parcels)
+    peers = Peers()
+    settings = settings.model_copy(update={
+        # fresh topics and groups: the relay carries on from its position onto a topic
+        # holding only this run's events
+        "kafka_scans_topic": settings.kafka_scans_topic + ".steady",
+        "kafka_events_topic": settings.kafka_events_topic + ".steady",
+        "kafka_ingest_group": settings.kafka_ingest_group + "-steady",
+        "kafka_notify_group": settings.kafka_notify_group + "-steady",
+        "smtp_url": peers.smtp_url,
+        "merchant_webhooks": {"shop-123": WebhookEndpoint(url=peers.webhook_url,
+                                                          secret=peers.secret)}})
+    logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    workers = start_workers(settings, logs)
+    sent_at: dict[tuple[str, int], float] = {}
+    watching = threading.Event()
+    positions = PositionStore(svc.factory.datastore)
+
+    def cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def watch() -> None:  # where the stream is, stage by stage (--verbose)
+        while not watching.wait(2.0):
+            print("  cpu s: " + ", ".join(f"{' '.join(w.args[3:])} {cpu(w.pid):.1f}"
+                                          for w in workers)
+                  + ", smtp {:.1f}, http {:.1f}".format(*map(cpu, peers.pids)), flush=True)
+            print(f"  produced {len(sent_at)}, stored up to {svc.recorder.max_notification_id()}, "
+                  f"relayed to {positions.get('relay')}, emails {len(peers.emails)}, "
+                  f"webhooks {peers.webhooks}", flush=True)
+
+    if verbose:
+        threading.Thread(target=watch, daemon=True).start()
+    try:
+        time.sleep(10)  # start-up and group joins (ingest, notify) before the clock starts
+        p = producer(bootstrap)
+        started = time.perf_counter()
+        for i, item in enumerate(items):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            sent_at[(item["tracking_no"], i // parcels)] = time.time()
+            p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
+                   value=json.dumps(item).encode())
+        p.flush()
+        p.close()
+        wait_until(lambda: len(peers.emails) >= 3 * parcels, timeout=300, what="emails")
+    finally:
+        watching.set()
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=30)
+        peers.stop()
+    latencies = []
+    for arrived, text in peers.emails:
+        number = next(w for w in text.split() if w.startswith("PF"))
+        step = next(s for word, s in EMAIL_STEPS.items() if word in text)
+        latencies.append(arrived - sent_at[(number, step)])
+    return latencies, len(items), peers.webhooks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scans", type=int, default=22_000, help="scans for the ingest figure")
+    parser.add_argument("--rate", type=int, default=500, help="scans/s for the latency figure")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady run")
+    parser.add_argument("--verbose", action="store_true", help="show each stage's progress")
+    parser.add_argument("--skip-throughput", action="store_true", help="latency figure only")
+    parser.add_argument("--serve-peer", choices=["mail", "hook"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_peer:
+        serve_peer(args.serve_peer)
+        return 0
+    configure_logging("console", "WARNING")
+    logging.basicConfig(level=logging.CRITICAL)  # kafka-python's own logs
+
+    with KafkaBroker() as broker, fresh_database() as url:
+        settings = kafka_test_settings(url, broker.bootstrap, max_batch=1000)
+        broker.create_topics([settings.kafka_scans_topic, settings.kafka_events_topic])
+        svc = build_service(settings, clock=utcnow)
+        if not args.skip_throughput:
+            rate, n = bench_ingest(settings, svc, broker.bootstrap, args.scans)
+            print(f"ingest worker (1 process): {n} scans at {rate:,.0f} scans/s")
+            rate, n = bench_ingest_processes(settings, svc, broker.bootstrap, args.scans,
+                                             args.scans // STEPS + 1, 2)
+            print(f"ingest workers (2 processes): {n} scans at {rate:,.0f} scans/s")
+            rate, n = bench_relay(settings, svc)
+            print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s")
+
+        first = 2 * (args.scans // STEPS) + 1
+        latencies, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
+                                                args.rate, args.seconds, args.verbose)
+        q = statistics.quantiles(latencies, n=100)
+        print(f"scan-to-email at {args.rate} scans/s for {args.seconds:.0f} s ({scans} scans, "
+              f"{len(latencies)} emails, {hooks} webhooks, every worker running): "
+              f"p50 {statistics.median(latencies) * 1000:,.0f} ms, p99 {q[98] * 1000:,.0f} ms, "
+              f"max {max(latencies) * 1000:,.0f} ms")
+        svc.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The loop every Kafka worker runs: poll a batch, handle it, dead-letter what cannot be
+handled, and only then commit.
+
+Offsets are committed after the batch's work is durable (saved in the store, recorded in
+the ledger) and after the broker acknowledged every dead letter, so a crash anywhere
+before the commit means the batch is read again, never skipped. Redelivery is made
+harmless by the handlers (scan_id idempotency, the notification ledger).
+
+If handling fails (the database or the broker is away), the worker seeks back to the
+start of the batch and tries again with backoff: the same records, in the same order.
+A bad record never stops a partition: the handler turns it into a dead letter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from parcelflow.consumers.backoff import Backoff
+
+from parcelflow import failpoints, metrics
+
+log = structlog.get_logger(__name__)
+
+REASON_HEADER = "parcelflow-reason"
+SOURCE_HEADER = "parcelflow-source"  # topic/partition/offset of the original record
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+    value: bytes | None = None  # default: the original record's value
+
+
+Handler = Callable[[list[ConsumerRecord]], list[DeadLetter]]
+
+
+class BatchConsumer:
+    def __init__(self, name: str, consumer: KafkaConsumer, producer: KafkaProducer, *,
+                 dlq_topic: str, max_records: int, send_timeout: float = 30.0,
+                 max_backoff: float = 10.0):
+        self.name = name
+        self.consumer = consumer
+        self.producer = producer
+        self.dlq_topic = dlq_topic
+        self.max_records = max_records
+        self.send_timeout = send_timeout
+        self._backoff_rule = Backoff(most=max_backoff)
+        self.failures = 0  # batches in a row that failed (0: healthy)
+
+    def run(self, handle: Handler, stop: threading.Event, *, poll_ms: int = 200) -> None:
+        while not stop.is_set():
+            self.step(handle, poll_ms=poll_ms, stop=stop)
+
+    def step(self, handle: Handler, *, poll_ms: int = 200,
+             stop: threading.Event | None = None) -> int:
+        """One poll, handled and committed. Returns the number of records done."""
+        try:
+            polled = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_records)
+        except KafkaError as e:
+            self._backoff(e, stop)
+            return 0
+        if not polled:
+            return 0
+        records = [r for tp in sorted(polled) for r in polled[tp]]
+        try:
+            dead = handle(records)
+            failpoints.reached(f"{self.name}.after_handle")
+            self._dead_letter(dead)
+            self._commit(polled)
+        except Exception as e:  # noqa: BLE001 — the store or broker is away: redo the batch
+            self._rewind(polled)
+            self._backoff(e, stop)
+            return 0
+        self.failures = 0
+        return len(records)
+
+    def _dead_letter(self, dead: list[DeadLetter]) -> None:
+        if not dead:
+            return
+        futures = []
+        for letter in dead:
+            r = letter.record
+            headers = [*(r.headers or []), (REASON_HEADER, letter.reason.encode()),
+                       (SOURCE_HEADER, f"{r.topic}/{r.partition}/{r.offset}".encode()),
+                       *letter.headers]
+            value = letter.value if letter.value is not None else r.value
+            futures.append(self.producer.send(self.dlq_topic, key=r.key, value=value,
+                                              headers=headers))
+        self.producer.flush(timeout=self.send_timeout)
+        for future in futures:
+            future.get(timeout=0.1)  # raises if the broker did not take it
+        metrics.KAFKA_DEAD_LETTERS.labels(self.name).inc(len(dead))
+        log.warning("kafka.dead_lettered", worker=self.name, topic=self.dlq_topic,
+                    count=len(dead))
+
+    def _commit(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        offsets = {tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
+                   for tp, batch in polled.items()}
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as e:
+            # The group rebalanced while we worked: the partition's new owner reads
+            # from the last commit and redoes this batch, which changes nothing twice.
+            log.info("kafka.commit_lost_to_rebalance", worker=self.name, error=str(e))
+
+    def _rewind(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assigned = self.consumer.assignment()
+        for tp, batch in polled.items():
+            if tp in assigned:
+                self.consumer.seek(tp, batch[0].offset)
+
+    def _backoff(self, error: Exception, stop: threading.Event | None) -> None:
+        self.failures += 1
+        delay = self._backoff_rule.delay(self.failures)
+        log.warning("kafka.batch_failed", worker=self.name, error=f"{type(error).__name__}: "
+                    f"{error}", attempt=self.failures, retry_in=round(delay, 2))
+        (stop or threading.Event()).wait(delay)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.producer.close(timeout=5)
+

@@ -1,0 +1,1 @@
+"""Notification workers: rules, templates, channels and the ledger."""

@@ -1,0 +1,190 @@
+"""What a notification can say about one event: the parcel as it stood right after it.
+
+Every event is read back from the store (the topic carries only public data and ids)
+and the parcel is replayed up to that event, so a message says where the parcel was and
+when it was expected *then*, and the same event always yields the same message, however
+often it is redelivered. Status before and after tell whether the event changed it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import LRUCache
+
+from parcelflow.adapters.sealing import fingerprint
+from parcelflow.application.service import ParcelService
+from parcelflow.domain.eta import estimate_eta, next_expected
+from parcelflow.domain.parcel import Parcel
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """An event to notify about: its stable id and where it is in the store."""
+
+    event_id: str
+    parcel_id: UUID
+    version: int
+
+
+@dataclass(frozen=True)
+class Place:
+    code: str
+    name_zh: str
+    name_en: str
+    city_zh: str
+    city_en: str
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    ref: EventRef
+    tracking_no: str
+    event: str  # e.g. "scan_recorded", "exception_raised"
+    occurred_at: datetime
+    status: str
+    previous_status: str | None
+    scan_type: str | None
+    place: Place | None
+    eta: datetime | None
+    promised_by: datetime | None
+    next_activity: str | None
+    language: str
+    merchant_id: str | None
+    receiver_sealed: str | None
+    attempt_reason: str | None = None
+    failed_attempts: int = 0
+    exception_code: str | None = None
+    customer_facing: bool = False
+    caused_by: str | None = None  # scan type of the scan that raised the exception
+    note: str | None = None  # the scanner's note on the scan behind it (to the receiver only)
+    pickup_code: str | None = None
+    recorded_at: datetime | None = None  # when the store recorded the event (server clock)
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous_status is not None and self.status != self.previous_status
+
+
+class FactFinder:
+    def __init__(self, service: ParcelService, *, default_language: str = "zh-CN",
+                 cache_size: int = 100_000):
+        self.service = service
+        self.default_language = default_language
+        self._parcels: LRUCache[UUID, Parcel] = LRUCache(maxsize=cache_size)
+
+    def facts(self, refs: Iterable[EventRef]) -> list[EventFacts]:
+        """Facts per event, in the order given; events not in the store are left out."""
+        refs = list(refs)
+        wanted: dict[UUID, dict[int, EventRef]] = defaultdict(dict)
+        for ref in refs:
+            wanted[ref.parcel_id][ref.version] = ref
+        stored = self.service.recorder.select_events_for(list(wanted))  # one query
+        found: dict[tuple[UUID, int], EventFacts] = {}
+        for pid, by_version in wanted.items():
+            first, last = min(by_version), max(by_version)
+            parcel = self._cached(pid, first)
+            for record in stored.get(pid, []):
+                version = record.originator_version
+                if parcel is not None and version <= parcel.version:
+                    continue  # already folded into the cached parcel
+                if version > last:
+                    break
+                event = self.service.mapper.to_domain_event(record)
+                before = parcel.state.status if parcel is not None and version in by_version \
+                    else None
+                parcel = event.mutate(parcel)  # type: ignore[arg-type,assignment]
+                if version in by_version:
+                    assert parcel is not None
+                    found[(pid, version)] = self._facts(by_version[version], event, parcel,  # type: ignore[arg-type]
+                                                        before)
+            if parcel is not None:
+                self._parcels.put(pid, parcel)
+        missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
+        if missing:
+            log.warning("notify.events_not_in_store", count=len(missing), first=missing[0])
+        return [found[(r.parcel_id, r.version)] for r in refs
+                if (r.parcel_id, r.version) in found]
+
+    def _cached(self, pid: UUID, first: int) -> Parcel | None:
+        """The parcel as folded for an earlier batch, if it stops before `first`; events
+        arrive mostly in order, so usually only the new ones are decoded and folded."""
+        try:
+            parcel = self._parcels.get(pid)
+        except KeyError:
+            return None
+        return parcel if parcel.version < first else None
+
+    def _facts(self, ref: EventRef, event: Parcel.Event, parcel: Parcel,
+               before: Any) -> EventFacts:
+        state = parcel.state
+        network = self.service.network
+        manifest = parcel.manifest
+        step = next_expected(state, manifest, network)
+        fields = vars(event)
+        scan_type = fields.get("scan_type")
+        facts: dict[str, Any] = {}
+        if scan_type == "delivery_attempt":
+            facts.update(attempt_reason=fields.get("attempt_reason"),
+                         failed_attempts=state.failed_attempts)
+        if scan_type is not None:
+            facts["note"] = fields.get("note")
+        if isinstance(event, Parcel.ExceptionRaised):
+            cause = parcel.scan_versions.get(event.cause)
+            entry = parcel.entries.get(cause) if cause is not None else None
+            facts.update(exception_code=event.code, customer_facing=event.customer_facing,
+                         caused_by=entry.kind if entry else None,
+                         note=entry.scan.note if entry and entry.scan else None)
+        if scan_type == "held_at_pickup_point":
+            facts["pickup_code"] = self.pickup_code(parcel.id, fields["scan_id"])
+        return EventFacts(
+            ref=ref,
+            tracking_no=parcel.tracking_no,
+            event=_snake(type(event).__name__),
+            occurred_at=event.occurred_at,
+            status=str(state.status),
+            previous_status=str(before) if before is not None else None,
+            scan_type=scan_type,
+            place=self._place(state.location),
+            eta=estimate_eta(state, manifest, network, revised=parcel.eta),
+            promised_by=parcel.promised_by,
+            next_activity=step.activity if step else None,
+            language=(manifest.receiver_language if manifest else None) or self.default_language,
+            merchant_id=manifest.merchant_id if manifest else None,
+            receiver_sealed=parcel.receiver_sealed,
+            recorded_at=event.recorded_at,
+            **facts,
+        )
+
+    def _place(self, code: str | None) -> Place | None:
+        network = self.service.network
+        facility = network.facilities.get(code) if code else None
+        if facility is None:
+            return None
+        city = network.cities.get(facility.city)
+        return Place(facility.code, facility.name_zh, facility.name_en,
+                     city.name_zh if city else facility.city,
+                     city.name_en if city else facility.city)
+
+    def pickup_code(self, parcel_id: UUID, scan_id: str) -> str | None:
+        """The code the receiver shows at the pickup point: six digits derived from the
+        parcel's own secret key and the scan that put it there, so the pickup point can
+        check it with the same function and nobody can guess it from the tracking number.
+        None once the parcel's personal data is erased."""
+        key = self.service.personal.keys.keys([parcel_id]).get(parcel_id)
+        if key is None:
+            return None
+        digest = fingerprint(key, {"pickup_code": scan_id})
+        return f"{int(digest[:12], 16) % 1_000_000:06d}"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -1,0 +1,81 @@
+"""The notification ledger: one row per (event, channel, recipient) ever handled.
+
+Its primary key is what makes a notification go out once: a worker looks up the keys of
+a batch before sending and records what it did (sent, or given up on with the reason)
+before it commits its offsets (Kafka) or saves its position (store), in the same
+transaction as that position. Recipients are roles ("receiver", "merchant:<id>"), never
+addresses: no personal data here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from parcelflow.adapters.sql_tables import SqlTables
+
+Key = tuple[str, str, str]  # (event_id, channel, recipient)
+_CHUNK = 300
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: Key
+    rule: str
+    tracking_no: str
+    outcome: str  # "sent" | "failed"
+    reason: str | None = None
+
+
+class NotificationLedger(SqlTables):
+    create_statements = (
+        "CREATE TABLE IF NOT EXISTS notification_ledger ("
+        "event_id TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, "
+        "rule TEXT NOT NULL, tracking_no TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT, "
+        "recorded_at TEXT NOT NULL, PRIMARY KEY (event_id, channel, recipient))",
+    )
+
+    def recorded(self, keys: Collection[Key]) -> dict[Key, str]:
+        """The outcome of each key already in the ledger."""
+        wanted = set(keys)
+        events = sorted({k[0] for k in wanted})
+        found: dict[Key, str] = {}
+        for start in range(0, len(events), _CHUNK):
+            chunk = events[start:start + _CHUNK]
+            for row in self.query(
+                    "SELECT event_id, channel, recipient, outcome FROM notification_ledger "
+                    f"WHERE event_id IN ({','.join('?' * len(chunk))})", chunk):
+                key = (row["event_id"], row["channel"], row["recipient"])
+                if key in wanted:
+                    found[key] = row["outcome"]
+        return found
+
+    def record(self, entries: Sequence[Entry], cursor: Any | None = None) -> None:
+        """Add entries (a key already there is left as it is)."""
+        if not entries:
+            return
+        now = datetime.now(timezone.utc).isoformat()
+        statement = self.sql(
+            "INSERT INTO notification_ledger (event_id, channel, recipient, rule, tracking_no, "
+            "outcome, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_id, channel, recipient) DO NOTHING")
+        rows = [[*e.key, e.rule, e.tracking_no, e.outcome, e.reason, now] for e in entries]
+        if cursor is not None:
+            cursor.executemany(statement, rows)
+            return
+        with self.transaction() as c:
+            c.executemany(statement, rows)
+
+    def count(self, *, tracking_no: str | None = None, channel: str | None = None,
+              outcome: str | None = None) -> int:
+        where, params = [], []
+        for column, value in (("tracking_no", tracking_no), ("channel", channel),
+                              ("outcome", outcome)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return int(self.query(f"SELECT COUNT(*) AS n FROM notification_ledger{clause}",
+                              params)[0]["n"])

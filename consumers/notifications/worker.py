@@ -1,0 +1,187 @@
+"""`parcelflow notify`: the notification worker, fed by Kafka or by the store itself.
+
+- With Kafka configured: a consumer group on `parcelflow.parcel-events.v1`. Per poll:
+  decide and send, record the ledger entries, publish what was given up on to
+  `parcelflow.notifications.dlq.v1` (the original CloudEvent, with the reason, channel,
+  recipient and rule in headers), then commit the offsets.
+- Without (the embedded default): the same notifier follows the store's notification
+  log from its own saved position; ledger entries and the position are written in one
+  transaction. What was given up on stays in the ledger (outcome "failed", with the
+  reason) and in the log.
+"""
+
+from __future__ import annotations
+
+import threading
+from uuid import UUID
+
+import orjson
+import structlog
+from kafka.consumer.fetcher import ConsumerRecord
+from parcelflow.consumers import parcel_events
+from parcelflow.consumers.backoff import Backoff
+from parcelflow.consumers.kafka_batches import BatchConsumer, DeadLetter
+from parcelflow.consumers.notifications.channels import (
+    Channel,
+    EmailChannel,
+    SmsChannel,
+    WebhookChannel,
+)
+from parcelflow.consumers.notifications.facts import EventRef
+from parcelflow.consumers.notifications.ledger import NotificationLedger
+from parcelflow.consumers.notifications.messages import Messages
+from parcelflow.consumers.notifications.notifier import Notifier
+from parcelflow.consumers.notifications.rules import Rules
+
+from parcelflow.adapters import kafka
+from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.positions import PositionStore
+from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
+from parcelflow.adapters.webhooks import WebhookSender
+from parcelflow.application.service import ParcelService
+from parcelflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def event_ref(record: ConsumerRecord) -> tuple[EventRef | None, str | None]:
+    """The parcel event a CloudEvent message is about, or why it cannot be read."""
+    try:
+        cloudevent = orjson.loads(record.value or b"")
+        data = cloudevent["data"]
+        ref = EventRef(str(cloudevent["id"]), UUID(str(data["parcel_id"])),
+                       int(data["version"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        return None, f"not a parcelflow CloudEvent: {type(e).__name__}: {e}"
+    if not str(cloudevent.get("type", "")).startswith(parcel_events.TYPE_PREFIX):
+        return None, None  # someone else's event type: not ours to notify about
+    return ref, None
+
+
+class KafkaNotifyWorker:
+    def __init__(self, notifier: Notifier, batches: BatchConsumer):
+        self.notifier = notifier
+        self.batches = batches
+
+    def handle(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        refs: list[EventRef] = []
+        source: dict[str, ConsumerRecord] = {}
+        for record in records:
+            ref, reason = event_ref(record)
+            if reason is not None:
+                dead.append(DeadLetter(record, reason))
+            elif ref is not None:
+                refs.append(ref)
+                source.setdefault(ref.event_id, record)
+        handled = self.notifier.process(refs)
+        self.notifier.ledger.record([h.entry for h in handled])  # before the offsets commit
+        for h in handled:
+            if h.failed:
+                n = h.notice
+                dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
+                                       headers=[("parcelflow-channel", n.channel.encode()),
+                                                ("parcelflow-recipient", n.recipient.encode()),
+                                                ("parcelflow-rule", n.rule.encode())]))
+        return dead
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("notify.started", source="kafka", topic=self.batches.consumer.subscription())
+        self.batches.run(self.handle, stop)
+
+    def close(self) -> None:
+        self.batches.close()
+        self.notifier.close()
+
+
+def worker_name(settings: Settings) -> str:
+    """`notify`, or `notify-email-sms` for a worker on some channels only: each set of
+    channels has its own consumer group (Kafka) or saved position (store)."""
+    every = {"email", "sms", "webhook"}
+    chosen = sorted(set(settings.notify_channels))
+    return "notify" if set(chosen) == every else "notify-" + "-".join(chosen)
+
+
+class StoreNotifyWorker:
+    def __init__(self, notifier: Notifier, positions: PositionStore, follower: LogFollower,
+                 *, name: str = "notify"):
+        self.name = name
+        self.notifier = notifier
+        self.positions = positions
+        self.follower = follower
+        self._backoff = Backoff()
+
+    @property
+    def position(self) -> int:
+        return self.positions.get(self.name)
+
+    def run(self, stop: threading.Event, *, follow: bool = True) -> None:
+        log.info("notify.started", source="store", position=self.position)
+        failures = 0
+        while not stop.is_set():
+            try:
+                for notes in self.follower.batches(self.position, follow=follow, stop=stop):
+                    refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
+                                     n.originator_id, n.originator_version) for n in notes]
+                    handled = self.notifier.process(refs)
+                    with self.notifier.ledger.transaction() as cursor:  # both or neither
+                        self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
+                        self.positions.save(self.name, notes[-1].id, cursor=cursor)
+                    failures = 0
+                if not follow:
+                    return
+            except Exception as e:  # noqa: BLE001 — the store is away: retry from the position
+                failures += 1
+                delay = self._backoff.delay(failures)
+                log.warning("notify.retry", error=f"{type(e).__name__}: {e}", retry_in=delay)
+                stop.wait(delay)
+
+    def close(self) -> None:
+        self.follower.close()
+        self.notifier.close()
+
+
+def build_notifier(service: ParcelService, settings: Settings, *,
+                   sms: SmsProvider | None = None) -> Notifier:
+    messages = Messages(tracking_url=settings.tracking_url)
+    wanted = set(settings.notify_channels)
+    channels: dict[str, Channel] = {}
+    if "webhook" in wanted:
+        channels["webhook"] = WebhookChannel(WebhookSender())
+    if settings.smtp_url and "email" in wanted:
+        channels["email"] = EmailChannel(settings.smtp_url, settings.smtp_from, messages)
+    if sms is None and settings.sms_provider == "recording":
+        sms = RecordingSmsProvider()
+    if sms is not None and "sms" in wanted:
+        channels["sms"] = SmsChannel(sms, messages)
+    rules = Rules.load(settings.notification_rules_file)
+    for rule in rules.rules:
+        if rule.to == "receiver" and not messages.has(rule.template):
+            raise ValueError(f"rule {rule.name!r}: no template {rule.template!r}")
+    datastore = service.factory.datastore  # type: ignore[attr-defined]
+    return Notifier(service, rules, channels, NotificationLedger(datastore),
+                    webhooks=settings.merchant_webhooks,
+                    max_attempts=settings.notify_max_attempts,
+                    retry_seconds=settings.notify_retry_seconds,
+                    concurrency=settings.notify_concurrency)
+
+
+def build_notify_worker(service: ParcelService, settings: Settings, *,
+                        sms: SmsProvider | None = None,
+                        client_id: str = "parcelflow-notify"
+                        ) -> KafkaNotifyWorker | StoreNotifyWorker:
+    notifier = build_notifier(service, settings, sms=sms)
+    if not settings.kafka_bootstrap_servers:
+        return StoreNotifyWorker(notifier, PositionStore(notifier.ledger.datastore),
+                                 LogFollower(service.recorder, batch_size=500),
+                                 name=worker_name(settings))
+    kafka.ensure_topics(settings, [settings.kafka_events_topic,
+                                   settings.kafka_notifications_dlq_topic])
+    group = settings.kafka_notify_group + worker_name(settings).removeprefix("notify")
+    consumer = kafka.consumer(settings, [settings.kafka_events_topic], group_id=group,
+                              client_id=client_id, max_poll_records=500)
+    producer = kafka.producer(settings, client_id=f"{client_id}-dlq")
+    batches = BatchConsumer("notify", consumer, producer,
+                            dlq_topic=settings.kafka_notifications_dlq_topic, max_records=500,
+                            send_timeout=settings.kafka_send_timeout)
+    return KafkaNotifyWorker(notifier, batches)

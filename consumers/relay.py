@@ -1,0 +1,179 @@
+"""The relay: every stored event, in log order, onto `parcelflow.parcel-events.v1`.
+
+It follows the store's notification log from its saved position (a row in
+`follower_positions`, in the events' own database), publishes each batch keyed by
+tracking number, waits until the broker acknowledged all of it (`acks=all`), and only
+then saves the position after the batch. So a crash between publishing and saving
+publishes that batch again (consumers deduplicate by the CloudEvent id), and nothing
+is ever skipped: at-least-once, in per-parcel order.
+
+If the broker is away, the batch is retried with backoff from the saved position until
+it is back. One relay publishes at a time (see `adapters/leader.py`); a second one
+waits for the lock and carries on from the saved position when the first one stops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import LRUCache
+from eventsourcing.persistence import Notification
+from kafka import KafkaProducer
+from kafka.partitioner.default import DefaultPartitioner
+from parcelflow.consumers import parcel_events
+from parcelflow.consumers.backoff import Backoff
+
+from parcelflow import failpoints, metrics
+from parcelflow.adapters import kafka
+from parcelflow.adapters.leader import LeaderLock
+from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.positions import PositionStore
+from parcelflow.application.service import ParcelService
+from parcelflow.domain.parcel import Parcel
+from parcelflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class LockLost(RuntimeError):
+    pass
+
+
+class Relay:
+    def __init__(self, service: ParcelService, producer: KafkaProducer, *, topic: str,
+                 positions: PositionStore, lock: LeaderLock, name: str = "relay",
+                 batch_size: int = 1000, send_timeout: float = 30.0, max_backoff: float = 10.0):
+        self.service = service
+        self.producer = producer
+        self.topic = topic
+        self.positions = positions
+        self.lock = lock
+        self.name = name
+        self.send_timeout = send_timeout
+        self.follower = LogFollower(service.recorder, batch_size=batch_size)
+        self._tracking: LRUCache[UUID, str] = LRUCache(maxsize=500_000)
+        self._backoff = Backoff(most=max_backoff)
+        self._lag_at = 0.0
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[tuple[bytes, int], int] = {}
+        self.published = 0  # messages acknowledged by the broker (duplicates included)
+
+    @property
+    def position(self) -> int:
+        return self.positions.get(self.name)
+
+    def run(self, stop: threading.Event, *, follow: bool = True) -> None:
+        """Publish until `stop` (or, without `follow`, until the log head is published)."""
+        if not self.lock.acquire(stop):
+            return
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self._publish_from_saved_position(stop, follow=follow)
+                    if not follow:
+                        return
+                    failures = 0
+                except Exception as e:  # noqa: BLE001 — broker or store away: retry, never skip
+                    failures += 1
+                    delay = self._backoff.delay(failures)
+                    log.warning("relay.retry", error=f"{type(e).__name__}: {e}",
+                                attempt=failures, retry_in=round(delay, 2))
+                    if isinstance(e, LockLost) and not self.lock.acquire(stop):
+                        return
+                    stop.wait(delay)
+        finally:
+            self.lock.release()
+
+    def _publish_from_saved_position(self, stop: threading.Event, *, follow: bool) -> None:
+        for notes in self.follower.batches(self.position, follow=follow, stop=stop):
+            if not self.lock.held():
+                raise LockLost("the relay lock was lost (its database connection ended)")
+            self.publish(notes)
+            failpoints.reached("relay.after_publish")
+            self.positions.save(self.name, notes[-1].id)
+            self._report_lag(notes[-1].id)
+
+    def publish(self, notes: Sequence[Notification]) -> None:
+        """Send a batch and wait until the broker acknowledged every message of it."""
+        events: list[Parcel.Event] = [self.service.mapper.to_domain_event(n) for n in notes]  # type: ignore[misc]
+        numbers = self._tracking_numbers(events)
+        futures = []
+        partitions = self.producer.partitions_for(self.topic)  # waits for metadata if need be
+        for event in events:
+            tracking_no = numbers[event.originator_id]
+            key = tracking_no.encode()
+            value = parcel_events.encode(parcel_events.to_cloudevent(event, tracking_no))
+            futures.append(self.producer.send(
+                self.topic, key=key, value=value, headers=parcel_events.HEADERS,
+                partition=self._partition(key, partitions)))
+        self.producer.flush(timeout=self.send_timeout)
+        for future in futures:
+            future.get(timeout=0.1)  # raises the broker's error, or a timeout
+        self.published += len(futures)
+
+    def _partition(self, key: bytes, partitions: set[int]) -> int:
+        """The default partitioner's choice (murmur2 of the key, as Java clients do),
+        remembered per parcel: the producer would hash every message again."""
+        count = len(partitions)
+        cached = self._partitions.get((key, count))
+        if cached is None:
+            ordered = sorted(partitions)
+            cached = self._partitioner(key, ordered, ordered)
+            if len(self._partitions) > 200_000:
+                self._partitions.clear()
+            self._partitions[(key, count)] = cached
+        return cached
+
+    def _tracking_numbers(self, events: Sequence[Parcel.Event]) -> dict[UUID, str]:
+        """Tracking numbers by parcel id: from the parcel's first event, which is in this
+        batch for a new parcel and otherwise read once (one query) and cached."""
+        found: dict[UUID, str] = {}
+        missing: set[UUID] = set()
+        for event in events:
+            pid = event.originator_id
+            if pid in found:
+                continue
+            number = getattr(event, "tracking_no", None)
+            if number is None:
+                try:
+                    number = self._tracking.get(pid)
+                except KeyError:
+                    missing.add(pid)
+                    continue
+            found[pid] = number
+            self._tracking.put(pid, number)
+        if missing - found.keys():
+            for pid, stored in self.service.recorder.select_events_for(
+                    list(missing - found.keys())).items():
+                first = self.service.mapper.to_domain_event(stored[0])
+                found[pid] = first.tracking_no  # type: ignore[attr-defined]
+                self._tracking.put(pid, found[pid])
+        return found
+
+    def _report_lag(self, position: int) -> None:
+        now = time.monotonic()
+        if now - self._lag_at >= 1.0:
+            self._lag_at = now
+            metrics.RELAY_LAG_EVENTS.set(max(0, self.follower.head() - position))
+
+    def close(self) -> None:
+        self.follower.close()
+        self.producer.close(timeout=5)
+        self.lock.release()
+
+
+def build_relay(service: ParcelService, settings: Settings, *,
+                client_id: str = "parcelflow-relay") -> Relay:
+    kafka.ensure_topics(settings, [settings.kafka_events_topic])
+    return Relay(
+        service, kafka.producer(settings, client_id=client_id),
+        topic=settings.kafka_events_topic,
+        positions=PositionStore(service.factory.datastore),  # type: ignore[attr-defined]
+        lock=LeaderLock(settings.database_url, f"relay-{settings.kafka_events_topic}"),
+        batch_size=settings.relay_batch_size, send_timeout=settings.kafka_send_timeout,
+    )

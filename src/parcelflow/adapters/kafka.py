@@ -1,0 +1,127 @@
+"""Kafka clients (kafka-python 2.3.x) built from the settings, and the topics we use.
+
+Every producer waits for all in-sync replicas (`acks="all"`) and keeps one request in
+flight, so a retried send cannot overtake the next one and per-parcel order holds.
+Idempotence (`enable_idempotence`) is on by default, for Apache Kafka; kafka-python
+only speaks InitProducerId v0/v1, which some Kafka-protocol brokers refuse (the Tansu
+broker our tests run on answers every send with an error), so it is a setting.
+
+Consumers never auto-commit: each worker commits after its work is durable.
+`auto_offset_reset="earliest"`: a new group starts at the beginning, so nothing sent
+before the first worker joined is skipped (and "latest" is unreliable on Tansu).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import structlog
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from parcelflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Highest admin API version whose metadata calls work against every broker we run on
+# (kafka-python 2.3 cannot decode the ACL bits newer versions report from Tansu).
+ADMIN_API_VERSION = (2, 2)
+
+def bootstrap(settings: Settings) -> list[str]:
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS is not set")
+    return [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+def producer(settings: Settings, *, client_id: str, **overrides: Any) -> KafkaProducer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": settings.kafka_idempotence,
+        "max_in_flight_requests_per_connection": 1,
+        "linger_ms": 5,
+        "batch_size": 256 * 1024,
+        "compression_type": None,
+        # A send must not block a worker for a minute when the broker is away: it fails
+        # after this, and the caller retries the whole batch.
+        "max_block_ms": int(settings.kafka_send_timeout * 1000),
+        "request_timeout_ms": int(min(settings.kafka_send_timeout, 30) * 1000),
+        "delivery_timeout_ms": int(settings.kafka_send_timeout * 1000) + 1000,
+        "reconnect_backoff_max_ms": 2000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def consumer(settings: Settings, topics: Sequence[str], *, group_id: str, client_id: str,
+             max_poll_records: int = 500, **overrides: Any) -> KafkaConsumer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "client_id": client_id,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": max_poll_records,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        # Some brokers ignore max_partition_fetch_bytes and answer with several MB: allow
+        # large frames, and bound a fetch with fetch_max_bytes instead.
+        "fetch_max_bytes": settings.kafka_fetch_max_bytes,
+        "receive_message_max_bytes": 64 * 1024 * 1024,
+        "fetch_max_wait_ms": 100,
+        "reconnect_backoff_max_ms": 2000,
+        # A worker may be slow on one batch (a database retry): don't leave the group.
+        "max_poll_interval_ms": 300_000,
+    }
+    config.update(overrides)
+    return KafkaConsumer(*topics, **config)
+
+
+def admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap(settings), client_id="parcelflow-admin",
+                            api_version=ADMIN_API_VERSION, request_timeout_ms=10_000)
+
+
+def ensure_topics(settings: Settings, names: Iterable[str], *, timeout: float = 30.0) -> None:
+    """Create the topics that are missing (with `kafka_partitions` partitions).
+
+    Workers call this on start, so a fresh cluster (or a broker that lost its topics)
+    needs no separate setup step; a broker that auto-creates topics would otherwise
+    create them with its own default partition count.
+    """
+    wanted = list(dict.fromkeys(names))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = admin(settings)
+            try:
+                existing = set(client.list_topics())
+                for name in wanted:
+                    if name in existing:
+                        continue
+                    try:
+                        client.create_topics([NewTopic(name, settings.kafka_partitions, 1)],
+                                             timeout_ms=10_000)
+                        log.info("kafka.topic_created", topic=name,
+                                 partitions=settings.kafka_partitions)
+                    except TopicAlreadyExistsError:
+                        pass
+                return
+            finally:
+                client.close()
+        except KafkaError as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("kafka.topics_unavailable", error=str(e))
+            time.sleep(1.0)
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode("utf-8", "replace") if value is not None else None
+    return None

@@ -1,0 +1,86 @@
+"""Customer email over SMTP (`PARCELFLOW_SMTP_URL`, e.g. `smtp://host:25`).
+
+One connection is kept open between messages and reopened when the server drops it.
+Each message carries a Message-ID derived from the notification, so a message sent
+twice after a crash is recognisably the same one.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formataddr, parseaddr
+from urllib.parse import unquote, urlsplit
+
+import structlog
+
+from parcelflow.adapters.delivery import DeliveryError
+
+log = structlog.get_logger(__name__)
+
+
+class SmtpMailer:
+    def __init__(self, url: str, sender: str, *, timeout: float = 10.0):
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps", "smtp+starttls"):
+            raise ValueError("PARCELFLOW_SMTP_URL must look like smtp://host:port")
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        name, self.address = parseaddr(sender)
+        self.sender = formataddr((name, self.address))
+        self.timeout = timeout
+        self._client: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.scheme == "smtps":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.scheme == "smtp+starttls":
+                client.starttls()
+        if self.username:
+            client.login(self.username, self.password or "")
+        return client
+
+    def send(self, *, to: str, subject: str, body: str, message_id: str,
+             language: str) -> None:
+        # MIMEText (the compat32 API) builds the same message as EmailMessage at a fifth
+        # of the CPU time, which counts at hundreds of emails a second.
+        message = MIMEText(body, "plain", "utf-8")
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = Header(subject, "utf-8")
+        message["Message-ID"] = f"<{message_id}@parcelflow>"
+        message["Content-Language"] = language
+        data = message.as_bytes()
+        for attempt in (1, 2):  # a kept-open connection may have been closed by the server
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                self._client.sendmail(self.address, [to], data)
+                return
+            except smtplib.SMTPRecipientsRefused as e:
+                raise DeliveryError("recipient refused by the mail server", permanent=True) from e
+            except smtplib.SMTPResponseException as e:
+                self.close()
+                if 500 <= e.smtp_code < 600:
+                    raise DeliveryError(f"mail server refused: {e.smtp_code}",
+                                        permanent=True) from e
+                if attempt == 2:
+                    raise DeliveryError(f"mail server answered {e.smtp_code}") from e
+            except (smtplib.SMTPException, OSError) as e:
+                self.close()
+                if attempt == 2:
+                    raise DeliveryError(f"mail server unreachable: {type(e).__name__}") from e
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._client = None

@@ -1,0 +1,152 @@
+"""CLI commands for the long-running workers: ingest-worker, relay, notify, publish-scans, dev."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from parcelflow.entrypoints.cli import err, fail, out
+from parcelflow.settings import get_settings
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _service(cache_size: int | None = None, settings: Any = None) -> Any:
+    """The service for a worker (workers starting together are safe: the schema is
+    created under a lock, see adapters.store.schema_lock)."""
+    from parcelflow.bootstrap import build_service
+
+    return build_service(settings or get_settings(), cache_size=cache_size)
+
+
+def _needs_kafka(command: str) -> None:
+    if not get_settings().kafka_bootstrap_servers:
+        fail(f"`parcelflow {command}` needs Kafka: set PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS", 2)
+
+
+def ingest_worker(
+    cache_size: Annotated[Optional[int], typer.Option(
+        help="Parcels kept in memory (default PARCELFLOW_INGEST_CACHE_SIZE).")] = None,
+) -> None:
+    """Consume scans from Kafka (a consumer group) into the event store."""
+    from parcelflow.consumers.ingest_worker import build_ingest_worker
+
+    _needs_kafka("ingest-worker")
+    settings = get_settings()
+    worker = build_ingest_worker(_service(cache_size), settings)
+    stop = _stop_on_signals()
+    err.print(f"ingesting scans from {settings.kafka_scans_topic} (Ctrl-C stops)")
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+
+
+def relay(once: Annotated[bool, typer.Option(
+        "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
+    """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
+    from parcelflow.consumers.relay import build_relay
+
+    _needs_kafka("relay")
+    settings = get_settings()
+    the_relay = build_relay(_service(0), settings)
+    stop = _stop_on_signals()
+    err.print(f"relaying events to {settings.kafka_events_topic} from position "
+              f"{the_relay.position} (Ctrl-C stops)")
+    try:
+        the_relay.run(stop, follow=not once)
+    finally:
+        the_relay.close()
+    if once:
+        out.print(f"published {the_relay.published} events; position {the_relay.position}")
+
+
+def notify(
+    once: Annotated[bool, typer.Option(
+        "--once", help="Without Kafka: handle the log up to its head, then stop.")] = False,
+    channel: Annotated[Optional[list[str]], typer.Option(
+        "--channel", help="Only this channel (repeat for more): email, sms, webhook. "
+        "Each set of channels is a consumer group of its own.")] = None,
+) -> None:
+    """Tell receivers (email, SMS) and merchants (signed webhooks) what happened."""
+    from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
+
+    settings = get_settings()
+    if channel:
+        unknown = set(channel) - {"email", "sms", "webhook"}
+        if unknown:
+            fail(f"no channel {', '.join(sorted(unknown))}; known: email, sms, webhook", 2)
+        settings = settings.model_copy(update={"notify_channels": channel})
+    worker = build_notify_worker(_service(0, settings), settings)
+    stop = _stop_on_signals()
+    source = (settings.kafka_events_topic if settings.kafka_bootstrap_servers
+              else "the event store")
+    err.print(f"notifying from {source} (Ctrl-C stops)")
+    try:
+        if isinstance(worker, StoreNotifyWorker):
+            worker.run(stop, follow=not once)
+        elif once:
+            fail("--once works without Kafka only (a consumer group has no end)", 2)
+        else:
+            worker.run(stop)
+    finally:
+        worker.close()
+
+
+def publish_scans(file: Annotated[str, typer.Argument(
+        help="JSON Lines file of scans, or - for standard input.")]) -> None:
+    """Publish scans to the scans topic, keyed by tracking number (as scanners do)."""
+    import orjson
+
+    from parcelflow.adapters import kafka
+    from parcelflow.entrypoints.jsonlines import open_input
+
+    _needs_kafka("publish-scans")
+    settings = get_settings()
+    kafka.ensure_topics(settings, [settings.kafka_scans_topic])
+    producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
+    sent = 0
+    with open_input(file) as stream:
+        for line in stream:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                key = str(orjson.loads(line).get("tracking_no", "")).encode() or None
+            except (orjson.JSONDecodeError, AttributeError):
+                key = None  # sent as it is: the ingest workers dead-letter it with a reason
+            producer.send(settings.kafka_scans_topic, key=key,
+                          value=line.encode() if isinstance(line, str) else line)
+            sent += 1
+    producer.flush()
+    producer.close()
+    out.print(f"published {sent} scans to {settings.kafka_scans_topic}")
+
+
+def dev(
+    workdir: Annotated[Path, typer.Option(help="Where the dev database and mail go.")] = Path(
+        "parcelflow-dev"),
+    port: Annotated[int, typer.Option(help="Kafka port for the local broker.")] = 19092,
+) -> None:
+    """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
+    from parcelflow.entrypoints.dev import run_dev
+
+    stop = _stop_on_signals()
+    run_dev(workdir, port, stop, console=err)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest-worker")(ingest_worker)
+    app.command()(relay)
+    app.command()(notify)
+    app.command("publish-scans")(publish_scans)
+    app.command()(dev)

@@ -1,0 +1,68 @@
+"""`parcelflow dev` as a developer uses it: a local broker and every worker; scans
+published with `parcelflow publish-scans` end up tracked and emailed; Ctrl-C (SIGINT)
+stops everything it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.builders import journey, manifest, recent_start, tracking
+
+PARCELFLOW = [sys.executable, "-m", "parcelflow"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'dev' / 'parcelflow.db'}"
+    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json", "PARCELFLOW_DATABASE_URL": db}
+    env.pop("PARCELFLOW_SMTP_URL", None)
+    dev = subprocess.Popen([*PARCELFLOW, "dev", "--workdir", str(tmp_path / "dev"),
+                            "--port", str(port)], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = {**env, "PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+              "PARCELFLOW_KAFKA_IDEMPOTENCE": "false"}
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(port):
+            assert dev.poll() is None and time.monotonic() < deadline, "no broker"
+            time.sleep(0.2)
+        (tmp_path / "m.jsonl").write_text(json.dumps(manifest(1)) + "\n")
+        (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n"
+                                                  for s in journey(1, t0=recent_start())))
+        run = lambda *args: subprocess.run([*PARCELFLOW, *args], cwd=tmp_path, env=client,  # noqa: E731
+                                           capture_output=True, text=True, timeout=60)
+        assert run("register", "m.jsonl").returncode == 0
+        published = run("publish-scans", "s.jsonl")
+        assert published.returncode == 0, published.stderr
+        assert "published 11 scans" in published.stdout
+        mail = tmp_path / "dev" / "mail"
+        deadline = time.monotonic() + 60
+        while len(list(mail.glob("*.eml"))) < 3:  # picked up, out for delivery, delivered
+            assert time.monotonic() < deadline, (list(mail.glob("*")), dev.poll())
+            time.sleep(0.2)
+        tracked = run("track", tracking(1), "--json")
+        assert json.loads(tracked.stdout)["status"] == "delivered"
+    finally:
+        dev.send_signal(signal.SIGINT)
+        out, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 0, out
+    assert not answers(port), "the broker is still running"
+    assert "publish-scans" in out

@@ -1,0 +1,79 @@
+"""The ingest worker on the real broker: scans in from the topic, events out in the store,
+bad messages in the dead-letter topic with their reason, offsets committed after the save."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from kafka import KafkaProducer
+from kafka.structs import TopicPartition
+from parcelflow.consumers.ingest_worker import build_ingest_worker
+
+from parcelflow.adapters.kafka import header
+from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.kafka_broker import PRODUCER_CONFIG
+from tests.support.kafka_settings import kafka_test_settings
+from tests.support.topics import read_topic
+
+pytestmark = pytest.mark.postgres
+
+
+def test_scans_from_the_topic_are_stored_and_bad_ones_dead_lettered(
+        kafka_broker, make_service, postgres_url):
+    from parcelflow.application.service import utcnow
+
+    settings = kafka_test_settings(postgres_url, kafka_broker.bootstrap)
+    svc = make_service(postgres_url, clock=utcnow)
+    svc.register([manifest(n) for n in (1, 2)])
+    t0 = recent_start()
+    scans = journey(1, t0=t0) + journey(2, t0=t0)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, **PRODUCER_CONFIG)
+    kafka_broker.create_topics([settings.kafka_scans_topic, settings.kafka_scans_dlq_topic])
+
+    def send(value: bytes, key: str = tracking(1)) -> None:
+        producer.send(settings.kafka_scans_topic, key=key.encode(), value=value)
+
+    for s in scans:
+        send(json.dumps(s).encode(), s["tracking_no"])
+    send(json.dumps(scans[0]).encode())  # a scanner's retry: a duplicate
+    send(b"{not json")
+    send(b"[1, 2]")
+    send(json.dumps({**scans[3], "scan_id": "bad-1", "colour": "red"}).encode())
+    producer.flush()
+
+    worker = build_ingest_worker(make_service(postgres_url, clock=utcnow, cache_size=10_000),
+                                 settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        dead = read_topic(kafka_broker.bootstrap, settings.kafka_scans_dlq_topic, 3)
+        deadline = time.monotonic() + 20
+        while svc.get(tracking(2)).state.status != "delivered":
+            assert time.monotonic() < deadline, "scans did not reach the store"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(10)
+        committed = {p: worker.batches.consumer.committed(
+            TopicPartition(settings.kafka_scans_topic, p)) for p in range(4)}
+        worker.close()
+    assert not thread.is_alive()
+
+    for n in (1, 2):
+        parcel = svc.get(tracking(n))
+        assert parcel.state.status == "delivered"
+        assert len(parcel.scan_versions) == 11  # each scan once, the retry changed nothing
+    reasons = {r.value: header(r.headers, "parcelflow-reason") for r in dead}
+    assert len(dead) == 3
+    assert reasons[b"{not json"].startswith("not valid JSON")
+    assert reasons[b"[1, 2]"] == "not a JSON object (a list)"
+    [unknown] = [v for k, v in reasons.items() if b"bad-1" in k]
+    assert "colour" in unknown
+    assert all(header(r.headers, "parcelflow-source").startswith(settings.kafka_scans_topic)
+               for r in dead)
+    # Everything polled was committed: 22 scans + 1 retry + 3 bad messages.
+    assert sum(c or 0 for c in committed.values()) == 26

@@ -1,0 +1,61 @@
+"""A real SMTP server in the test process (aiosmtpd), keeping what it receives."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subject(message: EmailMessage) -> str:
+    """The Subject as a reader sees it (a folded header keeps the fold's leading space)."""
+    return str(message["Subject"]).strip()
+
+
+class MailSink:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.received_at: list[float] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.received_at.append(time.time())
+        return "250 OK"
+
+    def start(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} emails arrived"
+            time.sleep(0.05)
+        return list(self.messages)

@@ -1,0 +1,34 @@
+"""Reading a whole topic back, from the beginning, without joining a group."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+
+from tests.support.kafka_broker import CONSUMER_CONFIG
+
+
+def read_topic(bootstrap: str, topic: str, at_least: int, *, partitions: int = 4,
+               timeout: float = 20.0, settle: float = 0.5) -> list[Any]:
+    """Every record of `topic`: waits until at least `at_least` arrived (or `timeout`),
+    then `settle` seconds more for any extra ones."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **CONSUMER_CONFIG)
+    parts = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    quiet_until = None
+    while time.monotonic() < deadline:
+        polled = consumer.poll(timeout_ms=100)
+        for batch in polled.values():
+            records.extend(batch)
+        if len(records) >= at_least:
+            quiet_until = quiet_until or time.monotonic() + settle
+            if time.monotonic() >= quiet_until:
+                break
+    consumer.close()
+    return records
