@@ -65,8 +65,9 @@ class RequestContext:
             except Exception as exc:  # noqa: BLE001 — answer it, log it without its text
                 # The exception's message may quote data (a phone number in a bad value),
                 # so the log keeps its type and where it happened, not what it says.
+                frames = traceback.extract_tb(exc.__traceback__)[-4:]
                 log.error("api.unexpected_error", error_type=type(exc).__name__,
-                          where="".join(traceback.format_tb(exc.__traceback__)[-3:]))
+                          where=[f"{f.filename}:{f.lineno} in {f.name}" for f in frames])
                 if sent.status is None:
                     response = problem_response(Request(scope), Problem(
                         500, "internal", "something went wrong on our side; quote the request id"))

@@ -107,7 +107,7 @@ def queue(
 
 
 @router.post("/v1/exceptions", summary="Raise an exception on a parcel", status_code=201,
-             response_model=ActionDone, responses=problem_responses(401, 403, 404, 409, 422))
+             response_model=ActionDone, responses=problem_responses(400, 401, 403, 404, 409, 422))
 def raise_exception(
     request: Request, body: RaiseException,
     credential: Credential = Depends(staff(*WORKERS)),
@@ -136,7 +136,7 @@ def _route(action: Action) -> None:
     router.add_api_route(
         f"/v1/exceptions/{{exception_id}}/{action.name}", take, methods=["POST"],
         summary=action.summary, response_model=ActionDone, name=f"exception_{action.name}",
-        responses=problem_responses(401, 403, 404, 409, 422))
+        responses=problem_responses(400, 401, 403, 404, 409, 422))
 
 
 for _action in ACTIONS:
