@@ -45,6 +45,7 @@ def health(
     max_lag: Annotated[Optional[float], typer.Option(
         help="Seconds a read model may be behind (default: PARCELFLOW_API_READY_MAX_LAG).")]
     = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the database.")] = 5,
     as_json: JsonFlag = False,
 ) -> None:
     """Exit 0 when the database answers (and the given read models are caught up), else 1.
@@ -58,6 +59,7 @@ def health(
     reasons: list[str] = []
     lags = []
     try:
+        _reachable(get_settings().database_url, timeout)
         svc = service()
         svc.recorder.max_notification_id()
         for name in projection or ():
@@ -77,10 +79,25 @@ def health(
         raise typer.Exit(1)
 
 
+_open: list[object] = []  # the service behind the store must outlive it (it owns the pool)
+
+
+def _reachable(database_url: str, timeout: float) -> None:
+    """Fail fast on an unreachable server (the store's pool would wait 30 s)."""
+    from parcelflow.adapters.store import is_postgres
+
+    if is_postgres(database_url):
+        import psycopg
+
+        psycopg.connect(database_url, connect_timeout=max(1, int(timeout))).close()
+
+
 def _store():  # type: ignore[no-untyped-def]
     from parcelflow.api.app import credential_store
 
-    return credential_store(service(), get_settings())
+    svc = service()
+    _open.append(svc)
+    return credential_store(svc, get_settings())
 
 
 KIND_HELP = "scanner (posts scans for one facility), manifests (the order system) or staff"
