@@ -99,7 +99,7 @@ def test_malformed_lookups_are_validation_problems(api):
 
 
 def test_rate_limits_per_address_per_parcel_and_per_failed_proof(make_service, postgres_url):
-    svc = make_service(postgres_url, cache_size=0)
+    svc = make_service(postgres_url)
     for api in make_api(svc, postgres_url, api_lookup_limit_per_address="5/minute",
                         api_lookup_limit_per_parcel="3/minute",
                         api_proof_failure_limit="2/hour"):

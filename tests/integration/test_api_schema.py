@@ -31,7 +31,7 @@ def seeded() -> Iterator[dict]:
         config = Settings(_env_file=None, database_url=url,  # type: ignore[call-arg]
                           api_lookup_limit_per_address="100000/minute",
                           api_lookup_limit_per_parcel="100000/minute")
-        service = build_service(config, clock=Clock(), cache_size=0)
+        service = build_service(config, clock=Clock())
         app = create_app(config, service=service)
         app.state.ctx = build_context(config, service)  # schemathesis does not run lifespans
         keys = app.state.ctx.credentials

@@ -72,7 +72,7 @@ def make_api(service: ParcelService, database_url: str, **overrides: Any) -> Ite
 @pytest.fixture
 def api(make_service: Callable[..., ParcelService], postgres_url: str) -> Iterator[Api]:
     """The API on a fresh PostgreSQL database, on the test's hand-moved clock."""
-    yield from make_api(make_service(postgres_url, cache_size=0), postgres_url)
+    yield from make_api(make_service(postgres_url), postgres_url)
 
 
 def is_problem(response: Any, status: int) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from parcelflow.api.context import ApiContext
 from parcelflow.api.middleware import BodyLimit, RequestContext
 from parcelflow.api.ratelimit import LookupLimits
 from parcelflow.api.routers import exceptions, ops, parcels, scans
-from parcelflow.api.tracking import PhoneProofs
+from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.manifests import ManifestV1
@@ -54,19 +54,15 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
                             settings.api_lookup_limit_per_parcel,
                             settings.api_proof_failure_limit),
         proofs=PhoneProofs(service),
-        tracking=open_view(service, "tracking"),
+        tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
         lag_runners=lag_runners,
     )
 
 
 def create_app(settings: Settings | None = None, *, service: ParcelService | None = None) -> FastAPI:
-    """The app. With `service`, it is used (and left open); else one is built from settings.
-
-    The API's service keeps no ingest cache: its requests run on many threads at once,
-    and a cached parcel is a mutable object two threads would change together. Workers
-    that own Kafka partitions are the ones that cache.
-    """
+    """The app. With `service`, it is used (and left open); else one is built from settings
+    (with the ingest cache: every write goes through `ApiContext.write`, one at a time)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -74,7 +70,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         from parcelflow.bootstrap import build_service
 
         own = service is None
-        svc = service or build_service(settings, cache_size=0)
+        svc = service or build_service(settings)
         app.state.ctx = build_context(settings, svc)
         try:
             yield

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import traceback
-import uuid
+import os
 
 
 import structlog
@@ -55,7 +55,7 @@ class RequestContext:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _SAFE_ID.match(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         sent = _Sent(send, request_id)
         started = time.perf_counter()

@@ -1,9 +1,11 @@
 """Rate limits on the public lookup: per client address, per tracking number, and on
 failed phone proofs per tracking number.
 
-Moving windows (the `limits` library) kept in the process's memory: cheap enough for
-every lookup, but each API process counts on its own, so N replicas allow N times the
-configured rate. Put the limit a replica should enforce in the settings.
+Sliding-window counters (the `limits` library) in the process's memory: two counters
+per key whatever the limit, so a high limit costs no more than a low one (a moving
+window keeps every hit and was measured eating an eighth of the lookup's time). Each
+API process counts on its own: N replicas allow N times the configured rate, so set
+the limit one replica should enforce.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from parcelflow import metrics
 from parcelflow.api.problems import Problem
 
 
 class Limit:
-    def __init__(self, name: str, spec: str, limiter: MovingWindowRateLimiter):
+    def __init__(self, name: str, spec: str, limiter: SlidingWindowCounterRateLimiter):
         self.name = name
         self.item: RateLimitItem = parse(spec)
         self._limiter = limiter
@@ -47,7 +49,7 @@ class Limit:
 
 class LookupLimits:
     def __init__(self, per_address: str, per_parcel: str, proof_failures: str):
-        limiter = MovingWindowRateLimiter(MemoryStorage())
+        limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self.per_address = Limit("lookup_per_address", per_address, limiter)
         self.per_parcel = Limit("lookup_per_parcel", per_parcel, limiter)
         self.proof_failures = Limit("proof_failures_per_parcel", proof_failures, limiter)

@@ -20,6 +20,7 @@ from eventsourcing.application import LRUCache
 from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.domain.privacy import mask_party, mask_signature, scrub_text
 from parcelflow.domain.vocabulary import SCAN_RULES, ScanType
+from parcelflow.projections.tracking_view import decode
 
 _SCAN_TYPES = {str(t): t for t in ScanType}
 _SIGNED = re.compile(r"\(signed: (.*)\)$")
@@ -96,6 +97,26 @@ def full(row: dict[str, Any]) -> dict[str, Any]:
             for e in row["timeline"]
         ],
     }
+
+
+class TrackingRows:
+    """Tracking-view rows for the lookup, in one round trip each on PostgreSQL.
+
+    The view's own `get()` runs its SELECT inside a transaction (BEGIN, SELECT,
+    ROLLBACK: three round trips); a single autocommit SELECT reads the same committed
+    row. On SQLite, where a transaction costs no round trip, the view answers itself.
+    """
+
+    def __init__(self, view: Any):
+        self.view = view
+
+    def get(self, tracking_no: str) -> dict[str, Any] | None:
+        if not self.view.is_postgres:
+            return self.view.get(tracking_no)  # type: ignore[no-any-return]
+        with self.view.datastore.get_connection() as conn:
+            row = conn.execute("SELECT * FROM tracking_view WHERE tracking_no = %s",
+                               [tracking_no]).fetchone()
+        return decode(row) if row else None
 
 
 class PhoneProofs:

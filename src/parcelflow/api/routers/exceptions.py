@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from parcelflow.adapters.credentials import Credential, Role
 from parcelflow.api.auth import staff
-from parcelflow.api.context import context
+from parcelflow.api.context import ApiContext, context
 from parcelflow.api.http import POSITION_HEADER, json_response
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.schemas import ActionDone, OnParcel, Queue, RaiseException, ResolveException
@@ -72,9 +72,9 @@ def _done(svc: ParcelService, exception_id: str, tracking_no: str, action: str) 
                          headers={POSITION_HEADER: str(position)})
 
 
-def _run(action: str, call: Callable[[], Any]) -> Any:
+def _run(ctx: ApiContext, call: Callable[[], Any]) -> Any:
     try:
-        return call()
+        return ctx.write(call)
     except ParcelNotFound:
         raise Problem(404, "not-found", "no parcel with this tracking number") from None
     except DomainError as e:  # the parcel's rules refused it (its message names no person)
@@ -113,8 +113,9 @@ def raise_exception(
     credential: Credential = Depends(staff(*WORKERS)),
 ) -> Response:
     """Raising a code that is already open on the parcel returns the open one."""
-    svc = context(request).service
-    exc = _run("raise", lambda: svc.raise_exception(
+    ctx = context(request)
+    svc = ctx.service
+    exc = _run(ctx, lambda: svc.raise_exception(
         body.tracking_no, ExceptionCode(body.code), by=by(credential), detail=body.detail))
     response = _done(svc, exc, body.tracking_no, "raise")
     response.status_code = 201
@@ -129,8 +130,9 @@ def _route(action: Action) -> None:
         credential: Credential = Depends(staff(*action.roles)),
     ) -> Response:
         action.check(body, credential)
-        svc = context(request).service
-        _run(action.name, lambda: action.run(svc, exception_id, body, by(credential)))
+        ctx = context(request)
+        svc = ctx.service
+        _run(ctx, lambda: action.run(svc, exception_id, body, by(credential)))
         return _done(svc, exception_id, body.tracking_no, action.name)
 
     router.add_api_route(

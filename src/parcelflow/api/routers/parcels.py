@@ -33,7 +33,7 @@ NOT_FOUND = "no parcel found for this tracking number"
 
 
 def register_for(ctx: ApiContext, credential: Credential, items: list[Any]) -> tuple[dict[str, Any], int | None]:
-    report = ctx.service.register(items, by=f"{credential.kind}:{credential.name}")
+    report = ctx.write(ctx.service.register, items, by=f"{credential.kind}:{credential.name}")
     results = [{"index": r.index, "status": str(r.status), "tracking_no": r.key,
                 "reason": r.reason} for r in report.results]
     return summary(results, report.position), report.position
