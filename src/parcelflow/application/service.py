@@ -17,7 +17,6 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
-from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from parcelflow import metrics
@@ -82,6 +81,17 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     )
 
 
+def replay(events: Iterable[Any]) -> Parcel:
+    """A parcel from its events. The library's `project_aggregate` does the same but
+    checks every event against a runtime protocol first, which on Python 3.11 cost a
+    sixth of a cold ingest batch (measured with py-spy through the API)."""
+    parcel = None
+    for event in events:
+        parcel = event.mutate(parcel)
+    assert isinstance(parcel, Parcel)
+    return parcel
+
+
 class ParcelService(Application[UUID]):
     name = "parcelflow"
     MAX_CONFLICT_RETRIES = 5
@@ -128,10 +138,7 @@ class ParcelService(Application[UUID]):
                 missing.append(pid)
         if missing:
             for pid, stored in self.recorder.select_events_for(missing).items():
-                events = map(self.mapper.to_domain_event, stored)
-                parcel = project_aggregate(None, events)
-                assert isinstance(parcel, Parcel)
-                found[pid] = parcel
+                found[pid] = replay(map(self.mapper.to_domain_event, stored))
         return found
 
     def _evict(self, ids: Iterable[UUID]) -> None:
@@ -450,6 +457,4 @@ class ParcelService(Application[UUID]):
         known = [e for e in self.stored_events(tracking_no) if e.recorded_at <= moment]
         if not known:
             raise ParcelNotFound(tracking_no)
-        parcel = project_aggregate(None, known)
-        assert isinstance(parcel, Parcel)
-        return parcel
+        return replay(known)
