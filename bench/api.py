@@ -28,7 +28,6 @@ import http.client
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,8 +126,17 @@ def lookup_paths(parcels: int, count: int) -> list[str]:
     return paths
 
 
-def open_loop(port: int, paths: list[str], rate: float, threads: int = 16) -> dict:
-    """Send path i at start + i/rate; latency from that scheduled moment."""
+Request = tuple[str, str, "bytes | None", dict]
+
+
+def drive(port: int, requests: list[Request], clients: int, rate: float | None = None) -> dict:
+    """Send the requests from `clients` threads, one persistent connection each.
+
+    Closed loop (no `rate`): each client sends its next request when the last is
+    answered; latency is the request's own time. Open loop: request i is due at
+    start + i/rate whatever the answers do, and its latency counts from that moment,
+    so queueing in a slow server shows (no coordinated omission).
+    """
     start = time.perf_counter() + 0.2
     latencies: list[float] = []
     errors = [0]
@@ -137,19 +145,22 @@ def open_loop(port: int, paths: list[str], rate: float, threads: int = 16) -> di
     def work(offset: int) -> None:
         client = Client(port)
         mine, bad = [], 0
-        for i in range(offset, len(paths), threads):
-            due = start + i / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            status, _ = client.call("GET", paths[i])
+        for i in range(offset, len(requests), clients):
+            if rate is None:
+                due = time.perf_counter()
+            else:
+                due = start + i / rate
+                if due > time.perf_counter():
+                    time.sleep(due - time.perf_counter())
+            method, path, body, headers = requests[i]
+            status, _ = client.call(method, path, body, headers)
             mine.append(time.perf_counter() - due)
             bad += status != 200
         with lock:
             latencies.extend(mine)
             errors[0] += bad
 
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
     for t in pool:
         t.start()
     for t in pool:
@@ -160,36 +171,8 @@ def open_loop(port: int, paths: list[str], rate: float, threads: int = 16) -> di
             "errors": errors[0]}
 
 
-def closed_loop(port: int, requests: list[tuple[str, str, bytes | None, dict]],
-                clients: int) -> dict:
-    """Each client sends its next request when the last one is answered."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def work(offset: int) -> None:
-        client = Client(port)
-        mine, bad = [], 0
-        for i in range(offset, len(requests), clients):
-            method, path, body, headers = requests[i]
-            began = time.perf_counter()
-            status, _ = client.call(method, path, body, headers)
-            mine.append(time.perf_counter() - began)
-            bad += status != 200
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
-
-    started = time.perf_counter()
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - started
-    return {"requests": len(latencies), "rate": len(latencies) / elapsed,
-            "p50": percentile(latencies, 0.5) * 1000, "p99": percentile(latencies, 0.99) * 1000,
-            "mean": statistics.mean(latencies) * 1000, "errors": errors[0], "seconds": elapsed}
+def lookups(parcels: int, count: int) -> list[Request]:
+    return [("GET", path, None, {}) for path in lookup_paths(parcels, count)]
 
 
 def main() -> None:
@@ -219,13 +202,12 @@ def main() -> None:
         print(f"parcelflow serve: {args.workers} worker(s) on 127.0.0.1:{args.port}, "
               f"driven from this process (pid {os.getpid()})\n")
 
-        closed_loop(args.port, [("GET", p, None, {}) for p in lookup_paths(args.parcels, 500)], 4)
-        count = int(args.rate * args.seconds)
-        lookup = open_loop(args.port, lookup_paths(args.parcels, count), args.rate)
-        ceiling = closed_loop(args.port, [("GET", p, None, {})
-                                          for p in lookup_paths(args.parcels, 5000)], 8)
+        drive(args.port, lookups(args.parcels, 500), 4)  # warm up
+        lookup = drive(args.port, lookups(args.parcels, int(args.rate * args.seconds)), 16,
+                       rate=args.rate)
+        ceiling = drive(args.port, lookups(args.parcels, 5000), 8)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        scans = closed_loop(args.port, [("POST", "/v1/scans", b, headers) for b in batches], 4)
+        scans = drive(args.port, [("POST", "/v1/scans", b, headers) for b in batches], 4)
 
         ok = "met" if lookup["p99"] < 50 and lookup["rate"] >= 0.95 * args.rate else "NOT met"
         print(f"lookup, open loop at {args.rate:.0f}/s for {args.seconds:.0f} s: "
