@@ -11,6 +11,8 @@ from parcelflow.settings import Settings
 from tests.support.builders import Clock
 from tests.support.postgres import fresh_database
 
+pytest_plugins = ["tests.support.api"]  # the `api` fixture: the HTTP API on PostgreSQL
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -3,9 +3,7 @@ history, the exception workflow by role, health, readiness, metrics and request 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from tests.support.api import Api, api, is_problem, make_api  # noqa: F401  (fixture)
+from tests.support.api import Api, is_problem, make_api
 from tests.support.builders import journey, manifest, tracking
 
 RECEIVER_LAST4, SENDER_LAST4 = "4321", "5678"  # builders' 13987654321 and 13812345678
@@ -100,25 +98,25 @@ def test_malformed_lookups_are_validation_problems(api):
 
 def test_rate_limits_per_address_per_parcel_and_per_failed_proof(make_service, postgres_url):
     svc = make_service(postgres_url)
-    for api in make_api(svc, postgres_url, api_lookup_limit_per_address="5/minute",
+    for limited in make_api(svc, postgres_url, api_lookup_limit_per_address="5/minute",
                         api_lookup_limit_per_parcel="3/minute",
                         api_proof_failure_limit="2/hour"):
         for n in range(5):
-            api.client.get(f"/v1/parcels/{tracking(10 + n)}")
-        r = api.client.get(f"/v1/parcels/{tracking(20)}")
+            limited.client.get(f"/v1/parcels/{tracking(10 + n)}")
+        r = limited.client.get(f"/v1/parcels/{tracking(20)}")
         assert 1 <= int(is_problem(r, 429)["detail"] and r.headers["Retry-After"]) <= 60
-        other = api.client.__class__(api.client.app, client=("198.51.100.1", 1))
+        other = limited.client.__class__(limited.client.app, client=("198.51.100.1", 1))
         for _ in range(3):
             assert other.get(f"/v1/parcels/{tracking(30)}").status_code == 404
         r = other.get(f"/v1/parcels/{tracking(30)}")
         assert int(is_problem(r, 429) and r.headers["Retry-After"]) >= 1
-        third = api.client.__class__(api.client.app, client=("198.51.100.2", 1))
+        third = limited.client.__class__(limited.client.app, client=("198.51.100.2", 1))
         for _ in range(2):
             is_problem(third.get(f"/v1/parcels/{tracking(31)}", params={"phone_last4": "0000"}),
                        404)
         r = third.get(f"/v1/parcels/{tracking(31)}", params={"phone_last4": "1234"})
         assert int(is_problem(r, 429) and r.headers["Retry-After"]) > 60  # an hour's window
-        assert "parcelflow_rate_limited_total" in api.client.get("/metrics").text
+        assert "parcelflow_rate_limited_total" in limited.client.get("/metrics").text
 
 
 def test_history_is_for_auditors(api):

@@ -9,7 +9,7 @@ import orjson
 
 from parcelflow.api.auth import sign
 from parcelflow.adapters.credentials import Kind
-from tests.support.api import api, is_problem  # noqa: F401  (fixture)
+from tests.support.api import is_problem
 from tests.support.builders import journey, manifest, scan, tracking
 
 

@@ -64,7 +64,7 @@ def test_commands_that_exist_parse_against_the_cli():
     cli = typer.main.get_command(app)
     registered = cli.commands  # type: ignore[attr-defined]
     checked = []
-    for where, command in parcelflow_commands(compose()["services"]):
+    for _, command in parcelflow_commands(compose()["services"]):
         sub = registered.get(command[1])
         if sub is None:
             continue  # built on another branch (see SUBCOMMANDS)

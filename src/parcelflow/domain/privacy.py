@@ -89,7 +89,7 @@ def mask_party(party: dict[str, str | None]) -> dict[str, str | None]:
 
 # Who signed for a delivery is free text: a role word ("recipient", "front desk") says
 # nothing about a person and is shown as it is; anything else is taken for a name.
-_SIGNATURE_ROLES = frozenset({
+SIGNATURE_ROLES = frozenset({
     "recipient", "receiver", "self", "front_desk", "front desk", "reception", "neighbour",
     "neighbor", "family", "guard", "security", "locker", "parcel_locker", "mailroom",
     "本人", "前台", "门卫", "家人", "邻居", "快递柜", "代收点",
@@ -102,7 +102,7 @@ _EMAIL_IN_TEXT = re.compile(r"[^@\s()]+@[^@\s()]+\.[^@\s()]+")
 
 
 def mask_signature(signed_by: str) -> str:
-    if signed_by.strip().lower() in _SIGNATURE_ROLES:
+    if signed_by.strip().lower() in SIGNATURE_ROLES:
         return signed_by
     return mask_name(signed_by)
 
