@@ -17,14 +17,14 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import LRUCache, project_aggregate
+from eventsourcing.application import LRUCache
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from parcelflow.adapters.store import datastore_schema_lock
-from parcelflow.application.service import ParcelService
+from parcelflow.application.service import ParcelService, replay
 from parcelflow.domain.parcel import Parcel
 
 
@@ -77,7 +77,7 @@ class Replica:
             for pid, first in missing.items():
                 earlier = [self.service.mapper.to_domain_event(s)
                            for s in stored.get(pid, []) if s.originator_version < first]
-                parcel = project_aggregate(None, earlier) if earlier else None
+                parcel = replay(earlier) if earlier else None
                 parcels[pid] = parcel  # type: ignore[assignment]
         for pid, evs in by_parcel.items():
             parcel = parcels[pid]

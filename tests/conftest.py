@@ -12,6 +12,8 @@ from tests.support.builders import Clock
 from tests.support.kafka_broker import KafkaBroker, broker_fixture
 from tests.support.postgres import fresh_database
 
+pytest_plugins = ["tests.support.api"]  # the `api` fixture: the HTTP API on PostgreSQL
+
 
 @pytest.fixture
 def clock() -> Clock:

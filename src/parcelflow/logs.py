@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
-    """Logs go to stderr, so a command's own output on stdout stays machine-readable."""
+def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Logs go to stderr, so a command's own output on stdout stays machine-readable.
+
+    Context variables bound with structlog.contextvars (the API binds the request id for
+    the length of each request) appear on every line written meanwhile.
+    """
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: structlog.types.Processor = (
@@ -30,6 +35,6 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelName(level.upper())
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -45,6 +45,22 @@ KAFKA_DEAD_LETTERS = Counter(
 EXCEPTIONS_OPEN = Gauge(
     "parcelflow_exceptions_open", "Open exceptions, by code", ["code"], registry=REGISTRY)
 
+# The HTTP API. `route` is the route's template (/v1/parcels/{tracking_no}), never the
+# path a client sent.
+HTTP_REQUESTS = Counter(
+    "parcelflow_http_requests_total", "HTTP requests answered, by route, method and status",
+    ["route", "method", "status"], registry=REGISTRY)
+HTTP_SECONDS = Histogram(
+    "parcelflow_http_request_seconds", "Time to answer an HTTP request, by route", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY)
+RATE_LIMITED = Counter(
+    "parcelflow_rate_limited_total", "Requests refused by a rate limit, by limit", ["limit"],
+    registry=REGISTRY)
+AUTH_REFUSED = Counter(
+    "parcelflow_auth_refused_total", "Requests refused by access control, by reason", ["reason"],
+    registry=REGISTRY)
+
 
 def reason_kind(reason: str) -> str:
     """A bounded label for a rejection reason: its first field name, not its text."""

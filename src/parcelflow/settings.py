@@ -148,6 +148,48 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
+    # ---- the HTTP API (`parcelflow serve`) ----
+    api_host: str = Field("127.0.0.1", description="address `parcelflow serve` listens on")
+    api_port: int = Field(8000, ge=1, le=65535, description="port `parcelflow serve` listens on")
+    api_workers: int = Field(1, ge=1, le=64, description="API worker processes")
+    api_trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses whose X-Forwarded-For is believed (comma-separated, or *); "
+        "the client address is what the per-address rate limit counts",
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="largest request body accepted (413 above it)"
+    )
+    api_lookup_limit_per_address: str = Field(
+        "120/minute", description="public lookups per client address (limits syntax: N/period)"
+    )
+    api_lookup_limit_per_parcel: str = Field(
+        "60/minute", description="public lookups per tracking number"
+    )
+    api_proof_failure_limit: str = Field(
+        "10/hour",
+        description="lookups with a phone_last4 that did not match, per tracking number, "
+        "before proof attempts for it are refused (stops guessing the 10,000 combinations)",
+    )
+    api_signature_tolerance: timedelta = Field(
+        timedelta(minutes=5), description="how far a signed request's timestamp may be off"
+    )
+    api_idempotency_ttl: timedelta = Field(
+        timedelta(hours=24), description="how long an Idempotency-Key's answer is kept"
+    )
+    api_ready_max_lag: timedelta = Field(
+        timedelta(seconds=60),
+        description="/readyz fails when a read model is further behind the log than this",
+    )
+    api_ready_projections: list[str] = Field(
+        ["tracking", "exceptions"], description="read models /readyz checks (JSON list)"
+    )
+    credentials_master_key: SecretStr | None = Field(
+        None,
+        description="base64 32-byte key that wraps the API keys' request-signing secrets; "
+        "absent: stored unwrapped (development only)",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

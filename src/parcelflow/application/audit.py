@@ -87,6 +87,29 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -
     return items
 
 
+def history_report(service: ParcelService, tracking_no: str, *, as_of: datetime | None = None,
+                   reveal: bool = False) -> tuple[dict[str, Any], list[HistoryItem]]:
+    """What an auditor reads: the parcel's state (as it was known at `as_of`, or now)
+    and its events recorded by then. ParcelNotFound when nothing was recorded by then."""
+    items = history(service, tracking_no, reveal=reveal)
+    parcel = service.as_of(tracking_no, as_of) if as_of else service.get(tracking_no)
+    if as_of:
+        items = [i for i in items if i.recorded_at <= as_of]
+    state = parcel.state
+    head = {
+        "tracking_no": tracking_no,
+        "as_of": as_of.isoformat() if as_of else None,
+        "status": str(state.status),
+        "flags": sorted(str(f) for f in state.flags),
+        "location": state.location,
+        "open_exceptions": [
+            {"id": r.exception_id, "code": str(r.code), "status": str(r.status)}
+            for r in parcel.open_exceptions
+        ],
+    }
+    return head, items
+
+
 class _ChainWalk:
     """Checks stored events one by one against the chain, per parcel."""
 

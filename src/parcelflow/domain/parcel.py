@@ -62,6 +62,10 @@ class DomainError(Exception):
     """A command that the parcel's current state does not allow."""
 
 
+class NotFound(DomainError):
+    """The command names an exception, complaint or claim the parcel does not have."""
+
+
 @dataclass(frozen=True)
 class ExceptionRecord:
     exception_id: str
@@ -712,7 +716,7 @@ class Parcel(Aggregate):
         try:
             return self.exceptions[exc_id]
         except KeyError:
-            raise DomainError(f"{self.tracking_no} has no exception {exc_id}") from None
+            raise NotFound(f"{self.tracking_no} has no exception {exc_id}") from None
 
     def acknowledge_exception(self, exc_id: str, *, by: str, recorded_at: datetime) -> None:
         """The first response: whoever gives it owns the exception from now on. Also how
@@ -1108,7 +1112,7 @@ def _find(records: dict[str, Any], ref: str, named: list[Any], what: str) -> Any
         return matches[0]
     if matches:
         raise DomainError(f"{what} {ref!r} is ambiguous: give more of its id")
-    raise DomainError(f"no {what} {ref!r}")
+    raise NotFound(f"no {what} {ref!r}")
 
 
 def _scan_changes(changes: dict[str, Any]) -> dict[str, Any]:

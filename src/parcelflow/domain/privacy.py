@@ -33,7 +33,7 @@ def mask_name(name: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    if phone == ERASED:
+    if phone == ERASED or "*" in phone:  # erased, or masked already (masking twice is once)
         return phone
     digits = re.sub(r"\D", "", phone)
     if len(digits) <= 5:
@@ -44,7 +44,7 @@ def mask_phone(phone: str) -> str:
 def mask_address(address: str) -> str:
     """Keep province, city and district; hide street and house number."""
     address = address.strip()
-    if not address or address == ERASED:
+    if not address or address == ERASED or "***" in address:  # empty, erased, or masked
         return address
     if _CJK.search(address):
         units = _greedy_admin_prefix(address)
@@ -85,3 +85,30 @@ def mask_party(party: dict[str, str | None]) -> dict[str, str | None]:
         key: (maskers[key](value) if key in maskers and isinstance(value, str) else value)
         for key, value in party.items()
     }
+
+
+# Who signed for a delivery is free text: a role word ("recipient", "front desk") says
+# nothing about a person and is shown as it is; anything else is taken for a name.
+SIGNATURE_ROLES = frozenset({
+    "recipient", "receiver", "self", "front_desk", "front desk", "reception", "neighbour",
+    "neighbor", "family", "guard", "security", "locker", "parcel_locker", "mailroom",
+    "本人", "前台", "门卫", "家人", "邻居", "快递柜", "代收点",
+})
+# Seven or more digits, maybe split by single spaces or hyphens, not part of a code
+# such as a tracking number (letters before), and not a date.
+_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])\+?\d(?:[ -]?\d){6,}(?![A-Za-z0-9])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EMAIL_IN_TEXT = re.compile(r"[^@\s()]+@[^@\s()]+\.[^@\s()]+")
+
+
+def mask_signature(signed_by: str) -> str:
+    if signed_by.strip().lower() in SIGNATURE_ROLES:
+        return signed_by
+    return mask_name(signed_by)
+
+
+def scrub_text(text: str) -> str:
+    """Free text (a note, a description) with phone numbers and emails in it masked."""
+    text = _PHONE_IN_TEXT.sub(
+        lambda m: m.group(0) if _DATE.fullmatch(m.group(0)) else mask_phone(m.group(0)), text)
+    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)

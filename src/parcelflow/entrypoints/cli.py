@@ -166,36 +166,21 @@ def history(
         "--reveal", help="Show personal data unmasked (auditors).")] = False,
 ) -> None:
     """A parcel's full history, event by event, with its hash chain."""
-    from parcelflow.application.audit import history as read_history
+    from parcelflow.application.audit import history_report
 
     svc = service()
     moment = parse_time(as_of) if as_of else None
     try:
-        items = read_history(svc, tracking_no, reveal=reveal)
-        parcel = svc.as_of(tracking_no, moment) if moment else svc.get(tracking_no)
+        head, items = history_report(svc, tracking_no, as_of=moment, reveal=reveal)
     except ParcelNotFound as e:
         fail(str(e) + (f" recorded by {as_of}" if as_of else ""))
-    if moment:
-        items = [i for i in items if i.recorded_at <= moment]
-    state = parcel.state
-    head = {
-        "tracking_no": tracking_no,
-        "as_of": moment.isoformat() if moment else None,
-        "status": str(state.status),
-        "flags": sorted(str(f) for f in state.flags),
-        "location": state.location,
-        "open_exceptions": [
-            {"id": r.exception_id, "code": str(r.code), "status": str(r.status)}
-            for r in parcel.open_exceptions
-        ],
-    }
     if as_json:
         print(json.dumps({**head, "events": [i.to_json() for i in items]}, ensure_ascii=False))
         return
     when = f" as recorded by {as_of}" if as_of else ""
     out.print(f"[bold]{tracking_no}[/bold]{when}: {head['status']}"
               + (f" [{', '.join(head['flags'])}]" if head["flags"] else "")
-              + (f" at {state.location}" if state.location else ""), highlight=False)
+              + (f" at {head['location']}" if head["location"] else ""), highlight=False)
     for exc in head["open_exceptions"]:
         out.print(f"  open exception: {exc['code']} ({exc['status']})", highlight=False)
     table = Table("v", "event", "occurred", "recorded", "by", "details", "hash", box=None)
@@ -311,11 +296,12 @@ def main() -> None:
 
 
 def _register_more() -> None:
-    from parcelflow.entrypoints import exceptions_cli, views_cli, workers_cli
+    from parcelflow.entrypoints import exceptions_cli, serve_cli, views_cli, workers_cli
 
     views_cli.register(app)
     exceptions_cli.register(app)
     workers_cli.register(app)
+    serve_cli.register(app)
 
 
 _register_more()

@@ -1,0 +1,236 @@
+"""HTTP API throughput and latency: the public lookup and POST /v1/scans with 100-item
+batches, against `parcelflow serve` on PostgreSQL, from a second process on loopback.
+
+    .venv/bin/python bench/api.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+                                  [--rate 500] [--seconds 10] [--workers 1]
+
+Creates a throwaway database, registers parcels and records their first scans (not
+timed), projects the tracking view, starts `parcelflow serve` as its own process and
+drives it from this one over loopback with persistent HTTP/1.1 connections (one per
+client thread, the standard library's http.client: the lightest client Python has).
+
+- lookup, open loop: requests are sent on a fixed schedule (`--rate` per second) whatever
+  the answers do, and each latency is measured from its scheduled time, so a slow
+  server cannot hide its queueing (no coordinated omission). 10% carry a phone proof.
+- lookup, closed loop: 8 clients as fast as they are answered: the ceiling.
+- scans: 4 clients posting 100-item batches (hub scans: arrival, sort, departure of
+  100 different parcels per batch), as fast as they are answered.
+
+Targets on the 2-core machine: lookup p99 < 50 ms at 500 requests/s; scan posting
+>= 5,000 scans/s. The client shares the machine's two cores with the server and
+PostgreSQL, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from parcelflow.adapters.credentials import Kind  # noqa: E402
+from parcelflow.api.app import credential_store  # noqa: E402
+from parcelflow.bootstrap import build_service  # noqa: E402
+from parcelflow.logs import configure_logging  # noqa: E402
+from parcelflow.projections.registry import runner  # noqa: E402
+from parcelflow.settings import Settings  # noqa: E402
+from tests.support.builders import journey, manifest, tracking  # noqa: E402
+
+CST = timezone(timedelta(hours=8))
+HUB = "SZX-HUB-01"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Client:
+    """One persistent connection."""
+
+    def __init__(self, port: int):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        self.conn.request(method, path, body=body, headers=headers or {})
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+
+def seed(url: str, parcels: int, t0: datetime) -> dict:
+    """Parcels registered and picked up; the tracking view projected; a hub scanner key."""
+    configure_logging("json", "WARNING")
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    svc = build_service(settings, cache_size=0)
+    try:
+        for start in range(1, parcels + 1, 500):
+            numbers = range(start, min(start + 500, parcels + 1))
+            svc.register([manifest(n) for n in numbers])
+            svc.ingest([s for n in numbers for s in journey(n, t0=t0)[:2]])
+        r = runner(svc, "tracking")
+        r.run()
+        r.close()
+        key = credential_store(svc, settings).create(Kind.SCANNER, "bench-hub", facility=HUB)
+        return {"token": key.token}
+    finally:
+        svc.close()
+
+
+def hub_batches(parcels: int, t0: datetime) -> list[bytes]:
+    """Arrival, sort and departure at the hub: every parcel's arrival first, then every
+    sort, ..., 100 different parcels to a batch, as a hub's scanners send them."""
+    steps = [[journey(n, t0=t0)[k] for n in range(1, parcels + 1)] for k in (2, 3, 4)]
+    scans = [s for step in steps for s in step]
+    return [json.dumps(scans[i:i + 100]).encode() for i in range(0, len(scans), 100)]
+
+
+def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_API_LOOKUP_LIMIT_PER_ADDRESS": "10000000/minute",
+           "PARCELFLOW_API_LOOKUP_LIMIT_PER_PARCEL": "10000000/minute"}
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "parcelflow", "serve", "--port", str(port),
+             "--workers", str(workers)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if Client(port).call("GET", "/healthz")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server did not start; see {log}")
+
+
+def lookup_paths(parcels: int, count: int) -> list[str]:
+    rng = random.Random(7)
+    paths = []
+    for _ in range(count):
+        path = f"/v1/parcels/{tracking(rng.randint(1, parcels))}"
+        paths.append(path + "?phone_last4=4321" if rng.random() < 0.1 else path)
+    return paths
+
+
+Request = tuple[str, str, "bytes | None", dict]
+
+
+def drive(port: int, requests: list[Request], clients: int, rate: float | None = None) -> dict:
+    """Send the requests from `clients` threads, one persistent connection each.
+
+    Closed loop (no `rate`): each client sends its next request when the last is
+    answered; latency is the request's own time. Open loop: request i is due at
+    start + i/rate whatever the answers do, and its latency counts from that moment,
+    so queueing in a slow server shows (no coordinated omission).
+    """
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def work(offset: int) -> None:
+        client = Client(port)
+        mine, bad = [], 0
+        for i in range(offset, len(requests), clients):
+            if rate is None:
+                due = time.perf_counter()
+            else:
+                due = start + i / rate
+                if due > time.perf_counter():
+                    time.sleep(due - time.perf_counter())
+            method, path, body, headers = requests[i]
+            status, _ = client.call(method, path, body, headers)
+            mine.append(time.perf_counter() - due)
+            bad += status != 200
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return {"requests": len(latencies), "rate": len(latencies) / elapsed,
+            "p50": percentile(latencies, 0.5) * 1000, "p99": percentile(latencies, 0.99) * 1000,
+            "errors": errors[0]}
+
+
+def lookups(parcels: int, count: int) -> list[Request]:
+    return [("GET", path, None, {}) for path in lookup_paths(parcels, count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--parcels", type=int, default=6000,
+                        help="parcels seeded (scans posted = 3 x parcels)")
+    parser.add_argument("--rate", type=float, default=500, help="open-loop lookups per second")
+    parser.add_argument("--seconds", type=float, default=10, help="open-loop duration")
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes")
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--keep", action="store_true", help="keep the database and the log")
+    args = parser.parse_args()
+
+    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
+    log = Path(tempfile.gettempdir()) / f"{name}-serve.log"
+    t0 = (datetime.now(CST) - timedelta(days=2)).replace(microsecond=0)
+    server = None
+    try:
+        print(f"database: {name} (PostgreSQL); seeding {args.parcels} parcels ...", flush=True)
+        token = seed(url, args.parcels, t0)["token"]
+        batches = hub_batches(args.parcels, t0)
+        server = start_server(url, args.port, args.workers, log)
+        print(f"parcelflow serve: {args.workers} worker(s) on 127.0.0.1:{args.port}, "
+              f"driven from this process (pid {os.getpid()})\n")
+
+        drive(args.port, lookups(args.parcels, 500), 4)  # warm up
+        lookup = drive(args.port, lookups(args.parcels, int(args.rate * args.seconds)), 16,
+                       rate=args.rate)
+        ceiling = drive(args.port, lookups(args.parcels, 5000), 8)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        scans = drive(args.port, [("POST", "/v1/scans", b, headers) for b in batches], 4)
+
+        ok = "met" if lookup["p99"] < 50 and lookup["rate"] >= 0.95 * args.rate else "NOT met"
+        print(f"lookup, open loop at {args.rate:.0f}/s for {args.seconds:.0f} s: "
+              f"{lookup['rate']:,.0f} requests/s, p50 {lookup['p50']:.1f} ms, "
+              f"p99 {lookup['p99']:.1f} ms, {lookup['errors']} errors  "
+              f"[target p99 < 50 ms at 500/s: {ok}]")
+        print(f"lookup, closed loop, 8 clients: {ceiling['rate']:,.0f} requests/s, "
+              f"p50 {ceiling['p50']:.1f} ms, p99 {ceiling['p99']:.1f} ms, "
+              f"{ceiling['errors']} errors")
+        rate = scans["rate"] * 100
+        print(f"POST /v1/scans, 100-item batches, 4 clients: {scans['rate']:,.1f} requests/s = "
+              f"{rate:,.0f} scans/s, p50 {scans['p50']:.1f} ms, p99 {scans['p99']:.1f} ms, "
+              f"{scans['errors']} errors  "
+              f"[target >= 5,000 scans/s: {'met' if rate >= 5000 else 'NOT met'}]")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if not args.keep:
+            log.unlink(missing_ok=True)
+            with psycopg.connect(args.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""API credentials: scanner keys, manifest-system keys and staff tokens, stored hashed.
+
+A credential is shown once, at creation, as `pf_<key id>_<secret>`. Only the SHA-256 of
+the secret is kept: the secrets are 256 random bits, so a plain hash is as strong as a
+slow password hash would be, and checking one costs microseconds per request.
+
+Keys that may sign requests also get a signing secret. The server must know it to check
+an HMAC, so it cannot be hashed; it is kept wrapped with the credentials master key
+(envelope encryption, like the parcels' data keys). The two secrets are independent: a
+bearer token that leaks (say from a proxy's log) cannot forge a signed request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from parcelflow.adapters.sealing import KeyWrap
+from parcelflow.adapters.sqltables import SqlTables
+
+TOKEN_PREFIX = "pf"
+SIGNING_PREFIX = "pfs_"
+# The wrap binds each signing secret to its key id (AES-GCM associated data).
+_WRAP_NAMESPACE = UUID("0c1f7e0a-54a3-4b8e-9d8f-5b1a2c3d4e5f")
+
+
+class Kind(StrEnum):
+    SCANNER = "scanner"  # posts scans for its own facility
+    MANIFESTS = "manifests"  # the order system: registers parcels
+    STAFF = "staff"  # people, with a role
+
+
+class Role(StrEnum):
+    CS_AGENT = "cs_agent"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Credential:
+    key_id: str
+    kind: Kind
+    name: str  # device id, system name, or staff member's employee id
+    facility: str | None
+    role: Role | None
+    require_signature: bool
+    created_at: float
+    revoked_at: float | None
+    signing_secret: bytes | None = None  # unwrapped, only when read for a request
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id, "kind": str(self.kind), "name": self.name,
+            "facility": self.facility, "role": str(self.role) if self.role else None,
+            "require_signature": self.require_signature, "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What the holder is given, once: the token, and the signing secret if any."""
+
+    credential: Credential
+    token: str
+    signing_secret: str | None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed token, else None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+class CredentialStore(SqlTables):
+    create_statements = (
+        "CREATE TABLE IF NOT EXISTS api_credentials ("
+        "key_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, facility TEXT, "
+        "role TEXT, secret_hash TEXT NOT NULL, signing_secret TEXT, "
+        "require_signature INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+        "revoked_at DOUBLE PRECISION)",
+    )
+
+    def __init__(self, datastore: Any, wrap: KeyWrap):
+        super().__init__(datastore)
+        self.wrap = wrap
+
+    def create(self, kind: Kind, name: str, *, facility: str | None = None,
+               role: Role | None = None, require_signature: bool = False) -> Issued:
+        if kind == Kind.SCANNER and not facility:
+            raise ValueError("a scanner key needs the facility it scans for")
+        if kind == Kind.STAFF and role is None:
+            raise ValueError("a staff token needs a role")
+        if kind == Kind.STAFF and require_signature:
+            raise ValueError("staff tokens are not used for signed requests")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        signing = SIGNING_PREFIX + secrets.token_urlsafe(32) if kind != Kind.STAFF else None
+        wrapped = (base64.b64encode(self.wrap.wrap(self._ad(key_id), signing.encode())).decode()
+                   if signing else None)
+        now = time.time()
+        self.execute(
+            "INSERT INTO api_credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [key_id, str(kind), name, facility, str(role) if role else None, _digest(secret),
+             wrapped, int(require_signature), now],
+        )
+        credential = Credential(key_id, kind, name, facility, role, require_signature, now, None)
+        return Issued(credential, f"{TOKEN_PREFIX}_{key_id}_{secret}", signing)
+
+    def authenticate(self, token: str) -> Credential | None:
+        """The credential a bearer token stands for; None when unknown or wrong.
+
+        A revoked credential is returned (so the caller can say so); check `revoked`.
+        """
+        parts = split_token(token)
+        if parts is None:
+            return None
+        rows = self.query("SELECT * FROM api_credentials WHERE key_id = ?", [parts[0]])
+        if not rows or not hmac.compare_digest(rows[0]["secret_hash"], _digest(parts[1])):
+            return None
+        return self._credential(rows[0], with_secret=True)
+
+    def revoke(self, key_id: str) -> bool:
+        return self.execute(
+            "UPDATE api_credentials SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            [time.time(), key_id]) > 0
+
+    def list(self, *, include_revoked: bool = True) -> list[Credential]:
+        rows = self.query("SELECT * FROM api_credentials ORDER BY created_at, key_id")
+        found = [self._credential(r) for r in rows]
+        return [c for c in found if include_revoked or not c.revoked]
+
+    def _ad(self, key_id: str) -> UUID:
+        return uuid5(_WRAP_NAMESPACE, key_id)
+
+    def _credential(self, row: dict[str, Any], *, with_secret: bool = False) -> Credential:
+        signing = None
+        if with_secret and row["signing_secret"]:
+            signing = self.wrap.unwrap(self._ad(row["key_id"]),
+                                       base64.b64decode(row["signing_secret"]))
+        return Credential(
+            key_id=row["key_id"], kind=Kind(row["kind"]), name=row["name"],
+            facility=row["facility"], role=Role(row["role"]) if row["role"] else None,
+            require_signature=bool(row["require_signature"]), created_at=row["created_at"],
+            revoked_at=row["revoked_at"], signing_secret=signing,
+        )

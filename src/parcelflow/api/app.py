@@ -1,0 +1,110 @@
+"""The HTTP API as a FastAPI app: `create_app()` wires it; `parcelflow serve` runs it.
+
+The API writes through ParcelService (scans, manifests, exception actions) and reads
+the read models a `parcelflow project --follow` process keeps up to date; it never runs
+projections itself. Writes answer with the log position they reached
+(`X-Parcelflow-Position`); a read model shows a write once its position reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from parcelflow.adapters.credentials import CredentialStore
+from parcelflow.adapters.request_log import RequestLog
+from parcelflow.adapters.sealing import KeyWrap
+from parcelflow.api import problems
+from parcelflow.api.context import ApiContext
+from parcelflow.api.middleware import BodyLimit, RequestContext
+from parcelflow.api.ratelimit import LookupLimits
+from parcelflow.api.routers import exceptions, ops, parcels, scans
+from parcelflow.api.tracking import PhoneProofs, TrackingRows
+from parcelflow.application.service import ParcelService
+from parcelflow.settings import Settings, get_settings
+from parcelflow.wire.manifests import ManifestV1
+from parcelflow.wire.scans import ScanV1
+
+
+def credential_store(service: ParcelService, settings: Settings) -> CredentialStore:
+    master = settings.credentials_master_key
+    wrap = KeyWrap.from_setting(master.get_secret_value() if master else None)
+    return CredentialStore(service.factory.datastore, wrap)  # type: ignore[attr-defined]
+
+
+def build_context(settings: Settings, service: ParcelService) -> ApiContext:
+    from parcelflow.projections.registry import open_view, runner
+
+    datastore = service.factory.datastore  # type: ignore[attr-defined]
+    lag_runners = [runner(service, name) for name in settings.api_ready_projections]
+    for r in lag_runners:
+        r.close()  # the API only asks how far behind a read model is; it never follows
+    return ApiContext(
+        settings=settings,
+        service=service,
+        credentials=credential_store(service, settings),
+        requests=RequestLog(
+            datastore, idempotency_ttl=settings.api_idempotency_ttl.total_seconds(),
+            signature_ttl=2 * settings.api_signature_tolerance.total_seconds()),
+        limits=LookupLimits(settings.api_lookup_limit_per_address,
+                            settings.api_lookup_limit_per_parcel,
+                            settings.api_proof_failure_limit),
+        proofs=PhoneProofs(service),
+        tracking=TrackingRows(open_view(service, "tracking")),
+        exceptions=open_view(service, "exceptions"),
+        lag_runners=lag_runners,
+    )
+
+
+def create_app(settings: Settings | None = None, *, service: ParcelService | None = None) -> FastAPI:
+    """The app. With `service`, it is used (and left open); else one is built from settings
+    (with the ingest cache: every write goes through `ApiContext.write`, one at a time)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from parcelflow.bootstrap import build_service
+
+        own = service is None
+        svc = service or build_service(settings)
+        app.state.ctx = build_context(settings, svc)
+        try:
+            yield
+        finally:
+            if own:
+                svc.close()
+
+    app = FastAPI(
+        title="parcelflow",
+        version="1",
+        summary="Parcel lifecycle and exception tracking for an express carrier",
+        description=(__doc__ or "").split("\n\n", 1)[1],
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (scans, parcels, exceptions, ops):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: every line of a request has its id
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus the wire formats the batch routes take (their bodies
+    are validated item by item by the service, so FastAPI does not see them)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                      description=app.description, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ScanV1, ManifestV1):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    app.openapi_schema = doc
+    return doc

@@ -1,0 +1,179 @@
+"""/v1/exceptions: the queue customer-service staff work, and the workflow actions on it.
+
+Each action is one entry in ACTIONS: its name, who may take it, its request body, and
+the workflow call it makes. Adding an action is one model and one entry; the route and
+its OpenAPI entry follow. The parcel enforces the workflow's rules (the first to take
+an exception owns it until it is handed over or escalated); the API adds who may ask.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import AwareDatetime
+from starlette.responses import Response
+
+from parcelflow.adapters.credentials import Credential, Role
+from parcelflow.api.auth import staff
+from parcelflow.api.context import ApiContext, context
+from parcelflow.api.http import POSITION_HEADER, json_response
+from parcelflow.api.problems import Problem, problem_responses
+from parcelflow.api.schemas import (
+    ActionDone,
+    Contact,
+    Escalate,
+    HandOver,
+    OnParcel,
+    Queue,
+    RaiseException,
+    Reopen,
+    ResolveException,
+)
+from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.workflow import ExceptionDesk
+from parcelflow.domain.parcel import DomainError, NotFound
+from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
+
+router = APIRouter(tags=["exceptions"])
+
+WORKERS = (Role.CS_AGENT, Role.SUPERVISOR)  # (admin may do anything)
+READERS = (*WORKERS, Role.AUDITOR)
+
+
+def by(credential: Credential) -> str:
+    """Who, as the events record it."""
+    return staff_id(credential.name)
+
+
+def staff_id(name: str) -> str:
+    return f"staff:{name}"
+
+
+def _or_none(name: str | None) -> str | None:
+    return staff_id(name) if name else None
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    summary: str
+    body: type[OnParcel]
+    roles: tuple[Role, ...]
+    run: Callable[[ParcelService, str, Any, str], None]  # (service, exception id, body, by)
+    check: Callable[[Any, Credential], None] = lambda body, who: None  # extra rules
+
+
+def _resolve_rules(body: ResolveException, who: Credential) -> None:
+    # Paying compensation is a supervisor's decision.
+    if body.outcome == Outcome.COMPENSATED and who.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise Problem(403, "forbidden", "resolving with compensation needs a supervisor")
+
+
+ACTIONS: list[Action] = [
+    Action("acknowledge", "First response: the acknowledger owns the exception", OnParcel,
+           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).acknowledge(
+               body.tracking_no, exc, by=who)),
+    Action("hand-over", "Give the exception to another agent or team (the owner only)",
+           HandOver, WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).hand_over(
+               body.tracking_no, exc, by=who, to_agent=_or_none(body.to_agent),
+               to_team=body.to_team, note=body.note)),
+    Action("contact", "Record a conversation with the customer (summary sealed)", Contact,
+           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).contact(
+               body.tracking_no, exc, body.channel, by=who, summary=body.summary)),
+    Action("escalate", "Raise the exception to another team, optionally a new owner",
+           Escalate, WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).escalate(
+               body.tracking_no, exc, by=who, reason=body.reason, to=body.to,
+               new_owner=_or_none(body.new_owner))),
+    Action("resolve", "Close the exception with an outcome (the owner only)", ResolveException,
+           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).resolve(
+               body.tracking_no, exc, Outcome(body.outcome), by=who, note=body.note),
+           _resolve_rules),
+    Action("reopen", "Open a resolved exception again, for its owner", Reopen, WORKERS,
+           lambda svc, exc, body, who: ExceptionDesk(svc).reopen(
+               body.tracking_no, exc, by=who, reason=body.reason)),
+]
+
+
+def _done(svc: ParcelService, exception_id: str, tracking_no: str, action: str) -> Response:
+    # The service does not hand back the write's own position; the log head just after
+    # it is at or beyond it, which is what a reader waiting for the queue needs.
+    position = svc.recorder.max_notification_id() or 0
+    return json_response({"exception_id": exception_id, "tracking_no": tracking_no,
+                          "action": action, "position": position},
+                         headers={POSITION_HEADER: str(position)})
+
+
+def _run(ctx: ApiContext, call: Callable[[], Any]) -> Any:
+    try:
+        return ctx.write(call)
+    except ParcelNotFound:
+        raise Problem(404, "not-found", "no parcel with this tracking number") from None
+    except NotFound as e:
+        raise Problem(404, "not-found", str(e)) from None
+    except DomainError as e:  # the parcel's rules refused it (its message names no person)
+        raise Problem(409, "conflict", str(e)) from None
+
+
+@router.get("/v1/exceptions", summary="The open exception queue, in working order",
+            response_model=Queue, responses=problem_responses(401, 403, 422))
+def queue(
+    request: Request,
+    overdue_at: Annotated[AwareDatetime | None, Query(
+        description="only those whose next due time is before this")] = None,
+    overdue: Annotated[bool, Query(description="only those past their due time now")] = False,
+    code: ExceptionCode | None = None,
+    owner: Actor | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    _: Credential = Depends(staff(*READERS)),
+) -> dict[str, Any]:
+    """Priority first (severity; a large account ahead at equal severity), then due time.
+    Read from the exception-queue view: a change shows once the queue's `position`
+    reaches the position its action answered with."""
+    ctx = context(request)
+    moment = overdue_at or (ctx.service.clock() if overdue else None)
+    rows = ctx.exceptions.open(overdue_at=moment, code=str(code) if code else None,
+                               owner=str(owner) if owner else None, limit=limit)
+    position = ctx.exceptions.max_tracking_id(ctx.service.name) or 0
+    return {"count": len(rows), "position": position, "exceptions": rows}
+
+
+@router.post("/v1/exceptions", summary="Raise an exception on a parcel", status_code=201,
+             response_model=ActionDone, responses=problem_responses(400, 401, 403, 404, 409, 422))
+def raise_exception(
+    request: Request, body: RaiseException,
+    credential: Credential = Depends(staff(*WORKERS)),
+) -> Response:
+    """Raising a code that is already open on the parcel returns the open one."""
+    ctx = context(request)
+    svc = ctx.service
+    exc = _run(ctx, lambda: svc.raise_exception(
+        body.tracking_no, ExceptionCode(body.code), by=by(credential), detail=body.detail))
+    response = _done(svc, exc, body.tracking_no, "raise")
+    response.status_code = 201
+    return response
+
+
+def _route(action: Action) -> None:
+    def take(
+        request: Request,
+        exception_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
+        body: Annotated[action.body, Body()],  # type: ignore[name-defined]
+        credential: Credential = Depends(staff(*action.roles)),
+    ) -> Response:
+        action.check(body, credential)
+        ctx = context(request)
+        svc = ctx.service
+        _run(ctx, lambda: action.run(svc, exception_id, body, by(credential)))
+        return _done(svc, exception_id, body.tracking_no, action.name)
+
+    router.add_api_route(
+        f"/v1/exceptions/{{exception_id}}/{action.name}", take, methods=["POST"],
+        summary=action.summary, response_model=ActionDone, name=f"exception_{action.name}",
+        responses=problem_responses(400, 401, 403, 404, 409, 422))
+
+
+for _action in ACTIONS:
+    _route(_action)
+
+

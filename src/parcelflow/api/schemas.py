@@ -1,0 +1,296 @@
+"""Response shapes, for the OpenAPI document (and checked against it by the tests).
+
+Hot routes build plain dicts and skip response validation; schemathesis checks that
+what they send matches these models.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.wire.common import TRACKING_NO_PATTERN
+
+TrackingNoField = Annotated[str, Field(pattern=TRACKING_NO_PATTERN,
+                                       examples=["PF202611220000001"])]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- batches -------------------------------------------------------------------------
+
+
+class ItemStatusOut(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class ScanResult(Closed):
+    index: int = Field(description="position of the item in the batch, from 0")
+    status: ItemStatusOut
+    scan_id: str | None
+    reason: str | None = Field(None, description="why it was rejected")
+
+
+class ManifestResult(Closed):
+    index: int
+    status: ItemStatusOut
+    tracking_no: str | None
+    reason: str | None = Field(None, description="why it was rejected, or how it was accepted")
+
+
+class ScanBatchAnswer(Closed):
+    accepted: int
+    duplicates: int
+    rejected: int
+    position: int | None = Field(
+        description="notification position of the last event written (null: none); "
+        "read models that reached it show this batch")
+    results: list[ScanResult]
+
+
+class ManifestBatchAnswer(Closed):
+    accepted: int
+    duplicates: int
+    rejected: int
+    position: int | None
+    results: list[ManifestResult]
+
+
+# ---- public lookup -------------------------------------------------------------------
+
+
+class Milestone(Closed):
+    status: str
+    occurred_at: str
+    city: str | None
+
+
+class CoarseTracking(Closed):
+    """What anyone with the tracking number sees."""
+
+    tracking_no: str
+    detail: Literal["coarse"]
+    status: str
+    city: str | None
+    eta: str | None
+    delivered_at: str | None
+    timeline: list[Milestone]
+
+
+class Location(Closed):
+    facility: str | None
+    city: str | None
+
+
+class NextExpected(Closed):
+    activity: str
+    facility: str | None
+
+
+class Delivered(Closed):
+    at: str
+    signed_by: str | None
+
+
+class MaskedParty(BaseModel):
+    name: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    email: str | None = None
+
+
+class TimelineEntry(Closed):
+    type: str
+    occurred_at: str
+    facility: str | None
+    city: str | None
+    description: str
+    late: bool
+    voided: bool
+
+
+class FullTracking(Closed):
+    """What the receiver or sender sees after proving the last four digits of a phone."""
+
+    tracking_no: str
+    detail: Literal["full"]
+    status: str
+    flags: list[str]
+    location: Location
+    last_event: str | None
+    last_event_at: str | None
+    promised_by: str | None
+    eta: str | None
+    next_expected: NextExpected | None
+    open_exceptions: int
+    delivered: Delivered | None
+    service_level: str | None
+    origin: str | None
+    destination: str | None
+    receiver: MaskedParty | None
+    sender: MaskedParty | None
+    timeline: list[TimelineEntry]
+
+
+Tracking = Annotated[CoarseTracking | FullTracking, Field(discriminator="detail")]
+
+
+# ---- audit ---------------------------------------------------------------------------
+
+
+class OpenException(Closed):
+    id: str
+    code: str
+    status: str
+
+
+class HistoryEvent(Closed):
+    version: int
+    type: str
+    occurred_at: str
+    recorded_at: str
+    device_id: str | None
+    operator_id: str | None
+    details: dict[str, Any]
+    previous_hash: str
+    event_hash: str
+
+
+class History(Closed):
+    tracking_no: str
+    as_of: str | None
+    status: str
+    flags: list[str]
+    location: str | None
+    open_exceptions: list[OpenException]
+    events: list[HistoryEvent]
+
+
+# ---- exceptions ----------------------------------------------------------------------
+
+
+class QueueRow(BaseModel):
+    """One exception in the queue (the exception-queue read model's row)."""
+
+    exception_id: str
+    tracking_no: str
+    code: str
+    severity: str
+    owner: str
+    customer_facing: int
+    customer_tier: str
+    priority: int
+    status: str
+    auto: int
+    detail: str | None
+    facility: str | None
+    occurred_at: str
+    raised_at: str
+    raised_by: str | None
+    first_response_due: str | None
+    resolution_due: str
+    next_due: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    assignee: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    outcome: str | None
+    note: str | None
+
+
+class Queue(Closed):
+    count: int
+    position: int = Field(description="the exception queue's position in the log")
+    exceptions: list[QueueRow]
+
+
+class RaiseException(Closed):
+    tracking_no: TrackingNoField
+    code: ExceptionCode
+    detail: str = Field("", max_length=500, description="what staff saw; no personal data")
+
+
+class OnParcel(Closed):
+    tracking_no: TrackingNoField = Field(description="the parcel the exception belongs to")
+
+
+class ResolveException(OnParcel):
+    outcome: Literal[tuple(o.value for o in Outcome if o != Outcome.CLEARED)]  # type: ignore[valid-type]
+    note: str | None = Field(None, max_length=500)
+
+
+StaffName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                                 description="a staff member's credential name")]
+TeamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class HandOver(OnParcel):
+    # "At least one of": said in the schema too, so the OpenAPI document is the contract.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [{"required": [name], "properties": {name: {"type": "string"}}}
+                  for name in ("to_agent", "to_team")]})
+
+    to_agent: StaffName | None = None
+    to_team: TeamName | None = None
+    note: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _someone(self) -> HandOver:
+        if not (self.to_agent or self.to_team):
+            raise ValueError("hand over to_agent, to_team, or both")
+        return self
+
+
+class Contact(OnParcel):
+    channel: Channel
+    summary: str | None = Field(None, max_length=2000, description=(
+        "what was said; personal data allowed: it is sealed with the parcel's key, never "
+        "shown in the queue or logged"))
+
+
+class Escalate(OnParcel):
+    reason: str = Field(min_length=1, max_length=500)
+    to: TeamName | None = Field(None, description="default: the policy's escalation team")
+    new_owner: StaffName | None = None
+
+
+class Reopen(OnParcel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ActionDone(Closed):
+    exception_id: str
+    tracking_no: str
+    action: str
+    position: int = Field(description="log head after the change; the queue shows it once "
+                          "its position reaches this")
+
+
+# ---- operations ----------------------------------------------------------------------
+
+
+class Health(Closed):
+    status: Literal["ok"]
+
+
+class ProjectionLag(Closed):
+    projection: str
+    position: int
+    head: int
+    behind: int
+    seconds_behind: float
+
+
+class Readiness(Closed):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    projections: list[ProjectionLag]
+    reasons: list[str]

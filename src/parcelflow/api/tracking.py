@@ -1,0 +1,180 @@
+"""The public lookup: what a tracking-view row shows with and without proof, and the proof.
+
+Without proof anyone holding the tracking number sees the status, the city, the ETA
+and a coarse timeline (milestones by city, no facility codes, no descriptions, no
+people). With the last four digits of the receiver's or the sender's phone they see
+the full timeline, still masked: every customer-facing string goes through
+`parcelflow.domain.privacy`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from eventsourcing.application import LRUCache
+
+from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.domain.privacy import mask_party, mask_signature, scrub_text
+from parcelflow.domain.vocabulary import SCAN_RULES, ScanType
+from parcelflow.projections.tracking_view import decode
+
+_SCAN_TYPES = {str(t): t for t in ScanType}
+_SIGNED = re.compile(r"\(signed: (.*)\)$")
+
+
+def _milestone(entry: dict[str, Any]) -> str | None:
+    if entry["type"] == "registered" or entry["type"] == "manifest_attached":
+        return "registered"
+    scan_type = _SCAN_TYPES.get(entry["type"])
+    status = SCAN_RULES[scan_type].status if scan_type else None
+    return str(status) if status else None
+
+
+def coarse_timeline(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Milestones: one line each time the parcel's stage or city changes."""
+    out: list[dict[str, Any]] = []
+    for entry in timeline:
+        stage = _milestone(entry)
+        if entry["voided"] or stage is None:
+            continue
+        if out and out[-1]["status"] == stage and out[-1]["city"] == entry["city"]:
+            continue
+        out.append({"status": stage, "occurred_at": entry["occurred_at"], "city": entry["city"]})
+    return out
+
+
+def coarse(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tracking_no": row["tracking_no"],
+        "detail": "coarse",
+        "status": row["status"],
+        "city": row["city"],
+        "eta": row["eta"],
+        "delivered_at": row["delivered_at"],
+        "timeline": coarse_timeline(row["timeline"]),
+    }
+
+
+def _masked_description(text: str) -> str:
+    text = _SIGNED.sub(lambda m: f"(signed: {mask_signature(m.group(1))})", text)
+    return scrub_text(text)
+
+
+def full(row: dict[str, Any]) -> dict[str, Any]:
+    """Everything the view has for a customer, masked again on the way out (the view
+    masks parties already; this also catches free text: who signed, notes in details)."""
+    next_expected = ({"activity": row["next_activity"], "facility": row["next_facility"]}
+                     if row["next_activity"] else None)
+    delivered = ({"at": row["delivered_at"],
+                  "signed_by": mask_signature(row["signed_by"]) if row["signed_by"] else None}
+                 if row["delivered_at"] else None)
+    return {
+        "tracking_no": row["tracking_no"],
+        "detail": "full",
+        "status": row["status"],
+        "flags": row["flags"],
+        "location": {"facility": row["facility"], "city": row["city"]},
+        "last_event": row["last_event"],
+        "last_event_at": row["last_event_at"],
+        "promised_by": row["promised_by"],
+        "eta": row["eta"],
+        "next_expected": next_expected,
+        "open_exceptions": row["open_exceptions"],
+        "delivered": delivered,
+        "service_level": row["service_level"],
+        "origin": row["origin"],
+        "destination": row["destination"],
+        "receiver": mask_party(row["receiver"]) if row.get("receiver") else None,
+        "sender": mask_party(row["sender"]) if row.get("sender") else None,
+        "timeline": [
+            {"type": e["type"], "occurred_at": e["occurred_at"], "facility": e["facility"],
+             "city": e["city"], "description": _masked_description(e["description"]),
+             "late": e["late"], "voided": e["voided"]}
+            for e in row["timeline"]
+        ],
+    }
+
+
+class TrackingRows:
+    """Tracking-view rows for the lookup, in one round trip each on PostgreSQL.
+
+    The view's own `get()` runs its SELECT inside a transaction (BEGIN, SELECT,
+    ROLLBACK: three round trips); a single autocommit SELECT reads the same committed
+    row. On SQLite, where a transaction costs no round trip, the view answers itself.
+    """
+
+    def __init__(self, view: Any):
+        self.view = view
+
+    def get(self, tracking_no: str) -> dict[str, Any] | None:
+        if not self.view.is_postgres:
+            return self.view.get(tracking_no)  # type: ignore[no-any-return]
+        with self.view.datastore.get_connection() as conn:
+            row = conn.execute("SELECT * FROM tracking_view WHERE tracking_no = %s",
+                               [tracking_no]).fetchone()
+        return decode(row) if row else None
+
+
+class PhoneProofs:
+    """Checks `phone_last4` against the parcel's receiver and sender phones.
+
+    The phones are sealed in the store; opening them costs a read of the parcel's events
+    and a decryption. So each parcel's answer is kept in memory as keyed hashes of the
+    two last-four digits (HMAC under a key made when the process starts, never stored),
+    tagged with the tracking-view version it was computed for: any later event (a
+    redirect to a new receiver, an erasure) changes the version and the hashes are
+    computed again. Nothing in memory or on disk holds the digits themselves.
+
+    An unknown tracking number gets the same work as a known one (one hash, two
+    constant-time comparisons) and the same answer as a wrong proof.
+    """
+
+    SLOTS = 2  # receiver and sender: always compare against both, present or not
+
+    def __init__(self, service: ParcelService, size: int = 100_000):
+        self.service = service
+        self._key = secrets.token_bytes(32)
+        self._nothing = self._digest("no match " + secrets.token_hex(8))
+        self._cache: LRUCache[str, tuple[int, tuple[bytes, ...]]] = LRUCache(maxsize=size)
+
+    def _digest(self, digits: str) -> bytes:
+        return hmac.new(self._key, digits.encode(), hashlib.sha256).digest()
+
+    def matches(self, tracking_no: str, version: int | None, last4: str) -> bool:
+        given = self._digest(last4)
+        known = self._known(tracking_no, version) if version is not None else ()
+        slots = (*known, *([self._nothing] * self.SLOTS))[: self.SLOTS]
+        found = False
+        for digest in slots:
+            found |= hmac.compare_digest(given, digest)
+        return found
+
+    def _known(self, tracking_no: str, version: int) -> tuple[bytes, ...]:
+        try:
+            cached_version, digests = self._cache.get(tracking_no)
+            if cached_version == version:
+                return digests
+        except KeyError:
+            pass
+        digests = self._load(tracking_no)
+        self._cache.put(tracking_no, (version, digests))
+        return digests
+
+    def _load(self, tracking_no: str) -> tuple[bytes, ...]:
+        try:
+            parcel = self.service.get(tracking_no)
+        except ParcelNotFound:
+            return ()
+        manifest = parcel.manifest
+        opener = self.service.personal.opener([parcel.id])
+        digests = []
+        for sealed in (parcel.receiver_sealed, manifest.sender_sealed if manifest else None):
+            phone = opener.open(parcel.id, sealed, reveal=True).get("phone") or ""
+            digits = re.sub(r"\D", "", phone)  # erased or unreadable: no digits, no proof
+            if len(digits) >= 4:
+                digests.append(self._digest(digits[-4:]))
+        return tuple(digests)

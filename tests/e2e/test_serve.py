@@ -1,0 +1,122 @@
+"""`parcelflow serve`, `keys` and `health` as an operator runs them: real processes on
+PostgreSQL, requests over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from parcelflow.adapters.credentials import Kind
+from parcelflow.api.app import credential_store
+from parcelflow.bootstrap import build_service
+from parcelflow.projections.registry import runner
+from parcelflow.settings import Settings
+
+from tests.support.builders import journey, manifest, recent_start, tracking
+
+PARCELFLOW = [sys.executable, "-m", "parcelflow"]
+
+
+def _env(db: str) -> dict[str, str]:
+    return {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+
+
+def run(args: list[str], db: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=_env(db), capture_output=True,
+                          text=True, timeout=120)
+
+
+def _in_process(db: str, action):
+    """What a second CLI call would do, without paying a process start for it."""
+    settings = Settings(_env_file=None, database_url=db)  # type: ignore[call-arg]
+    svc = build_service(settings)
+    try:
+        return action(credential_store(svc, settings), svc)
+    finally:
+        svc.close()
+
+
+def _project(svc) -> None:
+    r = runner(svc, "tracking")
+    try:
+        r.run()
+    finally:
+        r.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_with_keys_and_health(tmp_path, postgres_url):
+    made = run(["keys", "create", "scanner", "--name", "scanner-9", "--facility", "SZX-OUT-07",
+                "--json"], postgres_url, tmp_path)
+    assert made.returncode == 0, made.stderr
+    scanner = json.loads(made.stdout)
+    orders_key = _in_process(postgres_url, lambda store, _: store.create(Kind.MANIFESTS, "orders"))
+    orders = {"token": orders_key.token}
+    listed = run(["keys", "list", "--json"], postgres_url, tmp_path)
+    assert [k["name"] for k in json.loads(listed.stdout)] == ["scanner-9", "orders"]
+    assert scanner["token"].split("_")[-1] not in listed.stdout  # secrets never listed
+
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([*PARCELFLOW, "serve", "--port", str(port)], cwd=tmp_path,
+                                  env=_env(postgres_url), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            assert server.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=base) as http:
+            r = http.post("/v1/parcels", json=[manifest(1)],
+                          headers={"Authorization": f"Bearer {orders['token']}"})
+            assert r.json()["accepted"] == 1
+            scans = journey(1, t0=recent_start())[:2]
+            r = http.post("/v1/scans", json=scans,
+                          headers={"Authorization": f"Bearer {scanner['token']}",
+                                   "X-Request-Id": "e2e-1"})
+            assert r.json()["accepted"] == 2 and int(r.headers["X-Parcelflow-Position"]) == 3
+            assert http.get(f"/v1/parcels/{tracking(1)}").status_code == 404  # not projected
+            _in_process(postgres_url, lambda _, svc: _project(svc))
+            r = http.get(f"/v1/parcels/{tracking(1)}")
+            assert r.json()["status"] == "in_transit"
+
+            healthy = run(["health", "--projection", "tracking", "--json"], postgres_url, tmp_path)
+            assert healthy.returncode == 0 and json.loads(healthy.stdout)["healthy"]
+
+            revoked = run(["keys", "revoke", scanner["key_id"]], postgres_url, tmp_path)
+            assert revoked.returncode == 0
+            r = http.post("/v1/scans", json=[],
+                          headers={"Authorization": f"Bearer {scanner['token']}"})
+            assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+            assert "parcelflow_http_requests_total" in http.get("/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()
+             if line.startswith("{")]
+    of_request = [line for line in lines if line.get("request_id") == "e2e-1"]
+    assert {line["event"] for line in of_request} == {"scans.ingested", "http.request"}
+    assert all("request_id" in line for line in lines if line["event"] == "http.request")
+
+    unreachable = run(["health", "--timeout", "2"], "postgresql://postgres@127.0.0.1:1/none",
+                      tmp_path)
+    assert unreachable.returncode == 1 and "database unreachable" in unreachable.stdout
