@@ -32,6 +32,7 @@ from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.domain.ids import parcel_id  # noqa: E402
 from parcelflow.domain.parcel import Parcel  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
+from parcelflow.runtime import tune_gc  # noqa: E402
 from parcelflow.settings import Settings  # noqa: E402
 from parcelflow.wire.scans import validate_scan  # noqa: E402
 from tests.support.builders import journey, manifest  # noqa: E402
@@ -113,6 +114,7 @@ def copy_rate(url: str, row_bytes: int, rows: int, batch: int) -> float:
 
 def _worker(url: str, first: int, parcels: int, t0: datetime, ready, go, out) -> None:  # type: ignore[no-untyped-def]
     configure_logging(level="WARNING")
+    tune_gc()
     clock = Clock(t0 - timedelta(hours=1))
     svc = build_service(Settings(database_url=url, _env_file=None),  # type: ignore[call-arg]
                         clock=clock, cache_size=1_000_000)
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
     configure_logging(level="WARNING")
+    tune_gc()  # as every parcelflow process does (see parcelflow/runtime.py)
 
     name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.admin_url, autocommit=True) as conn:

@@ -89,6 +89,8 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
 
 
 class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
+    COPY_FROM = 64  # events in one insert from which COPY pays for its extra round trips
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         table = self._table()
@@ -120,6 +122,10 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
         """
         if not stored_events:
             return []
+        if len(stored_events) < self.COPY_FROM:
+            # A few events: the library's one pipelined INSERT is one round trip; COPY
+            # and reading the ids back are five.
+            return super().insert_events(stored_events, **kwargs)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)  # the library's hook
             self._lock_table(curs)
