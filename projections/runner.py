@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -93,17 +94,59 @@ class Runner:
                 self.projection.replica.forget()
         return done
 
-    # A rebuild has no reader waiting on it, so it reads big batches: a parcel's
-    # several events in one batch then cost one rendering of its rows, not several.
-    REBUILD_BATCH = 50_000
+    # A rebuild takes parcels, not the log, in order: every row depends on one parcel's
+    # events only, so each parcel is loaded whole (up to the log's head), applied and
+    # rendered once — however far apart its events lie in the log.
+    REBUILD_PARCELS = 2000  # parcels per query and per write
 
     def rebuild(self, progress: Progress | None = None) -> tuple[int, float]:
-        """Drop the view and replay the whole log into it: (events, seconds)."""
+        """Drop the view and rebuild it from every event up to the log's head:
+        (events, seconds). The position is recorded at the end; until then the view has
+        none, and an interrupted rebuild is replayed from the start."""
         started = time.perf_counter()
         self.projection.view.drop()
-        self.projection.replica.forget()
-        events = self.run(progress=progress, batch_size=self.REBUILD_BATCH)
+        upto = self.follower.head()
+        events = self.replay(self.service.recorder.parcel_ids(upto), upto, progress)
+        self.record_position(upto)
         return events, time.perf_counter() - started
+
+    def replay(self, ids: list[Any], upto: int, progress: Progress | None = None) -> int:
+        """Write these parcels' rows as of notification `upto` (no position): (events)."""
+        done = 0
+        chunks = [ids[i:i + self.REBUILD_PARCELS] for i in range(0, len(ids), self.REBUILD_PARCELS)]
+
+        def load(chunk: list[Any]) -> dict[Any, Any]:
+            return self.service.recorder.select_events_for(chunk, upto=upto)
+
+        # Three threads, one chunk each: the next chunk is read, this one rendered, the
+        # last one written. The database waits release the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
+            writing: Future[None] | None = None
+            reading = reader.submit(load, chunks[0]) if chunks else None
+            for k, chunk in enumerate(chunks):
+                assert reading is not None
+                stored = reading.result()
+                reading = reader.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
+                events = [self.service.mapper.to_domain_event(e)
+                          for pid in chunk for e in stored.get(pid, ())]
+                self.projection.replica.forget()  # each parcel is seen once: keep none
+                prepared = self.projection.prepare(events)  # type: ignore[arg-type]
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(self.projection.commit, prepared, None)
+                done += len(events)
+                if progress:
+                    progress(done, done, upto)
+            if writing is not None:
+                writing.result()
+        self.projection.replica.forget()
+        return done
+
+    def record_position(self, position: int) -> None:
+        if position:
+            with self.projection.view.writing(Tracking(self.service.name, position)):
+                pass
 
     def wait(self, position: int | None, timeout: float = 5.0) -> bool:
         """Block until the view has reached `position`; False on timeout."""

@@ -95,7 +95,7 @@ class Renderer:
     def __init__(self, service: ParcelService, size: int = 200_000):
         self.service = service
         self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
-        self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, JSON)}
+        self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
 
     def rows(self, parcels: Iterable[Parcel]) -> list[dict[str, Any]]:
         parcels = list(parcels)
@@ -125,11 +125,11 @@ class Renderer:
         if known is None:
             known = self._lines[parcel.id] = {}
         network = self.service.network
-        parts = []
+        lines = []
         for entry in parcel.state.timeline:
             cached = known.get(entry.version)
             if cached is None or cached[0] is not entry:
-                line = orjson.dumps({
+                line = {
                     "version": entry.version,
                     "type": entry.kind,
                     "occurred_at": entry.occurred_at.isoformat(),
@@ -138,10 +138,10 @@ class Renderer:
                     "description": describe(entry, network),
                     "late": entry.late,
                     "voided": entry.voided,
-                }).decode()
+                }
                 cached = known[entry.version] = (entry, line)
-            parts.append(cached[1])
-        return "[" + ",".join(parts) + "]"
+            lines.append(cached[1])
+        return orjson.dumps(lines).decode()
 
     def row(self, parcel: Parcel, opener: Opener | None) -> dict[str, Any]:
         state = parcel.state

@@ -15,6 +15,7 @@ import os
 from typing import Any
 from uuid import UUID
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -37,15 +38,17 @@ def seal(key: bytes, parcel_id: UUID, data: dict[str, Any]) -> str:
     return SEALED_PREFIX + base64.b64encode(nonce + ciphertext).decode()
 
 
-def open_sealed(key: bytes, parcel_id: UUID, sealed: str) -> dict[str, Any]:
+def open_sealed(key: bytes | AESGCM, parcel_id: UUID, sealed: str) -> dict[str, Any]:
+    """Open sealed data with the parcel's key (or an AESGCM made from it, to reuse)."""
     if not sealed.startswith(SEALED_PREFIX):
         raise SealError("not sealed data")
     raw = base64.b64decode(sealed[len(SEALED_PREFIX):])
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
-        plaintext = AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], parcel_id.bytes)
+        plaintext = aead.decrypt(raw[:_NONCE], raw[_NONCE:], parcel_id.bytes)
     except InvalidTag:
         raise SealError("sealed data does not open with this parcel's key") from None
-    return json.loads(plaintext)
+    return orjson.loads(plaintext)
 
 
 def fingerprint(key: bytes, data: Any) -> str:

@@ -34,7 +34,13 @@ _SQLITE_CHUNK = 500  # stay well under SQLite's bound-parameter limit
 
 
 class ParcelRecorderMixin:
-    def select_events_for(self, ids: Collection[UUID]) -> dict[UUID, list[StoredEvent]]:
+    def select_events_for(self, ids: Collection[UUID],
+                          upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
+        """Each parcel's events in version order (only those up to notification `upto`)."""
+        raise NotImplementedError
+
+    def parcel_ids(self, upto: int) -> list[UUID]:
+        """Every parcel with an event up to notification `upto`."""
         raise NotImplementedError
 
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:
@@ -46,16 +52,19 @@ class ParcelRecorderMixin:
 
 
 class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
-    def select_events_for(self, ids: Collection[UUID]) -> dict[UUID, list[StoredEvent]]:
+    def select_events_for(self, ids: Collection[UUID],
+                          upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         keys = [i.hex for i in ids]
+        limit = "" if upto is None else f" AND rowid <= {int(upto)}"
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(keys), _SQLITE_CHUNK):
                 chunk = keys[start:start + _SQLITE_CHUNK]
                 c.execute(
                     f"SELECT originator_id, originator_version, topic, state "
                     f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    f"({','.join('?' * len(chunk))}){limit} "
+                    f"ORDER BY originator_id, originator_version",
                     chunk,
                 )
                 for row in c.fetchall():
@@ -86,6 +95,12 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
             c.execute(f"SELECT COUNT(*) FROM {self.events_table_name} WHERE rowid > ?",
                       (position,))
             return int(c.fetchone()[0])
+
+    def parcel_ids(self, upto: int) -> list[UUID]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                      f"WHERE rowid <= ?", (upto,))
+            return [UUID(row[0]) for row in c.fetchall()]
 
 
 class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
@@ -174,18 +189,28 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
             return [Notification(id=n, originator_id=o, originator_version=v, topic=t, state=s)
                     for n, o, v, t, s in curs.fetchall()]
 
-    def select_events_for(self, ids: Collection[UUID]) -> dict[UUID, list[StoredEvent]]:
+    def select_events_for(self, ids: Collection[UUID],
+                          upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         query = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%s) AND notification_id <= %s "
+            "ORDER BY originator_id, originator_version"
         ).format(self._table())
         with self.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row, binary=True) as curs:
-            curs.execute(query, (list(ids),))
+            curs.execute(query, (list(ids), upto if upto is not None else 2**62))
             for pid, version, topic, state in curs.fetchall():
                 found[pid].append(StoredEvent(pid, version, topic, state))
         return found
+
+    def parcel_ids(self, upto: int) -> list[UUID]:
+        query = SQL("SELECT DISTINCT originator_id FROM {} WHERE notification_id <= %s").format(
+            self._table())
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query, (upto,))
+            return [row[0] for row in curs.fetchall()]
 
     def count_after(self, position: int) -> int:
         query = SQL("SELECT COUNT(*) AS n FROM {} WHERE notification_id > %s").format(

@@ -6,6 +6,8 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from parcelflow.adapters.keystore import KeyStore
 from parcelflow.adapters.sealing import SealError, fingerprint, open_sealed, seal
 from parcelflow.domain.privacy import ERASED, mask_party
@@ -52,6 +54,7 @@ class Sealer:
 class Opener:
     def __init__(self, keys: dict[UUID, bytes | None]):
         self._keys = keys
+        self._aeads: dict[UUID, AESGCM] = {}  # a parcel's parties share its key schedule
 
     def open(self, parcel_id: UUID, sealed: str | None, *, reveal: bool = False) -> dict[str, Any]:
         """A party's fields: masked by default, in the clear with `reveal`, or [erased]."""
@@ -60,8 +63,11 @@ class Opener:
         key = self._keys.get(parcel_id)
         if key is None:
             return {name: ERASED for name in PARTY_FIELDS}
+        aead = self._aeads.get(parcel_id)
+        if aead is None:
+            aead = self._aeads[parcel_id] = AESGCM(key)
         try:
-            party = open_sealed(key, parcel_id, sealed)
+            party = open_sealed(aead, parcel_id, sealed)
         except SealError:
             return {name: "[unreadable]" for name in PARTY_FIELDS}
         return party if reveal else mask_party(party)
