@@ -2,12 +2,15 @@
 
 One connection is kept open between messages and reopened when the server drops it.
 Each message carries a Message-ID derived from the notification, so a message sent
-twice after a crash is recognisably the same one.
+twice after a crash is recognisably the same one. Lines end in CRLF on the wire, as
+SMTP requires (smtplib passes bytes through as they are: a message rendered with bare
+LFs reads as one line to the server, refused as too long once it passes 998 bytes).
 """
 
 from __future__ import annotations
 
 import smtplib
+from email import policy
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, parseaddr
@@ -18,6 +21,8 @@ import structlog
 from parcelflow.adapters.delivery import DeliveryError
 
 log = structlog.get_logger(__name__)
+
+_WIRE = policy.compat32.clone(linesep="\r\n")  # MIMEText's own policy, with SMTP's line ends
 
 
 class SmtpMailer:
@@ -56,7 +61,7 @@ class SmtpMailer:
         message["Subject"] = Header(subject, "utf-8")
         message["Message-ID"] = f"<{message_id}@parcelflow>"
         message["Content-Language"] = language
-        data = message.as_bytes()
+        data = message.as_bytes(policy=_WIRE)
         for attempt in (1, 2):  # a kept-open connection may have been closed by the server
             try:
                 if self._client is None:
