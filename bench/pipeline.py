@@ -15,7 +15,13 @@ and scan-to-notification latency at a steady rate.
    `relay`, `project tracking --follow`, `notify --channel email --channel sms` with
    email to a local SMTP server and recorded SMS, `notify --channel webhook` with signed
    webhooks to a local HTTP server); for every email, the time from its scan being
-   produced to the email arriving: p50 / p99.
+   produced to the email arriving: p50 / p99, and how much of it each stage took
+   (produced -> recorded in the store -> published by the relay -> email received).
+   Run twice: with the journeys staggered, as a network's traffic is (each second
+   holds pickups, sorts, departures and deliveries of different parcels: about 3 in
+   11 scans call for an email); then step by step, every parcel at the same step at
+   once, which turns the first and last stretches into bursts where every scan calls
+   for an email and an SMS (a stress figure).
 
 Everything runs on this machine (broker, PostgreSQL, SMTP and HTTP peers, workers), so
 the figures include their competition for the same cores.
@@ -42,12 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 from kafka.structs import TopicPartition  # noqa: E402
+from parcelflow.consumers import parcel_events  # noqa: E402
 from parcelflow.consumers.ingest_worker import build_ingest_worker  # noqa: E402
 from parcelflow.consumers.relay import build_relay  # noqa: E402
 
 from parcelflow.adapters.positions import PositionStore  # noqa: E402
 from parcelflow.application.service import utcnow  # noqa: E402
 from parcelflow.bootstrap import build_service  # noqa: E402
+from parcelflow.domain.ids import parcel_id  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.settings import WebhookEndpoint  # noqa: E402
 from tests.support.builders import journey, manifest, recent_start  # noqa: E402
@@ -63,9 +71,23 @@ EMAIL_STEPS = {"已揽收": 0, "正在派送": 9, "已签收": 10}  # subject wo
 
 
 def journeys(first: int, parcels: int) -> list[dict]:
+    """Step by step: every parcel's pickup, then every parcel's next scan, and so on."""
+    return [item for _, item in steps(first, parcels)]
+
+
+def steps(first: int, parcels: int, *, staggered: bool = False) -> list[tuple[int, dict]]:
+    """(step, scan) for `parcels` whole journeys. Step by step, or staggered: parcel k of
+    n starts k/n of a journey's length after the first, so that (after a short ramp)
+    every moment holds the same mix of pickups, sorts, departures, deliveries... as a
+    network carrying parcels at every stage of their journeys does."""
     t0 = recent_start()
-    by_parcel = {n: journey(n, t0=t0) for n in range(first, first + parcels)}
-    return [by_parcel[n][step] for step in range(STEPS) for n in by_parcel]
+    scans = [(step, n, item) for n in range(first, first + parcels)
+             for step, item in enumerate(journey(n, t0=t0))]
+    if staggered:
+        scans.sort(key=lambda s: ((s[1] - first) / parcels * STEPS + s[0], s[1]))
+    else:
+        scans.sort(key=lambda s: (s[0], s[1]))
+    return [(step, item) for step, _, item in scans]
 
 
 def producer(bootstrap: str) -> KafkaProducer:
@@ -238,19 +260,19 @@ def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
     return started
 
 
-def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds: float,
-                  verbose: bool = False) -> tuple[list[float], int, int]:
+def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds: float, *,
+                  staggered: bool, verbose: bool = False) -> tuple[Stages, int, int]:
     parcels = max(1, int(rate * seconds) // STEPS)
     svc.register([manifest(n) for n in range(first, first + parcels)])
-    items = journeys(first, parcels)
+    scans = steps(first, parcels, staggered=staggered)
     peers = Peers()
     settings = settings.model_copy(update={
         # fresh topics and groups: the relay carries on from its position onto a topic
         # holding only this run's events
-        "kafka_scans_topic": settings.kafka_scans_topic + ".steady",
-        "kafka_events_topic": settings.kafka_events_topic + ".steady",
-        "kafka_ingest_group": settings.kafka_ingest_group + "-steady",
-        "kafka_notify_group": settings.kafka_notify_group + "-steady",
+        "kafka_scans_topic": f"{settings.kafka_scans_topic}.steady{first}",
+        "kafka_events_topic": f"{settings.kafka_events_topic}.steady{first}",
+        "kafka_ingest_group": f"{settings.kafka_ingest_group}-steady{first}",
+        "kafka_notify_group": f"{settings.kafka_notify_group}-steady{first}",
         "smtp_url": peers.smtp_url,
         "merchant_webhooks": {"shop-123": WebhookEndpoint(url=peers.webhook_url,
                                                           secret=peers.secret)}})
@@ -279,12 +301,12 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
         time.sleep(10)  # start-up and group joins (ingest, notify) before the clock starts
         p = producer(bootstrap)
         started = time.perf_counter()
-        for i, item in enumerate(items):
+        for i, (step, item) in enumerate(scans):
             due = started + i / rate
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            sent_at[(item["tracking_no"], i // parcels)] = time.time()
+            sent_at[(item["tracking_no"], step)] = time.time()
             p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
                    value=json.dumps(item).encode())
         p.flush()
@@ -297,12 +319,62 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
         for worker in workers:
             worker.wait(timeout=30)
         peers.stop()
-    latencies = []
+    stages = Stages(svc, scans, bootstrap, settings.kafka_events_topic)
     for arrived, text in peers.emails:
         number = next(w for w in text.split() if w.startswith("PF"))
         step = next(s for word, s in EMAIL_STEPS.items() if word in text)
-        latencies.append(arrived - sent_at[(number, step)])
-    return latencies, len(items), peers.webhooks
+        stages.add(number, step, sent_at[(number, step)], arrived)
+    return stages, len(scans), peers.webhooks
+
+
+class Stages:
+    """Each email's latency, and where it went: produced -> recorded in the store (ingest
+    worker) -> published to the events topic (relay) -> received by the SMTP server
+    (notification worker, SMTP)."""
+
+    def __init__(self, svc, scans: list[tuple[int, dict]], bootstrap: str, topic: str):
+        self.total: list[float] = []
+        self.ingest: list[float] = []
+        self.relay: list[float] = []
+        self.notify: list[float] = []
+        scan_ids = {item["scan_id"]: (item["tracking_no"], step) for step, item in scans}
+        self.stored: dict[tuple[str, int], tuple[float, str]] = {}
+        ids = {parcel_id(item["tracking_no"]) for _, item in scans}
+        for pid, records in svc.recorder.select_events_for(list(ids)).items():
+            for record in records:
+                event = svc.mapper.to_domain_event(record)
+                key = scan_ids.get(getattr(event, "scan_id", None))
+                if key is not None:
+                    self.stored[key] = (event.recorded_at.timestamp(),
+                                        parcel_events.event_id(pid, record.originator_version))
+        self.published = self._published(bootstrap, topic)
+
+    @staticmethod
+    def _published(bootstrap: str, topic: str) -> dict[str, float]:
+        """When the relay produced each event (the record's create time)."""
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, consumer_timeout_ms=3000)
+        consumer.subscribe([topic])
+        found = {}
+        for record in consumer:
+            found[json.loads(record.value)["id"]] = record.timestamp / 1000
+        consumer.close()
+        return found
+
+    def add(self, number: str, step: int, sent: float, arrived: float) -> None:
+        self.total.append(arrived - sent)
+        recorded, event_id = self.stored[(number, step)]
+        published = self.published.get(event_id)
+        self.ingest.append(recorded - sent)
+        if published is not None:
+            self.relay.append(published - recorded)
+            self.notify.append(arrived - published)
+
+    @staticmethod
+    def figures(values: list[float]) -> str:
+        q = statistics.quantiles(values, n=100)
+        return (f"p50 {statistics.median(values) * 1000:,.0f} ms, p99 {q[98] * 1000:,.0f} ms, "
+                f"max {max(values) * 1000:,.0f} ms")
 
 
 def main() -> int:
@@ -334,13 +406,20 @@ def main() -> int:
             print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s")
 
         first = 2 * (args.scans // STEPS) + 1
-        latencies, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
-                                                args.rate, args.seconds, args.verbose)
-        q = statistics.quantiles(latencies, n=100)
-        print(f"scan-to-email at {args.rate} scans/s for {args.seconds:.0f} s ({scans} scans, "
-              f"{len(latencies)} emails, {hooks} webhooks, every worker running): "
-              f"p50 {statistics.median(latencies) * 1000:,.0f} ms, p99 {q[98] * 1000:,.0f} ms, "
-              f"max {max(latencies) * 1000:,.0f} ms")
+        for staggered in (True, False):
+            stages, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
+                                                 args.rate, args.seconds, staggered=staggered,
+                                                 verbose=args.verbose)
+            first += scans // STEPS
+            mix = ("journeys staggered (a steady mix of every step)" if staggered else
+                   "step by step (every parcel's pickup, then ..., then every delivery: "
+                   "bursts of email-worthy scans)")
+            print(f"scan-to-email at {args.rate} scans/s for {args.seconds:.0f} s, {mix}: "
+                  f"{scans} scans, {len(stages.total)} emails, {hooks} webhooks, every worker "
+                  f"running: " + stages.figures(stages.total))
+            print("  produced -> stored (ingest worker):    " + stages.figures(stages.ingest))
+            print("  stored -> published (relay):           " + stages.figures(stages.relay))
+            print("  published -> email received (notify):  " + stages.figures(stages.notify))
         svc.close()
     return 0
 
