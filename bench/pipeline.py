@@ -30,6 +30,7 @@ the figures include their competition for the same cores.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -299,6 +300,8 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
         threading.Thread(target=watch, daemon=True).start()
     try:
         time.sleep(10)  # start-up and group joins (ingest, notify) before the clock starts
+        gc.collect()
+        gc.freeze()  # no full collection in this process stalls the producer mid-run
         p = producer(bootstrap)
         started = time.perf_counter()
         for i, (step, item) in enumerate(scans):
