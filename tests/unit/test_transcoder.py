@@ -43,3 +43,11 @@ def test_objects_holding_uuids_keep_their_type():
     library, ours = transcoders()
     obj = {"id": uuid4(), "nested": {"amount": Decimal("1.50"), "at": [T0, {"x": T0}]}}
     assert ours.decode(ours.encode(obj)) == obj == library.decode(library.encode(obj))
+
+
+def test_uuids_one_level_down_keep_their_type_too():
+    library, ours = transcoders()
+    for obj in ({"ids": [uuid4(), uuid4()]}, {"refs": {"parcel": uuid4()}},
+                {"pair": (1, uuid4())}, [{"plain": "x"}, uuid4()]):
+        assert ours.decode(ours.encode(obj)) == library.decode(library.encode(obj))
+        assert ours.encode(obj) == library.encode(obj)

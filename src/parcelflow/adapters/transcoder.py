@@ -8,6 +8,7 @@ encoder called back into Python for every datetime of every event.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,15 +18,26 @@ from eventsourcing.persistence import JSONTranscoder
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes go through the registered transcoding
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime})
+
+
 def _has_uuid(obj: Any, depth: int = 2) -> bool:
     # orjson writes UUIDs natively as plain strings, which would come back as str; the
-    # rare object holding one is left to the library's encoder.
+    # rare object holding one is left to the library's encoder. Runs for every event
+    # stored, so the common values (strings, numbers, times) are passed over by type.
     if isinstance(obj, UUID):
         return True
-    if depth and isinstance(obj, dict):
-        return any(_has_uuid(v, depth - 1) for v in obj.values())
-    if depth and isinstance(obj, (list, tuple)):
-        return any(_has_uuid(v, depth - 1) for v in obj)
+    if not depth:
+        return False
+    if isinstance(obj, dict):
+        values: Any = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    else:
+        return False
+    for value in values:
+        if type(value) not in _SCALARS and _has_uuid(value, depth - 1):
+            return True
     return False
 
 
