@@ -78,15 +78,26 @@ def test_a_late_scan_appears_in_its_place_and_the_status_does_not_go_back(servic
     service.register([manifest()])
     scans = journey()
     service.ingest(scans[:5] + scans[6:9])  # the arrival at SHA hub is missing for now
+    runners["tracking"].run()  # the view has shown the later state before the late scan
+    before = runners["tracking"].projection.view.get(tracking())
+    assert before["status"] == "at_facility" and before["facility"] == "SHA-STA-13"
+    assert not any(t["late"] for t in before["timeline"])
+
     service.ingest([scans[5]])  # the offline scanner syncs
     runners["tracking"].run()
     row = runners["tracking"].projection.view.get(tracking())
     assert row["status"] == "at_facility" and row["facility"] == "SHA-STA-13"
+    assert (row["last_event"], row["last_event_at"]) == (before["last_event"], before["last_event_at"])
     scan_lines = [t for t in row["timeline"] if t["facility"]]
     assert [t["occurred_at"] for t in scan_lines] == sorted(t["occurred_at"] for t in scan_lines)
     [late] = [t for t in scan_lines if t["late"]]
     assert late["facility"] == "SHA-HUB-02" and late["type"] == "arrival"
     assert scan_lines.index(late) == 5
+    assert len(scan_lines) == len([t for t in before["timeline"] if t["facility"]]) + 1
+
+    incremental = dump(runners)["tracking"]
+    runners["tracking"].rebuild()
+    assert dump(runners)["tracking"] == incremental
 
 
 def test_the_view_shows_personal_data_masked_and_follows_an_erasure(service, runners):
