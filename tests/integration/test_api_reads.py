@@ -200,6 +200,56 @@ def test_the_exception_workflow_by_role(api):
     assert is_problem(r, 422)["errors"][0]["field"] == "body.outcome"
 
 
+def test_escalate_and_reopen_over_http(api):
+    no = _parcel(api, 9, scans=3)
+    agent, supervisor = api.auth("cs_agent"), api.auth("supervisor")
+    exc = api.client.post("/v1/exceptions", json={"tracking_no": no, "code": "damaged"},
+                          headers=agent).json()["exception_id"]
+    other = _parcel(api, 10, scans=3)
+    api.client.post("/v1/exceptions", json={"tracking_no": other, "code": "address_issue"},
+                    headers=agent)
+    api.client.post(f"/v1/exceptions/{exc}/acknowledge", json={"tracking_no": no}, headers=agent)
+    escalate = f"/v1/exceptions/{exc}/escalate"
+    is_problem(api.client.post(escalate, json={"tracking_no": no, "reason": "x"},
+                               headers=api.auth("auditor")), 403)
+    assert is_problem(api.client.post(escalate, json={"tracking_no": no, "reason": ""},
+                                      headers=agent), 422)["errors"][0]["field"] == "body.reason"
+    r = api.client.post(escalate, headers=agent, json={
+        "tracking_no": no, "reason": "customer threatens to complain",
+        "new_owner": "emp-supervisor"})
+    assert r.status_code == 200 and r.json()["action"] == "escalate"
+    api.catch_up("exceptions")
+    [row] = api.client.get("/v1/exceptions", params={"escalated": True},
+                           headers=supervisor).json()["exceptions"]
+    assert (row["exception_id"], row["escalation_level"], row["escalated_to"], row["assignee"]) \
+        == (exc, 1, "cs_supervisors", "staff:emp-supervisor")
+    assert api.client.get("/v1/exceptions", headers=agent).json()["count"] == 2
+    [mine] = api.client.get("/v1/exceptions", params={"assignee": "staff:emp-supervisor"},
+                            headers=agent).json()["exceptions"]
+    assert mine["exception_id"] == exc
+
+    reopen = f"/v1/exceptions/{exc}/reopen"
+    assert "not resolved" in is_problem(api.client.post(
+        reopen, json={"tracking_no": no, "reason": "again"}, headers=supervisor), 409)["detail"]
+    api.client.post(f"/v1/exceptions/{exc}/resolve", headers=supervisor,
+                    json={"tracking_no": no, "outcome": "redelivered"})
+    api.catch_up("exceptions")
+    assert [r["tracking_no"] for r in api.client.get(
+        "/v1/exceptions", headers=agent).json()["exceptions"]] == [other]
+    api.service.clock.advance(hours=3)
+    r = api.client.post(reopen, json={"tracking_no": no, "reason": "box arrived empty"},
+                        headers=supervisor)
+    assert r.status_code == 200
+    api.catch_up("exceptions")
+    [row] = api.client.get("/v1/exceptions", params={"assignee": "staff:emp-supervisor"},
+                           headers=agent).json()["exceptions"]
+    assert (row["status"], row["reopen_count"], row["assignee"]) == \
+        ("acknowledged", 1, "staff:emp-supervisor")
+    assert row["reopened_at"] is not None and row["resolution_due"] > row["reopened_at"]
+    is_problem(api.client.post(f"/v1/exceptions/{exc}/reopen", json={"tracking_no": no},
+                               headers=supervisor), 422)  # a reopening needs its reason
+
+
 def test_health_readiness_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
     _parcel(api, 8, scans=2)

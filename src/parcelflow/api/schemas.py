@@ -204,6 +204,24 @@ class QueueRow(BaseModel):
     resolved_by: str | None
     outcome: str | None
     note: str | None
+    first_response_met: int | None = Field(description="1 met, 0 missed, null not yet "
+                                           "(or raised and closed by the system)")
+    resolution_met: int | None
+    cause: str = Field(description="what raised it: a scan, a detector or a person")
+    handovers: int
+    contacts: int = Field(description="customer contacts recorded (their summaries are "
+                          "sealed: GET the exception as an auditor)")
+    last_contact_at: str | None
+    last_contact_channel: str | None
+    escalation_level: int
+    escalated_to: str | None
+    escalated_at: str | None
+    first_response_breached_at: str | None
+    resolution_breached_at: str | None
+    reopened_at: str | None
+    reopen_count: int
+    complaints: list[str]
+    claims: list[str]
 
 
 class Queue(Closed):

@@ -124,6 +124,10 @@ def queue(
     overdue: Annotated[bool, Query(description="only those past their due time now")] = False,
     code: ExceptionCode | None = None,
     owner: Actor | None = None,
+    assignee: Annotated[str | None, Query(
+        max_length=70, description="only those owned by this person (staff:NAME)")] = None,
+    breached: Annotated[bool, Query(description="only those with a missed SLA clock")] = False,
+    escalated: Annotated[bool, Query(description="only escalated ones")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     _: Credential = Depends(staff(*READERS)),
 ) -> dict[str, Any]:
@@ -133,7 +137,8 @@ def queue(
     ctx = context(request)
     moment = overdue_at or (ctx.service.clock() if overdue else None)
     rows = ctx.exceptions.open(overdue_at=moment, code=str(code) if code else None,
-                               owner=str(owner) if owner else None, limit=limit)
+                               owner=str(owner) if owner else None, assignee=assignee,
+                               breached=breached, escalated=escalated, limit=limit)
     position = ctx.exceptions.max_tracking_id(ctx.service.name) or 0
     return {"count": len(rows), "position": position, "exceptions": rows}
 
