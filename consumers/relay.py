@@ -31,7 +31,7 @@ from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
 from parcelflow.adapters.leader import LeaderLock
 from parcelflow.adapters.log_follower import LogFollower
-from parcelflow.adapters.positions import PositionStore
+from parcelflow.adapters.positions import RELAY, PositionStore
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.parcel import Parcel
 from parcelflow.settings import Settings
@@ -45,7 +45,7 @@ class LockLost(RuntimeError):
 
 class Relay:
     def __init__(self, service: ParcelService, producer: KafkaProducer, *, topic: str,
-                 positions: PositionStore, lock: LeaderLock, name: str = "relay",
+                 positions: PositionStore, lock: LeaderLock, name: str = RELAY,
                  batch_size: int = 1000, send_timeout: float = 30.0, max_backoff: float = 10.0):
         self.service = service
         self.producer = producer

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     # ---- the HTTP API (`parcelflow serve`) ----
     api_host: str = Field("127.0.0.1", description="address `parcelflow serve` listens on")
     api_port: int = Field(8000, ge=1, le=65535, description="port `parcelflow serve` listens on")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="port on which a worker (ingest-worker, relay, "
+        "notify, project --follow, detect --every) serves its Prometheus metrics; unset: none")
+    metrics_host: str = Field("0.0.0.0", description="address the workers' metrics listen on")
     api_workers: int = Field(1, ge=1, le=64, description="API worker processes")
     api_trusted_proxies: str = Field(
         "127.0.0.1",

@@ -13,6 +13,9 @@ from typing import Any
 from parcelflow.adapters.sql_tables import SqlTables
 
 
+RELAY = "relay"  # the relay's saved position: the last event published to Kafka
+
+
 class PositionStore(SqlTables):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS follower_positions ("

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from parcelflow.adapters.credentials import CredentialStore
+from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.request_log import RequestLog
 from parcelflow.adapters.sealing import KeyWrap
 from parcelflow.api import problems
@@ -57,6 +58,7 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
         tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
         lag_runners=lag_runners,
+        positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from parcelflow.adapters.credentials import CredentialStore
+from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.request_log import RequestLog
 from parcelflow.api.ratelimit import LookupLimits
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
@@ -31,6 +32,7 @@ class ApiContext:
     tracking: TrackingRows  # the tracking view's rows (projections)
     exceptions: Any  # the exception queue's store (projections)
     lag_runners: list[Any]  # read models /readyz watches (never run here: lag only)
+    positions: PositionStore | None = None  # the relay's saved position (with Kafka)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -13,8 +13,6 @@ open one); complaints by id or prefix; claims by id, prefix or cause (the live o
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, time as dtime
@@ -37,6 +35,8 @@ from parcelflow.domain.vocabulary import (
     STAFF_OUTCOMES,
 )
 from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, parse_time, service
+from parcelflow.entrypoints.running import until_signalled
+from parcelflow.settings import get_settings
 from parcelflow.entrypoints.views_cli import _local, catch_up
 
 T = TypeVar("T")
@@ -533,9 +533,7 @@ def detect(
         if every is None:
             show(detectors.run_pass())
             return
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = until_signalled(get_settings(), "detect")
         err.print(f"detecting every {every:g} s (Ctrl-C stops)")
         detectors.run_every(every, stop, on_pass=show)
     finally:

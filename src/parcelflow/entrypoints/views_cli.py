@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from datetime import date
@@ -19,6 +18,8 @@ from rich.table import Table
 
 from parcelflow.application.service import ParcelService
 from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
+from parcelflow.entrypoints.running import until_signalled
+from parcelflow.settings import get_settings
 
 NamesArg = Annotated[Optional[list[str]], typer.Argument(
     help="Projections: tracking, exceptions, stats, cases (default: all).")]
@@ -52,9 +53,7 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
             seconds = time.perf_counter() - started
             out.print(f"{runner.name}: {done} events in {seconds:.1f} s, at {runner.position}")
         return
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = until_signalled(get_settings(), "project")
     threads = [threading.Thread(target=r.run, kwargs={"follow": True, "stop": stop},
                                 name=f"project-{r.name}", daemon=True) for r in runners]
     for t in threads:

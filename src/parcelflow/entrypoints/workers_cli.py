@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from parcelflow.entrypoints.cli import err, fail, out
+from parcelflow.entrypoints.running import until_signalled
 from parcelflow.settings import get_settings
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def _service(cache_size: int | None = None, settings: Any = None) -> Any:
@@ -43,7 +35,7 @@ def ingest_worker(
     _needs_kafka("ingest-worker")
     settings = get_settings()
     worker = build_ingest_worker(_service(cache_size), settings)
-    stop = _stop_on_signals()
+    stop = until_signalled(settings, "ingest-worker")
     err.print(f"ingesting scans from {settings.kafka_scans_topic} (Ctrl-C stops)")
     try:
         worker.run(stop)
@@ -59,7 +51,7 @@ def relay(once: Annotated[bool, typer.Option(
     _needs_kafka("relay")
     settings = get_settings()
     the_relay = build_relay(_service(0), settings)
-    stop = _stop_on_signals()
+    stop = until_signalled(settings, "relay")
     err.print(f"relaying events to {settings.kafka_events_topic} from position "
               f"{the_relay.position} (Ctrl-C stops)")
     try:
@@ -87,7 +79,7 @@ def notify(
             fail(f"no channel {', '.join(sorted(unknown))}; known: email, sms, webhook", 2)
         settings = settings.model_copy(update={"notify_channels": channel})
     worker = build_notify_worker(_service(0, settings), settings)
-    stop = _stop_on_signals()
+    stop = until_signalled(settings, "notify")
     source = (settings.kafka_events_topic if settings.kafka_bootstrap_servers
               else "the event store")
     err.print(f"notifying from {source} (Ctrl-C stops)")
@@ -140,7 +132,7 @@ def dev(
     """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
     from parcelflow.entrypoints.dev import run_dev
 
-    stop = _stop_on_signals()
+    stop = until_signalled(get_settings(), "dev")
     run_dev(workdir, port, stop, console=err)
 
 

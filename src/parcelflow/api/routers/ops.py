@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from parcelflow import metrics
+from parcelflow.adapters.positions import RELAY
 from parcelflow.api.context import ApiContext, context
 from parcelflow.api.http import json_response
 from parcelflow.api.schemas import Health, Readiness
@@ -67,11 +68,16 @@ def _open_exceptions(ctx: ApiContext) -> None:
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def prometheus(request: Request) -> Response:
     """Counters of this process, and gauges read from the database when scraped:
-    read-model lag and open exceptions by code."""
+    read-model lag, relay lag (with Kafka) and open exceptions by code. The workers'
+    own counters (notifications sent and failed, dead letters, ...) are on each
+    worker's port (`PARCELFLOW_METRICS_PORT`)."""
     ctx = context(request)
     try:
         readiness(ctx)
         _open_exceptions(ctx)
+        if ctx.positions is not None:
+            head = ctx.service.recorder.max_notification_id() or 0
+            metrics.RELAY_LAG_EVENTS.set(max(0, head - ctx.positions.get(RELAY)))
     except Exception as e:  # noqa: BLE001 — still serve the counters
         log.warning("metrics.gauges_failed", error_type=type(e).__name__)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
