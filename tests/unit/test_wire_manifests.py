@@ -24,6 +24,8 @@ def test_the_design_example_is_valid():
         ({"promised_by": "2026-11-24T18:00:00"}, "no timezone offset"),
         ({"customer_tier": "gold"}, "customer_tier"),
         ({"extra": 1}, "unknown field 'extra'"),
+        ({"receiver": {**manifest()["receiver"], "address": "上海市\x00浦东新区"}},
+         "receiver.address: must not contain control characters (found U+0000)"),
     ],
 )
 def test_bad_manifests_are_rejected_with_reasons(change, reason):

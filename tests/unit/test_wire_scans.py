@@ -35,6 +35,8 @@ def test_a_good_scan_passes_with_its_offset_kept():
         ({"occurred_at": (NOW + timedelta(minutes=6)).isoformat()}, "ahead of the server clock"),
         ({"occurred_at": (NOW - timedelta(days=31)).isoformat()}, "31 days old"),
         ({"note": "x" * 501}, "note: longer than 500 characters"),
+        ({"note": "left at door\x00"}, "note: must not contain control characters (found U+0000)"),
+        ({"type": "delivered", "signed_by": "Li\x1b[2J"}, "signed_by: must not contain control"),
         ({"device_id": "d" * 65}, "device_id: longer than 64"),
         ({"tracking_no": "pf-1"}, "tracking_no: 'pf-1' is not in the expected format"),
         ({"facility": ""}, "facility"),

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
-from parcelflow.wire.common import TRACKING_NO_PATTERN
+from parcelflow.wire.common import TRACKING_NO_PATTERN, PlainText
 
 TrackingNoField = Annotated[str, Field(pattern=TRACKING_NO_PATTERN,
                                        examples=["PF202611220000001"])]
@@ -233,7 +233,7 @@ class Queue(Closed):
 class RaiseException(Closed):
     tracking_no: TrackingNoField
     code: ExceptionCode
-    detail: str = Field("", max_length=500, description="what staff saw; no personal data")
+    detail: PlainText = Field("", max_length=500, description="what staff saw; no personal data")
 
 
 class OnParcel(Closed):
@@ -242,7 +242,7 @@ class OnParcel(Closed):
 
 class ResolveException(OnParcel):
     outcome: Literal[tuple(o.value for o in Outcome if o != Outcome.CLEARED)]  # type: ignore[valid-type]
-    note: str | None = Field(None, max_length=500)
+    note: PlainText | None = Field(None, max_length=500)
 
 
 StaffName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
@@ -258,7 +258,7 @@ class HandOver(OnParcel):
 
     to_agent: StaffName | None = None
     to_team: TeamName | None = None
-    note: str | None = Field(None, max_length=500)
+    note: PlainText | None = Field(None, max_length=500)
 
     @model_validator(mode="after")
     def _someone(self) -> HandOver:
@@ -269,19 +269,19 @@ class HandOver(OnParcel):
 
 class Contact(OnParcel):
     channel: Channel
-    summary: str | None = Field(None, max_length=2000, description=(
+    summary: PlainText | None = Field(None, max_length=2000, description=(
         "what was said; personal data allowed: it is sealed with the parcel's key, never "
         "shown in the queue or logged"))
 
 
 class Escalate(OnParcel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: PlainText = Field(min_length=1, max_length=500)
     to: TeamName | None = Field(None, description="default: the policy's escalation team")
     new_owner: StaffName | None = None
 
 
 class Reopen(OnParcel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: PlainText = Field(min_length=1, max_length=500)
 
 
 class ActionDone(Closed):

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 TRACKING_NO_PATTERN = r"^[A-Z]{2}[0-9]{15}$"  # e.g. PF202611220000001
 
@@ -47,5 +47,26 @@ Money = Annotated[
 ]
 
 
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def no_control_characters(value: str) -> str:
+    """Free text as people type it: tabs and line breaks, but no other control
+    characters (a NUL cannot even be stored in a PostgreSQL text column, and the rest
+    are garbage from a broken scanner or an attack on whoever reads the text)."""
+    for char in value:
+        if (char < " " or "\x7f" <= char <= "\x9f") and char not in _ALLOWED_CONTROLS:
+            raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+    return value
+
+
+# The same rule for the published schema (the validator above gives the clearer reason).
+_PLAIN_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_DOCUMENTED = Field(json_schema_extra={"pattern": _PLAIN_PATTERN})
+
+PlainText = Annotated[str, AfterValidator(no_control_characters), _DOCUMENTED]
+
+
 def text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length)]
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length),
+                     AfterValidator(no_control_characters), _DOCUMENTED]
