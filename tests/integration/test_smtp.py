@@ -43,3 +43,55 @@ def test_an_unreachable_server_is_a_retryable_delivery_error() -> None:
                     language="en")
     assert not caught.value.permanent
     assert "unreachable" in caught.value.reason
+
+
+class Recorder:
+    """A real SMTP server (aiosmtpd) that records envelopes; SMTPUTF8 offered or not."""
+
+    def __init__(self, *, smtputf8: bool):
+        from aiosmtpd.controller import Controller
+
+        from tests.support.mail import free_port
+
+        self.received: list[tuple[str, list[str]]] = []
+        self.port = free_port()
+        self._server = Controller(self, hostname="127.0.0.1", port=self.port,
+                                  enable_SMTPUTF8=smtputf8)
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def __enter__(self) -> Recorder:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+
+def test_an_address_the_server_cannot_take_costs_that_email_only() -> None:
+    with Recorder(smtputf8=False) as server:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}", "noreply@parcelflow.local")
+        try:
+            with pytest.raises(DeliveryError) as caught:
+                mailer.send(to="李华@例子.中国", subject="s", body="b", message_id="x1",
+                            language="zh-CN")
+            assert caught.value.permanent and "SMTPUTF8" in caught.value.reason
+            # the kept-open connection is not left halfway through that message
+            mailer.send(to="li.na@example.com", subject="next", body="b", message_id="x2",
+                        language="zh-CN")
+        finally:
+            mailer.close()
+    assert server.received == [("noreply@parcelflow.local", ["li.na@example.com"])]
+
+
+def test_an_address_beyond_ascii_goes_out_over_smtputf8() -> None:
+    with Recorder(smtputf8=True) as server:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}", "noreply@parcelflow.local")
+        try:
+            mailer.send(to="李华@例子.中国", subject="您的包裹", body="已签收", message_id="x3",
+                        language="zh-CN")
+        finally:
+            mailer.close()
+    assert server.received == [("noreply@parcelflow.local", ["李华@例子.中国"])]

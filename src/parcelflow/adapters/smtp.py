@@ -66,9 +66,11 @@ class SmtpMailer:
             try:
                 if self._client is None:
                     self._client = self._connect()
-                self._client.sendmail(self.address, [to], data)
+                self._client.sendmail(self.address, [to], data,
+                                      mail_options=self._utf8_options(to))
                 return
             except smtplib.SMTPRecipientsRefused as e:
+                self._reset()
                 raise DeliveryError("recipient refused by the mail server", permanent=True) from e
             except smtplib.SMTPResponseException as e:
                 self.close()
@@ -81,6 +83,32 @@ class SmtpMailer:
                 self.close()
                 if attempt == 2:
                     raise DeliveryError(f"mail server unreachable: {type(e).__name__}") from e
+            except BaseException:
+                # Whatever broke off the conversation (an address the server cannot take,
+                # a bug) must not leave this connection mid-message for the next email.
+                self.close()
+                raise
+
+    def _utf8_options(self, to: str) -> list[str]:
+        """SMTPUTF8 for an address beyond ASCII (李华@例子.中国), when the server offers
+        it; a server that does not cannot take the address at all."""
+        if to.isascii():
+            return []
+        assert self._client is not None
+        if not self._client.has_extn("smtputf8"):
+            self._client.ehlo_or_helo_if_needed()
+        if not self._client.has_extn("smtputf8"):
+            raise DeliveryError("the address is not ASCII and the mail server does not offer "
+                                "SMTPUTF8", permanent=True)
+        return ["SMTPUTF8"]
+
+    def _reset(self) -> None:
+        """Back to a clean state between messages (RSET), or a fresh connection."""
+        try:
+            if self._client is not None:
+                self._client.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
 
     def close(self) -> None:
         if self._client is not None:
