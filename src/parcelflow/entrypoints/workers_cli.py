@@ -98,6 +98,7 @@ def publish_scans(file: Annotated[str, typer.Argument(
         help="JSON Lines file of scans, or - for standard input.")]) -> None:
     """Publish scans to the scans topic, keyed by tracking number (as scanners do)."""
     import orjson
+    from kafka.errors import KafkaError
 
     from parcelflow.adapters import kafka
     from parcelflow.entrypoints.jsonlines import open_input
@@ -106,9 +107,10 @@ def publish_scans(file: Annotated[str, typer.Argument(
     settings = get_settings()
     kafka.ensure_topics(settings, [settings.kafka_scans_topic])
     producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
-    sent = 0
+    sent: list[tuple[int, Any]] = []  # (line number, the broker's answer to come)
+    failed: list[tuple[int, str]] = []  # (line number, why it was not published)
     with open_input(file) as stream:
-        for line in stream:
+        for number, line in enumerate(stream, start=1):
             line = line.strip()
             if not line:
                 continue
@@ -116,12 +118,26 @@ def publish_scans(file: Annotated[str, typer.Argument(
                 key = str(orjson.loads(line).get("tracking_no", "")).encode() or None
             except (orjson.JSONDecodeError, AttributeError):
                 key = None  # sent as it is: the ingest workers dead-letter it with a reason
-            producer.send(settings.kafka_scans_topic, key=key,
-                          value=line.encode() if isinstance(line, str) else line)
-            sent += 1
-    producer.flush()
+            try:
+                sent.append((number, producer.send(
+                    settings.kafka_scans_topic, key=key,
+                    value=line.encode() if isinstance(line, str) else line)))
+            except KafkaError as e:  # refused before sending (a line over the size limit)
+                failed.append((number, f"{type(e).__name__}: {e}"))
+    total = len(sent) + len(failed)
+    producer.flush(timeout=settings.kafka_send_timeout)
+    for number, future in sent:
+        try:
+            future.get(timeout=0.1)  # flushed: acknowledged, or failed with its reason
+        except Exception as e:  # noqa: BLE001 — reported per line below
+            failed.append((number, f"{type(e).__name__}: {e}"))
     producer.close()
-    out.print(f"published {sent} scans to {settings.kafka_scans_topic}")
+    for number, reason in sorted(failed)[:20]:
+        err.print(f"line {number}: not published: {reason}", highlight=False)
+    if failed:
+        fail(f"{len(failed)} of {total} scans were not published; publish those lines "
+             "again (a scan_id makes a repeat harmless)", 1)
+    out.print(f"published {total} scans to {settings.kafka_scans_topic}")
 
 
 def dev(
