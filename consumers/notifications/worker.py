@@ -151,6 +151,9 @@ def build_notifier(service: ParcelService, settings: Settings, *,
     if settings.smtp_url and "email" in wanted:
         channels["email"] = EmailChannel(settings.smtp_url, settings.smtp_from, messages)
     if sms is None and settings.sms_provider == "recording":
+        log.warning("notify.sms_recording_only",
+                    detail="PARCELFLOW_SMS_PROVIDER=recording: texts are kept in memory, "
+                           "none reaches a phone")
         sms = RecordingSmsProvider()
     if sms is not None and "sms" in wanted:
         channels["sms"] = SmsChannel(sms, messages)

@@ -8,6 +8,7 @@ A real provider implements `SmsProvider.send` and raises `DeliveryError` on fail
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,11 +25,12 @@ class RecordedSms:
 
 
 class RecordingSmsProvider:
-    """Records texts instead of sending them. Not a gateway: nothing reaches a phone."""
+    """Records texts instead of sending them. Not a gateway: nothing reaches a phone.
+    Keeps the latest `keep` only, so a long-running worker does not grow without end."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self.sent: list[RecordedSms] = []
+        self.sent: deque[RecordedSms] = deque(maxlen=keep)
 
     def send(self, *, phone: str, text: str, message_id: str) -> None:
         with self._lock:
