@@ -127,19 +127,33 @@ class ParcelService(Application[UUID]):
 
     def load_many(self, ids: Collection[UUID], *, use_cache: bool = True) -> dict[UUID, Parcel]:
         """Parcels by id, from the cache or in one query; unknown ids are left out."""
+        return self._load(ids, use_cache=use_cache)[0]
+
+    def _load(self, ids: Collection[UUID], *, use_cache: bool = True
+              ) -> tuple[dict[UUID, Parcel], dict[UUID, int]]:
+        """Parcels by id, and the version of each one served from the cache."""
         found: dict[UUID, Parcel] = {}
+        cached: dict[UUID, int] = {}
         missing = []
         for pid in ids:
             try:
                 if self._cache is None or not use_cache:
                     raise KeyError(pid)
                 found[pid] = self._cache.get(pid)
+                cached[pid] = found[pid].version
             except KeyError:
                 missing.append(pid)
         if missing:
             for pid, stored in self.recorder.select_events_for(missing).items():
                 found[pid] = replay(map(self.mapper.to_domain_event, stored))
-        return found
+        return found, cached
+
+    def _stale(self, cached: dict[UUID, int]) -> list[UUID]:
+        """Which of these cached parcels another process has written since (one query)."""
+        if not cached:
+            return []
+        stored = self.recorder.max_versions(list(cached))
+        return [pid for pid, version in cached.items() if stored.get(pid, version) != version]
 
     def _evict(self, ids: Iterable[UUID]) -> None:
         if self._cache is not None:
@@ -153,20 +167,46 @@ class ParcelService(Application[UUID]):
         outcomes: dict[UUID, Any] = {}
         ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]] = {}
         pending = dict(work)
-        for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
-            current = self.load_many(pending)
-            for pid, run in pending.items():
-                try:
-                    parcel, outcomes[pid] = run(current.get(pid))
-                except BaseException:
-                    self._evict([pid])  # it may hold half of a change
+        cached: dict[UUID, int] = {}  # parcels of this attempt served from the cache
+
+        def apply(pid: UUID, parcel: Parcel | None, unsure: dict[UUID, int]) -> None:
+            """Run `pid`'s work. An answer that changed nothing (a duplicate, a refusal)
+            given from a cached parcel is `unsure`: the cache may be behind another
+            process's writes, which only a save would otherwise reveal."""
+            version = cached.get(pid)
+            try:
+                parcel, outcomes[pid] = work[pid](parcel)
+            except DomainError:
+                self._evict([pid])  # it may hold half of the refused change
+                if version is None or not self._stale({pid: version}):
                     raise
-                if parcel is not None:
-                    events = parcel.collect_events()
-                    if events:
-                        ready[pid] = (parcel, events)  # type: ignore[assignment]
-                    elif self._cache is not None:
-                        self._cache.put(pid, parcel)
+                del cached[pid]  # refused on a stale copy: once more, on the stored one
+                apply(pid, self.load_many([pid], use_cache=False).get(pid), {})
+                return
+            except BaseException:
+                self._evict([pid])  # it may hold half of a change
+                raise
+            events = parcel.collect_events() if parcel is not None else []
+            if events:
+                ready[pid] = (parcel, events)  # type: ignore[assignment]
+                return
+            if version is not None:
+                unsure[pid] = version
+            if parcel is not None and self._cache is not None:
+                self._cache.put(pid, parcel)
+
+        for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
+            current, cached = self._load(pending)
+            unsure: dict[UUID, int] = {}
+            for pid in pending:
+                apply(pid, current.get(pid), unsure)
+            stale = self._stale(unsure)
+            if stale:
+                self._evict(stale)
+                fresh = self.load_many(stale, use_cache=False)
+                cached = {}
+                for pid in stale:
+                    apply(pid, fresh.get(pid), {})
             events = [e for _, evs in ready.values() for e in evs]
             if not events:
                 return outcomes, BatchReport(results=[])
