@@ -41,6 +41,7 @@ class DeadLetter:
 
 
 Handler = Callable[[list[ConsumerRecord]], list[DeadLetter]]
+Settle = Callable[[list[DeadLetter]], None]  # after the dead letters are acknowledged
 
 
 class BatchConsumer:
@@ -56,13 +57,16 @@ class BatchConsumer:
         self._backoff_rule = Backoff(most=max_backoff)
         self.failures = 0  # batches in a row that failed (0: healthy)
 
-    def run(self, handle: Handler, stop: threading.Event, *, poll_ms: int = 200) -> None:
+    def run(self, handle: Handler, stop: threading.Event, *, poll_ms: int = 200,
+            settle: Settle | None = None) -> None:
         while not stop.is_set():
-            self.step(handle, poll_ms=poll_ms, stop=stop)
+            self.step(handle, poll_ms=poll_ms, stop=stop, settle=settle)
 
     def step(self, handle: Handler, *, poll_ms: int = 200,
-             stop: threading.Event | None = None) -> int:
-        """One poll, handled and committed. Returns the number of records done."""
+             stop: threading.Event | None = None, settle: Settle | None = None) -> int:
+        """One poll, handled and committed. Returns the number of records done.
+        `settle` runs once the broker has acknowledged the batch's dead letters, before
+        the commit (what must not be recorded as done unless they were)."""
         try:
             polled = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_records)
         except KafkaError as e:
@@ -75,6 +79,8 @@ class BatchConsumer:
             dead = handle(records)
             failpoints.reached(f"{self.name}.after_handle")
             self._dead_letter(dead)
+            if settle is not None:
+                settle(dead)
             self._commit(polled)
         except Exception as e:  # noqa: BLE001 — the store or broker is away: redo the batch
             self._rewind(polled)

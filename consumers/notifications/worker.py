@@ -1,9 +1,10 @@
 """`parcelflow notify`: the notification worker, fed by Kafka or by the store itself.
 
 - With Kafka configured: a consumer group on `parcelflow.parcel-events.v1`. Per poll:
-  decide and send, record the ledger entries, publish what was given up on to
+  decide and send, record what was sent in the ledger, publish what was given up on to
   `parcelflow.notifications.dlq.v1` (the original CloudEvent, with the reason, channel,
-  recipient and rule in headers), then commit the offsets.
+  recipient and rule in headers) and record it once the broker took it, then commit
+  the offsets.
 - Without (the embedded default): the same notifier follows the store's notification
   log from its own saved position; ledger entries and the position are written in one
   transaction. What was given up on stays in the ledger (outcome "failed", with the
@@ -59,9 +60,14 @@ def event_ref(record: ConsumerRecord) -> tuple[EventRef | None, str | None]:
 
 
 class KafkaNotifyWorker:
+    """Per poll: decide and send; record what was sent in the ledger; publish what was
+    given up on to the dead-letter topic and only then record it (a dead letter the
+    broker did not take is tried again with the batch, not marked done); commit."""
+
     def __init__(self, notifier: Notifier, batches: BatchConsumer):
         self.notifier = notifier
         self.batches = batches
+        self._given_up: list[Handled] = []  # this batch's, recorded once dead-lettered
 
     def handle(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
@@ -75,19 +81,25 @@ class KafkaNotifyWorker:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
         handled = self.notifier.process(refs)
-        self.notifier.ledger.record([h.entry for h in handled])  # before the offsets commit
-        for h in handled:
-            if h.failed:
-                n = h.notice
-                dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
-                                       headers=[("parcelflow-channel", n.channel.encode()),
-                                                ("parcelflow-recipient", n.recipient.encode()),
-                                                ("parcelflow-rule", n.rule.encode())]))
+        self._given_up = [h for h in handled if h.failed]
+        # What went out is recorded at once, before anything else can fail.
+        self.notifier.ledger.record([h.entry for h in handled if not h.failed])
+        for h in self._given_up:
+            n = h.notice
+            dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
+                                   headers=[("parcelflow-channel", n.channel.encode()),
+                                            ("parcelflow-recipient", n.recipient.encode()),
+                                            ("parcelflow-rule", n.rule.encode())]))
         return dead
+
+    def settle(self, dead: list[DeadLetter]) -> None:
+        """The dead letters are on the topic: what was given up on is now done."""
+        self.notifier.ledger.record([h.entry for h in self._given_up])
+        self._given_up = []
 
     def run(self, stop: threading.Event) -> None:
         log.info("notify.started", source="kafka", topic=self.batches.consumer.subscription())
-        self.batches.run(self.handle, stop)
+        self.batches.run(self.handle, stop, settle=self.settle)
 
     def close(self) -> None:
         self.batches.close()

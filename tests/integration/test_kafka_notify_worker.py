@@ -84,3 +84,53 @@ def test_unreadable_events_and_given_up_sends_are_dead_lettered_and_the_rest_goe
     ledger = worker.notifier.ledger
     assert ledger.count(channel="webhook", outcome="failed") == 1
     assert ledger.count(channel="webhook", outcome="sent") == 2
+
+
+@pytest.mark.postgres
+def test_a_dead_letter_the_broker_did_not_take_is_not_lost(kafka_broker, make_service,
+                                                           postgres_url):
+    """The dead-letter topic refuses the first try: the batch is done again, and the
+    given-up notification reaches the topic then (it was not marked done before)."""
+    from kafka.errors import KafkaTimeoutError
+
+    from parcelflow.application.service import utcnow
+
+    merchant = WebhookPeer().start()
+    settings = kafka_test_settings(
+        postgres_url, kafka_broker.bootstrap,
+        merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
+                                                       secret=merchant.secret)})
+    kafka_broker.create_topics([settings.kafka_events_topic,
+                                settings.kafka_notifications_dlq_topic])
+    svc = make_service(postgres_url, clock=utcnow)
+    svc.register([manifest(1)])
+    svc.ingest(journey(1, t0=recent_start())[:1])  # picked up: one webhook
+    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
+    relay.run(threading.Event(), follow=False)
+    relay.close()
+
+    merchant.fail_next(2, status=410)  # gone, both times it is tried
+    worker = build_notify_worker(make_service(postgres_url, clock=utcnow), settings)
+    assert isinstance(worker, KafkaNotifyWorker)
+    publish, refusals = worker.batches._dead_letter, [1]
+
+    def flaky_broker(dead):  # type: ignore[no-untyped-def]
+        if refusals:
+            refusals.pop()
+            raise KafkaTimeoutError("the dead-letter topic did not answer")
+        publish(dead)
+
+    worker.batches._dead_letter = flaky_broker  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        [dead] = read_topic(kafka_broker.bootstrap, settings.kafka_notifications_dlq_topic, 1)
+    finally:
+        stop.set()
+        thread.join(15)
+        worker.close()
+        merchant.stop()
+    assert not refusals  # the first publish was refused
+    assert dict(dead.headers)[REASON_HEADER] == b"webhook endpoint answered 410"
+    assert worker.notifier.ledger.count(channel="webhook", outcome="failed") == 1
