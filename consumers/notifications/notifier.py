@@ -41,6 +41,17 @@ class Handled:
         return self.entry.outcome == "failed"
 
 
+class ChannelUnavailable(Exception):
+    """A channel itself is away (see `DeliveryError.unavailable`): the batch is to be
+    tried again later. `handled`: what this batch did send or give up on meanwhile,
+    for the ledger, so that the retry does not send it twice."""
+
+    def __init__(self, reason: str, handled: list[Handled]):
+        super().__init__(reason)
+        self.reason = reason
+        self.handled = handled
+
+
 class Notifier:
     def __init__(self, service: ParcelService, rules: Rules, channels: Mapping[str, Channel],
                  ledger: NotificationLedger, *, webhooks: Mapping[str, WebhookEndpoint],
@@ -85,13 +96,27 @@ class Notifier:
         queues: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in todo:
             queues[(notice.facts.tracking_no, notice.recipient)].append(notice)
-        results = self._pool.map(lambda ns: [self._deliver(n, recipients) for n in ns],
+        results = self._pool.map(lambda ns: self._deliver_in_order(ns, recipients),
                                  queues.values())
-        handled = [h for batch in results for h in batch if h is not None]
+        outcomes = [h for batch in results for h in batch]
+        handled = [h for h in outcomes if isinstance(h, Handled)]
+        away = [e for e in outcomes if isinstance(e, DeliveryError)]
+        if away:
+            raise ChannelUnavailable(away[0].reason, handled)
         log.debug("notify.batch", events=len(refs), notices=len(todo),
                   decide_ms=round((decided - started) * 1000),
                   send_ms=round((time.perf_counter() - decided) * 1000))
         return handled
+
+    def process_or_keep(self, refs: Sequence[EventRef]) -> list[Handled]:
+        """`process`; when a channel is away, what did go out is recorded in the ledger
+        (so the batch's retry does not send it twice) and `ChannelUnavailable` raised for
+        the worker to try the batch again later, from the same place."""
+        try:
+            return self.process(refs)
+        except ChannelUnavailable as e:
+            self.ledger.record([h.entry for h in e.handled if not h.failed])
+            raise
 
     def _recipients(self, notices: Sequence[Notice]) -> dict[tuple[str, str], Recipient]:
         """Who each notice goes to, by (tracking_no, recipient key). Receivers' contact
@@ -114,8 +139,22 @@ class Notifier:
                 found[key] = Recipient(notice.recipient, webhook=self.webhooks.get(merchant))
         return found
 
+    def _deliver_in_order(self, notices: list[Notice],
+                          recipients: dict[tuple[str, str], Recipient]
+                          ) -> list[Handled | DeliveryError]:
+        """One recipient's notices about one parcel, in event order; after a channel
+        turns out to be away, the rest of them wait for the batch's retry."""
+        done: list[Handled | DeliveryError] = []
+        for notice in notices:
+            outcome = self._deliver(notice, recipients)
+            if outcome is not None:
+                done.append(outcome)
+            if isinstance(outcome, DeliveryError):
+                break
+        return done
+
     def _deliver(self, notice: Notice, recipients: dict[tuple[str, str], Recipient]
-                 ) -> Handled | None:
+                 ) -> Handled | DeliveryError | None:
         channel = self.channels[notice.channel]
         recipient = recipients[(notice.facts.tracking_no, notice.recipient)]
         if not channel.reaches(recipient):
@@ -130,6 +169,10 @@ class Notifier:
                 with attempt:
                     channel.send(notice, recipient)
         except Exception as e:  # noqa: BLE001 — given up on: recorded, dead-lettered, moved past
+            if isinstance(e, DeliveryError) and e.unavailable:
+                log.warning("notify.channel_unavailable", channel=notice.channel,
+                            reason=e.reason)
+                return e  # not given up on: the whole batch is tried again later
             reason = e.reason if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
             metrics.NOTIFICATIONS_FAILED.labels(notice.channel).inc()
             log.warning("notify.failed", channel=notice.channel, rule=notice.rule,

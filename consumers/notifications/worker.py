@@ -80,7 +80,7 @@ class KafkaNotifyWorker:
             elif ref is not None:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
-        handled = self.notifier.process(refs)
+        handled = self.notifier.process_or_keep(refs)
         self._given_up = [h for h in handled if h.failed]
         # What went out is recorded at once, before anything else can fail.
         self.notifier.ledger.record([h.entry for h in handled if not h.failed])
@@ -135,7 +135,7 @@ class StoreNotifyWorker:
                 for notes in self.follower.batches(self.position, follow=follow, stop=stop):
                     refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
                                      n.originator_id, n.originator_version) for n in notes]
-                    handled = self.notifier.process(refs)
+                    handled = self.notifier.process_or_keep(refs)
                     with self.notifier.ledger.transaction() as cursor:  # both or neither
                         self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
                         self.positions.save(self.name, notes[-1].id, cursor=cursor)

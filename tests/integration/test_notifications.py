@@ -180,3 +180,42 @@ def test_workers_on_separate_channels_each_send_their_own_and_keep_their_own_pla
     assert (len(mail.messages), len(merchant.requests)) == (1, 1)
     for worker in (email, hooks):
         worker.close()
+
+
+def test_while_the_mail_server_is_away_nothing_is_given_up_and_nothing_sent_twice(
+        make_service, database_url, merchant):
+    """Our own SMTP server down for a while (a restart): the worker keeps its place and
+    tries again, instead of giving up on every email meanwhile; what did go out (the
+    merchant's webhook) is not sent again when the batch is retried."""
+    import time
+
+    from parcelflow.application.service import utcnow
+    from tests.support.workers import wait_until
+
+    svc = make_service(database_url, clock=utcnow)
+    svc.register([manifest(1)])
+    t0 = recent_start()
+    away = MailSink()  # its port, with nothing listening yet
+    worker, _ = worker_for(make_service, database_url, away, merchant)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1, t0=t0)])
+        wait_until(lambda: len(merchant.requests) == 1, what="the webhook")
+        time.sleep(1.0)  # a few tries at the mail server, and batch retries
+        ledger = worker.notifier.ledger
+        assert ledger.count(channel="email") == 0  # neither sent nor given up on
+        away.start()  # the mail server is back
+        [email] = away.wait_for(1)
+        wait_until(lambda: ledger.count(channel="email", outcome="sent") == 1,
+                   what="the ledger")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(15)
+        worker.close()
+        away.stop()
+    assert subject(email).startswith("您的包裹")
+    assert len(away.messages) == 1 and len(merchant.requests) == 1
+    assert worker.notifier.ledger.count(outcome="failed") == 0

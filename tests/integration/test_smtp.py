@@ -42,6 +42,7 @@ def test_an_unreachable_server_is_a_retryable_delivery_error() -> None:
         mailer.send(to="li.na@example.com", subject="s", body="b", message_id="x",
                     language="en")
     assert not caught.value.permanent
+    assert caught.value.unavailable  # the channel is away, not this one message
     assert "unreachable" in caught.value.reason
 
 

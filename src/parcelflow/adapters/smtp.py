@@ -41,6 +41,18 @@ class SmtpMailer:
         self._client: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
+        """A new conversation; our mail server being away (or refusing our login) is
+        the channel being unavailable, whichever message was about to go."""
+        try:
+            return self._open()
+        except smtplib.SMTPAuthenticationError as e:
+            raise DeliveryError(f"mail server refused our login: {e.smtp_code}",
+                                unavailable=True) from e
+        except (smtplib.SMTPException, OSError) as e:
+            raise DeliveryError(f"mail server unreachable: {type(e).__name__}",
+                                unavailable=True) from e
+
+    def _open(self) -> smtplib.SMTP:
         if self.scheme == "smtps":
             client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
         else:
@@ -77,12 +89,17 @@ class SmtpMailer:
                 if 500 <= e.smtp_code < 600:
                     raise DeliveryError(f"mail server refused: {e.smtp_code}",
                                         permanent=True) from e
-                if attempt == 2:
-                    raise DeliveryError(f"mail server answered {e.smtp_code}") from e
+                if attempt == 2:  # 421: the server is closing down, for every message
+                    raise DeliveryError(f"mail server answered {e.smtp_code}",
+                                        unavailable=e.smtp_code == 421) from e
             except (smtplib.SMTPException, OSError) as e:
                 self.close()
                 if attempt == 2:
-                    raise DeliveryError(f"mail server unreachable: {type(e).__name__}") from e
+                    raise DeliveryError(f"mail server unreachable: {type(e).__name__}",
+                                        unavailable=True) from e
+            except DeliveryError:
+                self.close()
+                raise
             except BaseException:
                 # Whatever broke off the conversation (an address the server cannot take,
                 # a bug) must not leave this connection mid-message for the next email.
