@@ -31,7 +31,7 @@ from parcelflow.consumers.notifications.channels import (
 from parcelflow.consumers.notifications.facts import EventRef
 from parcelflow.consumers.notifications.ledger import NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
-from parcelflow.consumers.notifications.notifier import Notifier
+from parcelflow.consumers.notifications.notifier import Handled, Notifier
 from parcelflow.consumers.notifications.rules import Rules
 
 from parcelflow.adapters import kafka
