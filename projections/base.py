@@ -50,8 +50,9 @@ class Replica:
     projection has not reached yet.
     """
 
-    def __init__(self, service: ParcelService, size: int = 200_000):
+    def __init__(self, service: ParcelService, size: int = 20_000):
         self.service = service
+        self.size = size
         self._cache: LRUCache[UUID, Parcel] = LRUCache(maxsize=size)
 
     def apply(self, events: Sequence[Parcel.Event]) -> dict[UUID, Parcel]:

@@ -11,6 +11,7 @@ from parcelflow.projections.daily_stats import DailyStats
 from parcelflow.projections.exception_queue import ExceptionQueue
 from parcelflow.projections.runner import Runner
 from parcelflow.projections.tracking_view import TrackingView
+from parcelflow.settings import get_settings
 
 PROJECTIONS: dict[str, type[ParcelProjection]] = {
     "tracking": TrackingView,
@@ -26,10 +27,12 @@ def open_view(service: ParcelService, name: str) -> ViewStore:
 
 
 def runner(service: ParcelService, name: str, *, batch_size: int = 1000,
-           replica_size: int = 200_000) -> Runner:
+           replica_size: int | None = None) -> Runner:
+    """`replica_size`: parcels kept in memory (default: PARCELFLOW_PROJECTION_CACHE_SIZE)."""
     if name not in PROJECTIONS:
         raise KeyError(f"no projection {name!r}; known: {', '.join(PROJECTIONS)}")
-    projection = PROJECTIONS[name](open_view(service, name), Replica(service, replica_size))
+    size = replica_size or get_settings().projection_cache_size
+    projection = PROJECTIONS[name](open_view(service, name), Replica(service, size))
     return Runner(projection, service, batch_size=batch_size)
 
 

@@ -92,7 +92,7 @@ class Renderer:
     every scan.
     """
 
-    def __init__(self, service: ParcelService, size: int = 200_000):
+    def __init__(self, service: ParcelService, size: int = 20_000):
         self.service = service
         self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
         self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
@@ -184,7 +184,7 @@ class TrackingView(ParcelProjection):
 
     def __init__(self, view: ViewStore, replica: Replica):
         super().__init__(view, replica)
-        self.renderer = Renderer(replica.service)
+        self.renderer = Renderer(replica.service, replica.size)
 
     def prepare(self, events: Any) -> list[dict[str, Any]]:
         return self.renderer.rows(self.replica.apply(events).values())

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     ingest_cache_size: int = Field(
         100_000, ge=0, description="parcels an ingest process keeps in memory between batches"
     )
+    projection_cache_size: int = Field(
+        20_000, ge=1, description="parcels each projection keeps in memory (about 12 KiB "
+        "each; a parcel not kept is loaded from the store, one query per batch)")
     policy: PolicySettings = Field(
         default_factory=PolicySettings,
         description="service-level policy overrides (JSON; see PolicySettings)")
