@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from parcelflow.adapters.sealing import KeyWrap
-from parcelflow.adapters.sqltables import SqlTables
+from parcelflow.adapters.sql_tables import SqlTables
 
 TOKEN_PREFIX = "pf"
 SIGNING_PREFIX = "pfs_"

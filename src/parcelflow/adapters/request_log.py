@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from parcelflow.adapters.sqltables import SqlTables
+from parcelflow.adapters.sql_tables import SqlTables
 
 _PURGE_EVERY = 200  # calls between purges of expired rows (and on the first)
 

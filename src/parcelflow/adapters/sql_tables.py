@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 
 from parcelflow.adapters.store import datastore_schema_lock
 
@@ -18,6 +19,8 @@ class SqlTables:
     create_statements: tuple[str, ...] = ()
 
     def __init__(self, datastore: Any):
+        if not isinstance(datastore, (SQLiteDatastore, PostgresDatastore)):
+            raise TypeError(f"no tables on {type(datastore).__name__}")
         self.datastore = datastore
         self.is_postgres = isinstance(datastore, PostgresDatastore)
         self._create()
@@ -42,3 +45,12 @@ class SqlTables:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql(statement), list(params))
             return [dict(row) for row in c.fetchall()]
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in its own transaction; the number of rows it changed."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.sql(statement), list(params))
+            if self.is_postgres:
+                return int(c.rowcount)
+            c.execute("SELECT changes()")  # the library's SQLite cursor has no rowcount
+            return int(c.fetchone()[0])
