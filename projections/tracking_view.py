@@ -15,6 +15,7 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.application.describe import city_name, describe
+from parcelflow.domain.privacy import mask_signature
 from parcelflow.application.personal_data import Opener
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
@@ -135,7 +136,7 @@ class Renderer:
                     "occurred_at": entry.occurred_at.isoformat(),
                     "facility": entry.scan.facility if entry.scan else None,
                     "city": city_name(entry.scan.facility, network) if entry.scan else None,
-                    "description": describe(entry, network),
+                    "description": describe(entry, network, masked=True),
                     "late": entry.late,
                     "voided": entry.voided,
                 }
@@ -166,7 +167,8 @@ class Renderer:
             "next_facility": step.facility if step else None,
             "open_exceptions": len(parcel.open_exceptions),
             "delivered_at": utc(state.delivered.at) if state.delivered else None,
-            "signed_by": state.delivered.signed_by if state.delivered else None,
+            "signed_by": mask_signature(state.delivered.signed_by)
+            if state.delivered and state.delivered.signed_by else None,
             "service_level": str(manifest.service_level) if manifest else None,
             "customer_tier": str(manifest.customer_tier) if manifest else None,
             "origin": manifest.origin if manifest else None,

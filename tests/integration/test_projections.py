@@ -108,6 +108,13 @@ def test_the_view_shows_personal_data_masked_and_follows_an_erasure(service, run
     assert row["receiver"]["name"] == "李*" and row["receiver"]["phone"] == "139******21"
     assert row["receiver"]["address"] == "上海市浦东新区***"
     assert "13987654321" not in str(row) and "世纪大道" not in str(row)
+    signed = {**journey()[-1], "signed_by": "李华"}  # a person, not a role, signed
+    service.ingest(journey()[3:-1] + [signed])
+    runners["tracking"].run()
+    row = runners["tracking"].projection.view.get(tracking())
+    assert row["signed_by"] == "李*"
+    assert any("(signed: 李*)" in t["description"] for t in row["timeline"])
+    assert "李华" not in str(row)
     service.erase(tracking(), by="dpo")
     runners["tracking"].run()
     row = runners["tracking"].projection.view.get(tracking())

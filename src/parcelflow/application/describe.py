@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parcelflow.domain.network import Network
+from parcelflow.domain.privacy import mask_signature, scrub_text
 from parcelflow.domain.timeline import Entry
 from parcelflow.domain.vocabulary import EXCEPTION_RULES, SCAN_RULES, ExceptionCode, ScanType
 
@@ -43,7 +44,14 @@ _FACTS = {
 }
 
 
-def describe(entry: Entry, network: Network) -> str:
+def describe(entry: Entry, network: Network, *, masked: bool = False) -> str:
+    """One timeline line in words; `masked` for what customers see (who signed keeps
+    only the surname, phone numbers and emails in free text are masked)."""
+    text = _describe(entry, network, masked)
+    return scrub_text(text) if masked else text
+
+
+def _describe(entry: Entry, network: Network, masked: bool) -> str:
     scan = entry.scan
     if scan is not None:
         where = facility_name(scan.facility, network)
@@ -59,7 +67,8 @@ def describe(entry: Entry, network: Network) -> str:
             case ScanType.DELIVERY_ATTEMPT:
                 return f"Delivery attempt failed: {_code_text(scan.attempt_reason)}"
             case ScanType.DELIVERED | ScanType.PICKED_UP_BY_RECIPIENT if scan.signed_by:
-                return f"{SCAN_RULES[scan.scan_type].description} (signed: {scan.signed_by})"
+                who = mask_signature(scan.signed_by) if masked else scan.signed_by
+                return f"{SCAN_RULES[scan.scan_type].description} (signed: {who})"
             case _:
                 return f"{SCAN_RULES[scan.scan_type].description} — {where}"
     detail = entry.detail
