@@ -77,3 +77,34 @@ def test_a_writer_with_a_cache_is_not_fooled_by_another_writers_changes(make_ser
     ExceptionDesk(api).resolve(tracking(1), second, Outcome.RESHIPPED, by="cs-2")
     assert not api.get(tracking(1)).exceptions[second].is_open
     assert verify_all(api).ok
+
+
+def test_a_batch_that_fails_halfway_leaves_no_unsaved_change_in_the_cache(make_service,
+                                                                         database_url):
+    """The store fails in the middle of a batch (here: the query that checks a cached
+    answer): the parcels the batch changed in memory are forgotten, so the next batch
+    builds on what is stored, not on what never was."""
+    svc = make_service(database_url, cache_size=100)
+    svc.register([manifest(1), manifest(2)])
+    again = scan("pickup", "SZX-OUT-07", 0, 2, scan_id="pickup-2")
+    svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1), again])
+    versions, failures = svc.recorder.max_versions, [ConnectionError("the database blinked")]
+
+    def blinking(ids):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return versions(ids)
+
+    svc.recorder.max_versions = blinking  # type: ignore[method-assign]
+    try:  # parcel 1 changes in memory; parcel 2's scan is a duplicate, checked: fails
+        svc.ingest([scan("arrival", "SZX-HUB-01", 2, 1), again])
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failing query did not fail the batch")
+    report = svc.ingest([scan("arrival", "SZX-HUB-01", 2, 1)])
+    assert report.accepted == 1  # the lost batch's scan, sent again
+    stored = svc.recorder.select_events_for([parcel_id(tracking(1))])[parcel_id(tracking(1))]
+    assert [e.originator_version for e in stored] == list(range(1, len(stored) + 1))
+    assert verify_all(svc).ok
+    assert svc.get(tracking(1)).state.status == "at_facility"

@@ -117,8 +117,10 @@ class ParcelService(Application[UUID]):
         self.personal = PersonalData(store)
         # The ingest path's own cache: parcels stay in memory between batches, so a
         # worker that owns a partition loads each parcel once. It is trusted without
-        # re-reading the store (no fast-forward query per parcel); a stale entry shows up
-        # as a conflict at save time and is then reloaded. Reads never use it.
+        # re-reading the store (no fast-forward query per parcel): a stale entry shows up
+        # as a conflict at save time and is then reloaded, and an answer from it that
+        # changed nothing is checked against the stored version (see `_run_batch`).
+        # Reads never use it.
         self._cache: LRUCache[UUID, Parcel] | None = (
             LRUCache(maxsize=cache_size) if cache_size > 0 else None
         )
@@ -197,38 +199,40 @@ class ParcelService(Application[UUID]):
 
         for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
             current, cached = self._load(pending)
-            unsure: dict[UUID, int] = {}
-            for pid in pending:
-                apply(pid, current.get(pid), unsure)
-            stale = self._stale(unsure)
-            if stale:
-                self._evict(stale)
-                fresh = self.load_many(stale, use_cache=False)
-                cached = {}
-                for pid in stale:
-                    apply(pid, fresh.get(pid), {})
-            events = [e for _, evs in ready.values() for e in evs]
-            if not events:
-                return outcomes, BatchReport(results=[])
             try:
-                # The events go to the store directly: `save()` would first check each
-                # one against the library's runtime protocols, which on Python 3.11 cost
-                # more than encoding it. Nothing else of `save()` applies here (no
-                # snapshots; nothing overrides `_notify`).
-                recordings = self.events.put(events)
-            except IntegrityError:
-                conflicted = self._conflicted(ready)
-                if not conflicted:
-                    self._evict(ready)
-                    raise
-                log.info("batch.conflict", parcels=len(conflicted), attempt=attempt + 1)
-                for pid in conflicted:
-                    del ready[pid]
-                self._evict(conflicted)
-                pending = {pid: work[pid] for pid in conflicted}
-                continue
+                unsure: dict[UUID, int] = {}
+                for pid in pending:
+                    apply(pid, current.get(pid), unsure)
+                stale = self._stale(unsure)
+                if stale:
+                    self._evict(stale)
+                    fresh = self.load_many(stale, use_cache=False)
+                    cached = {}
+                    for pid in stale:
+                        apply(pid, fresh.get(pid), {})
+                events = [e for _, evs in ready.values() for e in evs]
+                if not events:
+                    return outcomes, BatchReport(results=[])
+                try:
+                    # The events go to the store directly: `save()` would first check
+                    # each one against the library's runtime protocols, which on Python
+                    # 3.11 cost more than encoding it. Nothing else of `save()` applies
+                    # here (no snapshots; nothing overrides `_notify`).
+                    recordings = self.events.put(events)
+                except IntegrityError:
+                    conflicted = self._conflicted(ready)
+                    if not conflicted:
+                        raise
+                    log.info("batch.conflict", parcels=len(conflicted), attempt=attempt + 1)
+                    for pid in conflicted:
+                        del ready[pid]
+                    self._evict(conflicted)
+                    pending = {pid: work[pid] for pid in conflicted}
+                    continue
             except BaseException:
-                self._evict(ready)
+                # Whatever failed (the store, a query, a bug), no cached parcel may keep
+                # changes that were not saved: the next batch would build on them.
+                self._evict([*ready, *pending])
                 raise
             if self._cache is not None:
                 for pid, (parcel, _) in ready.items():
