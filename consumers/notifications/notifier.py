@@ -43,8 +43,8 @@ class Handled:
 
 class ChannelUnavailable(Exception):
     """A channel itself is away (see `DeliveryError.unavailable`): the batch is to be
-    tried again later. `handled`: what this batch did send or give up on meanwhile,
-    for the ledger, so that the retry does not send it twice."""
+    tried again later. `handled`: what this batch did send or give up on meanwhile
+    (see `Notifier.process_or_keep`)."""
 
     def __init__(self, reason: str, handled: list[Handled]):
         super().__init__(reason)
@@ -96,26 +96,29 @@ class Notifier:
         queues: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in todo:
             queues[(notice.facts.tracking_no, notice.recipient)].append(notice)
-        results = self._pool.map(lambda ns: self._deliver_in_order(ns, recipients),
+        away: dict[str, DeliveryError] = {}  # channels found away in this batch
+        results = self._pool.map(lambda ns: self._deliver_in_order(ns, recipients, away),
                                  queues.values())
-        outcomes = [h for batch in results for h in batch]
-        handled = [h for h in outcomes if isinstance(h, Handled)]
-        away = [e for e in outcomes if isinstance(e, DeliveryError)]
+        handled = [h for batch in results for h in batch]
         if away:
-            raise ChannelUnavailable(away[0].reason, handled)
+            raise ChannelUnavailable(next(iter(away.values())).reason, handled)
         log.debug("notify.batch", events=len(refs), notices=len(todo),
                   decide_ms=round((decided - started) * 1000),
                   send_ms=round((time.perf_counter() - decided) * 1000))
         return handled
 
-    def process_or_keep(self, refs: Sequence[EventRef]) -> list[Handled]:
+    def process_or_keep(self, refs: Sequence[EventRef], *,
+                        given_up_is_done: bool) -> list[Handled]:
         """`process`; when a channel is away, what did go out is recorded in the ledger
         (so the batch's retry does not send it twice) and `ChannelUnavailable` raised for
-        the worker to try the batch again later, from the same place."""
+        the worker to try the batch again later, from the same place. What was given up
+        on is recorded too when that is the end of it (`given_up_is_done`: no
+        dead-letter topic to publish it to first); otherwise the retry tries it again."""
         try:
             return self.process(refs)
         except ChannelUnavailable as e:
-            self.ledger.record([h.entry for h in e.handled if not h.failed])
+            self.ledger.record([h.entry for h in e.handled
+                                if given_up_is_done or not h.failed])
             raise
 
     def _recipients(self, notices: Sequence[Notice]) -> dict[tuple[str, str], Recipient]:
@@ -140,17 +143,21 @@ class Notifier:
         return found
 
     def _deliver_in_order(self, notices: list[Notice],
-                          recipients: dict[tuple[str, str], Recipient]
-                          ) -> list[Handled | DeliveryError]:
-        """One recipient's notices about one parcel, in event order; after a channel
-        turns out to be away, the rest of them wait for the batch's retry."""
-        done: list[Handled | DeliveryError] = []
+                          recipients: dict[tuple[str, str], Recipient],
+                          away: dict[str, DeliveryError]) -> list[Handled]:
+        """One recipient's notices about one parcel, in event order. Once a channel
+        turns out to be away, nothing more is tried on it in this batch (every other
+        queue sees that too), and this queue's later notices wait for the retry."""
+        done: list[Handled] = []
         for notice in notices:
+            if notice.channel in away:
+                break
             outcome = self._deliver(notice, recipients)
+            if isinstance(outcome, DeliveryError):
+                away.setdefault(notice.channel, outcome)
+                break
             if outcome is not None:
                 done.append(outcome)
-            if isinstance(outcome, DeliveryError):
-                break
         return done
 
     def _deliver(self, notice: Notice, recipients: dict[tuple[str, str], Recipient]
@@ -163,8 +170,10 @@ class Notifier:
             for attempt in Retrying(
                     stop=stop_after_attempt(self.max_attempts),
                     wait=wait_exponential(multiplier=self.retry_seconds, max=30),
-                    retry=retry_if_exception(
-                        lambda e: isinstance(e, DeliveryError) and not e.permanent),
+                    # A channel that is away is not tried again message by message: the
+                    # whole batch is, later (see `process`).
+                    retry=retry_if_exception(lambda e: isinstance(e, DeliveryError)
+                                             and not e.permanent and not e.unavailable),
                     reraise=True):
                 with attempt:
                     channel.send(notice, recipient)

@@ -80,7 +80,7 @@ class KafkaNotifyWorker:
             elif ref is not None:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
-        handled = self.notifier.process_or_keep(refs)
+        handled = self.notifier.process_or_keep(refs, given_up_is_done=False)
         self._given_up = [h for h in handled if h.failed]
         # What went out is recorded at once, before anything else can fail.
         self.notifier.ledger.record([h.entry for h in handled if not h.failed])
@@ -135,7 +135,7 @@ class StoreNotifyWorker:
                 for notes in self.follower.batches(self.position, follow=follow, stop=stop):
                     refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
                                      n.originator_id, n.originator_version) for n in notes]
-                    handled = self.notifier.process_or_keep(refs)
+                    handled = self.notifier.process_or_keep(refs, given_up_is_done=True)
                     with self.notifier.ledger.transaction() as cursor:  # both or neither
                         self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
                         self.positions.save(self.name, notes[-1].id, cursor=cursor)
@@ -162,7 +162,7 @@ def build_notifier(service: ParcelService, settings: Settings, *,
         channels["webhook"] = WebhookChannel(WebhookSender())
     if settings.smtp_url and "email" in wanted:
         channels["email"] = EmailChannel(settings.smtp_url, settings.smtp_from, messages)
-    if sms is None and settings.sms_provider == "recording":
+    if sms is None and settings.sms_provider == "recording" and "sms" in wanted:
         log.warning("notify.sms_recording_only",
                     detail="PARCELFLOW_SMS_PROVIDER=recording: texts are kept in memory, "
                            "none reaches a phone")

@@ -29,10 +29,27 @@ def answers(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive ports nothing listens on."""
+    while True:
+        first = free_port()
+        if first + count < 65536 and not any(answers(first + k) for k in range(count)):
+            return first
+
+
+def scrape(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
 def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
     port = free_port()
+    metrics = free_ports(4)  # ingest-worker, relay, project, notify: one port each
     db = f"sqlite:///{tmp_path / 'dev' / 'parcelflow.db'}"
-    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json", "PARCELFLOW_DATABASE_URL": db}
+    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json", "PARCELFLOW_DATABASE_URL": db,
+           "PARCELFLOW_METRICS_PORT": str(metrics), "PARCELFLOW_METRICS_HOST": "127.0.0.1"}
     env.pop("PARCELFLOW_SMTP_URL", None)
     dev = subprocess.Popen([*PARCELFLOW, "dev", "--workdir", str(tmp_path / "dev"),
                             "--port", str(port)], cwd=tmp_path, env=env,
@@ -60,6 +77,9 @@ def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
             time.sleep(0.2)
         tracked = run("track", tracking(1), "--json")
         assert json.loads(tracked.stdout)["status"] == "delivered"
+        # Each worker counts what it did itself, on its own port.
+        assert "parcelflow_scans_accepted_total 11.0" in scrape(metrics)
+        assert 'parcelflow_notifications_sent_total{channel="email"} 3.0' in scrape(metrics + 3)
     finally:
         dev.send_signal(signal.SIGINT)
         out, _ = dev.communicate(timeout=60)

@@ -53,7 +53,6 @@ def test_the_relay_serves_its_metrics_and_the_api_reports_its_lag(
         wait_until(lambda: positions.get(RELAY) == head, what="the relay to publish everything")
         wait_until(lambda: "parcelflow_relay_lag_events 0.0" in scrape(port),
                    what="the relay's own metrics")
-        assert "parcelflow_kafka_dead_letters_total" in scrape(port)
     finally:
         relay.send_signal(signal.SIGTERM)
         _, err = relay.communicate(timeout=30)

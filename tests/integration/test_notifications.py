@@ -185,30 +185,32 @@ def test_workers_on_separate_channels_each_send_their_own_and_keep_their_own_pla
 def test_while_the_mail_server_is_away_nothing_is_given_up_and_nothing_sent_twice(
         make_service, database_url, merchant):
     """Our own SMTP server down for a while (a restart): the worker keeps its place and
-    tries again, instead of giving up on every email meanwhile; what did go out (the
-    merchant's webhook) is not sent again when the batch is retried."""
+    tries again, instead of giving up on every email meanwhile. What that batch did
+    settle is not done again on the retry: a webhook that went out, and one given up
+    on (the merchant's endpoint answered 410, gone)."""
     import time
 
     from parcelflow.application.service import utcnow
     from tests.support.workers import wait_until
 
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1)])
+    svc.register([manifest(1), manifest(2)])
     t0 = recent_start()
     away = MailSink()  # its port, with nothing listening yet
     worker, _ = worker_for(make_service, database_url, away, merchant)
+    merchant.fail_next(1, status=410)  # one of the two webhooks: gone, given up on
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
+    ledger = worker.notifier.ledger
     try:
-        svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1, t0=t0)])
-        wait_until(lambda: len(merchant.requests) == 1, what="the webhook")
-        time.sleep(1.0)  # a few tries at the mail server, and batch retries
-        ledger = worker.notifier.ledger
+        svc.ingest([scan("pickup", "SZX-OUT-07", 0, n, t0=t0) for n in (1, 2)])
+        wait_until(lambda: ledger.count(channel="webhook") == 2, what="both webhooks settled")
+        time.sleep(1.0)  # the batch is tried again a few times meanwhile
         assert ledger.count(channel="email") == 0  # neither sent nor given up on
         away.start()  # the mail server is back
-        [email] = away.wait_for(1)
-        wait_until(lambda: ledger.count(channel="email", outcome="sent") == 1,
+        away.wait_for(2)
+        wait_until(lambda: ledger.count(channel="email", outcome="sent") == 2,
                    what="the ledger")
         time.sleep(0.5)
     finally:
@@ -216,6 +218,9 @@ def test_while_the_mail_server_is_away_nothing_is_given_up_and_nothing_sent_twic
         thread.join(15)
         worker.close()
         away.stop()
-    assert subject(email).startswith("您的包裹")
-    assert len(away.messages) == 1 and len(merchant.requests) == 1
-    assert worker.notifier.ledger.count(outcome="failed") == 0
+    assert sorted(subject(m) for m in away.messages) == [
+        f"您的包裹 {tracking(n)} 已揽收" for n in (1, 2)]
+    assert len(merchant.requests) == 1  # the one that went out, once; the other never
+    assert (ledger.count(channel="webhook", outcome="sent"),
+            ledger.count(channel="webhook", outcome="failed")) == (1, 1)
+    assert ledger.count(channel="email", outcome="failed") == 0

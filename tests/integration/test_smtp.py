@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+
 import pytest
 
 from parcelflow.adapters.delivery import DeliveryError
@@ -55,12 +57,21 @@ class Recorder:
         from tests.support.mail import free_port
 
         self.received: list[tuple[str, list[str]]] = []
+        self.messages: list[bytes] = []
+        self.refuse_rcpt: list[str] = []  # replies to the next RCPTs, e.g. "421 closing"
         self.port = free_port()
         self._server = Controller(self, hostname="127.0.0.1", port=self.port,
                                   enable_SMTPUTF8=smtputf8)
 
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
+        if self.refuse_rcpt:
+            return self.refuse_rcpt.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(envelope.original_content)
         return "250 OK"
 
     def __enter__(self) -> Recorder:
@@ -96,3 +107,29 @@ def test_an_address_beyond_ascii_goes_out_over_smtputf8() -> None:
         finally:
             mailer.close()
     assert server.received == [("noreply@parcelflow.local", ["李华@例子.中国"])]
+    message = message_from_bytes(server.messages[0], policy=policy.SMTPUTF8)
+    assert message["To"] == "李华@例子.中国" and str(message["Subject"]) == "您的包裹"
+    assert message.get_content().strip() == "已签收"
+
+
+@pytest.mark.parametrize(("reply", "permanent", "unavailable"), [
+    ("421 closing down for maintenance", False, True),  # the server, for every message
+    ("450 mailbox busy, try later", False, False),  # this message: tried again later
+    ("550 no such mailbox", True, False),  # this message: given up on
+])
+def test_a_refused_recipient_is_told_apart_from_a_server_going_away(reply, permanent,
+                                                                   unavailable) -> None:
+    with Recorder(smtputf8=True) as server:
+        server.refuse_rcpt.append(reply)
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}", "noreply@parcelflow.local")
+        try:
+            with pytest.raises(DeliveryError) as caught:
+                mailer.send(to="li.na@example.com", subject="s", body="b", message_id="r1",
+                            language="en")
+            assert (caught.value.permanent, caught.value.unavailable) == (permanent,
+                                                                          unavailable)
+            mailer.send(to="wang@example.com", subject="next", body="b", message_id="r2",
+                        language="en")  # and the next one goes out
+        finally:
+            mailer.close()
+    assert server.received == [("noreply@parcelflow.local", ["wang@example.com"])]

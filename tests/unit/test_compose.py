@@ -12,7 +12,8 @@ from parcelflow.entrypoints.cli import app
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 INFRASTRUCTURE = {"postgres", "kafka"}
-PROCESSES = {"api", "ingest", "projections", "relay", "notifications", "detectors"}
+PROCESSES = {"api", "ingest", "projections", "relay", "notifications", "webhooks",
+             "detectors"}
 
 
 def compose() -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import smtplib
 from email import policy
 from email.header import Header
+from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.utils import formataddr, parseaddr
 from urllib.parse import unquote, urlsplit
@@ -23,6 +24,21 @@ from parcelflow.adapters.delivery import DeliveryError
 log = structlog.get_logger(__name__)
 
 _WIRE = policy.compat32.clone(linesep="\r\n")  # MIMEText's own policy, with SMTP's line ends
+_UTF8_WIRE = policy.SMTPUTF8.clone(linesep="\r\n")
+
+
+def _international(sender: str, to: str, subject: str, body: str, message_id: str,
+                   language: str) -> bytes:
+    """A message to an address beyond ASCII (RFC 6532): its headers in UTF-8 as they
+    are, not as encoded words (which an address may not be). Sent with SMTPUTF8."""
+    message = EmailMessage(policy=_UTF8_WIRE)
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{message_id}@parcelflow>"
+    message["Content-Language"] = language
+    message.set_content(body, charset="utf-8")
+    return message.as_bytes()
 
 
 class SmtpMailer:
@@ -57,23 +73,30 @@ class SmtpMailer:
             client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.scheme == "smtp+starttls":
                 client.starttls()
-        if self.username:
-            client.login(self.username, self.password or "")
+            if self.username:
+                client.login(self.username, self.password or "")
+        except BaseException:
+            client.close()  # no socket left behind on each retry
+            raise
         return client
 
     def send(self, *, to: str, subject: str, body: str, message_id: str,
              language: str) -> None:
         # MIMEText (the compat32 API) builds the same message as EmailMessage at a fifth
         # of the CPU time, which counts at hundreds of emails a second.
-        message = MIMEText(body, "plain", "utf-8")
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = Header(subject, "utf-8")
-        message["Message-ID"] = f"<{message_id}@parcelflow>"
-        message["Content-Language"] = language
-        data = message.as_bytes(policy=_WIRE)
+        if to.isascii():
+            message = MIMEText(body, "plain", "utf-8")
+            message["From"] = self.sender
+            message["To"] = to
+            message["Subject"] = Header(subject, "utf-8")
+            message["Message-ID"] = f"<{message_id}@parcelflow>"
+            message["Content-Language"] = language
+            data = message.as_bytes(policy=_WIRE)
+        else:
+            data = _international(self.sender, to, subject, body, message_id, language)
         for attempt in (1, 2):  # a kept-open connection may have been closed by the server
             try:
                 if self._client is None:
@@ -82,7 +105,14 @@ class SmtpMailer:
                                       mail_options=self._utf8_options(to))
                 return
             except smtplib.SMTPRecipientsRefused as e:
+                codes = [code for code, _ in e.recipients.values()]
+                if 421 in codes:  # the server is closing the connection: for every message
+                    self.close()
+                    raise DeliveryError("mail server answered 421", unavailable=True) from e
                 self._reset()
+                if all(400 <= code < 500 for code in codes):  # greylisted, mailbox busy
+                    raise DeliveryError(f"recipient deferred by the mail server: {codes[0]}") \
+                        from e
                 raise DeliveryError("recipient refused by the mail server", permanent=True) from e
             except smtplib.SMTPResponseException as e:
                 self.close()

@@ -105,15 +105,21 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
     try:
         exe = shutil.which("parcelflow") or sys.executable
         prefix = [exe] if exe != sys.executable else [sys.executable, "-m", "parcelflow"]
-        for args in WORKERS:
+        for number, args in enumerate(WORKERS):
             log = open(workdir / f"{args[0]}.log", "ab")
-            children.append(subprocess.Popen([*prefix, *args], env=env, stdout=log, stderr=log,
+            own = dict(env)
+            if settings.metrics_port:  # one port each: PARCELFLOW_METRICS_PORT, +1, +2, ...
+                own["PARCELFLOW_METRICS_PORT"] = str(settings.metrics_port + number)
+            children.append(subprocess.Popen([*prefix, *args], env=own, stdout=log, stderr=log,
                                              stdin=subprocess.DEVNULL))
             time.sleep(0.3)  # one at a time through the store's CREATE TABLE IF NOT EXISTS
         console.print(f"broker on 127.0.0.1:{port}; database {env['PARCELFLOW_DATABASE_URL']}")
         console.print("emails: " + (f"written to {workdir / 'mail'}/" if sink else
                                     env.get("PARCELFLOW_SMTP_URL", "off (no SMTP server)")))
         console.print(f"workers: {', '.join(' '.join(a) for a in WORKERS)} (logs in {workdir}/)")
+        if settings.metrics_port:
+            console.print(f"their metrics: ports {settings.metrics_port} to "
+                          f"{settings.metrics_port + len(WORKERS) - 1}, in that order")
         console.print("try, in another shell:\n"
                       f"  export PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port} "
                       "PARCELFLOW_KAFKA_IDEMPOTENCE=false "

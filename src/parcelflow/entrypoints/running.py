@@ -22,12 +22,14 @@ from parcelflow.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def until_signalled(settings: Settings, command: str) -> threading.Event:
-    """An event set by SIGINT or SIGTERM; the metrics endpoint started if configured."""
+def until_signalled(settings: Settings, command: str, *, metrics_served: bool = True
+                    ) -> threading.Event:
+    """An event set by SIGINT or SIGTERM; the metrics endpoint started if configured
+    (and `metrics_served`: `dev` leaves the port to the workers it starts)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if settings.metrics_port:
+    if settings.metrics_port and metrics_served:
         start_http_server(settings.metrics_port, addr=settings.metrics_host,
                           registry=metrics.REGISTRY)
         log.info("metrics.serving", command=command, host=settings.metrics_host,

@@ -125,13 +125,16 @@ def publish_scans(file: Annotated[str, typer.Argument(
             except KafkaError as e:  # refused before sending (a line over the size limit)
                 failed.append((number, f"{type(e).__name__}: {e}"))
     total = len(sent) + len(failed)
-    producer.flush(timeout=settings.kafka_send_timeout)
+    try:
+        producer.flush(timeout=settings.kafka_send_timeout)
+    except KafkaError:
+        pass  # the broker is away: what it did not acknowledge is named line by line
     for number, future in sent:
         try:
             future.get(timeout=0.1)  # flushed: acknowledged, or failed with its reason
         except Exception as e:  # noqa: BLE001 — reported per line below
             failed.append((number, f"{type(e).__name__}: {e}"))
-    producer.close()
+    producer.close(timeout=5)
     for number, reason in sorted(failed)[:20]:
         err.print(f"line {number}: not published: {reason}", highlight=False)
     if failed:
@@ -148,7 +151,7 @@ def dev(
     """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
     from parcelflow.entrypoints.dev import run_dev
 
-    stop = until_signalled(get_settings(), "dev")
+    stop = until_signalled(get_settings(), "dev", metrics_served=False)
     run_dev(workdir, port, stop, console=err)
 
 
