@@ -64,6 +64,7 @@ from tests.support.kafka_broker import PRODUCER_CONFIG, KafkaBroker  # noqa: E40
 from tests.support.kafka_settings import kafka_test_settings, settings_env  # noqa: E402
 from tests.support.mail import MailSink  # noqa: E402
 from tests.support.postgres import fresh_database  # noqa: E402
+from tests.support.topics import produce  # noqa: E402
 from tests.support.webhook_peer import WebhookPeer  # noqa: E402
 from tests.support.workers import wait_until  # noqa: E402
 
@@ -91,21 +92,18 @@ def steps(first: int, parcels: int, *, staggered: bool = False) -> list[tuple[in
     return [(step, item) for step, _, item in scans]
 
 
+BULK = {"linger_ms": 20, "batch_size": 512 * 1024}  # producer settings for many scans
+
+
 def producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, "linger_ms": 20,
-                                                         "batch_size": 512 * 1024})
+    return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, **BULK})
 
 
 def bench_ingest(settings, svc, bootstrap: str, scans: int) -> tuple[float, int]:
     parcels = scans // STEPS
     svc.register([manifest(n) for n in range(1, parcels + 1)])
     items = journeys(1, parcels)
-    p = producer(bootstrap)
-    for item in items:
-        p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
-               value=json.dumps(item).encode())
-    p.flush()
-    p.close()
+    produce(bootstrap, settings.kafka_scans_topic, items, **BULK)
 
     worker = build_ingest_worker(build_service(settings, cache_size=200_000), settings)
     done, first = [0], [0.0]
@@ -141,12 +139,7 @@ def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int
         "kafka_ingest_group": settings.kafka_ingest_group + "-many"})
     svc.register([manifest(n) for n in range(first, first + parcels)])
     items = journeys(first, parcels)
-    p = producer(bootstrap)
-    for item in items:
-        p.send(settings.kafka_scans_topic, key=item["tracking_no"].encode(),
-               value=json.dumps(item).encode())
-    p.flush()
-    p.close()
+    produce(bootstrap, settings.kafka_scans_topic, items, **BULK)
     env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_LEVEL": "WARNING",
            "PARCELFLOW_LOG_FORMAT": "json"}
     base = svc.recorder.max_notification_id()

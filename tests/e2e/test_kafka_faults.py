@@ -19,15 +19,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.settings import WebhookEndpoint
 from tests.support.builders import journey, manifest, recent_start, tracking
-from tests.support.kafka_broker import PRODUCER_CONFIG, KafkaBroker
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.kafka_settings import kafka_test_settings, settings_env
 from tests.support.mail import MailSink, subject
-from tests.support.topics import read_topic
+from tests.support.topics import produce, read_topic
 from tests.support.webhook_peer import WebhookPeer
 from tests.support.workers import Pipeline, wait_until
 
@@ -39,16 +38,6 @@ def parcelflow(args: list[str], settings, cwd: Path, failpoints: str = "") -> su
            "PARCELFLOW_FAILPOINTS": failpoints}
     return subprocess.Popen([sys.executable, "-m", "parcelflow", *args], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def produce(bootstrap: str, topic: str, scans: list[dict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_CONFIG)
-    futures = [producer.send(topic, key=s["tracking_no"].encode(), value=json.dumps(s).encode())
-               for s in scans]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=10)  # acknowledged by the broker
-    producer.close()
 
 
 def test_relay_killed_between_publishing_and_saving_its_position(

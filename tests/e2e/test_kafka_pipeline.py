@@ -5,20 +5,17 @@ HTTP endpoint."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
-from kafka import KafkaProducer
 from parcelflow.projections.registry import open_view
 from standardwebhooks import Webhook
 
 from parcelflow.settings import WebhookEndpoint
 from tests.support.builders import journey, manifest, recent_start, tracking
-from tests.support.kafka_broker import PRODUCER_CONFIG
 from tests.support.kafka_settings import kafka_test_settings
 from tests.support.mail import MailSink, subject
-from tests.support.topics import read_topic
+from tests.support.topics import produce, read_topic
 from tests.support.webhook_peer import WebhookPeer
 from tests.support.workers import Pipeline, wait_until
 
@@ -40,15 +37,11 @@ def test_scans_on_kafka_become_events_views_cloudevents_emails_and_webhooks(
     svc.register([manifest(n) for n in range(1, PARCELS + 1)])
     pipeline = Pipeline(settings).start()
     try:
-        producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, **PRODUCER_CONFIG)
         t0 = recent_start()
         journeys = {n: journey(n, t0=t0) for n in range(1, PARCELS + 1)}
-        for step in range(11):  # the network's day: every parcel's next scan, in turn
-            for n, scans in journeys.items():
-                producer.send(settings.kafka_scans_topic, key=tracking(n).encode(),
-                              value=json.dumps(scans[step]).encode())
-        producer.flush()
-        producer.close()
+        # the network's day: every parcel's next scan, in turn
+        produce(kafka_broker.bootstrap, settings.kafka_scans_topic,
+                [scans[step] for step in range(11) for scans in journeys.values()])
 
         # 3 emails per parcel: picked up, out for delivery, delivered
         mail.wait_for(3 * PARCELS, timeout=60)

@@ -23,24 +23,37 @@ from tests.support.webhook_peer import WebhookPeer
 from tests.support.workers import wait_until
 
 
+def relayed(kafka_broker, make_service, postgres_url, merchant: WebhookPeer, scans: int,
+            **overrides):  # type: ignore[no-untyped-def]
+    """Settings for a notify worker on the broker (the merchant's webhooks at `merchant`),
+    after parcel 1's first `scans` scans were stored and relayed to the events topic.
+    The relay, to read how many events it published."""
+    from parcelflow.application.service import utcnow
+
+    settings = kafka_test_settings(
+        postgres_url, kafka_broker.bootstrap,
+        merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
+                                                       secret=merchant.secret)}, **overrides)
+    kafka_broker.create_topics([settings.kafka_events_topic,
+                                settings.kafka_notifications_dlq_topic])
+    svc = make_service(postgres_url, clock=utcnow)
+    svc.register([manifest(1)])
+    svc.ingest(journey(1, t0=recent_start())[:scans])
+    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
+    relay.run(threading.Event(), follow=False)
+    relay.close()
+    return settings, relay
+
+
 @pytest.mark.postgres
 def test_unreadable_events_and_given_up_sends_are_dead_lettered_and_the_rest_goes_out(
         kafka_broker, make_service, postgres_url):
     from parcelflow.application.service import utcnow
 
     mail, merchant = MailSink().start(), WebhookPeer().start()
-    settings = kafka_test_settings(
-        postgres_url, kafka_broker.bootstrap, smtp_url=mail.url,
-        merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
-                                                       secret=merchant.secret)})
-    kafka_broker.create_topics([settings.kafka_events_topic,
-                                settings.kafka_notifications_dlq_topic])
-    svc = make_service(postgres_url, clock=utcnow)
-    svc.register([manifest(1)])
-    svc.ingest(journey(1, t0=recent_start())[:3])  # picked up, at the hub, departed
-    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
-    relay.run(threading.Event(), follow=False)
-    relay.close()
+    # picked up, at the hub, departed
+    settings, relay = relayed(kafka_broker, make_service, postgres_url, merchant, 3,
+                              smtp_url=mail.url)
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, **PRODUCER_CONFIG)
     producer.send(settings.kafka_events_topic, key=tracking(1).encode(), value=b"{not json")
     producer.flush()
@@ -96,18 +109,7 @@ def test_a_dead_letter_the_broker_did_not_take_is_not_lost(kafka_broker, make_se
     from parcelflow.application.service import utcnow
 
     merchant = WebhookPeer().start()
-    settings = kafka_test_settings(
-        postgres_url, kafka_broker.bootstrap,
-        merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
-                                                       secret=merchant.secret)})
-    kafka_broker.create_topics([settings.kafka_events_topic,
-                                settings.kafka_notifications_dlq_topic])
-    svc = make_service(postgres_url, clock=utcnow)
-    svc.register([manifest(1)])
-    svc.ingest(journey(1, t0=recent_start())[:1])  # picked up: one webhook
-    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
-    relay.run(threading.Event(), follow=False)
-    relay.close()
+    settings, _ = relayed(kafka_broker, make_service, postgres_url, merchant, 1)  # picked up
 
     merchant.fail_next(2, status=410)  # gone, both times it is tried
     worker = build_notify_worker(make_service(postgres_url, clock=utcnow), settings)

@@ -1,14 +1,27 @@
-"""Reading a whole topic back, from the beginning, without joining a group."""
+"""Scans onto a topic as scanners send them, and a whole topic read back from the
+beginning without joining a group."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from tests.support.kafka_broker import CONSUMER_CONFIG
+from tests.support.kafka_broker import CONSUMER_CONFIG, PRODUCER_CONFIG
+
+
+def produce(bootstrap: str, topic: str, scans: list[dict], **config: Any) -> None:
+    """Scans (wire dicts) keyed by tracking number, each acknowledged by the broker."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, **config})
+    futures = [producer.send(topic, key=s["tracking_no"].encode(), value=json.dumps(s).encode())
+               for s in scans]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=10)
+    producer.close()
 
 
 def read_topic(bootstrap: str, topic: str, at_least: int, *, partitions: int = 4,
