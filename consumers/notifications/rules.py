@@ -12,7 +12,6 @@ from parcelflow.consumers.notifications.facts import EventFacts
 
 from parcelflow.domain.vocabulary import ExceptionCode, Status
 
-CHANNELS = frozenset({"email", "sms", "webhook"})
 RECIPIENTS = {"receiver": frozenset({"email", "sms"}), "merchant": frozenset({"webhook"})}
 _KEYS = {"name", "on", "status", "to", "channels", "template", "customer_facing", "codes",
          "unless_caused_by"}

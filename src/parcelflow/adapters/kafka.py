@@ -118,10 +118,3 @@ def ensure_topics(settings: Settings, names: Iterable[str], *, timeout: float = 
                 raise
             log.warning("kafka.topics_unavailable", error=str(e))
             time.sleep(1.0)
-
-
-def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
-    for key, value in headers or ():
-        if key == name:
-            return value.decode("utf-8", "replace") if value is not None else None
-    return None

@@ -48,27 +48,6 @@ class KeyStore(ABC):
         """Destroy a parcel's key; False when it had none (or it was already erased)."""
 
 
-class InMemoryKeyStore(KeyStore):
-    """For unit tests: the same contract, in a dict."""
-
-    def __init__(self, wrap: KeyWrap | None = None):
-        super().__init__(wrap or KeyWrap(None))
-        self.rows: dict[UUID, bytes | None] = {}
-
-    def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None:
-        for pid, key in wrapped.items():
-            self.rows.setdefault(pid, key)
-
-    def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
-        return {i: self.rows[i] for i in ids if i in self.rows}
-
-    def destroy(self, parcel_id: UUID) -> bool:
-        if self.rows.get(parcel_id) is None:
-            return False
-        self.rows[parcel_id] = None
-        return True
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 

@@ -25,10 +25,6 @@ from parcelflow.domain.vocabulary import ExceptionCode, Status
 if TYPE_CHECKING:
     from parcelflow.domain.parcel import Parcel
 
-DETECTED_CODES = (ExceptionCode.STALLED, ExceptionCode.DELAYED, ExceptionCode.LOST,
-                  ExceptionCode.PICKUP_MISSED)
-
-
 @dataclass(frozen=True)
 class Finding:
     code: ExceptionCode
