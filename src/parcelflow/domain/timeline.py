@@ -134,23 +134,6 @@ class ParcelState:
         # Computed when asked (compliance figures), not on every ingest.
         return tuple(_missed_scans(self.physical))
 
-    @cached_property
-    def unknown_facilities(self) -> tuple[str, ...]:
-        return tuple(sorted({e.scan.facility for e in self.physical  # type: ignore[union-attr]
-                             if e.scan.facility_kind is None}))  # type: ignore[union-attr]
-
-
-def derive(entries: list[Entry], *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
-    """Fold a parcel's timeline into its state, reading it top to bottom.
-
-    `open_flags` are the flags set by open exceptions raised outside the timeline
-    (by staff or detectors); everything else comes from the entries themselves.
-    """
-    timeline = Timeline()
-    for entry in entries:
-        timeline.add(entry)
-    return timeline.state(manifested=manifested, open_flags=open_flags)
-
 
 class Timeline:
     """A parcel's entries, kept in occurred order and folded as they come.
