@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
+from parcelflow.application.audit import event_name
 from parcelflow.domain.parcel import Parcel
 
 SPECVERSION = "1.0"
@@ -37,19 +37,9 @@ PUBLIC_MANIFEST_FIELDS = frozenset({
     "service_level", "origin", "destination", "promised_by", "customer_tier", "merchant_id",
 })
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 @lru_cache(maxsize=None)
-def _name_of(cls: type) -> str:
-    return _CAMEL.sub("_", cls.__name__).lower()
-
-
-def event_name(event: Parcel.Event) -> str:
-    """`ScanRecorded` -> `scan_recorded`."""
-    return _name_of(type(event))
-
-
 def event_id(parcel_id: Any, version: int) -> str:
     return f"{parcel_id}:{version}"
 
@@ -74,7 +64,7 @@ def to_cloudevent(event: Parcel.Event, tracking_no: str) -> dict[str, Any]:
     data = public_data(event)
     return {
         "specversion": SPECVERSION,
-        "id": f"{data['parcel_id']}:{data['version']}",
+        "id": event_id(data["parcel_id"], data["version"]),
         "source": SOURCE,
         "type": f"{TYPE_PREFIX}{data['event']}.v1",
         "subject": tracking_no,

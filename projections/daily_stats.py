@@ -82,10 +82,6 @@ class DailyStatsStore(ViewStore):
                                  f"({', '.join('?' * len(columns))})"),
                         [[row[col] for col in columns] for row in rows])
 
-    def days(self) -> list[str]:
-        return [r["day"] for r in self.query(
-            "SELECT DISTINCT day FROM stats_visits ORDER BY day DESC")]
-
     def report(self, day: str) -> dict[str, Any]:
         """Per facility, and for the whole network, on one day."""
         per: dict[str, dict[str, Any]] = defaultdict(_empty)

@@ -148,17 +148,6 @@ class Runner:
             with self.projection.view.writing(Tracking(self.service.name, position)):
                 pass
 
-    def wait(self, position: int | None, timeout: float = 5.0) -> bool:
-        """Block until the view has reached `position`; False on timeout."""
-        if not position:
-            return True
-        deadline = time.monotonic() + timeout
-        while self.position < position:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
     def lag(self, now: datetime | None = None) -> Lag:
         position, head = self.position, self.follower.head()
         pending = self.follower.read(position, limit=1) if head > position else []

@@ -8,13 +8,14 @@ late scans in their place and voided events marked. Personal data appears only m
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.application.describe import city_name, describe
+from parcelflow.domain.detection import instant
 from parcelflow.domain.privacy import mask_signature
 from parcelflow.application.personal_data import Opener
 from parcelflow.application.service import ParcelService
@@ -24,8 +25,9 @@ from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica,
 
 
 def utc(moment: datetime | None) -> str | None:
-    """Stored form of a time: UTC ISO 8601, which sorts as text in both backends."""
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
+    """Stored form of a time: UTC ISO 8601, which sorts as text in both backends (the
+    detectors' `instant`, which their SQL matches against these columns)."""
+    return instant(moment) if moment else None
 
 
 COLUMNS = (

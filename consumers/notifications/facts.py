@@ -19,6 +19,7 @@ import structlog
 from eventsourcing.application import LRUCache
 
 from parcelflow.adapters.sealing import fingerprint
+from parcelflow.application.audit import event_name
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
@@ -148,7 +149,7 @@ class FactFinder:
         return EventFacts(
             ref=ref,
             tracking_no=parcel.tracking_no,
-            event=_snake(type(event).__name__),
+            event=event_name(event),
             occurred_at=event.occurred_at,
             status=str(state.status),
             previous_status=str(before) if before is not None else None,
@@ -185,6 +186,3 @@ class FactFinder:
         digest = fingerprint(key, {"pickup_code": scan_id})
         return f"{int(digest[:12], 16) % 1_000_000:06d}"
 
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

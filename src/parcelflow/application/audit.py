@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -23,8 +24,15 @@ _COMMON = frozenset(
 )
 
 
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+@lru_cache(maxsize=None)
+def _snake(class_name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
+
+
+def event_name(event: Any) -> str:
+    """An event's kind as histories, CloudEvents and notifications name it:
+    `ScanRecorded` -> `scan_recorded`."""
+    return _snake(type(event).__name__)
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -
         items.append(
             HistoryItem(
                 version=event.originator_version,
-                event_type=snake(type(event).__name__),
+                event_type=event_name(event),
                 occurred_at=event.occurred_at,
                 recorded_at=event.recorded_at,
                 device_id=event.device_id,
