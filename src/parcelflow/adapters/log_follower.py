@@ -39,10 +39,20 @@ class LogFollower:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._listener: threading.Thread | None = None
+        self._listening = threading.Lock()
         if isinstance(recorder, PostgresApplicationRecorder):
             self.poll_interval = max(poll_interval, 1.0)
-            self._listener = threading.Thread(target=self._listen, name="log-listen", daemon=True)
-            self._listener.start()
+
+    def _listen_once_following(self) -> None:
+        """Start listening the first time someone follows: a follower only read up to
+        the head (a rebuild, a lag figure) holds no connection for a listener."""
+        if not isinstance(self.recorder, PostgresApplicationRecorder):
+            return
+        with self._listening:
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="log-listen",
+                                                  daemon=True)
+                self._listener.start()
 
     def _listen(self) -> None:
         recorder = self.recorder
@@ -76,6 +86,8 @@ class LogFollower:
         """Batches after `after`; with `follow`, waits for more until `stop` is set.
         Without it, ends at the log head as it is now (or at `upto`)."""
         stop = stop or threading.Event()
+        if follow:
+            self._listen_once_following()
         position = after
         end = None if follow else (upto if upto is not None else self.head())
         while not stop.is_set():

@@ -41,9 +41,9 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
     from parcelflow.projections.registry import open_view, runner
 
     datastore = service.factory.datastore  # type: ignore[attr-defined]
+    # Only asked how far behind their read models are: never followed, so they hold no
+    # listening connection (see LogFollower).
     lag_runners = [runner(service, name) for name in settings.api_ready_projections]
-    for r in lag_runners:
-        r.close()  # the API only asks how far behind a read model is; it never follows
     return ApiContext(
         settings=settings,
         service=service,

@@ -63,9 +63,7 @@ def health(
         svc = service()
         svc.recorder.max_notification_id()
         for name in projection or ():
-            r = runner(svc, name)
-            r.close()
-            lag = r.lag()
+            lag = runner(svc, name).lag()
             lags.append(lag.to_json())
             if lag.seconds > limit:
                 reasons.append(f"{name} is {lag.seconds:.0f} s behind (limit {limit:.0f} s)")
