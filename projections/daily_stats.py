@@ -26,7 +26,7 @@ from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import Scan
 from parcelflow.domain.vocabulary import FacilityKind, ScanType
 from parcelflow.projections.base import ParcelProjection, ViewStore
-from parcelflow.projections.exception_queue import render as render_exception
+from parcelflow.projections.exception_queue import facility_at, sla_met
 
 VISIT = ("parcel_id", "day", "facility", "hub", "scans", "complete")
 DELIVERY = ("parcel_id", "day", "facility", "on_time")
@@ -182,15 +182,15 @@ def facts(parcel: Parcel, network: Network, policy: Policy) -> dict[str, list[di
         })
     exceptions = []
     for record in parcel.exceptions.values():
-        row = render_exception(parcel, record, policy)
-        facility = row["facility"] or "(none)"
+        where = facility_at(state, record.occurred_at)
+        first_met, resolution_met = sla_met(record, parcel.customer_tier, policy)
         exceptions.append({
-            "exception_id": record.exception_id, "parcel_id": pid, "facility": facility,
+            "exception_id": record.exception_id, "parcel_id": pid,
+            "facility": where or "(none)",
             # Filed under the day the problem arose there; its SLA clocks still start
             # when it was raised.
-            "day": local_day(record.occurred_at, row["facility"], network), "code": row["code"],
-            "first_response_met": row["first_response_met"],
-            "resolution_met": row["resolution_met"],
+            "day": local_day(record.occurred_at, where, network), "code": str(record.code),
+            "first_response_met": first_met, "resolution_met": resolution_met,
         })
     return {"stats_visits": visit_rows, "stats_deliveries": deliveries,
             "stats_exceptions": exceptions}

@@ -153,11 +153,24 @@ def _handled_by_people(record: ExceptionRecord) -> bool:
     return not (record.resolved_by == SYSTEM and record.acknowledged_at is None)
 
 
+def sla_met(record: ExceptionRecord, tier: CustomerTier,
+            policy: Policy) -> tuple[int | None, int | None]:
+    """(first response met, resolution met): 1, 0, or None while open or when nobody
+    was waiting (raised and closed by the system)."""
+    if not _handled_by_people(record):
+        return None, None
+    clocks = sla.clocks(record, tier, policy)
+    resolved = record.status == ExceptionStatus.RESOLVED
+    return (_met(sla.answered_at(record), clocks.first_response_due),
+            _met(record.resolved_at, clocks.resolution_due) if resolved else None)
+
+
 def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str, Any]:
-    tier = parcel.manifest.customer_tier if parcel.manifest else CustomerTier.STANDARD
+    tier = parcel.customer_tier
     clocks = sla.clocks(record, tier, policy)
     first_due, resolution_due = clocks.first_response_due, clocks.resolution_due
     answered = sla.answered_at(record)
+    first_met, resolution_met = sla_met(record, tier, policy)
     last_contact = record.contacts[-1] if record.contacts else None
     next_due = None if not record.is_open else (
         first_due if first_due is not None and answered is None else resolution_due)
@@ -189,9 +202,8 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "resolved_by": record.resolved_by,
         "outcome": str(record.outcome) if record.outcome else None,
         "note": record.note,
-        "first_response_met": _met(answered, first_due) if _handled_by_people(record) else None,
-        "resolution_met": _met(record.resolved_at, resolution_due)
-        if record.status == ExceptionStatus.RESOLVED and _handled_by_people(record) else None,
+        "first_response_met": first_met,
+        "resolution_met": resolution_met,
         "cause": record.cause,
         "handovers": record.handovers,
         "contacts": len(record.contacts),
