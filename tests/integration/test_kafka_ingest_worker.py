@@ -11,8 +11,8 @@ import pytest
 from kafka import KafkaProducer
 from kafka.structs import TopicPartition
 from parcelflow.consumers.ingest_worker import build_ingest_worker
+from parcelflow.consumers.kafka_batches import REASON_HEADER, SOURCE_HEADER
 
-from parcelflow.adapters.kafka import header
 from tests.support.builders import journey, manifest, recent_start, tracking
 from tests.support.kafka_broker import PRODUCER_CONFIG
 from tests.support.kafka_settings import kafka_test_settings
@@ -67,13 +67,16 @@ def test_scans_from_the_topic_are_stored_and_bad_ones_dead_lettered(
         parcel = svc.get(tracking(n))
         assert parcel.state.status == "delivered"
         assert len(parcel.scan_versions) == 11  # each scan once, the retry changed nothing
-    reasons = {r.value: header(r.headers, "parcelflow-reason") for r in dead}
+    def header(record, name: str) -> str:  # type: ignore[no-untyped-def]
+        return dict(record.headers)[name].decode()
+
+    reasons = {r.value: header(r, REASON_HEADER) for r in dead}
     assert len(dead) == 3
     assert reasons[b"{not json"].startswith("not valid JSON")
     assert reasons[b"[1, 2]"] == "not a JSON object (a list)"
     [unknown] = [v for k, v in reasons.items() if b"bad-1" in k]
     assert "colour" in unknown
-    assert all(header(r.headers, "parcelflow-source").startswith(settings.kafka_scans_topic)
+    assert all(header(r, SOURCE_HEADER).startswith(settings.kafka_scans_topic)
                for r in dead)
     # Everything polled was committed: 22 scans + 1 retry + 3 bad messages.
     assert sum(c or 0 for c in committed.values()) == 26
