@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from parcelflow.adapters.keystore import keystore_for
 from parcelflow.adapters.sealing import KeyWrap
@@ -43,3 +44,20 @@ def build_service(
             clock=clock,
             cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
         )
+
+
+def build_checkpoints(service: ParcelService, settings: Settings | None = None) -> Any:
+    """Checkpoint making and verification on the service's database, with the keys the
+    settings give (either may be absent: `make` and `verify` then say what is missing)."""
+    from parcelflow.adapters.checkpoint_store import CheckpointStore
+    from parcelflow.adapters.signing import NoteSigner, NoteVerifier
+    from parcelflow.application.checkpoints import Checkpoints, Verification
+
+    settings = settings or get_settings()
+    key = settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None
+    signer = NoteSigner.from_text(key) if key else None
+    verifier = (NoteVerifier.from_text(settings.checkpoint_public_key)
+                if settings.checkpoint_public_key else signer.verifier() if signer else None)
+    store = CheckpointStore(service.factory.datastore)  # type: ignore[attr-defined]
+    return (Checkpoints(service, store, signer),
+            Verification(service, store, verifier, settings.checkpoint_max_merge_delay))

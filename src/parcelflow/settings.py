@@ -191,6 +191,18 @@ class Settings(BaseSettings):
     api_ready_projections: list[str] = Field(
         ["tracking", "exceptions"], description="read models /readyz checks (JSON list)"
     )
+    # ---- audit: checkpoints and EPCIS ----
+    checkpoint_key: SecretStr | None = Field(
+        None, description="signed-note Ed25519 private key (PRIVATE+KEY+name+id+key) that "
+        "signs checkpoints; its name is the checkpoints' origin (`parcelflow keys "
+        "checkpoint-create` makes one)")
+    checkpoint_public_key: str | None = Field(
+        None, description="verifier key (name+id+key) that `verify` checks checkpoints with; "
+        "absent: derived from PARCELFLOW_CHECKPOINT_KEY")
+    checkpoint_max_merge_delay: timedelta = Field(
+        timedelta(minutes=5), description="longest an honest write takes to commit: an event "
+        "recorded this long before a checkpoint that does not contain it was forged")
+    kafka_checkpoints_topic: str = "parcelflow.checkpoints.v1"
     credentials_master_key: SecretStr | None = Field(
         None,
         description="base64 32-byte key that wraps the API keys' request-signing secrets; "

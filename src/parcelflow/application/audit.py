@@ -118,15 +118,19 @@ def history_report(service: ParcelService, tracking_no: str, *, as_of: datetime 
     return head, items
 
 
-class _ChainWalk:
+class ChainWalk:
     """Checks stored events one by one against the chain, per parcel."""
 
-    def __init__(self, service: ParcelService):
+    def __init__(self, service: ParcelService,
+                 seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None):
         self.service = service
         self.heads: dict[UUID, tuple[int, str]] = {}  # parcel -> (version, hash) seen last
         self.broken: dict[UUID, BrokenLink] = {}
         self.tracking_nos: dict[UUID, str] = {}
         self.events = 0
+        # Told of every event read (parcel, version, fields, whether its link holds):
+        # checkpoints compare what they anchored with what is stored.
+        self.seen = seen
 
     def check(self, stored: StoredEvent) -> None:
         pid = stored.originator_id
@@ -148,6 +152,8 @@ class _ChainWalk:
         link = chain.check_link(
             pid, stored.originator_version, stored.topic, fields, previous, version + 1
         )
+        if self.seen is not None:
+            self.seen(pid, stored.originator_version, fields, link is None)
         if link is not None:
             self.broken[pid] = link
         self.heads[pid] = (stored.originator_version, fields.get("event_hash", ""))
@@ -164,12 +170,14 @@ class VerifyReport:
         return not self.broken
 
 
-def verify(service: ParcelService, tracking_no: str) -> VerifyReport:
+def verify(service: ParcelService, tracking_no: str, *,
+           seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None,
+           ) -> VerifyReport:
     pid = parcel_id(tracking_no)
     stored = service.recorder.select_events(pid)
     if not stored:
         raise ParcelNotFound(tracking_no)
-    walk = _ChainWalk(service)
+    walk = ChainWalk(service, seen)
     for event in stored:
         walk.check(event)
     return VerifyReport(
@@ -181,9 +189,10 @@ def verify(service: ParcelService, tracking_no: str) -> VerifyReport:
 def verify_all(
     service: ParcelService, *, page: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None,
 ) -> VerifyReport:
     """Walk the whole notification log once, checking every parcel's chain."""
-    walk = _ChainWalk(service)
+    walk = ChainWalk(service, seen)
     last = service.recorder.max_notification_id() or 0
     start: int | None = None
     while True:

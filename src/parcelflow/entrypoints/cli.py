@@ -197,33 +197,93 @@ def history(
 def verify(
     tracking_no: Annotated[Optional[str], typer.Argument(help="One parcel to check.")] = None,
     all_parcels: Annotated[bool, typer.Option("--all", help="Check every parcel.")] = False,
+    proof: Annotated[bool, typer.Option(
+        "--proof", help="Print the parcel's inclusion proof in the newest checkpoint (JSON), "
+        "for a third party to check with the checkpoint and its public key.")] = False,
+    checkpoints: Annotated[Optional[Path], typer.Option(
+        "--checkpoints", help="Check against the newest checkpoint in this file (as "
+        "`checkpoint --to file:PATH` wrote it) instead of the database's own.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Check hash chains; exit status 1 and the first broken link when tampered with."""
-    from parcelflow.application.audit import verify as verify_one
-    from parcelflow.application.audit import verify_all
+    """Check every chain up to its head and every head against the newest checkpoint;
+    exit status 1 naming each parcel and what is wrong."""
+    from parcelflow.adapters.checkpoint_sinks import read_file
+    from parcelflow.adapters.signing import KeyFormatError
+    from parcelflow.application.checkpoints import CheckpointError
+    from parcelflow.bootstrap import build_checkpoints
 
     if bool(tracking_no) == all_parcels:
         fail("give a TRACKING_NO or --all (not both)", 2)
+    if proof and not tracking_no:
+        fail("--proof is for one TRACKING_NO", 2)
     svc = service()
-    if tracking_no:
+    try:
+        _, verification = build_checkpoints(svc)
+    except KeyFormatError as e:
+        fail(str(e), 2)
+    if proof:
         try:
-            report = verify_one(svc, tracking_no)
-        except ParcelNotFound as e:
-            fail(str(e))
-    else:
-        progress = Progress(TextColumn("{task.description}"), console=err, transient=True,
-                            disable=not err.is_terminal)
-        with progress:
-            task = progress.add_task("verifying")
-            report = verify_all(svc, progress=lambda at, last: progress.update(
-                task, description=f"verifying: notification {at} of {last}"))
-    for number, link in report.broken:
-        out.print(f"BROKEN {number} event {link.version} ({link.event_type}): {link.reason}",
-                  highlight=False)
-    out.print(f"{report.parcels} parcels, {report.events} events checked: "
-              + ("chain intact" if report.ok else f"{len(report.broken)} broken"))
+            print(json.dumps(verification.proof(tracking_no), ensure_ascii=False, indent=2))
+        except (ParcelNotFound, CheckpointError) as e:
+            fail(f"{e}" if isinstance(e, CheckpointError) else
+                 f"{tracking_no} is in no checkpoint yet")
+        return
+    published = None
+    if checkpoints is not None:
+        try:
+            published = [note for _, note in read_file(checkpoints)]
+        except (OSError, ValueError) as e:
+            fail(f"cannot read checkpoints from {checkpoints}: {e}", 2)
+        if not published:
+            fail(f"{checkpoints} holds no checkpoint", 2)
+    try:
+        if tracking_no:
+            report = verification.run(tracking_no, published=published)
+        else:
+            progress = Progress(TextColumn("{task.description}"), console=err, transient=True,
+                                disable=not err.is_terminal)
+            with progress:
+                task = progress.add_task("verifying")
+                report = verification.run(published=published, progress=lambda at, last:
+                                          progress.update(task, description=(
+                                              f"verifying: notification {at} of {last}")))
+    except ParcelNotFound as e:
+        fail(str(e))
+    _print_audit(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_audit(report: Any, as_json: bool) -> None:
+    stored = report.checkpoint
+    if as_json:
+        print(json.dumps({
+            "ok": report.ok, "parcels": report.chain.parcels, "events": report.chain.events,
+            "checkpoint": ({"id": stored.id, "made_at": stored.checkpoint.made_at.isoformat(),
+                            "tree_size": stored.checkpoint.tree_size,
+                            "root": stored.checkpoint.root.hex()} if stored else None),
+            "broken": [{"tracking_no": n, "version": link.version, "event": link.event_type,
+                        "reason": link.reason} for n, link in report.chain.broken],
+            "tampered": [{"tracking_no": f.tracking_no, "kind": str(f.kind),
+                          "version": f.version, "detail": f.detail} for f in report.findings],
+            "problems": report.problems, "unanchored_events": report.unanchored,
+        }, ensure_ascii=False))
+        return
+    for number, link in report.chain.broken:
+        out.print(f"BROKEN {number} event {link.version} ({link.event_type}): {link.reason}",
+                  highlight=False)
+    for f in report.findings:
+        out.print(f"TAMPERED {f.tracking_no} event {f.version} ({f.kind}): {f.detail}",
+                  highlight=False)
+    for problem in report.problems:
+        out.print(f"CHECKPOINT {problem}", highlight=False)
+    against = (f" against checkpoint {stored.id} of {stored.checkpoint.made_at.isoformat()} "
+               f"({stored.checkpoint.tree_size} heads)" if stored else " (no checkpoint yet)")
+    wrong = len(report.chain.broken) + len(report.findings) + len(report.problems)
+    out.print(f"{report.chain.parcels} parcels, {report.chain.events} events checked{against}: "
+              + ("chain intact" if report.ok else f"{wrong} problems")
+              + (f"; {report.unanchored} events are newer than the checkpoint"
+                 if stored and report.unanchored else ""), highlight=False)
 
 
 @app.command()
@@ -296,12 +356,13 @@ def main() -> None:
 
 
 def _register_more() -> None:
-    from parcelflow.entrypoints import exceptions_cli, serve_cli, views_cli, workers_cli
+    from parcelflow.entrypoints import audit_cli, exceptions_cli, serve_cli, views_cli, workers_cli
 
     views_cli.register(app)
     exceptions_cli.register(app)
     workers_cli.register(app)
     serve_cli.register(app)
+    audit_cli.register(app)
 
 
 _register_more()

@@ -1,0 +1,123 @@
+"""CLI commands for auditors and regulators: checkpoints, their key, EPCIS export.
+
+(`history` and `verify` are in cli.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Annotated, Any, Optional
+
+import typer
+
+from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
+from parcelflow.entrypoints.running import until_signalled
+from parcelflow.settings import get_settings
+
+ToOption = Annotated[Optional[list[str]], typer.Option(
+    "--to", help="Also write each checkpoint here: file:PATH (appended, synced), kafka (the "
+    "checkpoints topic) or stdout; repeatable.")]
+
+
+def checkpoint(
+    every: Annotated[Optional[float], typer.Option(
+        "--every", min=1, help="Keep making one every SECONDS (when the log moved).")] = None,
+    to: ToOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Commit to every parcel's chain head in a signed Merkle-tree checkpoint."""
+    from parcelflow.adapters.checkpoint_sinks import KafkaSink, sinks_for
+    from parcelflow.adapters.leader import LeaderLock
+    from parcelflow.adapters.signing import KeyFormatError
+    from parcelflow.application.checkpoints import CheckpointError, Made
+    from parcelflow.bootstrap import build_checkpoints
+
+    settings = get_settings()
+
+    def kafka_sink() -> KafkaSink:
+        from parcelflow.adapters import kafka
+
+        if not settings.kafka_bootstrap_servers:
+            fail("--to kafka needs PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS", 2)
+        kafka.ensure_topics(settings, [settings.kafka_checkpoints_topic])
+        return KafkaSink(kafka.producer(settings, client_id="parcelflow-checkpoint"),
+                         settings.kafka_checkpoints_topic, settings.kafka_send_timeout)
+
+    try:
+        sinks = sinks_for(to or [], kafka_sink)
+        checkpoints, _ = build_checkpoints(service(), settings)
+    except (ValueError, KeyFormatError) as e:
+        fail(str(e), 2)
+    checkpoints.sinks = sinks
+
+    def report(made: Made) -> None:
+        cp = made.stored.checkpoint
+        if as_json:
+            print(json.dumps({"id": made.stored.id, "new": made.new, "tree_size": cp.tree_size,
+                              "root": cp.root.hex(), "position": cp.position,
+                              "made_at": cp.made_at.isoformat(), "changed": made.changed,
+                              "refused": [{"tracking_no": n, "version": link.version,
+                                           "reason": link.reason}
+                                          for n, link in made.refused]}), flush=True)
+        else:
+            what = "checkpoint" if made.new else "unchanged since checkpoint"
+            err.print(f"{what} {made.stored.id}: {cp.tree_size} parcels at log position "
+                      f"{cp.position}, root {cp.root.hex()[:16]}…, {made.changed} heads moved",
+                      highlight=False)
+            for number, link in made.refused:
+                err.print(f"REFUSED {number} event {link.version}: {link.reason} (its earlier "
+                          "anchor stands)", highlight=False)
+
+    stop = until_signalled(settings, "checkpoint") if every else threading.Event()
+    # One checkpointer at a time: two would race for the next checkpoint's number.
+    lock = LeaderLock(settings.database_url, "checkpoint")
+    if not lock.acquire(stop):
+        return
+    try:
+        if every:
+            err.print(f"a checkpoint every {every:g} s (Ctrl-C stops)")
+            checkpoints.run(every, stop, report)
+        else:
+            made = checkpoints.make()
+            report(made)
+            if made.refused:
+                raise typer.Exit(1)
+    except CheckpointError as e:
+        fail(str(e), 2)
+    finally:
+        lock.release()
+        for sink in sinks:
+            sink.close()
+
+
+def checkpoint_create(
+    name: Annotated[str, typer.Option(
+        help="The key's name: the checkpoints' origin, e.g. parcelflow.example/checkpoints.")
+    ] = "parcelflow/checkpoints",
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a checkpoint signing key (Ed25519): the private key once, and its public key."""
+    from parcelflow.adapters.signing import KeyFormatError, NoteSigner
+
+    try:
+        signer = NoteSigner.generate(name)
+    except KeyFormatError as e:
+        fail(str(e), 2)
+    if as_json:
+        print(json.dumps({"private_key": signer.private_text(),
+                          "public_key": signer.verifier_text()}))
+        return
+    out.print("Keep the private key secret (it is shown once); publish the public key.",
+              highlight=False)
+    out.print(f"PARCELFLOW_CHECKPOINT_KEY={signer.private_text()}", highlight=False,
+              soft_wrap=True)
+    out.print(f"PARCELFLOW_CHECKPOINT_PUBLIC_KEY={signer.verifier_text()}", highlight=False,
+              soft_wrap=True)
+
+
+def register(app: Any) -> None:
+    from parcelflow.entrypoints.serve_cli import keys
+
+    app.command()(checkpoint)
+    keys.command("checkpoint-create")(checkpoint_create)
