@@ -61,3 +61,13 @@ def build_checkpoints(service: ParcelService, settings: Settings | None = None) 
     store = CheckpointStore(service.factory.datastore)  # type: ignore[attr-defined]
     return (Checkpoints(service, store, signer),
             Verification(service, store, verifier, settings.checkpoint_max_merge_delay))
+
+
+def epcis_identifiers(network: Network, settings: Settings | None = None) -> Any:
+    """How EPCIS exports name parcels and places (GS1 keys where configured)."""
+    from parcelflow.domain.epcis import Identifiers
+
+    settings = settings or get_settings()
+    return Identifiers(settings.epcis_uri_base, settings.gs1_company_prefix,
+                       settings.gs1_extension_digit,
+                       {code: f.gln for code, f in network.facilities.items() if f.gln})

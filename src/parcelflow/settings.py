@@ -203,6 +203,15 @@ class Settings(BaseSettings):
         timedelta(minutes=5), description="longest an honest write takes to commit: an event "
         "recorded this long before a checkpoint that does not contain it was forged")
     kafka_checkpoints_topic: str = "parcelflow.checkpoints.v1"
+    epcis_uri_base: str = Field(
+        "https://id.parcelflow.local", pattern=r"^https?://[^/?#\s]+(/[^?#\s]*[^/?#\s])?$",
+        description="the carrier's own URIs in EPCIS exports: {base}/parcel/{tracking_no}, "
+        "{base}/facility/{code} (facilities without a GLN), {base}/voc/ (its vocabulary)")
+    gs1_company_prefix: str | None = Field(
+        None, pattern=r"^[0-9]{6,12}$", description="GS1 company prefix: EPCIS exports name "
+        "parcels by SSCC (extension digit, prefix, the tracking number's rightmost digits)")
+    gs1_extension_digit: str = Field("0", pattern=r"^[0-9]$",
+                                     description="the SSCCs' extension digit")
     credentials_master_key: SecretStr | None = Field(
         None,
         description="base64 32-byte key that wraps the API keys' request-signing secrets; "

@@ -23,7 +23,7 @@ from parcelflow.api import problems
 from parcelflow.api.context import ApiContext
 from parcelflow.api.middleware import BodyLimit, RequestContext
 from parcelflow.api.ratelimit import LookupLimits
-from parcelflow.api.routers import exceptions, ops, parcels, scans
+from parcelflow.api.routers import audit, exceptions, ops, parcels, scans
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (scans, parcels, exceptions, ops):
+    for module in (scans, parcels, audit, exceptions, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: every line of a request has its id

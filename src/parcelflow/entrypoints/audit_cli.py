@@ -116,8 +116,55 @@ def checkpoint_create(
               soft_wrap=True)
 
 
+export_app = typer.Typer(help="Hand data over in standard forms.", no_args_is_help=True)
+
+
+@export_app.command("epcis")
+def export_epcis(
+    tracking_no: Annotated[Optional[str], typer.Argument(help="One parcel.")] = None,
+    start: Annotated[Optional[str], typer.Option(
+        "--from", help="Every parcel recorded from this day (YYYY-MM-DD, network time) or "
+        "ISO time...")] = None,
+    end: Annotated[Optional[str], typer.Option(
+        "--to", help="...to this one (exclusive).")] = None,
+    jsonl: Annotated[bool, typer.Option(
+        "--jsonl", help="One event per line (each with its JSON-LD context) instead of one "
+        "EPCISDocument.")] = False,
+) -> None:
+    """GS1 EPCIS 2.0 (JSON-LD): one ObjectEvent per scan, corrections as error declarations."""
+    from parcelflow.application.epcis_export import EpcisExport
+    from parcelflow.application.service import ParcelNotFound
+    from parcelflow.bootstrap import epcis_identifiers
+    from parcelflow.entrypoints.exceptions_cli import _period_bound, _zone
+
+    if bool(tracking_no) == bool(start or end) or bool(start) != bool(end):
+        fail("give a TRACKING_NO, or --from DAY --to DAY", 2)
+    svc = service()
+    export = EpcisExport(svc, epcis_identifiers(svc.network))
+    if tracking_no:
+        try:
+            events = export.parcel(tracking_no)
+        except ParcelNotFound as e:
+            fail(str(e))
+    else:
+        zone = _zone(svc)
+        low, high = _period_bound(start, zone), _period_bound(end, zone)  # type: ignore[arg-type]
+        if jsonl:  # streamed: a period may hold millions of events
+            for _, picked in export.recorded_between(low, high):
+                for event in picked:
+                    print(json.dumps(export.standalone(event), ensure_ascii=False))
+            return
+        events = [e for _, picked in export.recorded_between(low, high) for e in picked]
+    if jsonl:
+        for event in events:
+            print(json.dumps(export.standalone(event), ensure_ascii=False))
+    else:
+        print(json.dumps(export.document(events), ensure_ascii=False, indent=1))
+
+
 def register(app: Any) -> None:
     from parcelflow.entrypoints.serve_cli import keys
 
     app.command()(checkpoint)
     keys.command("checkpoint-create")(checkpoint_create)
+    app.add_typer(export_app, name="export")
