@@ -93,3 +93,21 @@ def test_a_change_epcis_does_not_carry_keeps_the_event_id():
     moved = epcis.object_event(replace(delivered, facility="SHA-STA-14"), "PF202611220000001",
                                RECORDED, OWN)
     assert moved["eventID"] != event["eventID"]
+
+
+def test_a_facility_may_carry_a_gln_and_a_wrong_one_is_refused_by_name():
+    import pytest
+
+    from parcelflow.bootstrap import epcis_identifiers
+    from parcelflow.domain.network import Network
+    from parcelflow.settings import Settings
+
+    def network(gln: str) -> Network:
+        return Network.from_dict({"cities": [], "lanes": [], "facilities": [
+            {"code": "X-HUB-01", "kind": "hub", "name_zh": "x", "name_en": "X", "city": "XXX",
+             "timezone": "UTC", "gln": gln}]})
+
+    ids = epcis_identifiers(network("0614141000029"), Settings(_env_file=None))
+    assert ids.place("X-HUB-01") == normaliser("urn:epc:id:sgln:0614141.00002.0")
+    with pytest.raises(ValueError, match="facility X-HUB-01: gln"):
+        network("0614141000028")  # wrong check digit
