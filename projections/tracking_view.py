@@ -18,7 +18,7 @@ from parcelflow.application.describe import city_name, describe
 from parcelflow.domain.detection import instant
 from parcelflow.domain.privacy import mask_signature
 from parcelflow.application.personal_data import Opener
-from parcelflow.application.service import ParcelService
+from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
 from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
@@ -197,3 +197,15 @@ class TrackingView(ParcelProjection):
         assert isinstance(self.view, TrackingViewStore)
         self.view.write_rows(prepared, tracking)
 
+
+
+def as_seen(service: ParcelService, tracking_no: str, recorded_by: datetime
+            ) -> dict[str, Any] | None:
+    """The parcel's tracking-view row as customers were shown it at `recorded_by`: rendered
+    from the events recorded by then, as the view rendered it once it had read them
+    (status, ETA, next step, timeline; personal data masked). None: nothing recorded yet."""
+    try:
+        parcel = service.as_of(tracking_no, recorded_by)
+    except ParcelNotFound:
+        return None
+    return decode(Renderer(service, size=16).rows([parcel])[0])

@@ -111,3 +111,27 @@ def test_export_epcis_for_a_parcel_and_for_a_period(tmp_path):
     assert run(["export", "epcis", tracking(1), "--from", today], env, tmp_path).returncode == 2
     missing = run(["export", "epcis", tracking(9)], env, tmp_path)
     assert missing.returncode == 1 and "no parcel" in missing.stderr
+
+
+def test_history_and_track_on_both_clocks(tmp_path):
+    env = carrier(tmp_path)
+    events = json.loads(run(["history", tracking(1), "--json"], env, tmp_path).stdout)["events"]
+    registered_at = events[0]["recorded_at"]
+    after_pickup = events[1]["occurred_at"]  # the pickup; the departure came an hour later
+    shown = json.loads(run(["history", tracking(1), "--json", "--as-of", after_pickup],
+                           env, tmp_path).stdout)
+    assert shown["status"] == "picked_up" and shown["as_of"] == after_pickup
+    assert [e["type"] for e in shown["events"]] == ["scan_recorded"]  # registered later
+    known = json.loads(run(["history", tracking(1), "--json", "--recorded-by", registered_at],
+                           env, tmp_path).stdout)
+    assert known["status"] == "registered" and len(known["events"]) == 1
+    both = run(["history", tracking(1), "--as-of", after_pickup, "--recorded-by",
+                registered_at], env, tmp_path)
+    assert both.returncode == 1 and "as of" in both.stderr  # nothing known had happened by then
+    seen = json.loads(run(["track", tracking(1), "--json", "--recorded-by", registered_at],
+                          env, tmp_path).stdout)
+    assert seen["status"] == "registered" and len(seen["timeline"]) == 1
+    text = run(["track", tracking(1), "--recorded-by", registered_at], env, tmp_path)
+    assert text.returncode == 0 and "registered" in text.stdout
+    naive = run(["track", tracking(1), "--recorded-by", "2026-11-22T10:00:00"], env, tmp_path)
+    assert naive.returncode == 2 and "timezone offset" in naive.stderr

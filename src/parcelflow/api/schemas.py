@@ -166,6 +166,7 @@ class HistoryEvent(Closed):
 class History(Closed):
     tracking_no: str
     as_of: str | None
+    recorded_by: str | None
     status: str
     flags: list[str]
     location: str | None

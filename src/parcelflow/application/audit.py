@@ -12,10 +12,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.service import ParcelNotFound, ParcelService, replay
 from parcelflow.domain import chain
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.standing import standing_at
 
 # Fields every event has; the rest are its details.
 _COMMON = frozenset(
@@ -61,10 +62,11 @@ class HistoryItem:
         }
 
 
-def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -> list[HistoryItem]:
-    """Every event of a parcel, in order. Personal data masked unless `reveal`;
-    `[erased]` once the parcel's key has been destroyed."""
-    events = service.stored_events(tracking_no)
+def history(service: ParcelService, tracking_no: str, *, reveal: bool = False,
+            events: list[Any] | None = None) -> list[HistoryItem]:
+    """Every event of a parcel (or these of its `events`), in order. Personal data masked
+    unless `reveal`; `[erased]` once the parcel's key has been destroyed."""
+    events = service.stored_events(tracking_no) if events is None else events
     pid = parcel_id(tracking_no)
     opener = service.personal.opener([pid])
     items = []
@@ -96,24 +98,42 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -
 
 
 def history_report(service: ParcelService, tracking_no: str, *, as_of: datetime | None = None,
-                   reveal: bool = False) -> tuple[dict[str, Any], list[HistoryItem]]:
-    """What an auditor reads: the parcel's state (as it was known at `as_of`, or now)
-    and its events recorded by then. ParcelNotFound when nothing was recorded by then."""
-    items = history(service, tracking_no, reveal=reveal)
-    parcel = service.as_of(tracking_no, as_of) if as_of else service.get(tracking_no)
-    if as_of:
-        items = [i for i in items if i.recorded_at <= as_of]
-    state = parcel.state
+                   recorded_by: datetime | None = None, reveal: bool = False,
+                   ) -> tuple[dict[str, Any], list[HistoryItem]]:
+    """What an auditor reads: the parcel's state and its events, on both clocks.
+
+    `recorded_by`: only what had been recorded by then (what the system knew, and so what
+    the customer was shown). `as_of`: the parcel as it stood then by when things happened,
+    late uploads included; its events are those that had happened by then, with the
+    corrections made to them. ParcelNotFound when nothing is left to show.
+    """
+    known = [e for e in service.stored_events(tracking_no)
+             if recorded_by is None or e.recorded_at <= recorded_by]
+    if not known:
+        raise ParcelNotFound(tracking_no)
+    parcel = replay(known)
+    items = history(service, tracking_no, reveal=reveal, events=known)
+    if as_of is None:
+        state = parcel.state
+        open_exceptions = [(r.exception_id, r.code, r.status) for r in parcel.open_exceptions]
+    else:
+        standing = standing_at(parcel, known, as_of)
+        if standing is None:
+            raise ParcelNotFound(tracking_no)
+        state = standing.state
+        open_exceptions = [(r.exception_id, r.code, r.status) for r in standing.open_exceptions]
+        happened = {i.version for i in items if i.occurred_at <= as_of}
+        items = [i for i in items
+                 if i.version in happened or i.details.get("target_version") in happened]
     head = {
         "tracking_no": tracking_no,
         "as_of": as_of.isoformat() if as_of else None,
+        "recorded_by": recorded_by.isoformat() if recorded_by else None,
         "status": str(state.status),
         "flags": sorted(str(f) for f in state.flags),
         "location": state.location,
-        "open_exceptions": [
-            {"id": r.exception_id, "code": str(r.code), "status": str(r.status)}
-            for r in parcel.open_exceptions
-        ],
+        "open_exceptions": [{"id": i, "code": str(c), "status": str(st)}
+                            for i, c, st in open_exceptions],
     }
     return head, items
 

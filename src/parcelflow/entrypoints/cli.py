@@ -160,7 +160,11 @@ def _summary_of(details: dict[str, Any]) -> str:
 def history(
     tracking_no: str,
     as_of: Annotated[Optional[str], typer.Option(
-        "--as-of", help="Show only what was recorded by this time (ISO 8601 with offset).")] = None,
+        "--as-of", help="The parcel as it stood at this time, by when things happened (late "
+        "uploads included); ISO 8601 with offset.")] = None,
+    recorded_by: Annotated[Optional[str], typer.Option(
+        "--recorded-by", help="Only what had been recorded by this time: what the system "
+        "knew then. Combines with --as-of.")] = None,
     as_json: JsonFlag = False,
     reveal: Annotated[bool, typer.Option(
         "--reveal", help="Show personal data unmasked (auditors).")] = False,
@@ -170,14 +174,17 @@ def history(
 
     svc = service()
     moment = parse_time(as_of) if as_of else None
+    known_by = parse_time(recorded_by) if recorded_by else None
+    when = "".join(part for part in (f" as of {as_of}" if as_of else "",
+                                     f" as recorded by {recorded_by}" if recorded_by else ""))
     try:
-        head, items = history_report(svc, tracking_no, as_of=moment, reveal=reveal)
+        head, items = history_report(svc, tracking_no, as_of=moment, recorded_by=known_by,
+                                     reveal=reveal)
     except ParcelNotFound as e:
-        fail(str(e) + (f" recorded by {as_of}" if as_of else ""))
+        fail(str(e) + (f" {when.strip()}" if when else ""))
     if as_json:
         print(json.dumps({**head, "events": [i.to_json() for i in items]}, ensure_ascii=False))
         return
-    when = f" as recorded by {as_of}" if as_of else ""
     out.print(f"[bold]{tracking_no}[/bold]{when}: {head['status']}"
               + (f" [{', '.join(head['flags'])}]" if head["flags"] else "")
               + (f" at {head['location']}" if head["location"] else ""), highlight=False)

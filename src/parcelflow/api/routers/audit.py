@@ -1,17 +1,21 @@
-"""What auditors and regulators ask of a parcel beyond its history: the EPCIS export."""
+"""What auditors and regulators ask of a parcel beyond its history: what its customers
+were shown at a given time, and the EPCIS export."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from parcelflow.adapters.credentials import Credential, Role
 from parcelflow.api.auth import staff
 from parcelflow.api.context import context
 from parcelflow.api.problems import Problem, problem_responses
+from parcelflow.api.schemas import FullTracking
+from parcelflow.api.tracking import full
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.application.service import ParcelNotFound
 from parcelflow.bootstrap import epcis_identifiers
@@ -45,3 +49,27 @@ def parcel_epcis(
     except ParcelNotFound:
         raise Problem(404, "not-found", "no events recorded for this tracking number") from None
     return Response(orjson.dumps(export.document(events)), media_type=JSON_LD)
+
+
+@router.get(
+    "/v1/parcels/{tracking_no}/tracking",
+    summary="The tracking page as customers were shown it at a time (auditors)",
+    response_model=FullTracking,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def tracking_as_seen(
+    request: Request,
+    tracking_no: TrackingNo,
+    recorded_by: Annotated[AwareDatetime, Query(
+        description="the time to look back to (ISO 8601 with offset): the status, ETA, next "
+        "step and timeline rebuilt from what had been recorded by then")],
+    credential: Credential = Depends(staff(Role.AUDITOR)),
+) -> dict[str, Any]:
+    """What did we tell the customer, and when: the full (masked) tracking document as the
+    tracking view rendered it once it had read everything recorded by `recorded_by`."""
+    from parcelflow.projections.tracking_view import as_seen
+
+    row = as_seen(context(request).service, tracking_no, recorded_by)
+    if row is None:
+        raise Problem(404, "not-found", "nothing recorded for this tracking number by that time")
+    return full(row)
