@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
@@ -14,16 +14,15 @@ from parcelflow.adapters.credentials import Credential, Role
 from parcelflow.api.auth import staff
 from parcelflow.api.context import context
 from parcelflow.api.problems import Problem, problem_responses
+from parcelflow.api.routers.parcels import TrackingNo
 from parcelflow.api.schemas import FullTracking
 from parcelflow.api.tracking import full
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.application.service import ParcelNotFound
 from parcelflow.bootstrap import epcis_identifiers
-from parcelflow.wire.common import TRACKING_NO_PATTERN
 
 router = APIRouter(tags=["audit"])
 
-TrackingNo = Annotated[str, Path(pattern=TRACKING_NO_PATTERN, examples=["PF202611220000001"])]
 JSON_LD = "application/ld+json"
 
 
