@@ -135,3 +135,43 @@ def test_history_and_track_on_both_clocks(tmp_path):
     assert text.returncode == 0 and "registered" in text.stdout
     naive = run(["track", tracking(1), "--recorded-by", "2026-11-22T10:00:00"], env, tmp_path)
     assert naive.returncode == 2 and "timezone offset" in naive.stderr
+
+
+def test_correct_void_and_amend_from_the_command_line(tmp_path, database_url):
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": database_url, "PARCELFLOW_LOG_FORMAT": "json"}
+    scans = journey(1, t0=recent_start())
+    scans[5] = {**scans[5], "facility": "HGH-HUB-03"}  # sorted for SHA-HUB-02, arrived at HGH
+    (tmp_path / "m.jsonl").write_text(json.dumps(manifest(1)) + "\n")
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n" for s in scans[:6]))
+    (tmp_path / "rest.jsonl").write_text("".join(json.dumps(s) + "\n" for s in scans[6:]))
+    for args in (["register", "m.jsonl"], ["ingest", "s.jsonl"]):
+        assert run(args, env, tmp_path).returncode == 0
+    assert json.loads(run(["track", tracking(1), "--json"], env, tmp_path).stdout)["flags"] == [
+        "misdirected"]
+    assert [r["code"] for r in json.loads(run(["exceptions", "--json"], env,
+                                              tmp_path).stdout)] == ["misdirected"]
+
+    amended = run(["correct", "amend", tracking(1), scans[5]["scan_id"], "--by", "auditor-7",
+                   "--reason", "wrong dock", "--facility", "SHA-HUB-02"], env, tmp_path)
+    assert amended.returncode == 0, amended.stderr
+    assert f"scan {scans[5]['scan_id']} (event 7) amended" in amended.stdout
+    assert json.loads(run(["exceptions", "--json"], env, tmp_path).stdout) == []
+    assert run(["ingest", "rest.jsonl"], env, tmp_path).returncode == 0
+    voided = run(["correct", "void", tracking(1), scans[-1]["scan_id"], "--by", "supervisor-2",
+                  "--reason", "pressed delivered too early"], env, tmp_path)
+    assert voided.returncode == 0, voided.stderr
+
+    row = json.loads(run(["track", tracking(1), "--json"], env, tmp_path).stdout)
+    assert row["flags"] == [] and row["status"] == "out_for_delivery"
+    assert [t["voided"] for t in row["timeline"] if t["type"] == "delivered"] == [True]
+    history = json.loads(run(["history", tracking(1), "--json"], env, tmp_path).stdout)
+    types = [e["type"] for e in history["events"]]
+    assert "scan_amended" in types and "event_voided" in types
+    assert types.count("scan_recorded") == 11  # the originals stay
+
+    again = run(["correct", "void", tracking(1), scans[-1]["scan_id"], "--by", "s",
+                 "--reason", "r"], env, tmp_path)
+    assert again.returncode == 1 and "already voided" in again.stderr
+    empty = run(["correct", "amend", tracking(1), scans[2]["scan_id"], "--by", "s",
+                 "--reason", "r"], env, tmp_path)
+    assert empty.returncode == 2 and "at least one" in empty.stderr

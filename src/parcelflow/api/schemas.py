@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
-from parcelflow.wire.common import TRACKING_NO_PATTERN, PlainText
+from parcelflow.wire.common import (
+    TRACKING_NO_PATTERN,
+    FacilityCode,
+    Identifier,
+    PlainText,
+    Timestamp,
+)
 
 TrackingNoField = Annotated[str, Field(pattern=TRACKING_NO_PATTERN,
                                        examples=["PF202611220000001"])]
@@ -313,3 +319,39 @@ class Readiness(Closed):
     database: bool
     projections: list[ProjectionLag]
     reasons: list[str]
+
+
+# ---- corrections -----------------------------------------------------------------------
+
+
+class CorrectionRequest(Closed):
+    """Void a recorded scan (it did not happen) or amend it (it said something else)."""
+
+    action: Literal["void", "amend"]
+    scan_id: Identifier = Field(description="the scan to correct, as its scanner sent it")
+    reason: PlainText = Field(min_length=1, max_length=500,
+                              description="why (kept in the history)")
+    facility: FacilityCode | None = Field(None, description="amend: where it really was")
+    occurred_at: Timestamp | None = Field(None, description="amend: when it really happened")
+    next_facility: FacilityCode | None = Field(None, description="amend: where it went next")
+
+    @model_validator(mode="after")
+    def _changes_only_when_amending(self) -> CorrectionRequest:
+        changes = (self.facility, self.occurred_at, self.next_facility)
+        if self.action == "void" and any(c is not None for c in changes):
+            raise ValueError("a void changes nothing: leave out facility, occurred_at and "
+                             "next_facility")
+        if self.action == "amend" and all(c is None for c in changes):
+            raise ValueError("an amendment changes at least one of facility, occurred_at, "
+                             "next_facility")
+        return self
+
+
+class CorrectionDone(Closed):
+    tracking_no: str
+    scan_id: str
+    action: str
+    target_version: int = Field(description="the corrected scan's event")
+    version: int = Field(description="the correction's own event")
+    position: int = Field(description="log head after the correction; read models show it "
+                          "once their position reaches this")

@@ -162,9 +162,61 @@ def export_epcis(
         print(json.dumps(export.document(events), ensure_ascii=False, indent=1))
 
 
+correct_app = typer.Typer(help="Correct a recorded scan: nothing is edited, a correction "
+                          "event names it, who and why.", no_args_is_help=True)
+ByOption = Annotated[str, typer.Option("--by", help="Who makes the correction (kept).")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the history).")]
+
+
+def _corrected(call: Any) -> None:
+    from parcelflow.application.corrections import CorrectionRefused
+    from parcelflow.application.service import ParcelNotFound
+    from parcelflow.domain.parcel import DomainError
+
+    try:
+        done = call()
+    except CorrectionRefused as e:
+        fail(str(e), 2)
+    except (ParcelNotFound, DomainError) as e:
+        fail(str(e))
+    out.print(f"{done.tracking_no}: scan {done.scan_id} (event {done.target_version}) "
+              f"{'voided' if done.action == 'void' else 'amended'} by event {done.version}",
+              highlight=False)
+
+
+@correct_app.command("void")
+def correct_void(tracking_no: str, scan_id: str, by: ByOption, reason: ReasonOption) -> None:
+    """The scan did not happen."""
+    from parcelflow.application.corrections import Corrections
+
+    svc = service()
+    _corrected(lambda: Corrections(svc).void(tracking_no, scan_id, by=by, reason=reason))
+
+
+@correct_app.command("amend")
+def correct_amend(
+    tracking_no: str, scan_id: str, by: ByOption, reason: ReasonOption,
+    facility: Annotated[Optional[str], typer.Option(help="Where it really was.")] = None,
+    occurred_at: Annotated[Optional[str], typer.Option(
+        "--occurred-at", help="When it really happened (ISO 8601 with offset).")] = None,
+    next_facility: Annotated[Optional[str], typer.Option(
+        "--next-facility", help="Where it went next.")] = None,
+) -> None:
+    """The scan said something else: its facility, time or next facility."""
+    from parcelflow.application.corrections import Corrections
+    from parcelflow.entrypoints.cli import parse_time
+
+    moment = parse_time(occurred_at) if occurred_at else None
+    svc = service()
+    _corrected(lambda: Corrections(svc).amend(
+        tracking_no, scan_id, by=by, reason=reason, facility=facility, occurred_at=moment,
+        next_facility=next_facility))
+
+
 def register(app: Any) -> None:
     from parcelflow.entrypoints.serve_cli import keys
 
     app.command()(checkpoint)
     keys.command("checkpoint-create")(checkpoint_create)
     app.add_typer(export_app, name="export")
+    app.add_typer(correct_app, name="correct")

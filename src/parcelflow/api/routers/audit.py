@@ -1,5 +1,5 @@
 """What auditors and regulators ask of a parcel beyond its history: what its customers
-were shown at a given time, and the EPCIS export."""
+were shown at a given time, the EPCIS export, and corrections to its scans."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from starlette.responses import Response
 from parcelflow.adapters.credentials import Credential, Role
 from parcelflow.api.auth import staff
 from parcelflow.api.context import context
+from parcelflow.api.http import POSITION_HEADER, json_response
 from parcelflow.api.problems import Problem, problem_responses
+from parcelflow.api.routers.exceptions import _run as run_write
+from parcelflow.api.routers.exceptions import by
 from parcelflow.api.routers.parcels import TrackingNo
-from parcelflow.api.schemas import FullTracking
+from parcelflow.api.schemas import CorrectionDone, CorrectionRequest, FullTracking
 from parcelflow.api.tracking import full
+from parcelflow.application.corrections import CorrectionRefused, Corrections
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.application.service import ParcelNotFound
 from parcelflow.bootstrap import epcis_identifiers
@@ -72,3 +76,41 @@ def tracking_as_seen(
     if row is None:
         raise Problem(404, "not-found", "nothing recorded for this tracking number by that time")
     return full(row)
+
+
+@router.post(
+    "/v1/parcels/{tracking_no}/corrections",
+    summary="Void or amend a recorded scan (auditors, supervisors)",
+    status_code=201,
+    response_model=CorrectionDone,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+def correct(
+    request: Request,
+    tracking_no: TrackingNo,
+    body: CorrectionRequest,
+    credential: Credential = Depends(staff(Role.AUDITOR, Role.SUPERVISOR)),
+) -> Response:
+    """A correction event naming the scan, who and why; nothing is edited. The parcel's
+    status, flags, exceptions, read models and notifications follow from the corrected
+    timeline; the history shows both the scan and its correction."""
+    ctx = context(request)
+    corrections = Corrections(ctx.service)
+    who = by(credential)
+    if body.action == "void":
+        def change() -> Any:
+            return corrections.void(tracking_no, body.scan_id, by=who, reason=body.reason)
+    else:
+        def change() -> Any:
+            return corrections.amend(tracking_no, body.scan_id, by=who, reason=body.reason,
+                                     facility=body.facility, occurred_at=body.occurred_at,
+                                     next_facility=body.next_facility)
+    try:
+        done = run_write(ctx, change)
+    except CorrectionRefused as e:
+        raise Problem(422, "invalid", str(e)) from None
+    return json_response(
+        {"tracking_no": tracking_no, "scan_id": done.scan_id, "action": done.action,
+         "target_version": done.target_version, "version": done.version,
+         "position": done.position},
+        status=201, headers={POSITION_HEADER: str(done.position)})
