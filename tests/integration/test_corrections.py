@@ -160,3 +160,24 @@ def test_the_api_takes_corrections_from_auditors_and_supervisors(api):
     unknown = api.client.post(url, json={**amend, "facility": "MARS-01"},
                               headers=api.auth("auditor"))
     assert "facility" in is_problem(unknown, 422)["detail"]
+
+
+def test_an_amended_time_moves_the_scan_in_the_story(service, clock):
+    from datetime import timedelta
+
+    from tests.support.builders import T0
+
+    service.register([manifest(1)])
+    scans = journey(1)[:6]
+    service.ingest(scans)
+    # Say the SHA hub's arrival was really at T0+1.5 h: it moves before the SZX hub's
+    # scans (T0+2 h to 3 h), which now end the story.
+    done = Corrections(service).amend(tracking(1), scans[5]["scan_id"], by="a", reason="clock",
+                                      occurred_at=T0 + timedelta(hours=1.5))
+    parcel = service.get(tracking(1))
+    order = [e.scan.scan_id for e in parcel.state.timeline if e.scan]
+    assert order.index(scans[5]["scan_id"]) == 2 and done.target_version == 7
+    assert parcel.state.location == "SZX-HUB-01"  # the hub's later scans tell the end now
+    with pytest.raises(CorrectionRefused, match="occurred_at: in the future"):
+        Corrections(service).amend(tracking(1), scans[4]["scan_id"], by="a", reason="r",
+                                   occurred_at=clock.now + timedelta(hours=1))
