@@ -16,6 +16,7 @@ from parcelflow.application.service import ParcelNotFound, ParcelService, replay
 from parcelflow.domain import chain
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.privacy import mask_signature
 from parcelflow.domain.standing import standing_at
 
 # Fields every event has; the rest are its details.
@@ -81,6 +82,15 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False,
             details["manifest"] = manifest
         if "receiver_sealed" in details:
             details["receiver"] = opener.open(pid, details.pop("receiver_sealed"), reveal=reveal)
+        # Free text that may name a person, sealed or (before it was) in the clear.
+        if details.get("signed_by"):
+            details["signed_by"] = opener.text(pid, details["signed_by"], reveal=reveal,
+                                               mask=mask_signature)
+        for name in ("note", "detail", "reason"):
+            if isinstance(details.get(name), str):
+                details[name] = opener.text(pid, details[name], reveal=reveal)
+        if isinstance(details.get("evidence"), list):
+            details["evidence"] = [opener.text(pid, e, reveal=reveal) for e in details["evidence"]]
         items.append(
             HistoryItem(
                 version=event.originator_version,

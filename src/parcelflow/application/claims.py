@@ -13,7 +13,9 @@ from typing import Any
 import structlog
 
 from parcelflow.application.service import ParcelService
+from parcelflow.application.workflow import seal_words
 from parcelflow.domain.claims import Assessment
+from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.vocabulary import ClaimCause
 
@@ -27,8 +29,13 @@ class ClaimsDesk:
     def file(self, tracking_no: str, cause: ClaimCause, claimed: Decimal, *,
              evidence: list[str], by: str, reference: str | None = None) -> str:
         now = self.service.clock()
+        # References to photos and invoices may name people: sealed like other free text.
+        pid = parcel_id(tracking_no)
+        given = [e for e in evidence if e.strip()]
+        sealer = self.service.personal.sealer([pid]) if given else None
+        sealed = [sealer.seal_text(pid, e) or e for e in given] if sealer else evidence
         claim_id = self.service.command(tracking_no, lambda p: p.file_claim(
-            cause, claimed, evidence=evidence, by=by, recorded_at=now, reference=reference))
+            cause, claimed, evidence=sealed, by=by, recorded_at=now, reference=reference))
         log.info("claim.filed", tracking_no=tracking_no, claim_id=claim_id, cause=str(cause))
         return claim_id
 
@@ -50,10 +57,12 @@ class ClaimsDesk:
 
     def approve(self, tracking_no: str, ref: str, *, by: str, amount: Decimal | None = None,
                 note: str | None = None) -> Decimal:
+        note = seal_words(self.service, tracking_no, note)
         return self._step(tracking_no, ref, "approved", lambda p, cid, now: p.approve_claim(
             cid, by=by, recorded_at=now, amount=amount, note=note))
 
     def reject(self, tracking_no: str, ref: str, *, by: str, reason: str) -> None:
+        reason = seal_words(self.service, tracking_no, reason) or reason
         self._step(tracking_no, ref, "rejected", lambda p, cid, now: p.reject_claim(
             cid, reason=reason, by=by, recorded_at=now))
 
@@ -61,19 +70,22 @@ class ClaimsDesk:
         return self._step(tracking_no, ref, "paid", lambda p, cid, now: p.pay_claim(
             cid, payment_ref=payment_ref, by=by, recorded_at=now))
 
-    def show(self, tracking_no: str, ref: str) -> dict[str, Any]:
+    def show(self, tracking_no: str, ref: str, *, reveal: bool = False) -> dict[str, Any]:
+        """One claim; its evidence references opened, masked unless `reveal`."""
         parcel = self.service.get(tracking_no)
         c = parcel.find_claim(ref)
         a = c.assessment
+        opener = self.service.personal.opener([parcel.id])
+        evidence = [opener.text(parcel.id, e, reveal=reveal) for e in c.evidence]
         return {
             "claim_id": c.claim_id, "tracking_no": tracking_no, "cause": str(c.cause),
-            "status": str(c.status), "claimed": str(c.claimed), "evidence": list(c.evidence),
+            "status": str(c.status), "claimed": str(c.claimed), "evidence": evidence,
             "exception_id": c.exception_id, "reference": c.reference,
             "filed_at": c.filed_at.isoformat(), "filed_by": c.filed_by,
             "assessment": None if a is None else {
                 "payable": str(a.payable), "cap": str(a.cap), "basis": a.basis,
                 "explanation": a.explanation},
             "approved": None if c.approved is None else str(c.approved),
-            "rejection": c.rejection,
+            "rejection": opener.text(parcel.id, c.rejection, reveal=reveal),
             "paid": None if c.paid is None else str(c.paid), "payment_ref": c.payment_ref,
         }

@@ -8,11 +8,23 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from collections.abc import Callable
+
 from parcelflow.adapters.keystore import KeyStore
-from parcelflow.adapters.sealing import SealError, fingerprint, open_sealed, seal
-from parcelflow.domain.privacy import ERASED, mask_party
+from parcelflow.adapters.sealing import SEALED_PREFIX, SealError, fingerprint, open_sealed, seal
+from parcelflow.domain.privacy import ERASED, SIGNATURE_ROLES, mask_party, scrub_text
 
 PARTY_FIELDS = ("name", "phone", "address", "email")
+UNREADABLE = "[unreadable]"
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def is_role(signed_by: str) -> bool:
+    """Who signed, when it is a role word ("recipient", "前台"): nobody in particular."""
+    return signed_by.strip().lower() in SIGNATURE_ROLES
 
 
 class ErasedError(Exception):
@@ -50,6 +62,16 @@ class Sealer:
     def fingerprint(self, parcel_id: UUID, data: Any) -> str:
         return fingerprint(self.key(parcel_id), data)
 
+    def seal_text(self, parcel_id: UUID, text: str | None) -> str | None:
+        """Free text (a note, a signature, a staff detail) sealed like a party; None
+        for none, [erased] once the parcel's data was erased (nothing new is kept)."""
+        if text is None or not text.strip():
+            return text
+        try:
+            return seal(self.key(parcel_id), parcel_id, {"text": text})
+        except ErasedError:
+            return ERASED
+
 
 class Opener:
     def __init__(self, keys: dict[UUID, bytes | None]):
@@ -69,5 +91,17 @@ class Opener:
         try:
             party = open_sealed(aead, parcel_id, sealed)
         except SealError:
-            return {name: "[unreadable]" for name in PARTY_FIELDS}
+            return {name: UNREADABLE for name in PARTY_FIELDS}
         return party if reveal else mask_party(party)
+
+    def text(self, parcel_id: UUID, value: str | None, *, reveal: bool = False,
+             mask: Callable[[str], str] = scrub_text) -> str | None:
+        """Free text as stored: sealed (opened, then masked unless `reveal`; [erased]
+        once erased) or, from before texts were sealed, in the clear (masked likewise)."""
+        if value is None or not is_sealed(value):
+            return value if value is None or reveal else mask(value)
+        opened = self.open(parcel_id, value, reveal=True)
+        text = opened.get("text")
+        if not isinstance(text, str):
+            return opened.get("name") or ERASED  # erased, or unreadable
+        return text if reveal else mask(text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from parcelflow import metrics
 from parcelflow.adapters.keystore import KeyStore
 from parcelflow.adapters.store import ParcelRecorderMixin
-from parcelflow.application.personal_data import ErasedError, PersonalData
+from parcelflow.application.personal_data import ErasedError, PersonalData, Sealer, is_role
 from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.manifest import Manifest
@@ -308,7 +309,13 @@ class ParcelService(Application[UUID]):
                 seen.add((item.tracking_no, item.scan_id))
                 groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
 
-        work = {pid: self._scan_work(group, now) for pid, group in groups.items()}
+        # Who signed (beyond a role word) and the scanner's note are free text that may
+        # name a person: sealed with the parcel's key, like the manifest's parties.
+        private = [pid for pid, group in groups.items()
+                   if any(item.note or (item.signed_by and not is_role(item.signed_by))
+                          for _, item in group)]
+        sealer = self.personal.sealer(private) if private else None
+        work = {pid: self._scan_work(pid, group, now, sealer) for pid, group in groups.items()}
         outcomes, report = self._run_batch(work)
         for pid, group in groups.items():
             recorded = outcomes[pid]
@@ -328,8 +335,14 @@ class ParcelService(Application[UUID]):
                  rejected=len(report.rejected), events=report.events)
         return report
 
-    def _scan_work(self, group: list[tuple[int, ScanV1]], now: datetime) -> Work:
+    def _scan_work(self, pid: UUID, group: list[tuple[int, ScanV1]], now: datetime,
+                   sealer: Sealer | None) -> Work:
         scans = [self.to_scan(item) for _, item in group]
+        if sealer is not None:
+            scans = [replace(scan, note=sealer.seal_text(pid, scan.note),
+                             signed_by=scan.signed_by if not scan.signed_by
+                             or is_role(scan.signed_by) else sealer.seal_text(pid, scan.signed_by))
+                     for scan in scans]
         tracking_no = group[0][1].tracking_no
 
         def run(parcel: Parcel | None) -> tuple[Parcel | None, list[bool] | list[str]]:
@@ -436,9 +449,14 @@ class ParcelService(Application[UUID]):
 
     def raise_exception(self, tracking_no: str, code: ExceptionCode, *, by: str,
                         detail: str = "") -> str:
+        """A person's exception; what they wrote about it is sealed with the parcel's key
+        (it may name the customer), the code's own description shows where it is not
+        opened."""
         now = self.clock()
+        pid = parcel_id(tracking_no)
+        sealed = self.personal.sealer([pid]).seal_text(pid, detail) if detail.strip() else ""
         return self._command(tracking_no, lambda p: p.raise_exception(
-            code, recorded_at=now, by=by, detail=detail))
+            code, recorded_at=now, by=by, detail=sealed or ""))
 
     def acknowledge_exception(self, tracking_no: str, exception_id: str, *, by: str) -> None:
         now = self.clock()

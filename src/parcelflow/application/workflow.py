@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from parcelflow.application.personal_data import ErasedError
+from parcelflow.application.personal_data import ErasedError, is_sealed
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import ExceptionRecord, Parcel
@@ -45,6 +45,24 @@ def seal_text(service: ParcelService, tracking_no: str, text: str | None) -> str
         return service.personal.sealer([pid]).seal(pid, {"text": text})
     except ErasedError:
         return None
+
+
+def seal_words(service: ParcelService, tracking_no: str, text: str | None) -> str | None:
+    """What staff write on a step (a note, a reason) sealed with the parcel's key: it may
+    name the customer. [erased] once erased; None or empty passed through."""
+    if text is None or not text.strip():
+        return text
+    if len(text) > MAX_TEXT:
+        raise TextTooLong(f"the text is {len(text)} characters; at most {MAX_TEXT}")
+    pid = parcel_id(tracking_no)
+    return service.personal.sealer([pid]).seal_text(pid, text)
+
+
+def shown(service: ParcelService, tracking_no: str, value: str | None,
+          reveal: bool) -> str | None:
+    """A step's text as staff see it: sealed ones [sealed] unless `reveal` (as contact
+    summaries), the system's own in the clear."""
+    return open_text(service, tracking_no, value, reveal) if is_sealed(value) else value
 
 
 def open_text(service: ParcelService, tracking_no: str, sealed: str | None,
@@ -84,6 +102,7 @@ class ExceptionDesk:
 
     def hand_over(self, tracking_no: str, ref: str, *, by: str, to_agent: str | None = None,
                   to_team: str | None = None, note: str | None = None) -> str:
+        note = seal_words(self.service, tracking_no, note)
         return self._step(tracking_no, ref, "handed_over", lambda p, r, now: p.hand_over(
             r.exception_id, by=by, recorded_at=now, to_agent=to_agent, to_team=to_team,
             note=note))
@@ -98,16 +117,19 @@ class ExceptionDesk:
     def escalate(self, tracking_no: str, ref: str, *, by: str, reason: str,
                  to: str | None = None, new_owner: str | None = None) -> str:
         target = to or self.service.policy.escalation_team
+        reason = seal_words(self.service, tracking_no, reason) or reason
         return self._step(tracking_no, ref, "escalated", lambda p, r, now: p.escalate(
             r.exception_id, to=target, reason=reason, by=by, recorded_at=now,
             new_owner=new_owner))
 
     def resolve(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
                 note: str | None = None) -> str:
+        note = seal_words(self.service, tracking_no, note)
         return self._step(tracking_no, ref, "resolved", lambda p, r, now: p.resolve_exception(
             r.exception_id, outcome, by=by, recorded_at=now, note=note))
 
     def reopen(self, tracking_no: str, ref: str, *, by: str, reason: str) -> str:
+        reason = seal_words(self.service, tracking_no, reason) or reason
         return self._step(tracking_no, ref, "reopened", lambda p, r, now: p.reopen_exception(
             r.exception_id, reason=reason, by=by, recorded_at=now))
 
@@ -127,7 +149,9 @@ def describe_exception(service: ParcelService, parcel: Parcel, record: Exception
     return {
         "exception_id": record.exception_id, "tracking_no": parcel.tracking_no,
         "code": str(record.code), "severity": str(record.severity), "status": str(record.status),
-        "must_act": record.acting_team, "assignee": record.assignee, "detail": record.detail,
+        "must_act": record.acting_team, "assignee": record.assignee,
+        "detail": open_text(service, parcel.tracking_no, record.detail, reveal)
+        if is_sealed(record.detail) else record.detail,
         "raised_at": record.raised_at.isoformat(), "raised_by": record.raised_by,
         "first_response_due": clocks.first_response_due.isoformat()
         if clocks.first_response_due else None,
@@ -138,7 +162,8 @@ def describe_exception(service: ParcelService, parcel: Parcel, record: Exception
         "contacts": [{"at": c.at.isoformat(), "by": c.by, "channel": str(c.channel),
                       "summary": open_text(service, parcel.tracking_no, c.summary_sealed, reveal)}
                      for c in record.contacts],
-        "outcome": str(record.outcome) if record.outcome else None, "note": record.note,
+        "outcome": str(record.outcome) if record.outcome else None,
+        "note": shown(service, parcel.tracking_no, record.note, reveal),
         "complaints": list(record.complaint_ids), "claims": list(record.claim_ids),
     }
 
@@ -168,6 +193,7 @@ class ComplaintsDesk:
 
     def close(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
               customer_confirmed: bool = False, reason: str | None = None) -> str:
+        reason = seal_words(self.service, tracking_no, reason)
         now = self.service.clock()
 
         def run(parcel: Parcel) -> str:
@@ -194,5 +220,6 @@ class ComplaintsDesk:
             "filed_by": c.filed_by, "due": due.isoformat(), "status": str(c.status),
             "closed_at": c.closed_at.isoformat() if c.closed_at else None,
             "outcome": str(c.outcome) if c.outcome else None,
-            "customer_confirmed": c.customer_confirmed, "closing_reason": c.closing_reason,
+            "customer_confirmed": c.customer_confirmed,
+            "closing_reason": shown(self.service, tracking_no, c.closing_reason, reveal),
         }

@@ -377,13 +377,14 @@ def claims(
 
 
 def _claim_step(tracking_no: str, as_json: bool, act: Callable[[Any], Any],
-                line: Callable[[dict[str, Any]], str], ref: str | None = None) -> None:
+                line: Callable[[dict[str, Any]], str], ref: str | None = None,
+                reveal: bool = False) -> None:
     from parcelflow.application.claims import ClaimsDesk
 
     desk = ClaimsDesk(service())
     with _refusals():
         result = act(desk)
-        shown = desk.show(tracking_no, ref or result)
+        shown = desk.show(tracking_no, ref or result, reveal=reveal)
     _emit(shown, as_json, line(shown))
 
 
@@ -452,11 +453,13 @@ def pay(tracking_no: TrackingArg, claim: ClaimArg, by: By,
 
 
 @claims_app.command("show")
-def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = False) -> None:
+def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = False,
+               reveal: Annotated[bool, typer.Option(
+                   "--reveal", help="Open the evidence references unmasked.")] = False) -> None:
     """One claim with its assessment."""
     _claim_step(tracking_no, as_json, lambda d: None,
                 lambda c: "\n".join(f"{k}: {v}" for k, v in c.items() if v not in (None, [])),
-                ref=claim)
+                ref=claim, reveal=reveal)
 
 
 def _period_bound(value: str, zone: ZoneInfo) -> datetime:
