@@ -104,6 +104,10 @@ def test_after_erase_no_personal_data_is_left_anywhere_and_verify_passes(api, po
     api.catch_up("tracking", "exceptions", "stats", "cases")
     before = found_in(dump(postgres_url))
     assert "139******21" in before  # the tracking view holds the masked receiver
+    seen = client.get(f"/v1/parcels/{tracking(1)}", params={"phone_last4": "4321"})
+    assert seen.status_code == 200 and "孙*" in seen.text  # who signed: masked
+    for private in ("赵六", "5555", "后门", SIGNED_BY):  # staff text and notes: not shown
+        assert private not in seen.text
 
     svc.erase(tracking(1), by="dpo-1")
     api.catch_up("tracking", "exceptions", "stats", "cases")
