@@ -32,7 +32,9 @@ def build_service(
 ) -> ParcelService:
     settings = settings or get_settings()
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
-    wrap = KeyWrap.from_setting(master)
+    previous = (settings.pii_master_key_previous.get_secret_value()
+                if settings.pii_master_key_previous else None)
+    wrap = KeyWrap.from_setting(master, previous)
     with schema_lock(settings.database_url):  # the service creates its tables
         return ParcelService(
             store_env(settings.database_url),

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
         description="base64 32-byte key that wraps the per-parcel data keys; "
         "absent: data keys are stored unwrapped (development only)",
     )
+    pii_master_key_previous: SecretStr | None = Field(
+        None,
+        description="while rotating: the master key(s) being replaced (base64, comma-"
+        "separated); keys wrapped under them are still read (`parcelflow keys rotate-master` "
+        "rewraps them under PARCELFLOW_PII_MASTER_KEY)",
+    )
+    development: bool = Field(
+        False, description="a development run: long-running commands start on PostgreSQL "
+        "without the master keys (`parcelflow dev`, the demo and the tests set it)")
     scan_max_future: timedelta = Field(
         timedelta(minutes=5), description="how far ahead of the server clock a scan may be"
     )

@@ -4,6 +4,7 @@ by `verify`, and EPCIS exports."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from tests.support.tamper import delete_event
 from tests.support.topics import read_topic
 
 KEY = NoteSigner.generate("test.parcelflow/checkpoints")
+KEY_B64 = base64.b64encode(b"k" * 32).decode()  # a master key
 
 
 def run(args, env, cwd, timeout=120):
@@ -175,3 +177,34 @@ def test_correct_void_and_amend_from_the_command_line(tmp_path, database_url):
     empty = run(["correct", "amend", tracking(1), scans[2]["scan_id"], "--by", "s",
                  "--reason", "r"], env, tmp_path)
     assert empty.returncode == 2 and "at least one" in empty.stderr
+
+
+def test_long_running_commands_refuse_postgresql_without_master_keys(tmp_path, postgres_url):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PARCELFLOW_PII_MASTER_KEY", "PARCELFLOW_CREDENTIALS_MASTER_KEY")}
+    env.update(PARCELFLOW_DATABASE_URL=postgres_url, PARCELFLOW_DEVELOPMENT="false",
+               PARCELFLOW_CHECKPOINT_KEY=KEY.private_text())
+    for command in (["serve"], ["project", "--follow"], ["detect", "--every", "60"],
+                    ["checkpoint", "--every", "60"]):
+        done = run(command, env, tmp_path, timeout=60)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert ("without PARCELFLOW_PII_MASTER_KEY and PARCELFLOW_CREDENTIALS_MASTER_KEY"
+                in done.stderr)
+    half = run(["serve"], {**env, "PARCELFLOW_PII_MASTER_KEY": KEY_B64}, tmp_path, timeout=60)
+    assert half.returncode == 2 and "without PARCELFLOW_CREDENTIALS_MASTER_KEY" in half.stderr
+    assert KEY_B64 not in half.stderr + half.stdout
+    # One-off commands (an auditor's history, a registration) are not long-running.
+    assert run(["verify", "--all"], env, tmp_path).returncode == 0
+
+
+def test_keys_rotate_master_from_the_command_line(tmp_path):
+    old, new = KEY_B64, base64.b64encode(b"n" * 32).decode()
+    env = carrier(tmp_path, PARCELFLOW_PII_MASTER_KEY=old)
+    rotating = {**env, "PARCELFLOW_PII_MASTER_KEY": new, "PARCELFLOW_PII_MASTER_KEY_PREVIOUS": old}
+    done = run(["keys", "rotate-master"], rotating, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 data keys rewrapped under the new master key, 0 already under it" in done.stdout
+    after = {**env, "PARCELFLOW_PII_MASTER_KEY": new}
+    shown = json.loads(run(["history", tracking(1), "--json", "--reveal"], after, tmp_path).stdout)
+    assert shown["events"][0]["details"]["manifest"]["receiver"]["phone"] == "13987654321"
+    assert run(["keys", "rotate-master"], after, tmp_path).returncode == 2  # no previous key

@@ -213,10 +213,40 @@ def correct_amend(
         next_facility=next_facility))
 
 
+def rotate_master(
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Keys per page.")] = 1000,
+) -> None:
+    """Rewrap every per-parcel data key under PARCELFLOW_PII_MASTER_KEY, from the key(s) in
+    PARCELFLOW_PII_MASTER_KEY_PREVIOUS; the other processes keep running meanwhile."""
+    from parcelflow.bootstrap import build_service
+
+    settings = get_settings()
+    if not settings.pii_master_key or not settings.pii_master_key_previous:
+        fail("set PARCELFLOW_PII_MASTER_KEY to the new master key and "
+             "PARCELFLOW_PII_MASTER_KEY_PREVIOUS to the one it replaces (on every process "
+             "first, so all of them read both while this runs)", 2)
+    svc = build_service(settings, cache_size=0)
+    done = None
+    for done in svc.personal.keys.rewrap(batch):
+        err.print(f"  {done.rewrapped} rewrapped, {done.current} already current",
+                  highlight=False)
+    if done is None:
+        out.print("no data keys to rewrap")
+        return
+    out.print(f"{done.rewrapped} data keys rewrapped under the new master key, {done.current} "
+              f"already under it" + (f"; {done.unreadable} under none of the given master keys, "
+                                     "left as they were" if done.unreadable else ""),
+              highlight=False)
+    if done.unreadable:
+        raise typer.Exit(1)
+    out.print("now remove PARCELFLOW_PII_MASTER_KEY_PREVIOUS from every process")
+
+
 def register(app: Any) -> None:
     from parcelflow.entrypoints.serve_cli import keys
 
     app.command()(checkpoint)
     keys.command("checkpoint-create")(checkpoint_create)
+    keys.command("rotate-master")(rotate_master)
     app.add_typer(export_app, name="export")
     app.add_typer(correct_app, name="correct")

@@ -27,7 +27,10 @@ def serve(
     """Run the HTTP API (scans, parcels, tracking, exceptions, health, metrics)."""
     import uvicorn
 
+    from parcelflow.entrypoints.running import require_master_keys
+
     settings = get_settings()
+    require_master_keys(settings, "serve")
     # No uvicorn access log: its request line carries the query string, which may hold
     # phone digits. The API writes its own access line (route template, status, time).
     uvicorn.run(
