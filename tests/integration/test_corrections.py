@@ -144,11 +144,14 @@ def test_the_api_takes_corrections_from_auditors_and_supervisors(api):
     assert history["flags"] == [] and history["location"] == "SHA-HUB-02"
 
     is_problem(api.client.post(url, json=amend, headers=api.auth("cs_agent")), 403)
-    again = api.client.post(url, json={**amend, "action": "void", "facility": None},
+    again = api.client.post(url, json={"action": "void", "scan_id": scans[5]["scan_id"],
+                                       "reason": "not there at all"},
                             headers=api.auth("auditor"))
     assert again.status_code == 201  # voiding the amended scan is allowed once
     twice = api.client.post(url, json={"action": "void", "scan_id": scans[5]["scan_id"],
                                        "reason": "again"}, headers=api.auth("auditor"))
+    null = api.client.post(url, json={**amend, "facility": None}, headers=api.auth("auditor"))
+    assert is_problem(null, 422)["errors"][0]["field"].startswith("body")
     assert "already voided" in is_problem(twice, 409)["detail"]
     bad = is_problem(api.client.post(url, json={"action": "void", "scan_id": "x",
                                                 "reason": "r", "facility": "SHA-HUB-02"},

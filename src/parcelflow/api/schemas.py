@@ -324,27 +324,42 @@ class Readiness(Closed):
 # ---- corrections -----------------------------------------------------------------------
 
 
-class CorrectionRequest(Closed):
-    """Void a recorded scan (it did not happen) or amend it (it said something else)."""
+class VoidScan(Closed):
+    """The scan did not happen."""
 
-    action: Literal["void", "amend"]
+    action: Literal["void"]
     scan_id: Identifier = Field(description="the scan to correct, as its scanner sent it")
     reason: PlainText = Field(min_length=1, max_length=500,
                               description="why (kept in the history)")
-    facility: FacilityCode | None = Field(None, description="amend: where it really was")
-    occurred_at: Timestamp | None = Field(None, description="amend: when it really happened")
-    next_facility: FacilityCode | None = Field(None, description="amend: where it went next")
+
+
+_AT_LEAST_ONE_CHANGE = {"anyOf": [{"required": ["facility"]}, {"required": ["occurred_at"]},
+                                  {"required": ["next_facility"]}]}
+
+
+class AmendScan(Closed):
+    """The scan said something else: at least one of facility, occurred_at, next_facility."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_AT_LEAST_ONE_CHANGE)
+
+    action: Literal["amend"]
+    scan_id: Identifier = Field(description="the scan to correct, as its scanner sent it")
+    reason: PlainText = Field(min_length=1, max_length=500,
+                              description="why (kept in the history)")
+    # Not nullable: leave a field out to keep it.
+    facility: FacilityCode = Field(None, description="where it really was")  # type: ignore[assignment]
+    occurred_at: Timestamp = Field(None, description="when it really happened")  # type: ignore[assignment]
+    next_facility: FacilityCode = Field(None, description="where it went next")  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _changes_only_when_amending(self) -> CorrectionRequest:
-        changes = (self.facility, self.occurred_at, self.next_facility)
-        if self.action == "void" and any(c is not None for c in changes):
-            raise ValueError("a void changes nothing: leave out facility, occurred_at and "
-                             "next_facility")
-        if self.action == "amend" and all(c is None for c in changes):
+    def _changes_something(self) -> AmendScan:
+        if self.facility is None and self.occurred_at is None and self.next_facility is None:
             raise ValueError("an amendment changes at least one of facility, occurred_at, "
                              "next_facility")
         return self
+
+
+CorrectionRequest = Annotated[VoidScan | AmendScan, Field(discriminator="action")]
 
 
 class CorrectionDone(Closed):

@@ -52,6 +52,23 @@ class Corrections:
               facility: str | None = None, occurred_at: datetime | None = None,
               next_facility: str | None = None) -> Correction:
         _needs(by, reason)
+        if facility is None and occurred_at is None and next_facility is None:
+            raise CorrectionRefused("an amendment changes at least one of facility, "
+                                    "occurred_at, next_facility")
+        now = self.service.clock()
+
+        def act(parcel: Parcel) -> tuple[int, int]:
+            target, correction = self._version(parcel, scan_id), parcel.version + 1
+            parcel.amend_scan(target, self._changes(facility, occurred_at, next_facility),
+                              reason=reason.strip(), by=by.strip(), recorded_at=now)
+            return target, correction
+
+        return self._done(tracking_no, scan_id, "amend", act)
+
+    def _changes(self, facility: str | None, occurred_at: datetime | None,
+                 next_facility: str | None) -> dict[str, Any]:
+        """The amendment's fields, checked against the registry and the clock (once the
+        parcel and its scan are known to exist)."""
         changes: dict[str, Any] = {}
         network = self.service.network
         for name, code in (("facility", facility), ("next_facility", next_facility)):
@@ -68,18 +85,7 @@ class Corrections:
             if occurred_at > self.service.clock() + self.service.limits.max_future:
                 raise CorrectionRefused("occurred_at: in the future")
             changes["occurred_at"] = plain_tz(occurred_at)
-        if not changes:
-            raise CorrectionRefused("an amendment changes at least one of facility, "
-                                    "occurred_at, next_facility")
-        now = self.service.clock()
-
-        def act(parcel: Parcel) -> tuple[int, int]:
-            target, correction = self._version(parcel, scan_id), parcel.version + 1
-            parcel.amend_scan(target, changes, reason=reason.strip(), by=by.strip(),
-                              recorded_at=now)
-            return target, correction
-
-        return self._done(tracking_no, scan_id, "amend", act)
+        return changes
 
     @staticmethod
     def _version(parcel: Parcel, scan_id: str) -> int:

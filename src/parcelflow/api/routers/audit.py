@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
@@ -88,7 +88,7 @@ def tracking_as_seen(
 def correct(
     request: Request,
     tracking_no: TrackingNo,
-    body: CorrectionRequest,
+    body: Annotated[CorrectionRequest, Body()],
     credential: Credential = Depends(staff(Role.AUDITOR, Role.SUPERVISOR)),
 ) -> Response:
     """A correction event naming the scan, who and why; nothing is edited. The parcel's
