@@ -66,8 +66,8 @@ def test_checkpoints_go_to_a_file_and_stdout_and_verify_names_a_deleted_event(tm
 
 
 def test_without_a_key_checkpoint_says_what_is_missing(tmp_path):
-    env = carrier(tmp_path)
-    del env["PARCELFLOW_CHECKPOINT_KEY"]
+    env = {k: v for k, v in os.environ.items() if k != "PARCELFLOW_CHECKPOINT_KEY"}
+    env["PARCELFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path}/p.db"
     done = run(["checkpoint"], env, tmp_path)
     assert done.returncode == 2 and "PARCELFLOW_CHECKPOINT_KEY" in done.stderr
     bad = run(["checkpoint"], {**env, "PARCELFLOW_CHECKPOINT_KEY": "secret-value-123"}, tmp_path)
