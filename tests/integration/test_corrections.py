@@ -14,7 +14,7 @@ from parcelflow.application.service import utcnow
 from parcelflow.domain.parcel import DomainError, NotFound
 from parcelflow.settings import Settings, WebhookEndpoint
 from tests.support.api import is_problem
-from tests.support.builders import journey, manifest, recent_start, scan, tracking
+from tests.support.builders import journey, manifest, recent_start, tracking
 from tests.support.mail import MailSink, subject
 from tests.support.webhook_peer import WebhookPeer
 

@@ -26,7 +26,15 @@ from parcelflow.application.audit import ChainWalk, VerifyReport, verify, verify
 from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.domain import merkle
 from parcelflow.domain.chain import BrokenLink
-from parcelflow.domain.checkpoint import Checkpoint, Finding, Head, Seen, judge, leaf_hashes, ordered
+from parcelflow.domain.checkpoint import (
+    Checkpoint,
+    Finding,
+    Head,
+    Seen,
+    judge,
+    leaf_hashes,
+    ordered,
+)
 from parcelflow.domain.ids import parcel_id
 
 log = structlog.get_logger(__name__)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from collections.abc import Callable
 
 from parcelflow.adapters.keystore import KeyStore
 from parcelflow.adapters.sealing import SEALED_PREFIX, SealError, fingerprint, open_sealed, seal
