@@ -7,15 +7,19 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from parcelflow.adapters.keystore import keystore_for
 from parcelflow.adapters.sealing import KeyWrap
 from parcelflow.adapters.store import schema_lock, store_env
 from parcelflow.application.service import ParcelService, utcnow
+from parcelflow.domain.epcis import Identifiers
 from parcelflow.domain.network import Network
 from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.scans import ScanLimits
+
+if TYPE_CHECKING:  # imported where used: most commands never make checkpoints
+    from parcelflow.application.checkpoints import Checkpoints, Verification
 
 
 def load_network(path: Path | None = None) -> Network:
@@ -48,7 +52,8 @@ def build_service(
         )
 
 
-def build_checkpoints(service: ParcelService, settings: Settings | None = None) -> Any:
+def build_checkpoints(service: ParcelService, settings: Settings | None = None
+                      ) -> tuple[Checkpoints, Verification]:
     """Checkpoint making and verification on the service's database, with the keys the
     settings give (either may be absent: `make` and `verify` then say what is missing)."""
     from parcelflow.adapters.checkpoint_store import CheckpointStore
@@ -65,10 +70,8 @@ def build_checkpoints(service: ParcelService, settings: Settings | None = None) 
             Verification(service, store, verifier, settings.checkpoint_max_merge_delay))
 
 
-def epcis_identifiers(network: Network, settings: Settings | None = None) -> Any:
+def epcis_identifiers(network: Network, settings: Settings | None = None) -> Identifiers:
     """How EPCIS exports name parcels and places (GS1 keys where configured)."""
-    from parcelflow.domain.epcis import Identifiers
-
     settings = settings or get_settings()
     return Identifiers(settings.epcis_uri_base, settings.gs1_company_prefix,
                        settings.gs1_extension_digit,
