@@ -9,11 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parcelflow.domain.policy import Clock, Policy
 from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel, Severity, Status
+from parcelflow.wire.tracking_numbers import DEFAULT_FORMATS, TrackingNumbers
 
 DEFAULT_DATABASE_URL = "sqlite:///parcelflow.db"
 
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
     )
     scan_max_age: timedelta = Field(timedelta(days=30), description="how old a scan may be")
     max_batch: int = Field(1000, ge=1, le=10_000, description="items per ingest batch")
+    tracking_number_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS), min_length=1,
+        description='accepted tracking numbers: a JSON list of regular expressions (matched '
+        'against the whole number) and built-in names ("s10": UPU S10 with its check digit)')
     ingest_cache_size: int = Field(
         100_000, ge=0, description="parcels an ingest process keeps in memory between batches"
     )
@@ -196,6 +201,15 @@ class Settings(BaseSettings):
         description="base64 32-byte key that wraps the API keys' request-signing secrets; "
         "absent: stored unwrapped (development only)",
     )
+
+    @field_validator("tracking_number_patterns")
+    @classmethod
+    def _formats_compile(cls, value: list[str]) -> list[str]:
+        TrackingNumbers(value)  # a pattern that does not compile fails at start-up
+        return value
+
+    def tracking_numbers(self) -> TrackingNumbers:
+        return TrackingNumbers(self.tracking_number_patterns)
 
 
 @lru_cache
