@@ -49,7 +49,8 @@ def test_ingest_rejects_each_unreadable_line_and_keeps_the_rest(tmp_path, postgr
     reasons = {r["line"]: r["reason"] for r in summary["rejected"]}
     assert set(reasons) == {2, 3, 4, 6, 7}
     assert reasons[2].startswith("line is not valid UTF-8")
-    assert "depth" in reasons[3] and "not valid JSON" in reasons[4]
+    assert reasons[3].startswith("line is not valid JSON: depth limit exceeded")
+    assert "type: required field is missing" in reasons[4]  # read; then refused as a scan
     assert reasons[6] == "occurred_at: the year must be from 2000 to 2099"
     assert "ISO 8601 timestamp string" in reasons[7]
 

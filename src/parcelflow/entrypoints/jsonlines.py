@@ -2,11 +2,11 @@
 
 Each line stands alone: a line that is not UTF-8, not JSON, nested too deep or holding a
 number too large to read is rejected with its number and the reason, and the lines
-around it are read as usual. The file is read as bytes and each line parsed by orjson,
-as the HTTP API and the Kafka workers parse theirs: invalid UTF-8, nesting over 1024
-levels and integers beyond a double's range (a 5,000-digit one) are its errors, not a
-RecursionError or a ValueError from the standard library's parser that would end the
-whole file.
+around it are read as usual. The file is read as bytes and each line parsed as the HTTP
+API parses its bodies (`parcelflow.wire.json_text`: orjson first): invalid UTF-8 and
+nesting over 1024 levels are its errors, and a number too large to convert is kept as
+text for the schema to reject, not a RecursionError or a ValueError from the standard
+library's parser that would end the whole file.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+from parcelflow.wire import json_text
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ def parse_line(raw: bytes) -> tuple[Any, str | None]:
     except UnicodeDecodeError as e:
         return None, f"line is not valid UTF-8 (at byte {e.start + 1})"
     try:
-        return orjson.loads(raw), None
-    except orjson.JSONDecodeError as e:
-        return None, f"line is not valid JSON: {e.msg} at column {e.colno}"
+        return json_text.loads(raw), None
+    except ValueError as e:
+        return None, f"line is not valid JSON: {e}"
 
 
 def read_lines(stream: IO[bytes]) -> Iterator[Line]:
