@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 REASON_HEADER = "parcelflow-reason"
 SOURCE_HEADER = "parcelflow-source"  # topic/partition/offset of the original record
+OWN_HEADERS = "parcelflow-"  # the dead-letter headers' namespace: ours alone
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,11 @@ class BatchConsumer:
         futures = []
         for letter in dead:
             r = letter.record
-            headers = [*(r.headers or []), (REASON_HEADER, letter.reason.encode()),
+            # A producer's own parcelflow-* headers never travel on: a reader takes the
+            # first parcelflow-reason it finds, and it must be ours.
+            kept = [(k, v) for k, v in (r.headers or [])
+                    if not k.lower().startswith(OWN_HEADERS)]
+            headers = [*kept, (REASON_HEADER, letter.reason.encode()),
                        (SOURCE_HEADER, f"{r.topic}/{r.partition}/{r.offset}".encode()),
                        *letter.headers]
             value = letter.value if letter.value is not None else r.value

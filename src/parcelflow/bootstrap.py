@@ -39,7 +39,7 @@ def build_service(
             network=load_network(settings.network_file),
             policy=settings.policy.build(),
             limits=ScanLimits(settings.scan_max_future, settings.scan_max_age,
-                              settings.max_batch),
+                              settings.max_batch, settings.tracking_numbers()),
             clock=clock,
             cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
         )

@@ -13,9 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
 from parcelflow.wire.common import TRACKING_NO_PATTERN, PlainText
+from parcelflow.wire.tracking_numbers import MAX_LENGTH
 
-TrackingNoField = Annotated[str, Field(pattern=TRACKING_NO_PATTERN,
-                                       examples=["PF202611220000001"])]
+# Checked against the configured formats by the routes (the API's context knows them);
+# the document shows them (see api.app).
+TrackingNoField = Annotated[str, Field(max_length=MAX_LENGTH, examples=["PF202611220000001"],
+                                       json_schema_extra={"pattern": TRACKING_NO_PATTERN})]
 
 
 class Closed(BaseModel):

@@ -356,7 +356,8 @@ class ParcelService(Application[UUID]):
         different manifest for a registered parcel is rejected.
         """
         now = self.clock()
-        checked = validate_manifests(items)
+        checked = validate_manifests(items, tracking_numbers=self.limits.tracking_numbers,
+                                     cities=self.network.cities)
         results: list[ItemResult | None] = [None] * len(items)
         groups: dict[UUID, list[tuple[int, ManifestV1]]] = {}
         for index, item in enumerate(checked):

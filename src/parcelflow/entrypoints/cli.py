@@ -52,14 +52,23 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def parse_time(value: str) -> datetime:
+def parse_time(value: str, option: str = "time") -> datetime:
+    """A timestamp option, by the wire's one rule (ISO 8601 with an offset, 2000–2100)."""
+    from parcelflow.wire.common import parse_timestamp
+
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T18:00:00+08:00", 2)
-    if moment.tzinfo is None:
-        fail(f"{value!r} has no timezone offset, e.g. 2026-11-22T18:00:00+08:00", 2)
-    return moment
+        return parse_timestamp(value)
+    except ValueError as e:
+        fail(f"{option}: {e}", 2)
+        raise  # fail() exits; this keeps the type checker sure of it
+
+
+def tracking_number(value: str | None) -> str | None:
+    """A TRACKING_NO argument, in one of the configured formats (a typer callback)."""
+    problem = get_settings().tracking_numbers().problem(value) if value is not None else None
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
 
 
 # ---- register / ingest ---------------------------------------------------------------
@@ -158,7 +167,7 @@ def _summary_of(details: dict[str, Any]) -> str:
 
 @app.command()
 def history(
-    tracking_no: str,
+    tracking_no: Annotated[str, typer.Argument(callback=tracking_number)],
     as_of: Annotated[Optional[str], typer.Option(
         "--as-of", help="Show only what was recorded by this time (ISO 8601 with offset).")] = None,
     as_json: JsonFlag = False,
@@ -169,7 +178,7 @@ def history(
     from parcelflow.application.audit import history_report
 
     svc = service()
-    moment = parse_time(as_of) if as_of else None
+    moment = parse_time(as_of, "--as-of") if as_of else None
     try:
         head, items = history_report(svc, tracking_no, as_of=moment, reveal=reveal)
     except ParcelNotFound as e:
@@ -195,7 +204,8 @@ def history(
 
 @app.command()
 def verify(
-    tracking_no: Annotated[Optional[str], typer.Argument(help="One parcel to check.")] = None,
+    tracking_no: Annotated[Optional[str], typer.Argument(
+        help="One parcel to check.", callback=tracking_number)] = None,
     all_parcels: Annotated[bool, typer.Option("--all", help="Check every parcel.")] = False,
 ) -> None:
     """Check hash chains; exit status 1 and the first broken link when tampered with."""
@@ -228,7 +238,7 @@ def verify(
 
 @app.command()
 def erase(
-    tracking_no: str,
+    tracking_no: Annotated[str, typer.Argument(callback=tracking_number)],
     by: Annotated[str, typer.Option(help="Who requested the erasure (kept in the history).")],
     reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "erasure request",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, time as dtime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,15 @@ from parcelflow.domain.vocabulary import (
     Outcome,
     STAFF_OUTCOMES,
 )
-from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, parse_time, service
+from parcelflow.entrypoints.cli import (
+    JsonFlag,
+    err,
+    fail,
+    out,
+    parse_time,
+    service,
+    tracking_number,
+)
 from parcelflow.entrypoints.running import until_signalled
 from parcelflow.settings import get_settings
 from parcelflow.entrypoints.views_cli import _local, catch_up
@@ -42,7 +50,8 @@ from parcelflow.entrypoints.views_cli import _local, catch_up
 T = TypeVar("T")
 
 By = Annotated[str, typer.Option("--by", help="Who does this (agent or system id).")]
-TrackingArg = Annotated[str, typer.Argument(help="The parcel's tracking number.")]
+TrackingArg = Annotated[str, typer.Argument(help="The parcel's tracking number.",
+                                            callback=tracking_number)]
 ExcArg = Annotated[str, typer.Argument(
     help="Exception id, a unique prefix of it, or its code (the open one).")]
 
@@ -342,11 +351,13 @@ ClaimArg = Annotated[str, typer.Argument(
 
 
 def _money(value: str) -> Decimal:
+    from parcelflow.wire.common import parse_money  # the wire's bounds: digits and scale
+
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        fail(f"{value!r} is not an amount, e.g. 120.50", 2)
-    return amount
+        return parse_money(value)
+    except ValueError as e:
+        fail(f"amount: {e}", 2)
+        raise
 
 
 @claims_app.callback(invoke_without_command=True)
@@ -462,10 +473,11 @@ def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = Fa
 def _period_bound(value: str, zone: ZoneInfo) -> datetime:
     if len(value) == 10:  # a calendar day, at midnight in the network's time zone
         try:
-            return datetime.combine(datetime.fromisoformat(value).date(), dtime(), zone)
+            day = datetime.fromisoformat(value).date()
         except ValueError:
             fail(f"{value!r} is not a date (YYYY-MM-DD)", 2)
-    return parse_time(value)
+        return parse_time(datetime.combine(day, dtime(), zone).isoformat(), "period bound")
+    return parse_time(value, "period bound")
 
 
 @claims_app.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Optional
 
 import typer
@@ -27,6 +27,8 @@ def serve(
     """Run the HTTP API (scans, parcels, tracking, exceptions, health, metrics)."""
     import uvicorn
 
+    from parcelflow.api.server import BoundedHeadProtocol
+
     settings = get_settings()
     # No uvicorn access log: its request line carries the query string, which may hold
     # phone digits. The API writes its own access line (route template, status, time).
@@ -35,7 +37,7 @@ def serve(
         host=host or settings.api_host, port=port or settings.api_port,
         workers=workers or settings.api_workers, access_log=False, log_config=None,
         proxy_headers=True, forwarded_allow_ips=settings.api_trusted_proxies,
-        server_header=False,
+        server_header=False, http=BoundedHeadProtocol,
     )
 
 
@@ -113,6 +115,9 @@ def create(
     require_signature: Annotated[bool, typer.Option(
         "--require-signature", help="Scanner/manifests keys: refuse unsigned requests.")]
     = False,
+    lifetime: Annotated[Optional[str], typer.Option(
+        help="Staff tokens: how long it is valid, ISO 8601 (default "
+        "PARCELFLOW_API_STAFF_TOKEN_LIFETIME, 12 hours).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key; its token (and signing secret) are shown this once only."""
@@ -134,18 +139,61 @@ def create(
             fail(f"no facility {facility} in the network registry", 2)
     try:
         issued = _store().create(kind_, name, facility=facility, role=role_,
-                                 require_signature=require_signature)
+                                 require_signature=require_signature,
+                                 lifetime=_duration(lifetime, "--lifetime"))
     except ValueError as e:
         fail(str(e), 2)
+    _show_issued(issued, as_json, f"created {kind_} key {issued.credential.key_id} for {name}")
+
+
+def _duration(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(timedelta).validate_python(value)
+    except ValidationError:
+        fail(f"{option}: not an ISO 8601 duration such as PT12H", 2)
+        raise
+
+
+def _show_issued(issued, as_json: bool, headline: str) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         print(json.dumps({**issued.credential.to_json(), "token": issued.token,
                           "signing_secret": issued.signing_secret}))
         return
-    out.print(f"created {kind_} key {issued.credential.key_id} for {name}")
+    out.print(headline)
+    if issued.credential.expires_at is not None:
+        out.print(f"expires {_when(issued.credential.expires_at)}")
     out.print(f"token (shown once; send as Authorization: Bearer ...):\n  {issued.token}")
     if issued.signing_secret:
         out.print(f"signing secret (shown once; for X-Parcelflow-Signature):\n  "
                   f"{issued.signing_secret}")
+
+
+@keys.command("rotate")
+def rotate(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
+    grace: Annotated[str, typer.Option(
+        help="How long the old key stays valid, ISO 8601 (PT0S: refused at once; give "
+        "devices time to take the new one, e.g. PT1H).")] = "PT0S",
+    lifetime: Annotated[Optional[str], typer.Option(
+        help="Staff tokens: the new token's lifetime (default: the configured one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a key with a new one of the same kind, scope and role; its token (and
+    signing secret) are shown this once only."""
+    try:
+        issued = _store().rotate(key_id, grace=_duration(grace, "--grace") or timedelta(0),
+                                 lifetime=_duration(lifetime, "--lifetime"))
+    except KeyError:
+        fail(f"no active key {key_id}")
+    except ValueError as e:
+        fail(str(e), 2)
+    old = "refused from now on" if grace in ("PT0S", "P0D") else f"valid for {grace} more"
+    _show_issued(issued, as_json, f"new key {issued.credential.key_id} for "
+                 f"{issued.credential.name}; {key_id} is {old}")
 
 
 @keys.command("revoke")
@@ -172,11 +220,12 @@ def list_keys(
     if as_json:
         print(json.dumps([c.to_json() for c in found]))
         return
-    table = Table("key id", "kind", "name", "facility", "role", "signed", "created", "revoked")
+    table = Table("key id", "kind", "name", "facility", "role", "signed", "created", "expires",
+                  "revoked")
     for c in found:
         table.add_row(c.key_id, str(c.kind), c.name, c.facility or "", str(c.role or ""),
                       "required" if c.require_signature else "", _when(c.created_at),
-                      _when(c.revoked_at))
+                      _when(c.expires_at), _when(c.revoked_at))
     out.print(table)
 
 

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from parcelflow.application.service import ParcelService
-from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
+from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service, tracking_number
 from parcelflow.entrypoints.running import until_signalled
 from parcelflow.settings import get_settings
 
@@ -129,7 +129,8 @@ def _local(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
-def track(tracking_no: str, as_json: JsonFlag = False) -> None:
+def track(tracking_no: Annotated[str, typer.Argument(callback=tracking_number)],
+          as_json: JsonFlag = False) -> None:
     """What a customer sees: status, place, ETA, next step and timeline (personal data masked)."""
     svc = service()
     view = catch_up(svc, "tracking").projection.view

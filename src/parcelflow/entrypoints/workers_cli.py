@@ -97,11 +97,10 @@ def notify(
 def publish_scans(file: Annotated[str, typer.Argument(
         help="JSON Lines file of scans, or - for standard input.")]) -> None:
     """Publish scans to the scans topic, keyed by tracking number (as scanners do)."""
-    import orjson
     from kafka.errors import KafkaError
 
     from parcelflow.adapters import kafka
-    from parcelflow.entrypoints.jsonlines import open_input
+    from parcelflow.entrypoints.jsonlines import open_input, read_lines
 
     _needs_kafka("publish-scans")
     settings = get_settings()
@@ -110,20 +109,17 @@ def publish_scans(file: Annotated[str, typer.Argument(
     sent: list[tuple[int, Any]] = []  # (line number, the broker's answer to come)
     failed: list[tuple[int, str]] = []  # (line number, why it was not published)
     with open_input(file) as stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.strip()
-            if not line:
+        for line in read_lines(stream):
+            if line.error is not None:  # not UTF-8, not JSON: no scanner would send it
+                failed.append((line.number, line.error))
                 continue
+            tracking_no = line.item.get("tracking_no") if isinstance(line.item, dict) else None
+            key = tracking_no.encode() if isinstance(tracking_no, str) and tracking_no else None
             try:
-                key = str(orjson.loads(line).get("tracking_no", "")).encode() or None
-            except (orjson.JSONDecodeError, AttributeError):
-                key = None  # sent as it is: the ingest workers dead-letter it with a reason
-            try:
-                sent.append((number, producer.send(
-                    settings.kafka_scans_topic, key=key,
-                    value=line.encode() if isinstance(line, str) else line)))
+                sent.append((line.number, producer.send(
+                    settings.kafka_scans_topic, key=key, value=line.raw)))
             except KafkaError as e:  # refused before sending (a line over the size limit)
-                failed.append((number, f"{type(e).__name__}: {e}"))
+                failed.append((line.number, f"{type(e).__name__}: {e}"))
     total = len(sent) + len(failed)
     try:
         producer.flush(timeout=settings.kafka_send_timeout)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from parcelflow.adapters.credentials import Credential, Role
@@ -34,6 +33,7 @@ from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.application.workflow import ExceptionDesk
 from parcelflow.domain.parcel import DomainError, NotFound
 from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
+from parcelflow.wire.common import Timestamp
 
 router = APIRouter(tags=["exceptions"])
 
@@ -119,7 +119,7 @@ def _run(ctx: ApiContext, call: Callable[[], Any]) -> Any:
             response_model=Queue, responses=problem_responses(401, 403, 422))
 def queue(
     request: Request,
-    overdue_at: Annotated[AwareDatetime | None, Query(
+    overdue_at: Annotated[Timestamp | None, Query(
         description="only those whose next due time is before this")] = None,
     overdue: Annotated[bool, Query(description="only those past their due time now")] = False,
     code: ExceptionCode | None = None,
@@ -151,6 +151,7 @@ def raise_exception(
 ) -> Response:
     """Raising a code that is already open on the parcel returns the open one."""
     ctx = context(request)
+    ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
     svc = ctx.service
     exc = _run(ctx, lambda: svc.raise_exception(
         body.tracking_no, ExceptionCode(body.code), by=by(credential), detail=body.detail))
@@ -166,8 +167,9 @@ def _route(action: Action) -> None:
         body: Annotated[action.body, Body()],  # type: ignore[name-defined]
         credential: Credential = Depends(staff(*action.roles)),
     ) -> Response:
-        action.check(body, credential)
         ctx = context(request)
+        ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
+        action.check(body, credential)
         svc = ctx.service
         _run(ctx, lambda: action.run(svc, exception_id, body, by(credential)))
         return _done(svc, exception_id, body.tracking_no, action.name)
