@@ -40,7 +40,7 @@ from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
 from parcelflow.adapters.webhooks import WebhookSender
 from parcelflow.application.service import ParcelService
-from parcelflow.settings import Settings
+from parcelflow.settings import NotifyChannel, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -109,9 +109,8 @@ class KafkaNotifyWorker:
 def worker_name(settings: Settings) -> str:
     """`notify`, or `notify-email-sms` for a worker on some channels only: each set of
     channels has its own consumer group (Kafka) or saved position (store)."""
-    every = {"email", "sms", "webhook"}
     chosen = sorted(set(settings.notify_channels))
-    return "notify" if set(chosen) == every else "notify-" + "-".join(chosen)
+    return "notify" if set(chosen) == set(NotifyChannel) else "notify-" + "-".join(chosen)
 
 
 class StoreNotifyWorker:
