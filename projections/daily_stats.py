@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
+from parcelflow.adapters.sql import in_chunks
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
@@ -69,10 +70,9 @@ class DailyStatsStore(ViewStore):
                     tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
             for table in self.tables:
-                for start in range(0, len(parcel_ids), 500):
-                    chunk = parcel_ids[start:start + 500]
-                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN "
-                                       f"({', '.join('?' * len(chunk))})"), chunk)
+                for marks, chunk in in_chunks(parcel_ids):
+                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN ({marks})"),
+                              chunk)
             for table, columns in (("stats_visits", VISIT), ("stats_deliveries", DELIVERY),
                                    ("stats_exceptions", EXCEPTION)):
                 rows = facts[table]
