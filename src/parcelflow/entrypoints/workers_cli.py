@@ -101,7 +101,6 @@ def publish_scans(file: Annotated[str, typer.Argument(
         help="JSON Lines file of scans, or - for standard input.")]) -> None:
     """Publish scans to the scans topic, keyed by tracking number (as scanners do)."""
     import orjson
-    from kafka.errors import KafkaError
 
     from parcelflow.adapters import kafka
     from parcelflow.entrypoints.jsonlines import open_input
@@ -110,8 +109,8 @@ def publish_scans(file: Annotated[str, typer.Argument(
     settings = get_settings()
     kafka.ensure_topics(settings, [settings.kafka_scans_topic])
     producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
-    sent: list[tuple[int, Any]] = []  # (line number, the broker's answer to come)
-    failed: list[tuple[int, str]] = []  # (line number, why it was not published)
+    numbers: list[int] = []  # the line each message came from
+    messages: list[kafka.Message] = []
     with open_input(file) as stream:
         for number, line in enumerate(stream, start=1):
             line = line.strip()
@@ -121,23 +120,14 @@ def publish_scans(file: Annotated[str, typer.Argument(
                 key = str(orjson.loads(line).get("tracking_no", "")).encode() or None
             except (orjson.JSONDecodeError, AttributeError):
                 key = None  # sent as it is: the ingest workers dead-letter it with a reason
-            try:
-                sent.append((number, producer.send(
-                    settings.kafka_scans_topic, key=key,
-                    value=line.encode() if isinstance(line, str) else line)))
-            except KafkaError as e:  # refused before sending (a line over the size limit)
-                failed.append((number, f"{type(e).__name__}: {e}"))
-    total = len(sent) + len(failed)
-    try:
-        producer.flush(timeout=settings.kafka_send_timeout)
-    except KafkaError:
-        pass  # the broker is away: what it did not acknowledge is named line by line
-    for number, future in sent:
-        try:
-            future.get(timeout=0.1)  # flushed: acknowledged, or failed with its reason
-        except Exception as e:  # noqa: BLE001 — reported per line below
-            failed.append((number, f"{type(e).__name__}: {e}"))
+            numbers.append(number)
+            messages.append(kafka.Message(settings.kafka_scans_topic,
+                                          line.encode() if isinstance(line, str) else line, key))
+    outcomes = kafka.send_each(producer, messages, timeout=settings.kafka_send_timeout)
     producer.close(timeout=5)
+    total = len(messages)
+    failed = [(number, f"{type(e).__name__}: {e}")  # why each line was not published
+              for number, e in zip(numbers, outcomes) if e is not None]
     for number, reason in sorted(failed)[:20]:
         err.print(f"line {number}: not published: {reason}", highlight=False)
     if failed:
