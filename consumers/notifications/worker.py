@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import orjson
 import structlog
@@ -148,7 +149,8 @@ class StoreNotifyWorker:
 
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
-    messages = Messages(tracking_url=settings.tracking_url)
+    messages = Messages(tracking_url=settings.tracking_url,
+                        zone=ZoneInfo(service.network.timezone))
     wanted = set(settings.notify_channels)
     channels: dict[str, Channel] = {}
     if "webhook" in wanted:

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from parcelflow.application.service import ParcelService
 from parcelflow.domain.vocabulary import ClaimCause, ClaimStatus
 from parcelflow.entrypoints.cli_support import (
     By,
@@ -27,13 +26,13 @@ from parcelflow.entrypoints.cli_support import (
     catch_up,
     emit,
     fail,
-    local_time,
     one_of,
     out,
     parse_time,
     print_json,
     refusals,
     service,
+    wall_clock,
 )
 
 app = typer.Typer(help="Claims and compensation.")
@@ -63,6 +62,7 @@ def claims(
     if ctx.invoked_subcommand is not None:
         return
     svc = service()  # held: the view's connections close with it
+    local = wall_clock(svc)
     view = catch_up(svc, "cases").projection.view
     rows = view.claims(status=str(status) if status else None, tracking_no=tracking_no,
                        limit=limit)
@@ -74,7 +74,7 @@ def claims(
     for r in rows:
         table.add_row(r["tracking_no"], r["claim_id"][:8], r["cause"], r["status"], r["claimed"],
                       r["payable"] or "", r["approved"] or "", r["paid"] or "",
-                      local_time(r["filed_at"]))
+                      local(r["filed_at"]))
     out.print(table)
 
 
@@ -177,7 +177,7 @@ def report(
 ) -> None:
     """Claims per period: how many, how much, why; and what was paid out in it."""
     svc = service()
-    zone = _zone(svc)
+    zone = ZoneInfo(svc.network.timezone)
     view = catch_up(svc, "cases").projection.view
     result = view.report(_period_bound(start, zone), _period_bound(end, zone))
     if as_json:
@@ -195,7 +195,3 @@ def report(
     paid = result["paid_in_period"]
     out.print(f"paid out in the period: {paid['payments']} payments, {paid['amount']} CNY")
 
-
-def _zone(svc: ParcelService) -> ZoneInfo:
-    first = next(iter(svc.network.facilities.values()), None)
-    return ZoneInfo(first.timezone if first else "UTC")

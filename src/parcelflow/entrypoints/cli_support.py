@@ -11,11 +11,12 @@ emphasise ourselves is a style on a `Text` (`styled`), never brackets in a strin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -91,13 +92,16 @@ def parse_time(value: str) -> datetime:
     return moment
 
 
-def local_time(value: str | None) -> str:
-    """A stored UTC time as the network's wall clock, to the minute."""
-    if not value:
-        return "—"
-    from parcelflow.simulation import CST
+def wall_clock(svc: ParcelService) -> Callable[[str | None], str]:
+    """Stored times (ISO 8601) as the network's wall clock, to the minute; "—" for none."""
+    zone = ZoneInfo(svc.network.timezone)
 
-    return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    def local(value: str | None) -> str:
+        if not value:
+            return "—"
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return local
 
 
 def service() -> ParcelService:

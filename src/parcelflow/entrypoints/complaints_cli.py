@@ -22,12 +22,12 @@ from parcelflow.entrypoints.cli_support import (
     TrackingArg,
     catch_up,
     emit,
-    local_time,
     one_of,
     out,
     print_json,
     refusals,
     service,
+    wall_clock,
 )
 
 app = typer.Typer(help="Customer complaints (on the 7-day complaint clock).")
@@ -55,6 +55,7 @@ def complaints(
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
+    local = wall_clock(svc)
     view = catch_up(svc, "cases").projection.view
     wanted = None if status is Listed.ALL else str(status)  # type: ignore[attr-defined]
     rows = view.complaints(status=wanted,
@@ -67,7 +68,7 @@ def complaints(
                   "links", title=f"{len(rows)} complaints", title_justify="left")
     for r in rows:
         table.add_row(r["tracking_no"], r["complaint_id"][:8], r["category"], r["channel"],
-                      local_time(r["filed_at"]), local_time(r["due"]), r["status"],
+                      local(r["filed_at"]), local(r["due"]), r["status"],
                       str(len(r["links"])))
     out.print(table)
 
@@ -92,13 +93,14 @@ def file_complaint(
     """File a customer complaint."""
     from parcelflow.application.workflow import ComplaintsDesk
 
-    desk = ComplaintsDesk(service())
+    svc = service()
+    desk = ComplaintsDesk(svc)
     with refusals():
         cid = desk.file(tracking_no, category, channel, words=words, by=by, links=link,
                         reference=reference)
         shown = desk.show(tracking_no, cid)
     emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} filed ({category}, {channel}); "
-         f"linked to {len(shown['links'])} exception(s); due {local_time(shown['due'])}")
+         f"linked to {len(shown['links'])} exception(s); due {wall_clock(svc)(shown['due'])}")
 
 
 @app.command("close")

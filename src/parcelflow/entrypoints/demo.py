@@ -6,6 +6,7 @@ import random
 import time
 from collections import Counter
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -19,7 +20,7 @@ from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.entrypoints.cli_support import styled
 from parcelflow.logs import configure_logging
-from parcelflow.simulation import CST, Arrival, Simulation, booking_day, simulate, tracking_no
+from parcelflow.simulation import Arrival, Simulation, booking_day, simulate, tracking_no
 
 HOURS = 36
 
@@ -130,11 +131,12 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
     console.print(styled("\n", (parcel.tracking_no, "bold"), f": {state.status}"
                          + (f" [{', '.join(sorted(state.flags))}]" if state.flags else "")
                          + f", last seen at {facility_name(state.location, svc.network)}"))
-    table = Table("occurred (UTC+8)", "what happened", "", box=None)
+    zone = ZoneInfo(svc.network.timezone)
+    table = Table(f"occurred ({zone.key})", "what happened", "", box=None)
     for entry in state.timeline:
         marks = ", ".join(m for m, on in (("late upload", entry.late), ("voided", entry.voided),
                                           ("anomaly", entry.version in state.anomalies)) if on)
-        table.add_row(entry.occurred_at.astimezone(CST).strftime("%m-%d %H:%M"),
+        table.add_row(entry.occurred_at.astimezone(zone).strftime("%m-%d %H:%M"),
                       describe(entry, svc.network),
                       Text(marks, style="yellow"))
     console.print(table)

@@ -23,12 +23,12 @@ from parcelflow.entrypoints.cli_support import (
     TrackingArg,
     catch_up,
     emit,
-    local_time,
     one_of,
     out,
     print_json,
     refusals,
     service,
+    wall_clock,
 )
 
 app = typer.Typer(help="The exception queue and its workflow.", no_args_is_help=False)
@@ -58,6 +58,7 @@ def exceptions(
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
+    local = wall_clock(svc)
     view = catch_up(svc, "exceptions").projection.view
     rows = view.open(overdue_at=svc.clock() if overdue else None,
                      code=str(code) if code else None, owner=owner, assignee=assignee,
@@ -73,7 +74,7 @@ def exceptions(
                                                   ("res", "resolution_breached_at")) if r[col])
         table.add_row(r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
                       r["owner"], r["assignee"] or "", r["customer_tier"], r["status"],
-                      local_time(r["raised_at"]), local_time(r["next_due"]),
+                      local(r["raised_at"]), local(r["next_due"]),
                       str(r["escalation_level"] or ""), missed)
     out.print(table)
 
@@ -82,7 +83,8 @@ def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
                     act: Callable[[Any], str]) -> None:
     from parcelflow.application.workflow import ExceptionDesk
 
-    desk = ExceptionDesk(service())
+    svc = service()
+    desk = ExceptionDesk(svc)
     with refusals():
         exc_id = act(desk)
         shown = desk.show(tracking_no, exc_id)
@@ -91,7 +93,7 @@ def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
     emit(shown, as_json,
          f"{tracking_no} {shown['code']} {exc_id[:8]} {verb}: {shown['status']}, "
          f"team {shown['must_act']}, owner {shown['assignee'] or '—'}"
-         + (f", due {local_time(due)}" if shown["status"] != "resolved" else
+         + (f", due {wall_clock(svc)(due)}" if shown["status"] != "resolved" else
             f", outcome {shown['outcome']}"))
 
 
@@ -180,15 +182,17 @@ def show(tracking_no: TrackingArg, exception: ExcArg,
     """One exception: its owner, clocks, breaches, contacts, complaints and claims."""
     from parcelflow.application.workflow import ExceptionDesk
 
+    svc = service()
     with refusals():
-        shown = ExceptionDesk(service()).show(tracking_no, exception, reveal=reveal)
+        shown = ExceptionDesk(svc).show(tracking_no, exception, reveal=reveal)
     if as_json:
         print_json(shown)
         return
+    local = wall_clock(svc)
     for key, value in shown.items():
         if key == "contacts":
             for c in value:
-                out.print(f"  contact {local_time(c['at'])} {c['channel']} by {c['by']}: "
+                out.print(f"  contact {local(c['at'])} {c['channel']} by {c['by']}: "
                           f"{c['summary'] or ''}", highlight=False)
         elif value not in (None, [], ""):
             out.print(f"{key}: {value}", highlight=False)

@@ -21,12 +21,12 @@ from parcelflow.entrypoints.cli_support import (
     catch_up,
     err,
     fail,
-    local_time,
     out,
     print_json,
     runners,
     service,
     styled,
+    wall_clock,
 )
 from parcelflow.entrypoints.running import until_signalled
 from parcelflow.projections.registry import ProjectionName
@@ -123,6 +123,7 @@ def lag(as_json: JsonFlag = False) -> None:
 def track(tracking_no: str, as_json: JsonFlag = False) -> None:
     """What a customer sees: status, place, ETA, next step and timeline (personal data masked)."""
     svc = service()
+    local = wall_clock(svc)
     view = catch_up(svc, "tracking").projection.view
     row = view.get(tracking_no)
     if row is None:
@@ -133,21 +134,21 @@ def track(tracking_no: str, as_json: JsonFlag = False) -> None:
     flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
     out.print(styled((tracking_no, "bold"), f": {row['status']}{flags}"), highlight=False)
     place = f"{row['facility']} ({row['city']})" if row["facility"] else "not scanned yet"
-    out.print(f"  at {place}; last event {row['last_event']} at {local_time(row['last_event_at'])}")
-    out.print(f"  promised by {local_time(row['promised_by'])}; ETA {local_time(row['eta'])}; next: "
+    out.print(f"  at {place}; last event {row['last_event']} at {local(row['last_event_at'])}")
+    out.print(f"  promised by {local(row['promised_by'])}; ETA {local(row['eta'])}; next: "
               f"{row['next_activity'] or '—'} {row['next_facility'] or ''}".rstrip())
     receiver = row.get("receiver") or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
                   f"{receiver.get('address')}", highlight=False)
     if row["delivered_at"]:
-        out.print(f"  delivered {local_time(row['delivered_at'])}, signed by {row['signed_by']}")
+        out.print(f"  delivered {local(row['delivered_at'])}, signed by {row['signed_by']}")
     out.print(f"  open exceptions: {row['open_exceptions']}")
-    table = Table("occurred (UTC+8)", "what happened", "", box=None)
+    table = Table(f"occurred ({svc.network.timezone})", "what happened", "", box=None)
     for item in row["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
                                           ("voided", item["voided"])) if on)
-        table.add_row(local_time(item["occurred_at"]), item["description"],
+        table.add_row(local(item["occurred_at"]), item["description"],
                       Text(marks, style="yellow"))
     out.print(table)
 
