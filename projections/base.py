@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -130,9 +131,23 @@ class ViewStore(PortableSql, TrackingRecorder):
     name = ""  # the projection's name: also its tracking table's prefix
     tables: tuple[str, ...] = ()  # dropped by a rebuild
     create_statements: tuple[str, ...] = ()
+    json_columns: frozenset[str] = frozenset()  # stored as JSON text, read back as values
 
     def create_views(self) -> None:
         self.run_all(self.create_statements)
+
+    @classmethod
+    def decoded(cls, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row with its JSON columns as values."""
+        out = dict(row)
+        for name in cls.json_columns & out.keys():
+            if isinstance(out[name], str):
+                out[name] = orjson.loads(out[name])
+        return out
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """`query`, with the JSON columns decoded."""
+        return [self.decoded(row) for row in self.query(statement, params)]
 
     @contextmanager
     def writing(self, tracking: Tracking | None) -> Iterator[Any]:
