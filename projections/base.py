@@ -211,14 +211,14 @@ def _create(base: type[ViewStore], datastore: Any, name: str) -> ViewStore:
 
 
 class ParcelProjection(Projection[ViewStore]):
-    store: type[ViewStore]  # the read model's tables
-
     """A read model of parcels: events in, rows out, position alongside.
 
     `process_event` makes it usable with the library's own `ProjectionRunner` (one
     transaction per event); `process_batch` is what parcelflow's runner calls, many
     events to a transaction, which is what keeps up with ingest.
     """
+
+    store: type[ViewStore]  # the read model's tables
 
     def __init__(self, view: ViewStore, replica: Replica):
         super().__init__(view)
