@@ -46,6 +46,7 @@ def test_a_failing_batch_is_redone_from_the_saved_position_after_growing_waits(
 
     follow_saved_position(follower, lambda: positions.get("test"), handle, stop,
                           follow=False, retry=retry)
+    follower.close()
 
     head = follower.head()
     assert [i for batch in handle.handled for i in batch] == list(range(1, head + 1))
@@ -64,7 +65,8 @@ def test_a_stop_request_ends_a_failing_loop_without_raising(service):
         threading.Timer(0.05, stop.set).start()
         raise OSError("the broker is away")
 
-    follow_saved_position(LogFollower(service.recorder), lambda: positions.get("test"),
-                          always_failing, stop, follow=True,
-                          retry=retrying("test.retry", stop, first=5, most=5))
+    follower = LogFollower(service.recorder)
+    follow_saved_position(follower, lambda: positions.get("test"), always_failing, stop,
+                          follow=True, retry=retrying("test.retry", stop, first=5, most=5))
+    follower.close()  # its listener (PostgreSQL) before the service's pool
     assert stop.is_set() and positions.get("test") == 0  # the 5 s wait was cut short
