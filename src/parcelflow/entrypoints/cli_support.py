@@ -22,13 +22,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from parcelflow.application.service import ParcelNotFound
+from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.application.workflow import TextTooLong
 from parcelflow.domain.parcel import DomainError
 from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Outcome
 
-if TYPE_CHECKING:
-    from parcelflow.application.service import ParcelService
+if TYPE_CHECKING:  # the projections are loaded only by the commands that read them
     from parcelflow.projections.runner import Runner
 
 out = Console(markup=False, emoji=False)
