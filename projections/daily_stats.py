@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
+from parcelflow.adapters.sql import in_chunks
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
-from parcelflow.domain.timeline import Scan
+from parcelflow.domain.timeline import visits
 from parcelflow.domain.vocabulary import FacilityKind, ScanType
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.exception_queue import facility_at, sla_met
@@ -69,10 +70,9 @@ class DailyStatsStore(ViewStore):
                     tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
             for table in self.tables:
-                for start in range(0, len(parcel_ids), 500):
-                    chunk = parcel_ids[start:start + 500]
-                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN "
-                                       f"({', '.join('?' * len(chunk))})"), chunk)
+                for marks, chunk in in_chunks(parcel_ids):
+                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN ({marks})"),
+                              chunk)
             for table, columns in (("stats_visits", VISIT), ("stats_deliveries", DELIVERY),
                                    ("stats_exceptions", EXCEPTION)):
                 rows = facts[table]
@@ -156,18 +156,12 @@ _HUB_SCANS = {ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE}
 def facts(parcel: Parcel, network: Network, policy: Policy) -> dict[str, list[dict[str, Any]]]:
     state = parcel.state
     pid = str(parcel.id)
-    visits: list[list[Scan]] = []
-    for entry in state.physical:
-        assert entry.scan is not None
-        if visits and visits[-1][0].facility == entry.scan.facility:
-            visits[-1].append(entry.scan)
-        else:
-            visits.append([entry.scan])
+    stays = visits(state.physical)
     visit_rows = []
-    for i, visit in enumerate(visits):
+    for i, visit in enumerate(stays):
         first = visit[0]
         hub = first.facility_kind == FacilityKind.HUB
-        left = i < len(visits) - 1
+        left = i < len(stays) - 1
         complete = int(_HUB_SCANS <= {s.scan_type for s in visit}) if hub and left else None
         visit_rows.append({"parcel_id": pid, "facility": first.facility, "hub": int(hub),
                            "day": local_day(first.occurred_at, first.facility, network),
@@ -215,8 +209,7 @@ class DailyStats(ParcelProjection):
 
 
 def today_in(network: Network, now: datetime) -> str:
-    zone = next(iter(network.facilities.values())).timezone if network.facilities else "UTC"
-    return now.astimezone(_zone(zone)).date().isoformat()
+    return now.astimezone(_zone(network.timezone)).date().isoformat()
 
 
 __all__ = ["DailyStats", "DailyStatsStore", "facts", "local_day", "today_in"]

@@ -43,6 +43,7 @@ COLUMNS = (
 class ExceptionQueueStore(ViewStore):
     name = "exceptions"
     tables = ("exception_queue",)
+    json_columns = frozenset({"complaints", "claims"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS exception_queue ("
         "exception_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, "
@@ -103,32 +104,22 @@ class ExceptionQueueStore(ViewStore):
         if escalated:
             where.append("escalation_level > 0")
         params.append(limit)
-        return [decode(r) for r in self.query(
+        return self.rows(
             f"SELECT * FROM exception_queue WHERE {' AND '.join(where)} "
             "ORDER BY priority DESC, escalation_level DESC, next_due ASC, exception_id LIMIT ?",
-            params)]
+            params)
 
     def for_parcel(self, tracking_no: str) -> list[dict[str, Any]]:
-        return [decode(r) for r in self.query(
+        return self.rows(
             "SELECT * FROM exception_queue WHERE tracking_no = ? "
-            "ORDER BY raised_at, exception_id", [tracking_no])]
+            "ORDER BY raised_at, exception_id", [tracking_no])
 
     def get(self, exception_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM exception_queue WHERE exception_id = ?", [exception_id])
-        return decode(rows[0]) if rows else None
+        rows = self.rows("SELECT * FROM exception_queue WHERE exception_id = ?", [exception_id])
+        return rows[0] if rows else None
 
     def all(self) -> list[dict[str, Any]]:
-        return [decode(r) for r in self.query(
-            "SELECT * FROM exception_queue ORDER BY exception_id")]
-
-
-def decode(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row with its links as lists."""
-    out = dict(row)
-    for name in ("complaints", "claims"):
-        if isinstance(out.get(name), str):
-            out[name] = orjson.loads(out[name])
-    return out
+        return self.rows("SELECT * FROM exception_queue ORDER BY exception_id")
 
 
 def facility_at(state: ParcelState, moment: datetime) -> str | None:

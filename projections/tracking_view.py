@@ -41,6 +41,7 @@ COLUMNS = (
 class TrackingViewStore(ViewStore):
     name = "tracking"
     tables = ("tracking_view",)
+    json_columns = frozenset({"flags", "receiver", "sender", "timeline"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS tracking_view ("
         "tracking_no TEXT PRIMARY KEY, parcel_id TEXT NOT NULL, version INTEGER NOT NULL, "
@@ -78,10 +79,7 @@ class TrackingViewStore(ViewStore):
 
 def decode(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the view's JSON shape."""
-    out = dict(row)
-    for name in ("flags", "receiver", "sender", "timeline"):
-        if out.get(name) is not None:
-            out[name] = orjson.loads(out[name])
+    out = TrackingViewStore.decoded(row)
     out["manifested"] = bool(out["manifested"])
     return out
 

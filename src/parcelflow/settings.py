@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +69,14 @@ class WebhookEndpoint(BaseModel):
 
     url: str
     secret: SecretStr
+
+
+class NotifyChannel(StrEnum):
+    """The channels a notification worker can send on."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
 
 
 class Settings(BaseSettings):
@@ -144,8 +153,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(5, ge=1, description="tries per notification")
     notify_retry_seconds: float = Field(
         0.5, gt=0, description="first wait between tries; doubles each time, at most 30 s")
-    notify_channels: list[Literal["email", "sms", "webhook"]] = Field(
-        default_factory=lambda: ["email", "sms", "webhook"],
+    notify_channels: list[NotifyChannel] = Field(
+        default_factory=lambda: list(NotifyChannel),
         description="channels this notification worker sends on (run one worker per channel "
         "group so a slow merchant endpoint never holds up customer email)")
     notify_concurrency: int = Field(

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parcelflow.application.results import ItemStatus
-from parcelflow.entrypoints.cli import _load_file
+from parcelflow.entrypoints.ingest_cli import _load_file
 from parcelflow.wire.manifests import ManifestV1
 from parcelflow.wire.scans import ScanV1
 from tests.support.builders import manifest, scan

@@ -15,6 +15,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from parcelflow.adapters.sealing import KeyWrap, new_data_key
+from parcelflow.adapters.sql import in_chunks
 
 # What `keys()` says of a parcel whose key was destroyed.
 ERASED: None = None
@@ -74,11 +75,9 @@ class SQLiteKeyStore(KeyStore):
         found: dict[UUID, bytes | None] = {}
         keys = [i.hex for i in ids]
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
-                    f"SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id IN "
-                    f"({','.join('?' * len(chunk))})",
+                    f"SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id IN ({marks})",
                     chunk,
                 )
                 found.update({UUID(r["parcel_id"]): r["data_key"] for r in c.fetchall()})

@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-_SQLITE_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+from parcelflow.adapters.sql import in_chunks
 
 
 class ParcelRecorderMixin:
@@ -58,12 +58,10 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
         keys = [i.hex for i in ids]
         limit = "" if upto is None else f" AND rowid <= {int(upto)}"
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), _SQLITE_CHUNK):
-                chunk = keys[start:start + _SQLITE_CHUNK]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
                     f"SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}){limit} "
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({marks}){limit} "
                     f"ORDER BY originator_id, originator_version",
                     chunk,
                 )
@@ -78,12 +76,11 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
         keys = [i.hex for i in ids]
         versions: dict[UUID, int] = {}
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), _SQLITE_CHUNK):
-                chunk = keys[start:start + _SQLITE_CHUNK]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
                     f"SELECT originator_id, MAX(originator_version) AS v "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({marks}) "
+                    f"GROUP BY originator_id",
                     chunk,
                 )
                 versions.update({UUID(r["originator_id"]): r["v"] for r in c.fetchall()})

@@ -62,6 +62,14 @@ class Network:
             },
         )
 
+    @property
+    def timezone(self) -> str:
+        """The network's own time zone (an IANA name), in which days and times are shown
+        to people: its first facility's, UTC for an empty registry. (A facility's own
+        zone decides its local day: `Facility.timezone`.)"""
+        first = next(iter(self.facilities.values()), None)
+        return first.timezone if first else "UTC"
+
     def kind_of(self, facility: str) -> FacilityKind | None:
         """The facility's kind, or None when the registry does not know it."""
         found = self.facilities.get(facility)

@@ -10,7 +10,7 @@ order of the same scans therefore yields the same state.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -381,22 +381,28 @@ _EXPECTED_ON_VISIT = {
 _EXPECTED_ON_LEAVING = {FacilityKind.HUB: ScanType.DEPARTURE, FacilityKind.OUTLET: ScanType.DEPARTURE}
 
 
-def _missed_scans(physical: list[Entry]) -> list[MissedScan]:
-    """Gaps that happen every day: tolerated, and counted for scan compliance."""
-    visits: list[list[Scan]] = []
+def visits(physical: Sequence[Entry]) -> list[list[Scan]]:
+    """The physical scans grouped by stay: consecutive scans at one facility are one visit."""
+    stays: list[list[Scan]] = []
     for entry in physical:
         assert entry.scan is not None
-        if visits and visits[-1][0].facility == entry.scan.facility:
-            visits[-1].append(entry.scan)
+        if stays and stays[-1][0].facility == entry.scan.facility:
+            stays[-1].append(entry.scan)
         else:
-            visits.append([entry.scan])
+            stays.append([entry.scan])
+    return stays
+
+
+def _missed_scans(physical: list[Entry]) -> list[MissedScan]:
+    """Gaps that happen every day: tolerated, and counted for scan compliance."""
     missed: list[MissedScan] = []
     if physical and not any(e.scan and e.scan.scan_type == ScanType.PICKUP for e in physical):
         missed.append(MissedScan(None, ScanType.PICKUP, physical[0].occurred_at))
-    for i, visit in enumerate(visits):
+    stays = visits(physical)
+    for i, visit in enumerate(stays):
         kind = visit[0].facility_kind
         types = {s.scan_type for s in visit}
-        left = i < len(visits) - 1
+        left = i < len(stays) - 1
         expected = list(_EXPECTED_ON_VISIT.get(kind, ())) if kind else []
         leaving = _EXPECTED_ON_LEAVING.get(kind) if kind else None
         if not left:
