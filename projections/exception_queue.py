@@ -21,7 +21,9 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.domain import sla
-from parcelflow.domain.parcel import SYSTEM, ExceptionRecord, Parcel
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.parcel_core import SYSTEM
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import ParcelState
 from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionStatus, SlaClock

@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from parcelflow.application.service import ParcelService
-from parcelflow.domain.detection import instant
+from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, ServiceLevel, Status
 from parcelflow.projections.registry import runner
 

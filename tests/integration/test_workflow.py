@@ -9,7 +9,7 @@ import pytest
 
 from parcelflow.application.detectors import Detectors
 from parcelflow.application.workflow import ComplaintsDesk, ExceptionDesk
-from parcelflow.domain.parcel import DomainError
+from parcelflow.domain.errors import DomainError
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionCode, Outcome
 from parcelflow.projections.watchlist import Watchlist
 from tests.support.builders import T0, journey, manifest, tracking

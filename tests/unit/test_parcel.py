@@ -8,7 +8,9 @@ import pytest
 
 from parcelflow.domain import chain
 from parcelflow.domain.ids import parcel_id
-from parcelflow.domain.parcel import SYSTEM, DomainError, Parcel
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.parcel_core import SYSTEM
 from parcelflow.domain.vocabulary import (
     ExceptionCode,
     ExceptionStatus,

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from parcelflow.application.service import ParcelService
-from parcelflow.domain.claims import Assessment
+from parcelflow.domain.compensation import Assessment
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.vocabulary import ClaimCause
 

@@ -27,7 +27,8 @@ from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.network import Network
-from parcelflow.domain.parcel import DomainError, Parcel
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import Scan
 from parcelflow.domain.vocabulary import ExceptionCode, Outcome

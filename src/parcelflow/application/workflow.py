@@ -19,7 +19,8 @@ import structlog
 from parcelflow.application.personal_data import ErasedError
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
-from parcelflow.domain.parcel import ExceptionRecord, Parcel
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.privacy import ERASED
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionCode, Outcome
 

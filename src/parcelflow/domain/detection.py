@@ -13,29 +13,15 @@ quiet again after a new scan or breaks a new promise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
 from parcelflow.domain.eta import estimate_eta
 from parcelflow.domain.network import Network
+from parcelflow.domain.parcel_core import ParcelCore
 from parcelflow.domain.policy import Policy
+from parcelflow.domain.records import Finding
+from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, Status
-
-if TYPE_CHECKING:
-    from parcelflow.domain.parcel import Parcel
-
-@dataclass(frozen=True)
-class Finding:
-    code: ExceptionCode
-    cause: str  # the occurrence: one exception per cause
-    detail: str
-
-
-def instant(moment: datetime) -> str:
-    """A time as the read models store it (UTC ISO 8601), so the detector's SQL can
-    match an occurrence key against a row."""
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 def quiet_cause(last_scan_at: datetime) -> str:
@@ -50,7 +36,7 @@ def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
-def findings(parcel: Parcel, policy: Policy, network: Network, now: datetime) -> list[Finding]:
+def findings(parcel: ParcelCore, policy: Policy, network: Network, now: datetime) -> list[Finding]:
     state = parcel.state
     manifest = parcel.manifest
     level = manifest.service_level if manifest else None
@@ -88,7 +74,7 @@ def findings(parcel: Parcel, policy: Policy, network: Network, now: datetime) ->
     return found
 
 
-def revised_eta(parcel: Parcel, policy: Policy, network: Network, now: datetime) -> datetime | None:
+def revised_eta(parcel: ParcelCore, policy: Policy, network: Network, now: datetime) -> datetime | None:
     """A new ETA for a late parcel whose current one is missing or already past; None
     when it needs none. What is left of the route takes its usual time from now (the
     parcel evidently waited), or the policy's fallback when the route gives no figure."""

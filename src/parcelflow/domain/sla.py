@@ -10,22 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from parcelflow.domain.policy import Policy
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.vocabulary import CustomerTier, SlaClock
-
-if TYPE_CHECKING:
-    from parcelflow.domain.parcel import ExceptionRecord
-
-
-@dataclass(frozen=True)
-class Breach:
-    """A promise missed: `clock` was due at `due`; noticed at `at`."""
-
-    clock: SlaClock
-    due: datetime
-    at: datetime
 
 
 @dataclass(frozen=True)

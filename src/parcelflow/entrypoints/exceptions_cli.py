@@ -25,7 +25,7 @@ from rich.table import Table
 
 from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.application.workflow import TextTooLong
-from parcelflow.domain.parcel import DomainError
+from parcelflow.domain.errors import DomainError
 from parcelflow.domain.vocabulary import (
     Channel,
     ClaimCause,

@@ -32,7 +32,7 @@ from parcelflow.api.schemas import (
 )
 from parcelflow.application.service import ParcelNotFound, ParcelService
 from parcelflow.application.workflow import ExceptionDesk
-from parcelflow.domain.parcel import DomainError, NotFound
+from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
 
 router = APIRouter(tags=["exceptions"])
