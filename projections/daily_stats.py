@@ -23,8 +23,7 @@ from eventsourcing.persistence import Tracking
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
-from parcelflow.domain.timeline import Scan
-from parcelflow.domain.vocabulary import FacilityKind, ScanType
+from parcelflow.domain.vocabulary import FacilityKind
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.exception_queue import facility_at, sla_met
 
@@ -150,28 +149,18 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_HUB_SCANS = {ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE}
-
-
 def facts(parcel: Parcel, network: Network, policy: Policy) -> dict[str, list[dict[str, Any]]]:
     state = parcel.state
     pid = str(parcel.id)
-    visits: list[list[Scan]] = []
-    for entry in state.physical:
-        assert entry.scan is not None
-        if visits and visits[-1][0].facility == entry.scan.facility:
-            visits[-1].append(entry.scan)
-        else:
-            visits.append([entry.scan])
     visit_rows = []
-    for i, visit in enumerate(visits):
-        first = visit[0]
-        hub = first.facility_kind == FacilityKind.HUB
-        left = i < len(visits) - 1
-        complete = int(_HUB_SCANS <= {s.scan_type for s in visit}) if hub and left else None
-        visit_rows.append({"parcel_id": pid, "facility": first.facility, "hub": int(hub),
-                           "day": local_day(first.occurred_at, first.facility, network),
-                           "scans": len(visit), "complete": complete})
+    for visit in state.visits:
+        first = visit.scans[0]
+        hub = visit.kind == FacilityKind.HUB
+        # A hub visit that has left is complete with every scan a hub visit should carry.
+        complete = int(not visit.missing()) if hub and visit.left else None
+        visit_rows.append({"parcel_id": pid, "facility": visit.facility, "hub": int(hub),
+                           "day": local_day(first.occurred_at, visit.facility, network),
+                           "scans": len(visit.scans), "complete": complete})
     deliveries = []
     if state.delivered is not None:
         promised = parcel.promised_by

@@ -30,6 +30,8 @@ from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionS
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
 
+RESOLVED = str(ExceptionStatus.RESOLVED)
+
 COLUMNS = (
     "exception_id", "tracking_no", "parcel_id", "code", "severity", "owner", "customer_facing",
     "customer_tier", "priority", "status", "auto", "detail", "facility", "occurred_at",
@@ -91,7 +93,7 @@ class ExceptionQueueStore(ViewStore):
              limit: int = 1000) -> list[dict[str, Any]]:
         """Open exceptions in working order; only the overdue ones with `overdue_at`,
         those with a recorded breach with `breached`, escalated ones with `escalated`."""
-        where, params = ["status <> 'resolved'"], []
+        where, params = ["status <> ?"], [RESOLVED]
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
@@ -109,6 +111,12 @@ class ExceptionQueueStore(ViewStore):
             f"SELECT * FROM exception_queue WHERE {' AND '.join(where)} "
             "ORDER BY priority DESC, escalation_level DESC, next_due ASC, exception_id LIMIT ?",
             params)]
+
+    def open_by_code(self) -> dict[str, int]:
+        """How many exceptions of each code are open."""
+        return {r["code"]: int(r["n"]) for r in self.query(
+            "SELECT code, COUNT(*) AS n FROM exception_queue WHERE status <> ? GROUP BY code",
+            [RESOLVED])}
 
     def for_parcel(self, tracking_no: str) -> list[dict[str, Any]]:
         return [decode(r) for r in self.query(

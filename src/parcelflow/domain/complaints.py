@@ -13,7 +13,7 @@ from datetime import datetime
 
 from parcelflow.domain.errors import DomainError
 from parcelflow.domain.exceptions import ExceptionCommands, ExceptionResolved
-from parcelflow.domain.ids import case_id, exception_id
+from parcelflow.domain.ids import case_id, complaint_filed, exception_id
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.records import ComplaintRecord
 from parcelflow.domain.vocabulary import (
@@ -84,8 +84,9 @@ class ComplaintCommands(ExceptionCommands):
             self._exception(exc_id)
         key = f"complaint@{self.version + 1}"
         complaint_id = case_id(self.id, "complaint", key)
-        exc_id = exception_id(self.id, ExceptionCode.COMPLAINT, f"complaint:{complaint_id}")
-        self._raise(exc_id, ExceptionCode.COMPLAINT, cause=f"complaint:{complaint_id}",
+        cause = complaint_filed(complaint_id)
+        exc_id = exception_id(self.id, ExceptionCode.COMPLAINT, cause)
+        self._raise(exc_id, ExceptionCode.COMPLAINT, cause=cause,
                     auto=False, detail=f"{category} complaint by {channel}",
                     recorded_at=recorded_at, occurred_at=None, by=by)
         self._emit(ComplaintFiled, recorded_at=recorded_at, operator_id=by,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from parcelflow.domain import ids
 from parcelflow.domain.eta import estimate_eta
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel_core import ParcelCore
@@ -22,14 +23,6 @@ from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import Finding
 from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, Status
-
-
-def quiet_cause(last_scan_at: datetime) -> str:
-    return f"quiet:{instant(last_scan_at)}"
-
-
-def promise_cause(promised_by: datetime) -> str:
-    return f"promise:{instant(promised_by)}"
 
 
 def _hours(span: timedelta) -> str:
@@ -49,27 +42,27 @@ def findings(parcel: ParcelCore, policy: Policy, network: Network, now: datetime
             limit = policy.stall_limit(level, state.status)
             if quiet >= limit:
                 found.append(Finding(
-                    ExceptionCode.STALLED, quiet_cause(quiet_since),
+                    ExceptionCode.STALLED, ids.quiet_since(quiet_since),
                     f"no scan for {_hours(quiet)} while {state.status}{where} "
                     f"(limit {_hours(limit)} for {level or 'unmanifested'} parcels)"))
         if state.status in policy.lost_statuses and quiet >= policy.complete_delay:
             found.append(Finding(
-                ExceptionCode.LOST, quiet_cause(quiet_since),
+                ExceptionCode.LOST, ids.quiet_since(quiet_since),
                 f"no scan for {quiet.days} days since {state.status}{where}; declared lost "
                 f"after {policy.complete_delay.days} days"))
         if state.status == Status.AWAITING_PICKUP and quiet >= policy.pickup_hold:
             found.append(Finding(
-                ExceptionCode.PICKUP_MISSED, quiet_cause(quiet_since),
+                ExceptionCode.PICKUP_MISSED, ids.quiet_since(quiet_since),
                 f"waiting at {state.location} for {quiet.days} days, "
                 f"beyond the {policy.pickup_hold.days}-day hold"))
     promised = parcel.promised_by
     if promised is not None and state.status in policy.delay_statuses:
         eta = estimate_eta(state, manifest, network, revised=parcel.eta)
         if now > promised:
-            found.append(Finding(ExceptionCode.DELAYED, promise_cause(promised),
+            found.append(Finding(ExceptionCode.DELAYED, ids.broken_promise(promised),
                                  f"not delivered by the promised {instant(promised)}"))
         elif eta is not None and eta > promised:
-            found.append(Finding(ExceptionCode.DELAYED, promise_cause(promised),
+            found.append(Finding(ExceptionCode.DELAYED, ids.broken_promise(promised),
                                  f"the ETA {instant(eta)} is past the promised {instant(promised)}"))
     return found
 

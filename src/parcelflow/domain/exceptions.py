@@ -16,13 +16,14 @@ from datetime import datetime
 
 from parcelflow.domain import sla
 from parcelflow.domain.errors import DomainError
-from parcelflow.domain.ids import exception_id
+from parcelflow.domain.ids import exception_id, raised_by_hand
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import Breach, Contact, ExceptionRecord, Finding
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
     EXCEPTION_RULES,
+    HANDED_OVER_STATUSES,
     STAFF_OUTCOMES,
     Actor,
     Channel,
@@ -31,7 +32,6 @@ from parcelflow.domain.vocabulary import (
     Outcome,
     Severity,
     SlaClock,
-    Status,
 )
 
 
@@ -196,7 +196,7 @@ class ExceptionCommands(ParcelCore):
             elif not record.is_open and record.resolved_by == SYSTEM:
                 self._emit(ExceptionReopened, recorded_at=recorded_at,
                            exception_id=exc_id, reason=f"shows again: {issue.detail}")
-        delivered = state.status in (Status.DELIVERED, Status.RETURNED)
+        delivered = state.status in HANDED_OVER_STATUSES
         for record in self.open_exceptions:
             rule = EXCEPTION_RULES[record.code]
             key = (record.code, record.cause)
@@ -251,9 +251,9 @@ class ExceptionCommands(ParcelCore):
         for record in self.open_exceptions:
             if record.code == code:
                 return record.exception_id
-        version = self.version + 1
-        exc_id = exception_id(self.id, code, f"raised@{version}")
-        self._raise(exc_id, code, cause=f"raised@{version}", auto=False, detail=detail,
+        cause = raised_by_hand(self.version + 1)
+        exc_id = exception_id(self.id, code, cause)
+        self._raise(exc_id, code, cause=cause, auto=False, detail=detail,
                     recorded_at=recorded_at, occurred_at=occurred_at, by=by)
         self.reconcile(recorded_at)
         return exc_id
