@@ -178,7 +178,7 @@ def background_queue(conn: psycopg.Connection, rows: int, now: datetime) -> None
                 next_due=None if resolved else utc(raised + timedelta(hours=1)),
                 resolved_at=utc(raised + timedelta(hours=3)) if resolved else None,
                 acknowledged_at=utc(raised + timedelta(minutes=20)) if resolved else None,
-                cause=f"bg-{i}", handovers=0, contacts=0, escalation_level=0, reopen_count=0,
+                occurrence=f"bg-{i}", handovers=0, contacts=0, escalation_level=0, reopen_count=0,
                 complaints="[]", claims="[]")
             copy.write_row([row[c] for c in columns])
     conn.commit()

@@ -31,7 +31,7 @@ PUBLIC_FIELDS = frozenset({
     "tracking_no", "occurred_at", "recorded_at", "device_id", "previous_hash", "event_hash",
     "scan_id", "scan_type", "facility", "facility_kind", "next_facility", "exception_code",
     "attempt_reason", "exception_id", "code", "severity", "owner", "customer_facing",
-    "cause", "auto", "outcome", "target_version", "promised_by", "eta",
+    "occurrence", "auto", "outcome", "target_version", "promised_by", "eta",
 })
 PUBLIC_MANIFEST_FIELDS = frozenset({
     "service_level", "origin", "destination", "promised_by", "customer_tier", "merchant_id",

@@ -204,8 +204,7 @@ class DailyStats(ParcelProjection):
 
 
 def today_in(network: Network, now: datetime) -> str:
-    zone = next(iter(network.facilities.values())).timezone if network.facilities else "UTC"
-    return now.astimezone(_zone(zone)).date().isoformat()
+    return now.astimezone(network.zone).date().isoformat()
 
 
 __all__ = ["DailyStats", "DailyStatsStore", "facts", "local_day", "today_in"]

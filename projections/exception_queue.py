@@ -38,7 +38,7 @@ COLUMNS = (
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
     "note", "first_response_met", "resolution_met",
-    "cause", "handovers", "contacts", "last_contact_at", "last_contact_channel",
+    "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
 )
@@ -57,7 +57,7 @@ class ExceptionQueueStore(ViewStore):
         "first_response_due TEXT, resolution_due TEXT NOT NULL, next_due TEXT, "
         "acknowledged_at TEXT, acknowledged_by TEXT, assignee TEXT, resolved_at TEXT, "
         "resolved_by TEXT, outcome TEXT, note TEXT, first_response_met INTEGER, "
-        "resolution_met INTEGER, cause TEXT NOT NULL, handovers INTEGER NOT NULL, "
+        "resolution_met INTEGER, occurrence TEXT NOT NULL, handovers INTEGER NOT NULL, "
         "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
@@ -214,7 +214,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "note": record.note,
         "first_response_met": first_met,
         "resolution_met": resolution_met,
-        "cause": record.cause,
+        "occurrence": record.occurrence,
         "handovers": record.handovers,
         "contacts": len(record.contacts),
         "last_contact_at": utc(last_contact.at) if last_contact else None,

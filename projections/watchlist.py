@@ -25,7 +25,7 @@ from parcelflow.projections.registry import runner
 # code, RESOLVED, and the occurrence key's prefix (domain/ids.py), which the stored UTC
 # time in `column` completes exactly as the domain builds the key.
 _ALREADY = ("NOT EXISTS (SELECT 1 FROM exception_queue q WHERE q.tracking_no = t.tracking_no "
-            "AND q.code = ? AND (q.status <> ? OR q.cause = ? || t.{column}))")
+            "AND q.code = ? AND (q.status <> ? OR q.occurrence = ? || t.{column}))")
 
 
 class Watchlist:

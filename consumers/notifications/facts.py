@@ -139,8 +139,9 @@ class FactFinder:
         if scan_type is not None:
             facts["note"] = fields.get("note")
         if isinstance(event, Parcel.ExceptionRaised):
-            cause = parcel.scan_versions.get(event.cause)
-            entry = parcel.entries.get(cause) if cause is not None else None
+            # Raised by a scan (its occurrence is the scan id): the scan says more.
+            version = parcel.scan_versions.get(event.occurrence)
+            entry = parcel.entries.get(version) if version is not None else None
             facts.update(exception_code=event.code, customer_facing=event.customer_facing,
                          caused_by=entry.kind if entry else None,
                          note=entry.scan.note if entry and entry.scan else None)

@@ -155,7 +155,7 @@ class StoreNotifyWorker:
 
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
-    messages = Messages(tracking_url=settings.tracking_url)
+    messages = Messages(tracking_url=settings.tracking_url, zone=service.network.zone)
     wanted = set(settings.notify_channels)
     channels: dict[str, Channel] = {}
     if "webhook" in wanted:

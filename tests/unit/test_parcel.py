@@ -107,7 +107,7 @@ def test_a_scan_after_delivery_is_kept_and_raises_a_scan_anomaly():
     assert parcel.state.status == Status.DELIVERED
     assert any(e.scan and e.scan.scan_id == stray["scan_id"] for e in parcel.state.timeline)
     [anomaly] = [r for r in parcel.open_exceptions if r.code == ExceptionCode.SCAN_ANOMALY]
-    assert anomaly.cause == stray["scan_id"] and anomaly.auto
+    assert anomaly.occurrence == stray["scan_id"] and anomaly.auto
 
 
 def test_a_delivery_before_any_pickup_is_an_anomaly_but_the_parcel_is_delivered():

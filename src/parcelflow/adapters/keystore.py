@@ -16,9 +16,6 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from parcelflow.adapters.sealing import KeyWrap, new_data_key
 
-# What `keys()` says of a parcel whose key was destroyed.
-ERASED: None = None
-
 
 class KeyStore(ABC):
     def __init__(self, wrap: KeyWrap):
@@ -33,7 +30,7 @@ class KeyStore(ABC):
     def keys(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
         """Known parcels' keys (None: erased); unknown parcels are absent."""
         return {
-            pid: (self.wrap.unwrap(pid, stored) if stored is not None else ERASED)
+            pid: (self.wrap.unwrap(pid, stored) if stored is not None else None)
             for pid, stored in self._select(ids).items()
         }
 

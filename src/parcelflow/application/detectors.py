@@ -83,7 +83,7 @@ class Detectors:
         def run(parcel: Parcel) -> Decision:
             decision = Decision()
             for finding in findings(parcel, policy, network, now):
-                if parcel.detect(finding, by=f"detector:{finding.code}", recorded_at=now):
+                if parcel.record_finding(finding, by=f"detector:{finding.code}", recorded_at=now):
                     decision.raised.append(str(finding.code))
             eta = revised_eta(parcel, policy, network, now)
             if eta is not None:

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from parcelflow.adapters.keystore import KeyStore
 from parcelflow.adapters.sealing import SealError, fingerprint, open_sealed, seal
-from parcelflow.domain.privacy import ERASED, mask_party
+from parcelflow.domain.privacy import ERASED, UNREADABLE, mask_party
 
 PARTY_FIELDS = ("name", "phone", "address", "email")
 
@@ -69,5 +69,5 @@ class Opener:
         try:
             party = open_sealed(aead, parcel_id, sealed)
         except SealError:
-            return {name: "[unreadable]" for name in PARTY_FIELDS}
+            return {name: UNREADABLE for name in PARTY_FIELDS}
         return party if reveal else mask_party(party)

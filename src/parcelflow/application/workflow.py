@@ -21,13 +21,12 @@ from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.records import ExceptionRecord
-from parcelflow.domain.privacy import ERASED
+from parcelflow.domain.privacy import ERASED, SEALED
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionCode, Outcome
 
 log = structlog.get_logger(__name__)
 
 MAX_TEXT = 4000  # characters of free text per complaint or contact summary
-SEALED = "[sealed]"
 
 
 class TextTooLong(ValueError):

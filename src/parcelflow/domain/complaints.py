@@ -84,9 +84,9 @@ class ComplaintCommands(ExceptionCommands):
             self._exception(exc_id)
         key = f"complaint@{self.version + 1}"
         complaint_id = case_id(self.id, "complaint", key)
-        cause = complaint_filed(complaint_id)
-        exc_id = exception_id(self.id, ExceptionCode.COMPLAINT, cause)
-        self._raise(exc_id, ExceptionCode.COMPLAINT, cause=cause,
+        occurrence = complaint_filed(complaint_id)
+        exc_id = exception_id(self.id, ExceptionCode.COMPLAINT, occurrence)
+        self._raise(exc_id, ExceptionCode.COMPLAINT, occurrence=occurrence,
                     auto=False, detail=f"{category} complaint by {channel}",
                     recorded_at=recorded_at, occurred_at=None, by=by)
         self._emit(ComplaintFiled, recorded_at=recorded_at, operator_id=by,

@@ -5,7 +5,7 @@ The application narrows a million parcels down to candidates with SQL over the r
 models; this module makes the decision on each candidate's own events, so a read model
 that lags behind can cost a wasted look but never a wrong exception.
 
-Each finding names its occurrence (`cause`): the quiet spell since the last scan, or
+Each finding names its occurrence: the quiet spell since the last scan, or
 the promise that was broken. The parcel raises one exception per occurrence, so a
 detector run every minute flags a parcel once, and flags it again only when it goes
 quiet again after a new scan or breaks a new promise.

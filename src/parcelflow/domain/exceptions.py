@@ -41,9 +41,16 @@ class ExceptionRaised(ParcelEvent):
     severity: str
     owner: str
     customer_facing: bool
-    cause: str
+    occurrence: str  # what it was raised for (domain/ids.py)
     auto: bool
     detail: str
+
+    # Version 1 called the occurrence `cause`; events stored so are read as version 2.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["occurrence"] = state.pop("cause")
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.exceptions[self.exception_id] = ExceptionRecord(
@@ -52,7 +59,7 @@ class ExceptionRaised(ParcelEvent):
             severity=Severity(self.severity),
             owner=Actor(self.owner),
             customer_facing=self.customer_facing,
-            cause=self.cause,
+            occurrence=self.occurrence,
             auto=self.auto,
             detail=self.detail,
             occurred_at=self.occurred_at,
@@ -186,11 +193,11 @@ class ExceptionCommands(ParcelCore):
         the delivery (delays, failed attempts) settles them.
         """
         state = self.state
-        for (code, cause), issue in state.issues.items():
-            exc_id = exception_id(self.id, code, cause)
+        for (code, occurrence), issue in state.issues.items():
+            exc_id = exception_id(self.id, code, occurrence)
             record = self.exceptions.get(exc_id)
             if record is None:
-                self._raise(exc_id, ExceptionCode(code), cause=cause, auto=True,
+                self._raise(exc_id, ExceptionCode(code), occurrence=occurrence, auto=True,
                             detail=issue.detail, recorded_at=recorded_at,
                             occurred_at=issue.occurred_at, by=None)
             elif not record.is_open and record.resolved_by == SYSTEM:
@@ -199,7 +206,7 @@ class ExceptionCommands(ParcelCore):
         delivered = state.status in HANDED_OVER_STATUSES
         for record in self.open_exceptions:
             rule = EXCEPTION_RULES[record.code]
-            key = (record.code, record.cause)
+            key = (record.code, record.occurrence)
             if record.auto and key not in state.issues:
                 if key in state.settled and delivered and record.code in ATTEMPT_REASONS:
                     self._clear(record, "delivered after the failed attempt", recorded_at,
@@ -221,7 +228,7 @@ class ExceptionCommands(ParcelCore):
         self._emit(ExceptionResolved, recorded_at=recorded_at,
                    exception_id=record.exception_id, outcome=str(outcome), note=why)
 
-    def _raise(self, exc_id: str, code: ExceptionCode, *, cause: str, auto: bool, detail: str,
+    def _raise(self, exc_id: str, code: ExceptionCode, *, occurrence: str, auto: bool, detail: str,
                recorded_at: datetime, occurred_at: datetime | None, by: str | None) -> None:
         rule = EXCEPTION_RULES[code]
         self._emit(
@@ -234,7 +241,7 @@ class ExceptionCommands(ParcelCore):
             severity=str(rule.severity),
             owner=str(rule.owner),
             customer_facing=rule.customer_facing,
-            cause=cause,
+            occurrence=occurrence,
             auto=auto,
             detail=detail or rule.description,
         )
@@ -251,22 +258,23 @@ class ExceptionCommands(ParcelCore):
         for record in self.open_exceptions:
             if record.code == code:
                 return record.exception_id
-        cause = raised_by_hand(self.version + 1)
-        exc_id = exception_id(self.id, code, cause)
-        self._raise(exc_id, code, cause=cause, auto=False, detail=detail,
+        occurrence = raised_by_hand(self.version + 1)
+        exc_id = exception_id(self.id, code, occurrence)
+        self._raise(exc_id, code, occurrence=occurrence, auto=False, detail=detail,
                     recorded_at=recorded_at, occurred_at=occurred_at, by=by)
         self.reconcile(recorded_at)
         return exc_id
 
-    def detect(self, finding: Finding, *, by: str, recorded_at: datetime) -> str | None:
+    def record_finding(self, finding: Finding, *, by: str, recorded_at: datetime) -> str | None:
         """Raise what a detector found, once per occurrence: never while an exception of
         the same code is open, and never again for the same occurrence (the same quiet
         spell, the same broken promise) even after it was resolved. Returns the id of
-        the exception raised, or None."""
-        exc_id = exception_id(self.id, finding.code, finding.cause)
+        the exception raised, or None (the finding was already on record)."""
+        exc_id = exception_id(self.id, finding.code, finding.occurrence)
         if exc_id in self.exceptions or any(r.code == finding.code for r in self.open_exceptions):
             return None
-        self._raise(exc_id, finding.code, cause=finding.cause, auto=False, detail=finding.detail,
+        self._raise(exc_id, finding.code, occurrence=finding.occurrence, auto=False,
+                    detail=finding.detail,
                     recorded_at=recorded_at, occurred_at=None, by=by)
         self.reconcile(recorded_at)
         return exc_id

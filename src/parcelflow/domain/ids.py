@@ -33,9 +33,10 @@ def parcel_id(tracking_no: str) -> UUID:
 
 
 @lru_cache(maxsize=1 << 14)
-def exception_id(parcel: UUID, code: str, cause: str) -> str:
-    """Stable id of the exception `code` caused by `cause` on a parcel (idempotent raising)."""
-    return str(uuid5(parcel, f"{code}/{cause}"))
+def exception_id(parcel: UUID, code: str, occurrence: str) -> str:
+    """Stable id of the exception `code` raised for `occurrence` on a parcel (idempotent
+    raising)."""
+    return str(uuid5(parcel, f"{code}/{occurrence}"))
 
 
 def case_id(parcel: UUID, kind: str, key: str) -> str:

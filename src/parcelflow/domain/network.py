@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from parcelflow.domain.vocabulary import FacilityKind
 
@@ -61,6 +63,15 @@ class Network:
                 for lane in data["lanes"]
             },
         )
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The network's own time zone: where its calendar days are counted (daily
+        statistics, claim periods) and the zone its people read times in (staff
+        screens, customer messages). Its first facility's (the bundled network is all
+        in Asia/Shanghai); UTC for an empty registry."""
+        first = next(iter(self.facilities.values()), None)
+        return ZoneInfo(first.timezone if first else "UTC")
 
     def kind_of(self, facility: str) -> FacilityKind | None:
         """The facility's kind, or None when the registry does not know it."""

@@ -53,7 +53,7 @@ class ExceptionRecord:
     severity: Severity
     owner: Actor  # who must act
     customer_facing: bool
-    cause: str  # the scan id (or other key) that caused it
+    occurrence: str  # what it was raised for (domain/ids.py): one exception per occurrence
     auto: bool  # derived from the timeline (and cleared by it), not raised by a person
     detail: str
     occurred_at: datetime
@@ -150,5 +150,5 @@ class Finding:
     """What a detector found on a parcel: an exception to raise, once per occurrence."""
 
     code: ExceptionCode
-    cause: str  # the occurrence: one exception per cause
+    occurrence: str  # the quiet spell or broken promise it is about (domain/ids.py)
     detail: str

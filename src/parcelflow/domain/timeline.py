@@ -91,7 +91,7 @@ class Issue:
     """A problem the timeline shows, which should be an open exception."""
 
     code: ExceptionCode
-    cause: str  # what caused it: a scan id, or "manifest"
+    occurrence: str  # what shows it: a scan id, or MANIFEST_MISSING (domain/ids.py)
     occurred_at: datetime
     detail: str
 
@@ -426,4 +426,4 @@ class _Fold:
     def close_lost_found(self) -> None:
         # A "lost" reported by a scan holds only while no later scan has found the parcel.
         for issue in self.lost_by_scan:
-            self.issues[(issue.code, issue.cause)] = issue
+            self.issues[(issue.code, issue.occurrence)] = issue

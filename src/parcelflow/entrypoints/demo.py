@@ -18,14 +18,14 @@ from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.logs import configure_logging
-from parcelflow.simulation import CST, Arrival, Simulation, booking_day, simulate, tracking_no
+from parcelflow.simulation import Arrival, Simulation, booking_day, simulate, tracking_no
 
 HOURS = 36
 
 
 def _free_serials(svc: ParcelService, parcels: int, rng: random.Random) -> int:
     """A block of serial numbers no earlier run used, so runs never collide."""
-    day = booking_day(svc.clock(), HOURS)
+    day = booking_day(svc.clock(), HOURS, svc.network.zone)
     for _ in range(20):
         first = rng.randrange(1, 10**7 - parcels)
         probe = [parcel_id(tracking_no(day, first)), parcel_id(tracking_no(day, first + parcels - 1))]
@@ -127,11 +127,11 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
     console.print(f"\n[bold]{parcel.tracking_no}[/bold]: {state.status}"
                   + (escape(f" [{', '.join(sorted(state.flags))}]") if state.flags else "")
                   + f", last seen at {facility_name(state.location, svc.network)}")
-    table = Table("occurred (UTC+8)", "what happened", "", box=None)
+    table = Table(f"occurred ({svc.network.zone.key})", "what happened", "", box=None)
     for entry in state.timeline:
         marks = ", ".join(m for m, on in (("late upload", entry.late), ("voided", entry.voided),
                                           ("anomaly", entry.version in state.anomalies)) if on)
-        table.add_row(entry.occurred_at.astimezone(CST).strftime("%m-%d %H:%M"),
+        table.add_row(entry.occurred_at.astimezone(svc.network.zone).strftime("%m-%d %H:%M"),
                       describe(entry, svc.network),
                       f"[yellow]{marks}[/yellow]" if marks else "")
     console.print(table)

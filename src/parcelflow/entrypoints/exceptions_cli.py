@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, time as dtime
+from datetime import datetime, time as dtime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Optional, TypeVar
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -459,7 +458,7 @@ def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = Fa
                 ref=claim)
 
 
-def _period_bound(value: str, zone: ZoneInfo) -> datetime:
+def _period_bound(value: str, zone: tzinfo) -> datetime:
     if len(value) == 10:  # a calendar day, at midnight in the network's time zone
         try:
             return datetime.combine(datetime.fromisoformat(value).date(), dtime(), zone)
@@ -476,7 +475,7 @@ def report(
 ) -> None:
     """Claims per period: how many, how much, why; and what was paid out in it."""
     svc = service()
-    zone = _zone(svc)
+    zone = svc.network.zone
     view = catch_up(svc, "cases").projection.view
     result = view.report(_period_bound(start, zone), _period_bound(end, zone))
     if as_json:
@@ -493,11 +492,6 @@ def report(
     out.print("by status: " + ", ".join(f"{k} {v}" for k, v in result["by_status"].items()))
     paid = result["paid_in_period"]
     out.print(f"paid out in the period: {paid['payments']} payments, {paid['amount']} CNY")
-
-
-def _zone(svc: ParcelService) -> ZoneInfo:
-    first = next(iter(svc.network.facilities.values()), None)
-    return ZoneInfo(first.timezone if first else "UTC")
 
 
 # ---- detect ----------------------------------------------------------------------------

@@ -124,9 +124,10 @@ def _local(value: str | None) -> str:
         return "—"
     from datetime import datetime
 
-    from parcelflow.simulation import CST
+    from parcelflow.bootstrap import load_network
 
-    return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    zone = load_network(get_settings().network_file).zone
+    return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def track(tracking_no: str, as_json: JsonFlag = False) -> None:
