@@ -18,8 +18,8 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import LRUCache
 
-from parcelflow.adapters.sealing import fingerprint
 from parcelflow.application.audit import event_name
+from parcelflow.application.personal_data import fingerprint
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel

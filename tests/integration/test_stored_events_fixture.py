@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from parcelflow.application.audit import history, verify_all
+from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.domain.vocabulary import ExceptionCode
 from tests.support.stored_events import expected, load_fixture, snapshot
 from tests.support.views import dump
@@ -97,8 +98,10 @@ def test_new_events_follow_on_from_the_stored_ones(make_service, database_url):
     load_fixture(svc)
     tracking_no = "PF202611220000004"
     before = svc.get(tracking_no).version
-    exc = svc.raise_exception(tracking_no, ExceptionCode.HELD_FOR_PAYMENT, by="cs-9")
-    svc.acknowledge_exception(tracking_no, exc, by="cs-9")
+    workflow = ExceptionWorkflow(svc)
+    exc = workflow.raise_exception(tracking_no, ExceptionCode.HELD_FOR_PAYMENT,
+                                   by="cs-9").case_id
+    workflow.acknowledge(tracking_no, exc, by="cs-9")
     parcel = svc.get(tracking_no)
     assert parcel.version == before + 2 and parcel.exceptions[exc].assignee == "cs-9"
     # Written as version 2 now, beside the version 1 events already stored: each is read

@@ -291,8 +291,8 @@ class ActionDone(Closed):
     exception_id: str
     tracking_no: str
     action: str
-    position: int = Field(description="log head after the change; the queue shows it once "
-                          "its position reaches this")
+    position: int = Field(description="the log position the step reached; the queue shows "
+                          "it once its own position reaches this")
 
 
 # ---- operations ----------------------------------------------------------------------

@@ -17,7 +17,8 @@ from typing import Any
 
 from eventsourcing.application import LRUCache
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.privacy import mask_party, mask_signature, scrub_text
 from parcelflow.domain.vocabulary import SCAN_RULES, ScanType
 from parcelflow.projections.tracking_view import decode

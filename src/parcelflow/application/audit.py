@@ -12,7 +12,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.domain import chain
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.ids import parcel_id

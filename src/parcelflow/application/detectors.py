@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import structlog
 
 from parcelflow import metrics
-from parcelflow.application.service import ParcelService, plain_tz
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.detection import findings, revised_eta
 from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.times import plain_tz
 
 log = structlog.get_logger(__name__)
 

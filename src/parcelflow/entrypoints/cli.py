@@ -15,7 +15,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from parcelflow.application.results import BatchReport
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.entrypoints.jsonlines import Line, batches, open_input, read_lines
 from parcelflow.logs import configure_logging
 from parcelflow.settings import get_settings
@@ -234,12 +235,14 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a parcel's personal data for good by destroying its key."""
+    from parcelflow.application.erasure import Erasure
+
     svc = service()
     if not yes and not typer.confirm(
             f"Destroy the personal data of {tracking_no}? This cannot be undone", err=True):
         raise typer.Exit(1)
     try:
-        destroyed = svc.erase(tracking_no, by=by, reason=reason)
+        destroyed = Erasure(svc).erase(tracking_no, by=by, reason=reason).key_destroyed
     except ParcelNotFound as e:
         fail(str(e))
     out.print(f"{tracking_no}: personal data erased" if destroyed

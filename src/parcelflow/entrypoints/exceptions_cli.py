@@ -22,8 +22,8 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.table import Table
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
-from parcelflow.application.workflow import TextTooLong
+from parcelflow.application.errors import ParcelNotFound, TextTooLong
+from parcelflow.application.results import Step
 from parcelflow.domain.errors import DomainError
 from parcelflow.domain.vocabulary import (
     Channel,
@@ -114,13 +114,13 @@ def exceptions(
 
 
 def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
-                    act: Callable[[Any], str]) -> None:
-    from parcelflow.application.workflow import ExceptionDesk
+                    act: Callable[[Any], Step]) -> None:
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
-    desk = ExceptionDesk(service())
+    workflow = ExceptionWorkflow(service())
     with _refusals():
-        exc_id = act(desk)
-        shown = desk.show(tracking_no, exc_id)
+        exc_id = act(workflow).case_id
+        shown = workflow.show(tracking_no, exc_id)
     due = shown["first_response_due"] if shown["status"] == "open" and \
         shown["first_response_due"] else shown["resolution_due"]
     _emit(shown, as_json,
@@ -211,10 +211,10 @@ def show(tracking_no: TrackingArg, exception: ExcArg,
              "--reveal", help="Open the sealed contact summaries.")] = False,
          as_json: JsonFlag = False) -> None:
     """One exception: its owner, clocks, breaches, contacts, complaints and claims."""
-    from parcelflow.application.workflow import ExceptionDesk
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
     with _refusals():
-        shown = ExceptionDesk(service()).show(tracking_no, exception, reveal=reveal)
+        shown = ExceptionWorkflow(service()).show(tracking_no, exception, reveal=reveal)
     if as_json:
         print(json.dumps(shown, ensure_ascii=False))
         return
@@ -278,14 +278,14 @@ def file_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """File a customer complaint."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
-    desk = ComplaintsDesk(service())
+    desk = Complaints(service())
     kind = _choice(category, ComplaintCategory, "complaint category")
     how = _choice(channel, Channel, "channel")
     with _refusals():
         cid = desk.file(tracking_no, kind, how, words=words, by=by, links=link,
-                        reference=reference)
+                        reference=reference).case_id
         shown = desk.show(tracking_no, cid)
     _emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} filed ({kind}, {how}); "
           f"linked to {len(shown['links'])} exception(s); due {_local(shown['due'])}")
@@ -304,13 +304,13 @@ def close_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """Close a complaint with the customer's confirmation or a recorded reason."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
-    desk = ComplaintsDesk(service())
+    desk = Complaints(service())
     result = _choice(outcome, Outcome, "outcome")
     with _refusals():
         cid = desk.close(tracking_no, complaint, result, by=by, customer_confirmed=confirmed,
-                         reason=reason)
+                         reason=reason).case_id
         shown = desk.show(tracking_no, cid)
     _emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} closed: {result}"
           + (" (customer confirmed)" if confirmed else f" ({reason})"))
@@ -325,10 +325,10 @@ def show_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """One complaint (the customer's words stay sealed unless --reveal)."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
     with _refusals():
-        shown = ComplaintsDesk(service()).show(tracking_no, complaint, reveal=reveal)
+        shown = Complaints(service()).show(tracking_no, complaint, reveal=reveal)
     _emit(shown, as_json, "\n".join(f"{k}: {v}" for k, v in shown.items()
                                      if v not in (None, [], "")))
 
@@ -377,12 +377,12 @@ def claims(
 
 def _claim_step(tracking_no: str, as_json: bool, act: Callable[[Any], Any],
                 line: Callable[[dict[str, Any]], str], ref: str | None = None) -> None:
-    from parcelflow.application.claims import ClaimsDesk
+    from parcelflow.application.claims import Claims
 
-    desk = ClaimsDesk(service())
+    desk = Claims(service())
     with _refusals():
-        result = act(desk)
-        shown = desk.show(tracking_no, ref or result)
+        step = act(desk)
+        shown = desk.show(tracking_no, step.case_id if step is not None else ref)
     _emit(shown, as_json, line(shown))
 
 
