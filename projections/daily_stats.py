@@ -13,10 +13,8 @@ and sums the facts when the statistics are read.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
@@ -33,16 +31,9 @@ EXCEPTION = ("exception_id", "parcel_id", "day", "facility", "code", "first_resp
              "resolution_met")
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def local_day(moment: datetime, facility: str | None, network: Network) -> str:
     """The calendar day at the facility (its own time zone), as YYYY-MM-DD."""
-    found = network.facilities.get(facility or "")
-    zone = _zone(found.timezone) if found else timezone.utc
-    return moment.astimezone(zone).date().isoformat()
+    return moment.astimezone(network.zone_at(facility)).date().isoformat()
 
 
 class DailyStatsStore(ViewStore):

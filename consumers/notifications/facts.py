@@ -171,7 +171,7 @@ class FactFinder:
         facility = network.facilities.get(code) if code else None
         if facility is None:
             return None
-        city = network.cities.get(facility.city)
+        city = network.city_of(code)
         return Place(facility.code, facility.name_zh, facility.name_en,
                      city.name_zh if city else facility.city,
                      city.name_en if city else facility.city)

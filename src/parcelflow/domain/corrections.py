@@ -20,6 +20,7 @@ from parcelflow.domain.vocabulary import (
     TERMINAL_STATUSES,
     ExceptionCode,
     FacilityKind,
+    Fact,
     ScanType,
     Status,
 )
@@ -34,7 +35,7 @@ class EventVoided(ParcelEvent):
     def on(self, parcel: ParcelCore) -> None:
         target = parcel.entries[self.target_version]
         parcel.entries.replace(replace(target, voided=True))
-        parcel._add_entry(self, "correction", target_version=self.target_version,
+        parcel._add_entry(self, Fact.CORRECTION, target_version=self.target_version,
                           reason=self.reason, action="voided")
 
 
@@ -53,7 +54,7 @@ class ScanAmended(ParcelEvent):
             target, scan=scan, kind=str(scan.scan_type), occurred_at=scan.occurred_at,
             amended=True,
         ))
-        parcel._add_entry(self, "correction", target_version=self.target_version,
+        parcel._add_entry(self, Fact.CORRECTION, target_version=self.target_version,
                           reason=self.reason, action="amended",
                           changes=sorted(self.changes))
 
@@ -62,14 +63,14 @@ class Cancelled(ParcelEvent):
     reason: str
 
     def on(self, parcel: ParcelCore) -> None:
-        parcel._add_entry(self, "cancelled", reason=self.reason)
+        parcel._add_entry(self, Fact.CANCELLED, reason=self.reason)
 
 
 class Disposed(ParcelEvent):
     reason: str
 
     def on(self, parcel: ParcelCore) -> None:
-        parcel._add_entry(self, "disposed", reason=self.reason)
+        parcel._add_entry(self, Fact.DISPOSED, reason=self.reason)
 
 
 class ReceiverRedirected(ParcelEvent):
@@ -78,7 +79,7 @@ class ReceiverRedirected(ParcelEvent):
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.receiver_sealed = self.receiver_sealed
-        parcel._add_entry(self, "receiver_redirected", reason=self.reason)
+        parcel._add_entry(self, Fact.RECEIVER_REDIRECTED, reason=self.reason)
 
 
 class PromisedTimeChanged(ParcelEvent):
@@ -87,7 +88,7 @@ class PromisedTimeChanged(ParcelEvent):
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.promised_by = self.promised_by
-        parcel._add_entry(self, "promised_time_changed", promised_by=self.promised_by,
+        parcel._add_entry(self, Fact.PROMISED_TIME_CHANGED, promised_by=self.promised_by,
                           reason=self.reason)
 
 
@@ -97,7 +98,7 @@ class EtaRevised(ParcelEvent):
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.eta = self.eta
-        parcel._add_entry(self, "eta_revised", eta=self.eta, reason=self.reason)
+        parcel._add_entry(self, Fact.ETA_REVISED, eta=self.eta, reason=self.reason)
 
 
 class PersonalDataErased(ParcelEvent):
@@ -107,7 +108,7 @@ class PersonalDataErased(ParcelEvent):
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.erased = True
-        parcel._add_entry(self, "personal_data_erased", reason=self.reason)
+        parcel._add_entry(self, Fact.PERSONAL_DATA_ERASED, reason=self.reason)
 
 
 class CorrectionCommands(ParcelCore):

@@ -29,6 +29,7 @@ from parcelflow.domain.vocabulary import (
     Channel,
     ExceptionCode,
     ExceptionStatus,
+    Fact,
     Outcome,
     Severity,
     SlaClock,
@@ -66,7 +67,7 @@ class ExceptionRaised(ParcelEvent):
             raised_at=self.recorded_at,
             raised_by=self.operator_id or SYSTEM,
         )
-        parcel._add_entry(self, "exception_raised", code=self.code, detail=self.detail)
+        parcel._add_entry(self, Fact.EXCEPTION_RAISED, code=self.code, detail=self.detail)
 
 
 class ExceptionAcknowledged(ParcelEvent):
@@ -100,7 +101,7 @@ class ExceptionResolved(ParcelEvent):
             note=self.note,
         )
         parcel._add_entry(
-            self, "exception_resolved", code=record.code, outcome=self.outcome, note=self.note
+            self, Fact.EXCEPTION_RESOLVED, code=record.code, outcome=self.outcome, note=self.note
         )
 
 
@@ -121,7 +122,7 @@ class ExceptionReopened(ParcelEvent):
             reopened_at=self.recorded_at,
             reopen_count=before.reopen_count + 1,
         )
-        parcel._add_entry(self, "exception_reopened", code=record.code, reason=self.reason)
+        parcel._add_entry(self, Fact.EXCEPTION_REOPENED, code=record.code, reason=self.reason)
 
 
 class ExceptionHandedOver(ParcelEvent):

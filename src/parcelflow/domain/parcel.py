@@ -32,6 +32,7 @@ from parcelflow.domain.errors import DomainError
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.parcel_core import ParcelCore, ParcelEvent
+from parcelflow.domain.vocabulary import Fact
 
 
 class Registered(ParcelEvent, Aggregate.Created):
@@ -41,7 +42,7 @@ class Registered(ParcelEvent, Aggregate.Created):
     def on(self, parcel: ParcelCore) -> None:
         parcel._start(self.tracking_no)
         parcel._set_manifest(Manifest.from_event(self.manifest))
-        parcel._add_entry(self, "registered")
+        parcel._add_entry(self, Fact.REGISTERED)
 
 
 class SeenBeforeManifest(ParcelEvent, Aggregate.Created):
@@ -58,7 +59,7 @@ class ManifestAttached(ParcelEvent):
 
     def on(self, parcel: ParcelCore) -> None:
         parcel._set_manifest(Manifest.from_event(self.manifest))
-        parcel._add_entry(self, "manifest_attached")
+        parcel._add_entry(self, Fact.MANIFEST_ATTACHED)
 
 
 class Parcel(
@@ -116,9 +117,22 @@ class Parcel(
     @classmethod
     def register(cls, manifest: Manifest, *, recorded_at: datetime,
                  operator_id: str | None = None) -> Parcel:
+        return cls._begin(Registered, manifest.tracking_no, recorded_at=recorded_at,
+                          operator_id=operator_id, manifest=manifest.to_event())
+
+    @classmethod
+    def seen_before_manifest(cls, tracking_no: str, *, recorded_at: datetime) -> Parcel:
+        return cls._begin(SeenBeforeManifest, tracking_no, recorded_at=recorded_at)
+
+    @classmethod
+    def _begin(cls, event_class: type[ParcelEvent], tracking_no: str, *,
+               recorded_at: datetime, operator_id: str | None = None,
+               **payload: Any) -> Parcel:
+        """A parcel's first event: the start of its hash chain, under the id its
+        tracking number maps to."""
         return cls._create(
-            Registered,
-            id=parcel_id(manifest.tracking_no),
+            event_class,  # type: ignore[arg-type]
+            id=parcel_id(tracking_no),
             timestamp=recorded_at,
             occurred_at=recorded_at,
             recorded_at=recorded_at,
@@ -126,23 +140,8 @@ class Parcel(
             operator_id=operator_id,
             previous_hash=chain.GENESIS,
             event_hash="",
-            tracking_no=manifest.tracking_no,
-            manifest=manifest.to_event(),
-        )
-
-    @classmethod
-    def seen_before_manifest(cls, tracking_no: str, *, recorded_at: datetime) -> Parcel:
-        return cls._create(
-            SeenBeforeManifest,
-            id=parcel_id(tracking_no),
-            timestamp=recorded_at,
-            occurred_at=recorded_at,
-            recorded_at=recorded_at,
-            device_id=None,
-            operator_id=None,
-            previous_hash=chain.GENESIS,
-            event_hash="",
             tracking_no=tracking_no,
+            **payload,
         )
 
     def attach_manifest(self, manifest: Manifest, *, recorded_at: datetime,

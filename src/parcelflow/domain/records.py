@@ -91,8 +91,12 @@ class ExceptionRecord:
         """Who must act: the team it was handed to, else the rule's owner."""
         return self.team or str(self.owner)
 
-    def breached(self, clock: SlaClock, due: datetime) -> bool:
-        return any(b.clock == clock and b.due == due for b in self.breaches)
+    def breached_at(self, clock: SlaClock, due: datetime | None) -> datetime | None:
+        """When the `due` time of `clock` was recorded as breached (None: it was not;
+        each due time is breached once)."""
+        if due is None:
+            return None
+        return next((b.at for b in self.breaches if b.clock == clock and b.due == due), None)
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,14 @@ from typing import Any
 from parcelflow.domain.ids import MANIFEST_MISSING
 from parcelflow.domain.vocabulary import (
     EXCEPTION_RULES,
+    FACT_RULES,
     HANDED_OVER_STATUSES,
     SCAN_RULES,
     TERMINAL_STATUSES,
     VISIT_SCANS,
     ExceptionCode,
     FacilityKind,
+    Fact,
     Flag,
     ScanType,
     Status,
@@ -63,7 +65,7 @@ class Entry:
     """One line of a parcel's timeline: a scan or another fact about the parcel."""
 
     version: int  # of the event that recorded it
-    kind: str  # a scan type, or registered / cancelled / exception_raised / ...
+    kind: str  # a scan type, or a Fact (registered, cancelled, exception_raised, ...)
     occurred_at: datetime
     recorded_at: datetime
     scan: Scan | None = None
@@ -77,13 +79,9 @@ class Entry:
         # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
         # so that equal timestamps fold the same way whatever order they came in.
         # Aware datetimes compare by instant whatever their offsets: no conversion needed.
-        rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RANK.get(self.kind, 90)
+        rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RULES[self.kind].rank
         tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
         object.__setattr__(self, "sort_key", (self.occurred_at, rank, tiebreak))
-
-
-# Non-scan facts that sort among scans at the same instant.
-FACT_RANK = {"registered": 0, "manifest_attached": 1, "cancelled": 80, "disposed": 85}
 
 
 @dataclass(frozen=True)
@@ -317,17 +315,17 @@ class _Fold:
     def step(self, entry: Entry) -> None:
         if entry.scan is not None:
             self._scan(entry, entry.scan)
-        elif entry.kind == "cancelled" and self.status not in TERMINAL_STATUSES:
+        elif entry.kind == Fact.CANCELLED and self.status not in TERMINAL_STATUSES:
             self.status = Status.CANCELLED
             self.last_event = entry
-        elif entry.kind == "disposed":
+        elif entry.kind == Fact.DISPOSED:
             self.status = Status.DISPOSED
             self.last_event = entry
-        elif entry.kind == "exception_raised" and entry.detail.get("code") == ExceptionCode.LOST:
+        elif entry.kind == Fact.EXCEPTION_RAISED and entry.detail.get("code") == ExceptionCode.LOST:
             if self.status not in TERMINAL_STATUSES:
                 self.status = Status.LOST
                 self.last_event = entry
-        elif entry.kind == "registered" and self.last_event is None:
+        elif entry.kind == Fact.REGISTERED and self.last_event is None:
             self.last_event = entry
 
     def _anomaly(self, entry: Entry, scan: Scan, why: str) -> None:

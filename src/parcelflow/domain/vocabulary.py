@@ -120,6 +120,45 @@ SCAN_RULES: dict[ScanType, ScanRule] = {
 }
 
 
+class Fact(Term):
+    """A line of a parcel's timeline that is not a scan: something else it was told."""
+
+    REGISTERED = "registered"
+    MANIFEST_ATTACHED = "manifest_attached"
+    EXCEPTION_RAISED = "exception_raised"
+    EXCEPTION_RESOLVED = "exception_resolved"
+    EXCEPTION_REOPENED = "exception_reopened"
+    CORRECTION = "correction"
+    CANCELLED = "cancelled"
+    DISPOSED = "disposed"
+    RECEIVER_REDIRECTED = "receiver_redirected"
+    PROMISED_TIME_CHANGED = "promised_time_changed"
+    ETA_REVISED = "eta_revised"
+    PERSONAL_DATA_ERASED = "personal_data_erased"
+
+
+@dataclass(frozen=True)
+class FactRule:
+    description: str  # in a timeline line (exceptions and corrections add their details)
+    rank: int = 90  # sorts among scans at the same instant as ScanRule.rank does
+
+
+FACT_RULES: dict[Fact, FactRule] = {
+    Fact.REGISTERED: FactRule("Shipment information received", 0),
+    Fact.MANIFEST_ATTACHED: FactRule("Shipment information received (after the first scan)", 1),
+    Fact.EXCEPTION_RAISED: FactRule("Exception"),
+    Fact.EXCEPTION_RESOLVED: FactRule("Exception closed"),
+    Fact.EXCEPTION_REOPENED: FactRule("Exception reopened"),
+    Fact.CORRECTION: FactRule("Correction"),
+    Fact.CANCELLED: FactRule("Shipment cancelled", 80),
+    Fact.DISPOSED: FactRule("Parcel disposed of", 85),
+    Fact.RECEIVER_REDIRECTED: FactRule("Delivery address changed"),
+    Fact.PROMISED_TIME_CHANGED: FactRule("Promised delivery time changed"),
+    Fact.ETA_REVISED: FactRule("Estimated delivery time revised"),
+    Fact.PERSONAL_DATA_ERASED: FactRule("Personal data erased on request"),
+}
+
+
 class Actor(Term):
     """Who must act on an exception."""
 
