@@ -47,6 +47,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parcelflow.application.detectors import Detectors, PassReport  # noqa: E402
+from parcelflow.application.exceptions import ExceptionWorkflow  # noqa: E402
 from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.domain.vocabulary import ExceptionCode  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
@@ -111,8 +112,9 @@ def real_parcels(svc, clock: Clock, now: datetime, count: int) -> dict[str, int]
     for start in range(0, len(scans), 1000):
         report = svc.ingest(scans[start:start + 1000])
         assert not report.rejected, report.rejected[:1]
+    workflow = ExceptionWorkflow(svc)
     for n in unanswered:  # raised two hours ago; the first response was due in one
-        svc.raise_exception(tracking(n), ExceptionCode.DAMAGED, by="hub-lead")
+        workflow.raise_exception(tracking(n), ExceptionCode.DAMAGED, by="hub-lead")
     clock.now = now
     return {kind: sum(1 for k, _ in plan if k == kind) for kind in kinds}
 
@@ -178,7 +180,7 @@ def background_queue(conn: psycopg.Connection, rows: int, now: datetime) -> None
                 next_due=None if resolved else utc(raised + timedelta(hours=1)),
                 resolved_at=utc(raised + timedelta(hours=3)) if resolved else None,
                 acknowledged_at=utc(raised + timedelta(minutes=20)) if resolved else None,
-                cause=f"bg-{i}", handovers=0, contacts=0, escalation_level=0, reopen_count=0,
+                occurrence=f"bg-{i}", handovers=0, contacts=0, escalation_level=0, reopen_count=0,
                 complaints="[]", claims="[]")
             copy.write_row([row[c] for c in columns])
     conn.commit()

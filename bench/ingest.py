@@ -27,6 +27,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from parcelflow.application.ingest import scan_from_wire  # noqa: E402
 from parcelflow.application.service import ParcelService  # noqa: E402
 from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.domain.ids import parcel_id  # noqa: E402
@@ -87,7 +88,7 @@ def naive_rate(svc: ParcelService, work: Workload, limit: int) -> float:
             checked = validate_scan(wire, now=now, limits=svc.limits)
             parcel = svc.repository.get(parcel_id(wire["tracking_no"]))
             assert isinstance(parcel, Parcel)
-            parcel.record_scans([svc.to_scan(checked)], recorded_at=now)  # type: ignore[arg-type]
+            parcel.record_scans([scan_from_wire(checked, svc.network)], recorded_at=now)  # type: ignore[arg-type]
             svc.save(parcel)
 
     return len(scans) / timed(run)

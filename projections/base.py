@@ -26,7 +26,8 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from parcelflow.adapters.sql import PortableSql
 from parcelflow.adapters.store import datastore_schema_lock
-from parcelflow.application.service import ParcelService, replay
+from parcelflow.application.service import ParcelService
+from parcelflow.application.unit_of_work import replay
 from parcelflow.domain.parcel import Parcel
 
 

@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Tracking
 
-from parcelflow.domain.claims import ClaimRecord
-from parcelflow.domain.complaints import ComplaintRecord
+from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.projections.base import ParcelProjection, ViewStore

@@ -21,12 +21,16 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.domain import sla
-from parcelflow.domain.parcel import SYSTEM, ExceptionRecord, Parcel
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.parcel_core import SYSTEM
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import ParcelState
 from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionStatus, SlaClock
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
+
+RESOLVED = str(ExceptionStatus.RESOLVED)
 
 COLUMNS = (
     "exception_id", "tracking_no", "parcel_id", "code", "severity", "owner", "customer_facing",
@@ -34,7 +38,7 @@ COLUMNS = (
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
     "note", "first_response_met", "resolution_met",
-    "cause", "handovers", "contacts", "last_contact_at", "last_contact_channel",
+    "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
 )
@@ -54,7 +58,7 @@ class ExceptionQueueStore(ViewStore):
         "first_response_due TEXT, resolution_due TEXT NOT NULL, next_due TEXT, "
         "acknowledged_at TEXT, acknowledged_by TEXT, assignee TEXT, resolved_at TEXT, "
         "resolved_by TEXT, outcome TEXT, note TEXT, first_response_met INTEGER, "
-        "resolution_met INTEGER, cause TEXT NOT NULL, handovers INTEGER NOT NULL, "
+        "resolution_met INTEGER, occurrence TEXT NOT NULL, handovers INTEGER NOT NULL, "
         "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
@@ -90,7 +94,7 @@ class ExceptionQueueStore(ViewStore):
              limit: int = 1000) -> list[dict[str, Any]]:
         """Open exceptions in working order; only the overdue ones with `overdue_at`,
         those with a recorded breach with `breached`, escalated ones with `escalated`."""
-        where, params = ["status <> 'resolved'"], []
+        where, params = ["status <> ?"], [RESOLVED]
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
@@ -108,6 +112,12 @@ class ExceptionQueueStore(ViewStore):
             f"SELECT * FROM exception_queue WHERE {' AND '.join(where)} "
             "ORDER BY priority DESC, escalation_level DESC, next_due ASC, exception_id LIMIT ?",
             params)
+
+    def open_by_code(self) -> dict[str, int]:
+        """How many exceptions of each code are open."""
+        return {r["code"]: int(r["n"]) for r in self.query(
+            "SELECT code, COUNT(*) AS n FROM exception_queue WHERE status <> ? GROUP BY code",
+            [RESOLVED])}
 
     def for_parcel(self, tracking_no: str) -> list[dict[str, Any]]:
         return self.rows(
@@ -195,7 +205,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "note": record.note,
         "first_response_met": first_met,
         "resolution_met": resolution_met,
-        "cause": record.cause,
+        "occurrence": record.occurrence,
         "handovers": record.handovers,
         "contacts": len(record.contacts),
         "last_contact_at": utc(last_contact.at) if last_contact else None,
@@ -204,8 +214,8 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "escalated_to": record.escalated_to,
         "escalated_at": utc(record.escalated_at),
         "first_response_breached_at": utc(
-            sla.breached_at(record, SlaClock.FIRST_RESPONSE, first_due)),
-        "resolution_breached_at": utc(sla.breached_at(record, SlaClock.RESOLUTION, resolution_due)),
+            record.breached_at(SlaClock.FIRST_RESPONSE, first_due)),
+        "resolution_breached_at": utc(record.breached_at(SlaClock.RESOLUTION, resolution_due)),
         "reopened_at": utc(record.reopened_at),
         "reopen_count": record.reopen_count,
         "complaints": orjson.dumps(list(record.complaint_ids)).decode(),

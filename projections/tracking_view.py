@@ -15,7 +15,7 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.application.describe import city_name, describe
-from parcelflow.domain.detection import instant
+from parcelflow.domain.times import instant
 from parcelflow.domain.privacy import mask_signature
 from parcelflow.application.personal_data import Opener
 from parcelflow.application.service import ParcelService

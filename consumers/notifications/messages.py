@@ -24,6 +24,7 @@ class Message:
 
 
 def local_time(moment: datetime | None, language: str, zone: tzinfo) -> str:
+    """A time as the customer reads it: in the network's zone (`Network.zone`)."""
     if moment is None:
         return ""
     at = moment.astimezone(zone)
@@ -33,15 +34,13 @@ def local_time(moment: datetime | None, language: str, zone: tzinfo) -> str:
 
 
 class Messages:
-    """`zone`: the time zone the times in messages are given in (the network's)."""
-
     def __init__(self, *, tracking_url: str, zone: tzinfo, text: str | None = None):
-        self.zone = zone
         source = text if text is not None else \
             (files("parcelflow.consumers.notifications") / "templates.toml").read_text("utf-8")
         data = tomllib.loads(source)
         self.words: dict[str, dict[str, dict[str, str]]] = data.pop("words", {})
         self.tracking_url = tracking_url
+        self.zone = zone  # times in messages are local to the network
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                                  trim_blocks=False, lstrip_blocks=True)
         self.templates: dict[tuple[str, str], dict[str, jinja2.Template]] = {

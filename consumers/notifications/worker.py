@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import orjson
 import structlog
@@ -150,7 +149,7 @@ class StoreNotifyWorker:
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
     messages = Messages(tracking_url=settings.tracking_url,
-                        zone=ZoneInfo(service.network.timezone))
+                        zone=service.network.zone)
     wanted = set(settings.notify_channels)
     channels: dict[str, Channel] = {}
     if "webhook" in wanted:

@@ -1,10 +1,18 @@
-"""Wires adapters into the application: the one place that reads settings."""
+"""Wires adapters into the application: the one place a ParcelService is built.
+
+From the settings: the event store (SQLite or PostgreSQL), the key store and its master
+key, the facility registry, the service-level policy, the scan limits, the ingest
+cache. Every process gets its service here. What belongs to one entry point alone is
+wired there from the same settings object: the API's credential store and request log
+(`api/app.py`), the workers' Kafka clients, SMTP and webhooks (`consumers/`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +25,7 @@ from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.scans import ScanLimits
 
 
+@lru_cache(maxsize=8)  # read once per process: staff screens ask it for every time shown
 def load_network(path: Path | None = None) -> Network:
     """The facility registry: the given file, or the bundled demo network."""
     text = path.read_text() if path else (files("parcelflow") / "data" / "network.json").read_text()

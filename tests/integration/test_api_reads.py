@@ -3,6 +3,9 @@ history, the exception workflow by role, health, readiness, metrics and request 
 
 from __future__ import annotations
 
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.parcel_admin import ParcelAdmin
 from tests.support.api import Api, is_problem, make_api
 from tests.support.builders import journey, manifest, tracking
 
@@ -79,7 +82,7 @@ def test_erased_personal_data_proves_nothing(api):
     no = _parcel(api, 4, scans=2)
     assert api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}
                           ).json()["detail"] == "full"
-    api.service.erase(no, by="dpo")
+    Erasure(api.service).erase(no, by="dpo")
     api.catch_up("tracking")
     is_problem(api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}), 404)
     assert api.client.get(f"/v1/parcels/{no}").json()["detail"] == "coarse"
@@ -89,7 +92,7 @@ def test_a_redirect_moves_the_proof_to_the_new_receiver(api):
     no = _parcel(api, 5, scans=2)
     assert api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}
                           ).status_code == 200
-    api.service.redirect_receiver(no, {"name": "张三", "phone": "13700001111",
+    ParcelAdmin(api.service).redirect_receiver(no, {"name": "张三", "phone": "13700001111",
                                        "address": "上海市徐汇区漕溪北路1号"},
                                   reason="customer asked", by="cs")
     api.catch_up("tracking")
@@ -132,7 +135,7 @@ def test_history_is_for_auditors(api):
     no = _parcel(api, 6, scans=3)
     before = api.service.clock()
     api.service.clock.advance(hours=1)
-    api.service.raise_exception(no, "damaged", by="staff:emp-1")
+    ExceptionWorkflow(api.service).raise_exception(no, "damaged", by="staff:emp-1")
     r = api.client.get(f"/v1/parcels/{no}/history", headers=api.auth("auditor"))
     body = r.json()
     assert [e["type"] for e in body["events"]][-1] == "exception_raised"
@@ -272,7 +275,7 @@ def test_health_readiness_and_metrics(api):
     assert "tracking is 300 s behind" in r.json()["reasons"][0]
     api.catch_up()
     assert api.client.get("/readyz").status_code == 200
-    api.service.raise_exception(tracking(8), "damaged", by="staff:x")
+    ExceptionWorkflow(api.service).raise_exception(tracking(8), "damaged", by="staff:x")
     api.catch_up()
     text = api.client.get("/metrics").text
     assert 'parcelflow_exceptions_open{code="damaged"} 1.0' in text

@@ -98,3 +98,18 @@ def test_local_times_read_naturally_in_each_language():
     assert local_time(moment, "en", SHANGHAI) == "Tue 24 Nov 18:00"
     assert local_time(moment, "en", ZoneInfo("Europe/Berlin")) == "Tue 24 Nov 11:00"
     assert local_time(None, "en", SHANGHAI) == ""
+
+
+def test_messages_tell_times_in_the_networks_own_zone():
+    from parcelflow.bootstrap import load_network
+    from parcelflow.domain.network import Network
+
+    assert load_network().zone == SHANGHAI  # the bundled network's facilities
+    berlin = Network.from_dict({"cities": [], "lanes": [], "facilities": [
+        {"code": "BER-HUB-01", "kind": "hub", "name_zh": "柏林", "name_en": "Berlin Hub",
+         "city": "BER", "timezone": "Europe/Berlin"}]})
+    messages = Messages(tracking_url="https://t.example/{tracking_no}", zone=berlin.zone)
+    late = facts(event="exception_raised", exception_code="weather", customer_facing=True,
+                 language="en", eta=datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    assert "arrive by Tue 24 Nov 11:00" in messages.render(
+        "exception", late, receiver_name="Amy").body

@@ -6,7 +6,7 @@ the erased parcel is not silently given a fresh key later.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Collection
 from datetime import datetime, timezone
 from uuid import UUID
@@ -16,12 +16,12 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from parcelflow.adapters.sealing import KeyWrap, new_data_key
 from parcelflow.adapters.sql import in_chunks
-
-# What `keys()` says of a parcel whose key was destroyed.
-ERASED: None = None
+from parcelflow.application.ports import KeyStore
 
 
-class KeyStore(ABC):
+class SqlKeyStore(KeyStore):
+    """The key tables: keys wrapped with the master key, a tombstone for each erasure."""
+
     def __init__(self, wrap: KeyWrap):
         self.wrap = wrap
 
@@ -32,9 +32,8 @@ class KeyStore(ABC):
         return self.keys(ids)
 
     def keys(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
-        """Known parcels' keys (None: erased); unknown parcels are absent."""
         return {
-            pid: (self.wrap.unwrap(pid, stored) if stored is not None else ERASED)
+            pid: (self.wrap.unwrap(pid, stored) if stored is not None else None)
             for pid, stored in self._select(ids).items()
         }
 
@@ -44,16 +43,12 @@ class KeyStore(ABC):
     @abstractmethod
     def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]: ...
 
-    @abstractmethod
-    def destroy(self, parcel_id: UUID) -> bool:
-        """Destroy a parcel's key; False when it had none (or it was already erased)."""
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class SQLiteKeyStore(KeyStore):
+class SQLiteKeyStore(SqlKeyStore):
     def __init__(self, datastore: SQLiteDatastore, wrap: KeyWrap):
         super().__init__(wrap)
         self.datastore = datastore
@@ -94,7 +89,7 @@ class SQLiteKeyStore(KeyStore):
             return bool(c.fetchone()[0])
 
 
-class PostgresKeyStore(KeyStore):
+class PostgresKeyStore(SqlKeyStore):
     def __init__(self, datastore: PostgresDatastore, wrap: KeyWrap):
         super().__init__(wrap)
         self.datastore = datastore
@@ -134,7 +129,7 @@ class PostgresKeyStore(KeyStore):
             return c.rowcount > 0
 
 
-def keystore_for(datastore: object, wrap: KeyWrap) -> KeyStore:
+def keystore_for(datastore: object, wrap: KeyWrap) -> SqlKeyStore:
     if isinstance(datastore, PostgresDatastore):
         return PostgresKeyStore(datastore, wrap)
     if isinstance(datastore, SQLiteDatastore):

@@ -17,9 +17,10 @@ from typing import Any
 
 from eventsourcing.application import LRUCache
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.privacy import mask_party, mask_signature, scrub_text
-from parcelflow.domain.vocabulary import SCAN_RULES, ScanType
+from parcelflow.domain.vocabulary import SCAN_RULES, Fact, ScanType, Status
 from parcelflow.projections.tracking_view import decode
 
 _SCAN_TYPES = {str(t): t for t in ScanType}
@@ -27,8 +28,8 @@ _SIGNED = re.compile(r"\(signed: (.*)\)$")
 
 
 def _milestone(entry: dict[str, Any]) -> str | None:
-    if entry["type"] == "registered" or entry["type"] == "manifest_attached":
-        return "registered"
+    if entry["type"] in (Fact.REGISTERED, Fact.MANIFEST_ATTACHED):
+        return str(Status.REGISTERED)
     scan_type = _SCAN_TYPES.get(entry["type"])
     status = SCAN_RULES[scan_type].status if scan_type else None
     return str(status) if status else None

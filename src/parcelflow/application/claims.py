@@ -1,65 +1,89 @@
-"""Claims and compensation: file, assess by policy, approve or reject, pay.
+"""Claims and compensation, as the claims team works them: file, assess by policy,
+approve or reject, pay, show. One service for the CLI, the API and the staff pages.
 
-The amounts are the domain's (policy applied to the parcel's manifest); this module
-runs each step as a command on the parcel, with the service's clock and policy.
+The amounts are the domain's (the compensation policy applied to the parcel's
+manifest); each step runs as a command on the parcel with the service's clock and
+policy, and answers with the claim's id, what it decided, and the log position.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
+from parcelflow.application.results import Step
 from parcelflow.application.service import ParcelService
-from parcelflow.domain.claims import Assessment
+from parcelflow.domain.compensation import Assessment
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.vocabulary import ClaimCause
 
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class ClaimStep(Step):
+    assessment: Assessment | None = None  # what `assess` found payable, and why
+    amount: Decimal | None = None  # what `approve` approved, or `pay` paid
+
+
 @dataclass
-class ClaimsDesk:
+class Claims:
     service: ParcelService
 
     def file(self, tracking_no: str, cause: ClaimCause, claimed: Decimal, *,
-             evidence: list[str], by: str, reference: str | None = None) -> str:
+             evidence: list[str], by: str, reference: str | None = None) -> ClaimStep:
+        """A claim for a lost or damaged parcel, standing on its recorded loss or
+        damage. Filed again with the same `reference`, it answers with the first one."""
         now = self.service.clock()
-        claim_id = self.service.command(tracking_no, lambda p: p.file_claim(
+        done = self.service.command(tracking_no, lambda p: p.file_claim(
             cause, claimed, evidence=evidence, by=by, recorded_at=now, reference=reference))
-        log.info("claim.filed", tracking_no=tracking_no, claim_id=claim_id, cause=str(cause))
-        return claim_id
+        log.info("claim.filed", tracking_no=tracking_no, claim_id=done.value, cause=str(cause))
+        return ClaimStep(tracking_no, done.position, done.value)
 
-    def _step(self, tracking_no: str, ref: str, step: str, act: Any) -> Any:
+    def _step(self, tracking_no: str, ref: str, step: str,
+              act: Callable[[Parcel, str, datetime], Any]) -> tuple[str, int, Any]:
         now = self.service.clock()
 
         def run(parcel: Parcel) -> tuple[str, Any]:
             claim = parcel.find_claim(ref)
             return claim.claim_id, act(parcel, claim.claim_id, now)
 
-        claim_id, result = self.service.command(tracking_no, run)
+        done = self.service.command(tracking_no, run)
+        claim_id, result = done.value
         log.info(f"claim.{step}", tracking_no=tracking_no, claim_id=claim_id)
-        return result
+        return claim_id, done.position, result
 
-    def assess(self, tracking_no: str, ref: str, *, by: str) -> Assessment:
+    def assess(self, tracking_no: str, ref: str, *, by: str) -> ClaimStep:
         policy = self.service.policy
-        return self._step(tracking_no, ref, "assessed", lambda p, cid, now: p.assess_claim(
-            cid, policy, by=by, recorded_at=now))
+        claim_id, position, assessment = self._step(
+            tracking_no, ref, "assessed", lambda p, cid, now: p.assess_claim(
+                cid, policy, by=by, recorded_at=now))
+        return ClaimStep(tracking_no, position, claim_id, assessment=assessment)
 
     def approve(self, tracking_no: str, ref: str, *, by: str, amount: Decimal | None = None,
-                note: str | None = None) -> Decimal:
-        return self._step(tracking_no, ref, "approved", lambda p, cid, now: p.approve_claim(
-            cid, by=by, recorded_at=now, amount=amount, note=note))
+                note: str | None = None) -> ClaimStep:
+        """Approve the assessed amount, or less (a settlement)."""
+        claim_id, position, approved = self._step(
+            tracking_no, ref, "approved", lambda p, cid, now: p.approve_claim(
+                cid, by=by, recorded_at=now, amount=amount, note=note))
+        return ClaimStep(tracking_no, position, claim_id, amount=approved)
 
-    def reject(self, tracking_no: str, ref: str, *, by: str, reason: str) -> None:
-        self._step(tracking_no, ref, "rejected", lambda p, cid, now: p.reject_claim(
-            cid, reason=reason, by=by, recorded_at=now))
+    def reject(self, tracking_no: str, ref: str, *, by: str, reason: str) -> ClaimStep:
+        claim_id, position, _ = self._step(
+            tracking_no, ref, "rejected", lambda p, cid, now: p.reject_claim(
+                cid, reason=reason, by=by, recorded_at=now))
+        return ClaimStep(tracking_no, position, claim_id)
 
-    def pay(self, tracking_no: str, ref: str, *, by: str, payment_ref: str) -> Decimal:
-        return self._step(tracking_no, ref, "paid", lambda p, cid, now: p.pay_claim(
-            cid, payment_ref=payment_ref, by=by, recorded_at=now))
+    def pay(self, tracking_no: str, ref: str, *, by: str, payment_ref: str) -> ClaimStep:
+        claim_id, position, paid = self._step(
+            tracking_no, ref, "paid", lambda p, cid, now: p.pay_claim(
+                cid, payment_ref=payment_ref, by=by, recorded_at=now))
+        return ClaimStep(tracking_no, position, claim_id, amount=paid)
 
     def show(self, tracking_no: str, ref: str) -> dict[str, Any]:
         parcel = self.service.get(tracking_no)

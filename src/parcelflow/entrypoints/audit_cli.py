@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
-from parcelflow.application.service import ParcelNotFound
+from parcelflow.application.errors import ParcelNotFound
 from parcelflow.entrypoints.cli_support import (
     JsonFlag,
     err,
@@ -120,12 +120,14 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a parcel's personal data for good by destroying its key."""
+    from parcelflow.application.erasure import Erasure
+
     svc = service()
     if not yes and not typer.confirm(
             f"Destroy the personal data of {tracking_no}? This cannot be undone", err=True):
         raise typer.Exit(1)
     try:
-        destroyed = svc.erase(tracking_no, by=by, reason=reason)
+        destroyed = Erasure(svc).erase(tracking_no, by=by, reason=reason).key_destroyed
     except ParcelNotFound as e:
         fail(str(e))
     out.print(f"{tracking_no}: personal data erased" if destroyed

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dtime
+from datetime import tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -81,12 +81,12 @@ def claims(
 
 def _claim_step(tracking_no: str, as_json: bool, act: Callable[[Any], Any],
                 line: Callable[[dict[str, Any]], str], ref: str | None = None) -> None:
-    from parcelflow.application.claims import ClaimsDesk
+    from parcelflow.application.claims import Claims
 
-    desk = ClaimsDesk(service())
+    claims = Claims(service())
     with refusals():
-        result = act(desk)
-        shown = desk.show(tracking_no, ref or result)
+        step = act(claims)
+        shown = claims.show(tracking_no, step.case_id if step is not None else ref)
     emit(shown, as_json, line(shown))
 
 
@@ -161,7 +161,7 @@ def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = Fa
                 ref=claim)
 
 
-def _period_bound(value: str, zone: ZoneInfo) -> datetime:
+def _period_bound(value: str, zone: tzinfo) -> datetime:
     if len(value) == 10:  # a calendar day, at midnight in the network's time zone
         try:
             day = datetime.fromisoformat(value).date()
@@ -179,7 +179,7 @@ def report(
 ) -> None:
     """Claims per period: how many, how much, why; and what was paid out in it."""
     svc = service()
-    zone = ZoneInfo(svc.network.timezone)
+    zone = svc.network.zone
     view = catch_up(svc, "cases").projection.view
     result = view.report(_period_bound(start, zone), _period_bound(end, zone))
     if as_json:

@@ -16,15 +16,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
-from parcelflow.application.workflow import TextTooLong
-from parcelflow.domain.parcel import DomainError
+from parcelflow.application.errors import ParcelNotFound, TextTooLong
+from parcelflow.application.service import ParcelService
+from parcelflow.domain.errors import DomainError
 from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Outcome
 
 if TYPE_CHECKING:  # the projections are loaded only by the commands that read them
@@ -106,7 +105,7 @@ TrackingArg = Annotated[str, typer.Argument(help="The parcel's tracking number."
 
 def wall_clock(svc: ParcelService) -> Callable[[str | None], str]:
     """Stored times (ISO 8601) as the network's wall clock, to the minute; "—" for none."""
-    zone = ZoneInfo(svc.network.timezone)
+    zone = svc.network.zone
 
     def local(value: str | None) -> str:
         if not value:

@@ -91,14 +91,14 @@ def file_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """File a customer complaint."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
     svc = service()
-    desk = ComplaintsDesk(svc)
+    complaints = Complaints(svc)
     with refusals():
-        cid = desk.file(tracking_no, category, channel, words=words, by=by, links=link,
-                        reference=reference)
-        shown = desk.show(tracking_no, cid)
+        cid = complaints.file(tracking_no, category, channel, words=words, by=by, links=link,
+                              reference=reference).case_id
+        shown = complaints.show(tracking_no, cid)
     emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} filed ({category}, {channel}); "
          f"linked to {len(shown['links'])} exception(s); due {wall_clock(svc)(shown['due'])}")
 
@@ -117,14 +117,14 @@ def close_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """Close a complaint with the customer's confirmation or a recorded reason."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
-    desk = ComplaintsDesk(service())
+    complaints = Complaints(service())
     result = Outcome(outcome.value)
     with refusals():
-        cid = desk.close(tracking_no, complaint, result, by=by, customer_confirmed=confirmed,
-                         reason=reason)
-        shown = desk.show(tracking_no, cid)
+        cid = complaints.close(tracking_no, complaint, result, by=by,
+                               customer_confirmed=confirmed, reason=reason).case_id
+        shown = complaints.show(tracking_no, cid)
     emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} closed: {result}"
          + (" (customer confirmed)" if confirmed else f" ({reason})"))
 
@@ -138,9 +138,9 @@ def show_complaint(
     as_json: JsonFlag = False,
 ) -> None:
     """One complaint (the customer's words stay sealed unless --reveal)."""
-    from parcelflow.application.workflow import ComplaintsDesk
+    from parcelflow.application.complaints import Complaints
 
     with refusals():
-        shown = ComplaintsDesk(service()).show(tracking_no, complaint, reveal=reveal)
+        shown = Complaints(service()).show(tracking_no, complaint, reveal=reveal)
     emit(shown, as_json, "\n".join(f"{k}: {v}" for k, v in shown.items()
                                     if v not in (None, [], "")))

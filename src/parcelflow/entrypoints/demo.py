@@ -6,7 +6,6 @@ import random
 import time
 from collections import Counter
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -27,7 +26,7 @@ HOURS = 36
 
 def _free_serials(svc: ParcelService, parcels: int, rng: random.Random) -> int:
     """A block of serial numbers no earlier run used, so runs never collide."""
-    day = booking_day(svc.clock(), HOURS)
+    day = booking_day(svc.clock(), HOURS, svc.network.zone)
     for _ in range(20):
         first = rng.randrange(1, 10**7 - parcels)
         probe = [parcel_id(tracking_no(day, first)), parcel_id(tracking_no(day, first + parcels - 1))]
@@ -131,8 +130,8 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
     console.print(styled("\n", (parcel.tracking_no, "bold"), f": {state.status}"
                          + (f" [{', '.join(sorted(state.flags))}]" if state.flags else "")
                          + f", last seen at {facility_name(state.location, svc.network)}"))
-    zone = ZoneInfo(svc.network.timezone)
-    table = Table(f"occurred ({zone.key})", "what happened", "", box=None)
+    zone = svc.network.zone
+    table = Table(f"occurred ({zone})", "what happened", "", box=None)
     for entry in state.timeline:
         marks = ", ".join(m for m, on in (("late upload", entry.late), ("voided", entry.voided),
                                           ("anomaly", entry.version in state.anomalies)) if on)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from parcelflow.application.results import Step
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
 from parcelflow.entrypoints.cli_support import (
     By,
@@ -80,14 +81,14 @@ def exceptions(
 
 
 def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
-                    act: Callable[[Any], str]) -> None:
-    from parcelflow.application.workflow import ExceptionDesk
+                    act: Callable[[Any], Step]) -> None:
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
     svc = service()
-    desk = ExceptionDesk(svc)
+    workflow = ExceptionWorkflow(svc)
     with refusals():
-        exc_id = act(desk)
-        shown = desk.show(tracking_no, exc_id)
+        exc_id = act(workflow).case_id
+        shown = workflow.show(tracking_no, exc_id)
     due = shown["first_response_due"] if shown["status"] == "open" and \
         shown["first_response_due"] else shown["resolution_due"]
     emit(shown, as_json,
@@ -180,11 +181,11 @@ def show(tracking_no: TrackingArg, exception: ExcArg,
              "--reveal", help="Open the sealed contact summaries.")] = False,
          as_json: JsonFlag = False) -> None:
     """One exception: its owner, clocks, breaches, contacts, complaints and claims."""
-    from parcelflow.application.workflow import ExceptionDesk
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
     svc = service()
     with refusals():
-        shown = ExceptionDesk(svc).show(tracking_no, exception, reveal=reveal)
+        shown = ExceptionWorkflow(svc).show(tracking_no, exception, reveal=reveal)
     if as_json:
         print_json(shown)
         return

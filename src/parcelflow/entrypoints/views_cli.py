@@ -145,7 +145,7 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False) -> None:
     if row["delivered_at"]:
         out.print(f"  delivered {local(row['delivered_at'])}, signed by {row['signed_by']}")
     out.print(f"  open exceptions: {row['open_exceptions']}")
-    table = Table(f"occurred ({svc.network.timezone})", "what happened", "", box=None)
+    table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
     for item in row["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
                                           ("voided", item["voided"])) if on)

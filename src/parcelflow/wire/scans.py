@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, mod
 
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
+    SCAN_RULES,
     SCANNABLE_EXCEPTION_CODES,
-    SCANS_WITH_NEXT_FACILITY,
+    TYPE_SPECIFIC_FIELDS,
     ExceptionCode,
     ScanType,
 )
@@ -39,18 +40,13 @@ class ScanLimits:
     tracking_numbers: TrackingNumbers = DEFAULT
 
 
-# Fields that belong to one scan type only; anywhere else they are a vendor bug.
+# Fields that belong to some scan types only (the vocabulary's scan rules); anywhere
+# else they are a vendor bug.
 _ONLY_ON = {
-    "next_facility": SCANS_WITH_NEXT_FACILITY,
-    "exception_code": frozenset({ScanType.EXCEPTION}),
-    "attempt_reason": frozenset({ScanType.DELIVERY_ATTEMPT}),
-    "signed_by": frozenset({ScanType.DELIVERED, ScanType.PICKED_UP_BY_RECIPIENT}),
+    name: frozenset(t for t, rule in SCAN_RULES.items() if name in rule.carries)
+    for name in TYPE_SPECIFIC_FIELDS
 }
-_REQUIRED_ON = {
-    ScanType.EXCEPTION: "exception_code",
-    ScanType.DELIVERY_ATTEMPT: "attempt_reason",
-    ScanType.DELIVERED: "signed_by",
-}
+_REQUIRED_ON = {t: rule.requires for t, rule in SCAN_RULES.items() if rule.requires}
 
 
 class ScanV1(BaseModel):

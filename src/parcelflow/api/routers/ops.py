@@ -58,9 +58,7 @@ def readyz(request: Request) -> Response:
 
 
 def _open_exceptions(ctx: ApiContext) -> None:
-    rows = ctx.exceptions.query(
-        "SELECT code, COUNT(*) AS n FROM exception_queue WHERE status <> 'resolved' GROUP BY code")
-    found = {r["code"]: int(r["n"]) for r in rows}
+    found = ctx.exceptions.open_by_code()
     for code in ExceptionCode:  # every code, so a code that went to zero shows 0
         metrics.EXCEPTIONS_OPEN.labels(str(code)).set(found.get(str(code), 0))
 

@@ -19,7 +19,7 @@ from parcelflow.api.routers.scans import batch_items, body_schema, summary
 from parcelflow.api.schemas import History, ManifestBatchAnswer, Tracking
 from parcelflow.api.tracking import coarse, full
 from parcelflow.application.audit import history_report
-from parcelflow.application.service import ParcelNotFound
+from parcelflow.application.errors import ParcelNotFound
 from parcelflow.wire.common import Timestamp
 
 log = structlog.get_logger(__name__)
