@@ -211,6 +211,84 @@ def relay_limit(settings, broker) -> float:  # type: ignore[no-untyped-def]
         producer.close()
 
 
+class Peers:
+    """The SMTP server and the merchant's HTTP endpoint, each in a process of its own (as
+    real ones would be), so neither takes the other's or this process's interpreter lock;
+    they report each email's subject and arrival time, and each webhook, on a pipe."""
+
+    def __init__(self) -> None:
+        self.mail = subprocess.Popen([sys.executable, __file__, "--serve-peer", "mail"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.hook = subprocess.Popen([sys.executable, __file__, "--serve-peer", "hook"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.smtp_url = self.mail.stdout.readline().strip()  # type: ignore[union-attr]
+        self.webhook_url, self.secret = self.hook.stdout.readline().split()  # type: ignore[union-attr]
+        self.emails: list[tuple[float, str]] = []
+        self.webhooks = 0
+        self._readers = [threading.Thread(target=self._read, args=(p,), daemon=True)
+                         for p in (self.mail, self.hook)]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.mail.pid, self.hook.pid]
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            kind, at, text = line.rstrip("\n").split(" ", 2)
+            if kind == "mail":
+                self.emails.append((float(at), text))
+            else:
+                self.webhooks += int(text)
+
+    def stop(self) -> None:
+        for process in (self.mail, self.hook):
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def serve_peer(kind: str) -> None:
+    if kind == "mail":
+        mail = MailSink()
+
+        async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
+            header = BytesHeaderParser(policy=policy.default).parsebytes(
+                envelope.original_content)
+            print("mail", time.time(), str(header["Subject"]).strip(), flush=True)
+            return "250 OK"
+
+        mail.handle_DATA = handle_data  # type: ignore[method-assign]
+        mail.start()
+        print(mail.url, flush=True)
+        while True:
+            time.sleep(3600)
+    merchant = WebhookPeer().start()
+    print(merchant.url, merchant.secret, flush=True)
+    while True:
+        time.sleep(0.2)
+        count = len(merchant.requests)
+        del merchant.requests[:count]
+        if count:
+            print("hook", time.time(), count, flush=True)
+
+
+def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
+    """Each worker in its own process, as deployed: `parcelflow <command>`."""
+    env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING"),
+           "PARCELFLOW_SMS_PROVIDER": "recording"}
+    started = []
+    for args in (["ingest-worker"], ["relay"], ["project", "tracking", "--follow"],
+                 ["notify", "--channel", "email", "--channel", "sms"],
+                 ["notify", "--channel", "webhook"]):
+        started.append(subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=open(logs / f"{args[0]}.log", "wb")))
+        time.sleep(0.5)  # `project` does not retry a start-up race on CREATE TABLE
+    return started
+
+
 EMAIL = (b"From: parcelflow <noreply@parcelflow.local>\r\nTo: bench@example.com\r\n"
          b"Subject: =?utf-8?b?5b+r5Lu25q2j5Zyo5rS+6YCB?=\r\nMIME-Version: 1.0\r\n"
          b"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"

@@ -154,7 +154,9 @@ RULES = _rules(
              rf"|{_f('Thread.join|_wait_for_tstate_lock', 'threading.py')}$"
              rf"|{_f('WorkerThread.run', 'anyio/')};{_f('Queue.get', 'queue.py')}"
              rf"|{_f('Runner.run', 'asyncio/runners.py')}$"
-             r"|^thread \([^)]*\)(: [^;]*)?$"),
+             r"|^thread \([^)]*\)(: [^;]*)?$"
+             # a command's main thread waiting for its signal while its workers run
+             rf"|parcelflow/entrypoints/[^;]*;{_f('Event.wait', 'threading.py')};{_f('Condition.wait', 'threading.py')}$"),
     # Requests queued behind another's write (`ApiContext.write` serialises them): the
     # running one's samples count; these are waiting time, not work.
     ("idle: queued for the API's write lock", _f("ApiContext.write", "api/context.py") + "$"),
@@ -196,10 +198,11 @@ RULES = _rules(
     ("view write: COPY + upsert", _f("ViewStore.upsert", "projections/base.py")),
     ("view write: commit + position", _f("ViewStore.writing|\w+._insert_tracking", "")),
     ("reading the log (query)", _f("\w+.select_notifications", "")),
-    ("rendering rows / answers", r"parcelflow/projections/(tracking_view|exception_queue|daily_stats|cases)\.py|parcelflow/api/tracking\.py|parcelflow/domain/privacy|parcelflow/application/describe|parcelflow/domain/eta"),
-    ("CloudEvents (relay)", r"parcelflow/consumers/(parcel_events|relay)\.py|cloudevents/"),
+    ("rendering rows / answers", r"projections/(tracking_view|exception_queue|daily_stats|cases)\.py|parcelflow/api/tracking\.py|parcelflow/domain/privacy|parcelflow/application/describe|parcelflow/domain/eta"),
+    ("CloudEvents: building and encoding", r"consumers/parcel_events\.py|cloudevents/"),
     ("Kafka client (kafka-python)", r"kafka/"),
-    ("notification decisions and messages", r"parcelflow/consumers/notifications/|jinja2/"),
+    ("relay: position save, lock check, tracking numbers", _f("PositionStore\.\w+|LeaderLock\.\w+|Relay._tracking_numbers|Relay._report_lag", "")),
+    ("notification decisions and messages", r"consumers/notifications/|jinja2/"),
     ("SMTP client", r"smtplib|parcelflow/adapters/smtp\.py|aiosmtplib|email/"),
     ("detectors (queries, decisions)", r"parcelflow/(application/detectors|projections/watchlist|domain/detection|domain/sla)"),
     ("database round trips (other psycopg)", r"psycopg"),
