@@ -3,8 +3,8 @@
 Root at the bottom, callees above, width = share of samples, as Brendan Gregg's
 flamegraph.pl draws them; hovering a frame shows its name, samples and share. Frames
 under `MIN_SHARE` of the samples are left out so the files stay small. The colour of a
-frame is the category (see `profiling.RULES`) most of its samples fall in; the legend
-under the graph names them.
+frame is the category (see `profiling.RULES`) at least 60% of its samples fall in
+(grey: a mix); the legend under the graph names them with their shares.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def render(stacks: list[tuple[list[str], int]], *, title: str,
     palette = _palette(known)
 
     def _colour(category: str) -> str:
-        return palette.get(category, "#999999")
+        return palette.get(category, "#dddddd")
     rects: list[str] = []
     depth_max = [0]
     used: Counter[str] = Counter()
@@ -70,7 +70,10 @@ def render(stacks: list[tuple[list[str], int]], *, title: str,
         if node.count / total < MIN_SHARE:
             return
         depth_max[0] = max(depth_max[0], depth)
-        category = node.categories.most_common(1)[0][0] if node.categories else "other"
+        top, share = node.categories.most_common(1)[0] if node.categories else ("other", 0)
+        # A frame most of whose samples are one category wears its colour; a frame
+        # that is a mix (the callers near the root) stays grey.
+        category = top if share >= 0.6 * node.count else "(mixed)"
         used[category] += node.count if depth == 1 else 0
         label = node.name if len(node.name) * 6.5 < w else (
             node.name[: int(w / 6.5) - 2] + ".." if w > 30 else "")
