@@ -289,12 +289,18 @@ def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
     return started
 
 
+def _body(fill: bytes, size: int) -> bytes:
+    line = fill * 76 + b"\r\n"
+    return line * (size // len(line))
+
+
+# The size of a rendered notification (a text and an HTML part), in 78-character lines.
 EMAIL = (b"From: parcelflow <noreply@parcelflow.local>\r\nTo: bench@example.com\r\n"
          b"Subject: =?utf-8?b?5b+r5Lu25q2j5Zyo5rS+6YCB?=\r\nMIME-Version: 1.0\r\n"
          b"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
-         b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"x" * 1400 +
-         b"\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + b"y" * 2200 +
-         b"\r\n--b--\r\n")  # the size of a rendered notification (text and HTML parts)
+         b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + _body(b"x", 1400) +
+         b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + _body(b"y", 2200) +
+         b"--b--\r\n")
 
 
 def smtp_floor(smtp_url: str) -> dict[str, float]:
