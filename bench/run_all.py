@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="rewrite the README's table")
     parser.add_argument("--profile", metavar="DIR")
     parser.add_argument("--out", default=str(BENCH), help="where results.md/.json go")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the rows of the existing results.json this run does not "
+                             "measure (re-run one script after a failure)")
     args = parser.parse_args()
     chosen = set(args.only.split(",")) if args.only else {n for n, _, _ in SUITE}
     unknown = chosen - {n for n, _, _ in SUITE}
@@ -163,6 +166,11 @@ def main() -> None:
         return
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = summarise(runs)
+    if args.add and (Path(args.out) / "results.json").exists():
+        kept = [r for r in json.loads((Path(args.out) / "results.json").read_text())["rows"]
+                if r["key"] not in runs]
+        rows = sorted(kept + rows, key=lambda r: (ORDER.index(r["key"]) if r["key"] in ORDER
+                                                  else len(ORDER), r["key"]))
     table = markdown(rows, args.repeat, when)
     out = Path(args.out)
     (out / "results.md").write_text(table)
