@@ -2,6 +2,7 @@
 and scan-to-notification latency at a steady rate.
 
     .venv/bin/python bench/pipeline.py [--scans 22000] [--rate 500] [--seconds 20]
+                                       [--json FILE] [--profile DIR]
 
 1. ingest workers: scans already on the scans topic (full journeys, each poll holding
    the next scan of many parcels). One worker in this process, timed from its first
@@ -25,6 +26,18 @@ and scan-to-notification latency at a steady rate.
 
 Everything runs on this machine (broker, PostgreSQL, SMTP and HTTP peers, workers), so
 the figures include their competition for the same cores.
+
+The limits, measured in the same run:
+- relay: the very messages the relay published (read back from the topic), sent by
+  kafka-python itself with the relay's producer settings (`adapters.kafka.producer`)
+  to a fresh topic of the same partitions, 1000 at a time, each batch flushed and
+  acknowledged as the relay does (`physical_limits.kafka_produce_rate`);
+- email: the same SMTP sink's accept rate for messages of a notification's size
+  (`physical_limits.smtp_accept_rate`, one session and eight), and its floor latency:
+  one message on a fresh connection (connect, MAIL, RCPT, DATA, QUIT), p99 over 200.
+
+With --profile: the relay run (this process), and during the staggered latency run
+the ingest worker, relay and email notifier processes (py-spy attached to each).
 """
 
 from __future__ import annotations
@@ -67,6 +80,11 @@ from tests.support.postgres import fresh_database  # noqa: E402
 from tests.support.topics import produce  # noqa: E402
 from tests.support.webhook_peer import WebhookPeer  # noqa: E402
 from tests.support.workers import wait_until  # noqa: E402
+
+from figures import Figure, write  # noqa: E402  (bench/figures.py)
+from physical_limits import kafka_produce_rate, percentile, smtp_accept_rate  # noqa: E402
+from profiling import enable, profiled  # noqa: E402
+from parcelflow.adapters import kafka as kafka_adapter  # noqa: E402
 
 STEPS = 11  # scans per journey (tests.support.builders.journey)
 EMAIL_STEPS = {"已揽收": 0, "正在派送": 9, "已签收": 10}  # subject word -> journey step
@@ -168,12 +186,29 @@ def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int
 def bench_relay(settings, svc) -> tuple[float, int]:
     relay = build_relay(build_service(settings, cache_size=0), settings)
     head = svc.recorder.max_notification_id()
-    started = time.perf_counter()
-    relay.run(threading.Event(), follow=False)
-    took = time.perf_counter() - started
+    with profiled("relay", items=head, unit="event"):
+        started = time.perf_counter()
+        relay.run(threading.Event(), follow=False)
+        took = time.perf_counter() - started
     assert relay.position == head
     relay.close()
     return relay.published / took, relay.published
+
+
+def relay_limit(settings, broker) -> float:  # type: ignore[no-untyped-def]
+    """kafka-python's own rate for the relay's messages with the relay's settings."""
+    consumer = KafkaConsumer(settings.kafka_events_topic, bootstrap_servers=broker.bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    messages = [(r.key, r.value) for r in consumer]
+    consumer.close()
+    topic = settings.kafka_events_topic + ".limit"
+    broker.create_topics([topic])
+    producer = kafka_adapter.producer(settings, client_id="bench-limit")  # the relay's settings
+    try:
+        return kafka_produce_rate(producer, topic, messages, headers=parcel_events.HEADERS)
+    finally:
+        producer.close()
 
 
 class Peers:
@@ -254,8 +289,45 @@ def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
     return started
 
 
+def _body(fill: bytes, size: int) -> bytes:
+    line = fill * 76 + b"\r\n"
+    return line * (size // len(line))
+
+
+# The size of a rendered notification (a text and an HTML part), in 78-character lines.
+EMAIL = (b"From: parcelflow <noreply@parcelflow.local>\r\nTo: bench@example.com\r\n"
+         b"Subject: =?utf-8?b?5b+r5Lu25q2j5Zyo5rS+6YCB?=\r\nMIME-Version: 1.0\r\n"
+         b"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+         b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + _body(b"x", 1400) +
+         b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + _body(b"y", 2200) +
+         b"--b--\r\n")
+
+
+def smtp_floor(smtp_url: str) -> dict[str, float]:
+    """The sink's accept rate (one session, eight) and one message's latency on a fresh
+    connection: what email costs once the worker has decided to send it."""
+    import smtplib
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(smtp_url)
+    single = []
+    for _ in range(200):
+        started = time.perf_counter()
+        with smtplib.SMTP(parts.hostname, parts.port, timeout=30) as smtp:
+            smtp.sendmail("noreply@parcelflow.local", ["bench@example.com"], EMAIL)
+        single.append(time.perf_counter() - started)
+    return {"one_session_per_s": smtp_accept_rate(smtp_url, EMAIL, 500),
+            "eight_sessions_per_s": smtp_accept_rate(smtp_url, EMAIL, 800, sessions=8),
+            "message_p50_ms": percentile(single, 0.5) * 1000,
+            "message_p99_ms": percentile(single, 0.99) * 1000}
+
+
+smtp_limits: dict[str, float] = {}
+
+
 def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds: float, *,
-                  staggered: bool, verbose: bool = False) -> tuple[Stages, int, int]:
+                  staggered: bool, verbose: bool = False,
+                  profile: bool = False) -> tuple[Stages, int, int]:
     parcels = max(1, int(rate * seconds) // STEPS)
     svc.register([manifest(n) for n in range(first, first + parcels)])
     scans = steps(first, parcels, staggered=staggered)
@@ -273,6 +345,7 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
     logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     workers = start_workers(settings, logs)
     sent_at: dict[tuple[str, int], float] = {}
+    received: list[tuple[float, str]] = []
     watching = threading.Event()
     positions = PositionStore(svc.factory.datastore)
 
@@ -296,6 +369,12 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
         gc.collect()
         gc.freeze()  # no full collection in this process stalls the producer mid-run
         p = producer(bootstrap)
+        spies = [profiled(f"scan-to-email-{w.args[3]}{'-' + w.args[5] if len(w.args) > 5 else ''}",
+                          pid=w.pid, items=len(scans), unit="scan")
+                 for w in workers if profile and w.args[3] in ("ingest-worker", "relay", "notify")
+                 and "webhook" not in w.args]
+        for spy in spies:
+            spy.__enter__()
         started = time.perf_counter()
         for i, (step, item) in enumerate(scans):
             due = started + i / rate
@@ -308,6 +387,10 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
         p.flush()
         p.close()
         wait_until(lambda: len(peers.emails) >= 3 * parcels, timeout=300, what="emails")
+        for spy in spies:
+            spy.__exit__(None, None, None)
+        received = list(peers.emails)  # the floor's own messages below are not the run's
+        smtp_limits.update(smtp_floor(peers.smtp_url))
     finally:
         watching.set()
         for worker in workers:
@@ -316,7 +399,7 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
             worker.wait(timeout=30)
         peers.stop()
     stages = Stages(svc, scans, bootstrap, settings.kafka_events_topic)
-    for arrived, text in peers.emails:
+    for arrived, text in received:
         number = next(w for w in text.split() if w.startswith("PF"))
         step = next(s for word, s in EMAIL_STEPS.items() if word in text)
         stages.add(number, step, sent_at[(number, step)], arrived)
@@ -381,7 +464,11 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="show each stage's progress")
     parser.add_argument("--skip-throughput", action="store_true", help="latency figure only")
     parser.add_argument("--serve-peer", choices=["mail", "hook"], help=argparse.SUPPRESS)
+    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--profile", metavar="DIR")
     args = parser.parse_args()
+    enable(args.profile)
+    figures: list[Figure] = []
     if args.serve_peer:
         serve_peer(args.serve_peer)
         return 0
@@ -395,17 +482,27 @@ def main() -> int:
         if not args.skip_throughput:
             rate, n = bench_ingest(settings, svc, broker.bootstrap, args.scans)
             print(f"ingest worker (1 process): {n} scans at {rate:,.0f} scans/s")
+            figures.append(Figure("ingest_worker", "ingest worker (Kafka), one process", rate,
+                                  "scans/s"))
             rate, n = bench_ingest_processes(settings, svc, broker.bootstrap, args.scans,
                                              args.scans // STEPS + 1, 2)
             print(f"ingest workers (2 processes): {n} scans at {rate:,.0f} scans/s")
+            figures.append(Figure("ingest_workers_2", "ingest workers (Kafka), two processes",
+                                  rate, "scans/s"))
             rate, n = bench_relay(settings, svc)
-            print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s")
+            limit = relay_limit(settings, broker)
+            print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s; "
+                  f"kafka-python's own rate for the same messages and settings: {limit:,.0f}/s")
+            figures.append(Figure("relay", "relay, events published and acknowledged", rate,
+                                  "events/s", "kafka-python's own produce rate, same messages "
+                                  "and settings", limit, "messages/s", target=">= 15,000 events/s"))
 
         first = 2 * (args.scans // STEPS) + 1
         for staggered in (True, False):
             stages, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
                                                  args.rate, args.seconds, staggered=staggered,
-                                                 verbose=args.verbose)
+                                                 verbose=args.verbose,
+                                                 profile=staggered)
             first += scans // STEPS
             mix = ("journeys staggered (a steady mix of every step)" if staggered else
                    "step by step (every parcel's pickup, then ..., then every delivery: "
@@ -416,7 +513,23 @@ def main() -> int:
             print("  produced -> stored (ingest worker):    " + stages.figures(stages.ingest))
             print("  stored -> published (relay):           " + stages.figures(stages.relay))
             print("  published -> email received (notify):  " + stages.figures(stages.notify))
+            print(f"  SMTP sink, same run: {smtp_limits['one_session_per_s']:,.0f} messages/s on "
+                  f"one session, {smtp_limits['eight_sessions_per_s']:,.0f} on eight; one message "
+                  f"on a fresh connection p50 {smtp_limits['message_p50_ms']:.1f} ms, "
+                  f"p99 {smtp_limits['message_p99_ms']:.1f} ms")
+            q = lambda v: statistics.quantiles(v, n=100)[98] * 1000  # noqa: E731
+            figures.append(Figure(
+                "scan_to_email" + ("" if staggered else "_bursts"),
+                f"scan to email p99, {'staggered journeys' if staggered else 'step by step (bursts)'}"
+                f", {args.rate} scans/s", q(stages.total), "ms",
+                "SMTP sink: one message on a fresh connection, p99", smtp_limits["message_p99_ms"],
+                "ms", lower_is_better=True, target="< 1 s at 1,000 scans/s" if staggered else "",
+                extra={"p50_ms": round(statistics.median(stages.total) * 1000),
+                       "ingest_p99_ms": round(q(stages.ingest)), "relay_p99_ms": round(q(stages.relay)),
+                       "notify_p99_ms": round(q(stages.notify)), "emails": len(stages.total),
+                       **{f"smtp_{k}": round(v, 1) for k, v in smtp_limits.items()}}))
         svc.close()
+    write(args.json, figures)
     return 0
 
 

@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,6 +35,8 @@ from parcelflow.bootstrap import build_checkpoints, build_service  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.settings import Settings  # noqa: E402
 from tests.support.builders import T0, Clock, journey, manifest  # noqa: E402
+
+from ingest import create_database, drop_database  # noqa: E402  (bench/ingest.py)
 
 EVENTS_PER_PARCEL = 12
 
@@ -67,10 +66,7 @@ def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     configure_logging("console", "WARNING")
-    name = f"parcelflow_bench_verify_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    name, url = create_database(args.admin_url)
     signer = NoteSigner.generate("bench.parcelflow/checkpoints")
     settings = Settings(_env_file=None, database_url=url, checkpoint_key=signer.private_text(),
                         development=True)
@@ -100,8 +96,7 @@ def main() -> None:
         assert made.changed == more and made.stored.checkpoint.tree_size == parcels + more
     finally:
         svc.close()
-        with psycopg.connect(args.admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(args.admin_url, name)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ before the commit means the batch is read again, never skipped. Redelivery is ma
 harmless by the handlers (scan_id idempotency, the notification ledger).
 
 If handling fails (the database or the broker is away), the worker seeks back to the
-start of the batch and tries again with backoff: the same records, in the same order.
-A bad record never stops a partition: the handler turns it into a dead letter.
+start of the batch and tries again with backoff (`consumers.retrying`): the same records,
+in the same order. A bad record never stops a partition: the handler turns it into a
+dead letter.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from dataclasses import dataclass, field
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from parcelflow.consumers.backoff import Backoff
+from parcelflow.consumers.retrying import retrying
 
 from parcelflow import failpoints, metrics
+from parcelflow.adapters.kafka import Message, send_all
 
 log = structlog.get_logger(__name__)
 
 REASON_HEADER = "parcelflow-reason"
 SOURCE_HEADER = "parcelflow-source"  # topic/partition/offset of the original record
+OWN_HEADERS = "parcelflow-"  # the dead-letter headers' namespace: ours alone
 
 
 @dataclass(frozen=True)
@@ -54,24 +57,21 @@ class BatchConsumer:
         self.dlq_topic = dlq_topic
         self.max_records = max_records
         self.send_timeout = send_timeout
-        self._backoff_rule = Backoff(most=max_backoff)
-        self.failures = 0  # batches in a row that failed (0: healthy)
+        self.max_backoff = max_backoff
 
     def run(self, handle: Handler, stop: threading.Event, *, poll_ms: int = 200,
             settle: Settle | None = None) -> None:
+        retry = retrying("kafka.batch_failed", stop, most=self.max_backoff, worker=self.name)
         while not stop.is_set():
-            self.step(handle, poll_ms=poll_ms, stop=stop, settle=settle)
+            retry(self.step, handle, poll_ms=poll_ms, settle=settle)
 
-    def step(self, handle: Handler, *, poll_ms: int = 200,
-             stop: threading.Event | None = None, settle: Settle | None = None) -> int:
-        """One poll, handled and committed. Returns the number of records done.
+    def step(self, handle: Handler, *, poll_ms: int = 200, settle: Settle | None = None) -> int:
+        """One poll, handled and committed: the number of records done. When anything
+        fails (the store or the broker is away) the consumer is put back at the start of
+        the batch and the error raised, so the next step reads the same records again.
         `settle` runs once the broker has acknowledged the batch's dead letters, before
         the commit (what must not be recorded as done unless they were)."""
-        try:
-            polled = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_records)
-        except KafkaError as e:
-            self._backoff(e, stop)
-            return 0
+        polled = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_records)
         if not polled:
             return 0
         records = [r for tp in sorted(polled) for r in polled[tp]]
@@ -82,28 +82,27 @@ class BatchConsumer:
             if settle is not None:
                 settle(dead)
             self._commit(polled)
-        except Exception as e:  # noqa: BLE001 — the store or broker is away: redo the batch
+        except Exception:
             self._rewind(polled)
-            self._backoff(e, stop)
-            return 0
-        self.failures = 0
+            raise
         return len(records)
 
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
         if not dead:
             return
-        futures = []
+        messages = []
         for letter in dead:
             r = letter.record
-            headers = [*(r.headers or []), (REASON_HEADER, letter.reason.encode()),
+            # A producer's own parcelflow-* headers never travel on: a reader takes the
+            # first parcelflow-reason it finds, and it must be ours.
+            kept = [(k, v) for k, v in (r.headers or [])
+                    if not k.lower().startswith(OWN_HEADERS)]
+            headers = [*kept, (REASON_HEADER, letter.reason.encode()),
                        (SOURCE_HEADER, f"{r.topic}/{r.partition}/{r.offset}".encode()),
                        *letter.headers]
             value = letter.value if letter.value is not None else r.value
-            futures.append(self.producer.send(self.dlq_topic, key=r.key, value=value,
-                                              headers=headers))
-        self.producer.flush(timeout=self.send_timeout)
-        for future in futures:
-            future.get(timeout=0.1)  # raises if the broker did not take it
+            messages.append(Message(self.dlq_topic, value, r.key, headers))
+        send_all(self.producer, messages, timeout=self.send_timeout)  # raises if not taken
         metrics.KAFKA_DEAD_LETTERS.labels(self.name).inc(len(dead))
         log.warning("kafka.dead_lettered", worker=self.name, topic=self.dlq_topic,
                     count=len(dead))
@@ -123,13 +122,6 @@ class BatchConsumer:
         for tp, batch in polled.items():
             if tp in assigned:
                 self.consumer.seek(tp, batch[0].offset)
-
-    def _backoff(self, error: Exception, stop: threading.Event | None) -> None:
-        self.failures += 1
-        delay = self._backoff_rule.delay(self.failures)
-        log.warning("kafka.batch_failed", worker=self.name, error=f"{type(error).__name__}: "
-                    f"{error}", attempt=self.failures, retry_in=round(delay, 2))
-        (stop or threading.Event()).wait(delay)
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)

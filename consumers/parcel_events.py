@@ -31,8 +31,12 @@ PUBLIC_FIELDS = frozenset({
     "tracking_no", "occurred_at", "recorded_at", "device_id", "previous_hash", "event_hash",
     "scan_id", "scan_type", "facility", "facility_kind", "next_facility", "exception_code",
     "attempt_reason", "exception_id", "code", "severity", "owner", "customer_facing",
-    "cause", "auto", "outcome", "target_version", "promised_by", "eta",
+    "occurrence", "auto", "outcome", "target_version", "promised_by", "eta",
 })
+# The v1 events' published names for fields the code has since renamed: a consumer of
+# com.parcelflow.parcel.*.v1 keeps reading what it always read (an exception's occurrence
+# key was published as `cause`).
+V1_NAMES = {"occurrence": "cause"}
 PUBLIC_MANIFEST_FIELDS = frozenset({
     "service_level", "origin", "destination", "promised_by", "customer_tier", "merchant_id",
 })
@@ -51,7 +55,8 @@ def public_data(event: Parcel.Event) -> dict[str, Any]:
         "version": event.originator_version,
         "event": event_name(event),
     }
-    data.update((name, value) for name, value in fields.items() if name in PUBLIC_FIELDS)
+    data.update((V1_NAMES.get(name, name), value) for name, value in fields.items()
+                if name in PUBLIC_FIELDS)
     if isinstance(fields.get("manifest"), dict):
         data["manifest"] = {k: v for k, v in fields["manifest"].items()
                             if k in PUBLIC_MANIFEST_FIELDS}

@@ -25,7 +25,7 @@ from eventsourcing.persistence import Notification
 from kafka import KafkaProducer
 from kafka.partitioner.default import DefaultPartitioner
 from parcelflow.consumers import parcel_events
-from parcelflow.consumers.backoff import Backoff
+from parcelflow.consumers.retrying import follow_saved_position, retrying
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
@@ -56,7 +56,7 @@ class Relay:
         self.send_timeout = send_timeout
         self.follower = LogFollower(service.recorder, batch_size=batch_size)
         self._tracking: LRUCache[UUID, str] = LRUCache(maxsize=500_000)
-        self._backoff = Backoff(most=max_backoff)
+        self.max_backoff = max_backoff
         self._lag_at = 0.0
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[tuple[bytes, int], int] = {}
@@ -70,51 +70,38 @@ class Relay:
         """Publish until `stop` (or, without `follow`, until the log head is published)."""
         if not self.lock.acquire(stop):
             return
-        failures = 0
         try:
-            while not stop.is_set():
-                try:
-                    self._publish_from_saved_position(stop, follow=follow)
-                    if not follow:
-                        return
-                    failures = 0
-                except Exception as e:  # noqa: BLE001 — broker or store away: retry, never skip
-                    failures += 1
-                    delay = self._backoff.delay(failures)
-                    log.warning("relay.retry", error=f"{type(e).__name__}: {e}",
-                                attempt=failures, retry_in=round(delay, 2))
-                    if isinstance(e, LockLost) and not self.lock.acquire(stop):
-                        return
-                    stop.wait(delay)
+            # The broker or the store away: the batch is published again from the saved
+            # position once they are back, never skipped.
+            follow_saved_position(
+                self.follower, lambda: self.position, lambda notes: self._publish_batch(
+                    notes, stop), stop, follow=follow,
+                retry=retrying("relay.retry", stop, most=self.max_backoff))
         finally:
             self.lock.release()
 
-    def _publish_from_saved_position(self, stop: threading.Event, *, follow: bool) -> None:
-        for notes in self.follower.batches(self.position, follow=follow, stop=stop):
-            if not self.lock.held():
-                raise LockLost("the relay lock was lost (its database connection ended)")
-            self.publish(notes)
-            failpoints.reached("relay.after_publish")
-            self.positions.save(self.name, notes[-1].id)
-            self._report_lag(notes[-1].id)
+    def _publish_batch(self, notes: Sequence[Notification], stop: threading.Event) -> None:
+        if not self.lock.held():
+            self.lock.acquire(stop)  # wait until it is ours again, then start from the position
+            raise LockLost("the relay lock was lost (its database connection ended)")
+        self.publish(notes)
+        failpoints.reached("relay.after_publish")
+        self.positions.save(self.name, notes[-1].id)
+        self._report_lag(notes[-1].id)
 
     def publish(self, notes: Sequence[Notification]) -> None:
         """Send a batch and wait until the broker acknowledged every message of it."""
         events: list[Parcel.Event] = [self.service.mapper.to_domain_event(n) for n in notes]  # type: ignore[misc]
         numbers = self._tracking_numbers(events)
-        futures = []
         partitions = self.producer.partitions_for(self.topic)  # waits for metadata if need be
+        messages = []
         for event in events:
             tracking_no = numbers[event.originator_id]
             key = tracking_no.encode()
             value = parcel_events.encode(parcel_events.to_cloudevent(event, tracking_no))
-            futures.append(self.producer.send(
-                self.topic, key=key, value=value, headers=parcel_events.HEADERS,
-                partition=self._partition(key, partitions)))
-        self.producer.flush(timeout=self.send_timeout)
-        for future in futures:
-            future.get(timeout=0.1)  # raises the broker's error, or a timeout
-        self.published += len(futures)
+            messages.append(kafka.Message(self.topic, value, key, parcel_events.HEADERS,
+                                          self._partition(key, partitions)))
+        self.published += kafka.send_all(self.producer, messages, timeout=self.send_timeout)
 
     def _partition(self, key: bytes, partitions: set[int]) -> int:
         """The default partitioner's choice (murmur2 of the key, as Java clients do),

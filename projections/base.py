@@ -17,14 +17,17 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from parcelflow.adapters.sql import PortableSql
 from parcelflow.adapters.store import datastore_schema_lock
-from parcelflow.application.service import ParcelService, replay
+from parcelflow.application.service import ParcelService
+from parcelflow.application.unit_of_work import replay
 from parcelflow.domain.parcel import Parcel
 
 
@@ -119,31 +122,33 @@ class SQLiteViewTracking(SQLiteTrackingRecorder):
         ]
 
 
-class ViewStore(TrackingRecorder):
+class ViewStore(PortableSql, TrackingRecorder):
     """A read model's tables, written together with the position in one transaction.
 
-    One SQL text serves both backends: written with `?` placeholders, converted for
-    psycopg. Times are stored as UTC ISO 8601 text, which sorts and compares the same
-    way in both.
+    One SQL text serves both backends (`adapters.sql.PortableSql`). Times are stored as
+    UTC ISO 8601 text, which sorts and compares the same way in both.
     """
 
     name = ""  # the projection's name: also its tracking table's prefix
     tables: tuple[str, ...] = ()  # dropped by a rebuild
     create_statements: tuple[str, ...] = ()
-
-    datastore: SQLiteDatastore | PostgresDatastore
-
-    @property
-    def is_postgres(self) -> bool:
-        return isinstance(self.datastore, PostgresDatastore)
-
-    def sql(self, statement: str) -> str:
-        return statement.replace("?", "%s") if self.is_postgres else statement
+    json_columns: frozenset[str] = frozenset()  # stored as JSON text, read back as values
 
     def create_views(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for statement in self.create_statements:
-                c.execute(self.sql(statement))
+        self.run_all(self.create_statements)
+
+    @classmethod
+    def decoded(cls, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row with its JSON columns as values."""
+        out = dict(row)
+        for name in cls.json_columns & out.keys():
+            if isinstance(out[name], str):
+                out[name] = orjson.loads(out[name])
+        return out
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """`query`, with the JSON columns decoded."""
+        return [self.decoded(row) for row in self.query(statement, params)]
 
     @contextmanager
     def writing(self, tracking: Tracking | None) -> Iterator[Any]:
@@ -152,11 +157,6 @@ class ViewStore(TrackingRecorder):
             yield c
             if tracking is not None:
                 self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
-
-    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql(statement), list(params))
-            return [dict(row) for row in c.fetchall()]
 
     def drop(self) -> None:
         """Forget every row and the position (for a rebuild)."""
@@ -212,14 +212,14 @@ def _create(base: type[ViewStore], datastore: Any, name: str) -> ViewStore:
 
 
 class ParcelProjection(Projection[ViewStore]):
-    store: type[ViewStore]  # the read model's tables
-
     """A read model of parcels: events in, rows out, position alongside.
 
     `process_event` makes it usable with the library's own `ProjectionRunner` (one
     transaction per event); `process_batch` is what parcelflow's runner calls, many
     events to a transaction, which is what keeps up with ingest.
     """
+
+    store: type[ViewStore]  # the read model's tables
 
     def __init__(self, view: ViewStore, replica: Replica):
         super().__init__(view)

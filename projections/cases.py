@@ -19,9 +19,8 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.application.personal_data import is_sealed
-from parcelflow.application.workflow import SEALED
-from parcelflow.domain.claims import ClaimRecord
-from parcelflow.domain.complaints import ComplaintRecord
+from parcelflow.domain.privacy import SEALED
+from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.projections.base import ParcelProjection, ViewStore
@@ -52,6 +51,7 @@ def _money(value: Decimal | None) -> str | None:
 class CasesStore(ViewStore):
     name = "cases"
     tables = ("complaints", "claims")
+    json_columns = frozenset({"links", "evidence"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS complaints (complaint_id TEXT PRIMARY KEY, "
         "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, "
@@ -79,36 +79,35 @@ class CasesStore(ViewStore):
             self.upsert(c, "complaints", "complaint_id", COMPLAINT_COLUMNS, complaints)
             self.upsert(c, "claims", "claim_id", CLAIM_COLUMNS, claims)
 
-    def _rows(self, table: str, order: str, json_column: str, limit: int,
+    def _rows(self, table: str, order: str, limit: int,
               conditions: list[tuple[str, Any]], **equal: Any) -> list[dict[str, Any]]:
         where = [f"{column} = ?" for column, value in equal.items() if value]
         params = [value for value in equal.values() if value]
         for clause, value in conditions:
             where.append(clause)
             params.append(value)
-        rows = self.query(f"SELECT * FROM {table} WHERE {' AND '.join(where) or '1 = 1'} "
-                          f"ORDER BY {order} LIMIT ?", [*params, limit])
-        return [_decode(r, json_column) for r in rows]
+        return self.rows(f"SELECT * FROM {table} WHERE {' AND '.join(where) or '1 = 1'} "
+                         f"ORDER BY {order} LIMIT ?", [*params, limit])
 
     def complaints(self, *, status: str | None = None, overdue_at: datetime | None = None,
                    tracking_no: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Complaints, the first due first; only open ones past due with `overdue_at`."""
         overdue = [] if overdue_at is None else [("status = 'open' AND due < ?", utc(overdue_at))]
-        return self._rows("complaints", "due, complaint_id", "links", limit, overdue,
+        return self._rows("complaints", "due, complaint_id", limit, overdue,
                           status=status, tracking_no=tracking_no)
 
     def complaint(self, complaint_id: str) -> dict[str, Any] | None:
-        rows = self._rows("complaints", "complaint_id", "links", 1, [],
+        rows = self._rows("complaints", "complaint_id", 1, [],
                           complaint_id=complaint_id)
         return rows[0] if rows else None
 
     def claims(self, *, status: str | None = None, tracking_no: str | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
-        return self._rows("claims", "filed_at, claim_id", "evidence", limit, [],
+        return self._rows("claims", "filed_at, claim_id", limit, [],
                           status=status, tracking_no=tracking_no)
 
     def claim(self, claim_id: str) -> dict[str, Any] | None:
-        rows = self._rows("claims", "claim_id", "evidence", 1, [], claim_id=claim_id)
+        rows = self._rows("claims", "claim_id", 1, [], claim_id=claim_id)
         return rows[0] if rows else None
 
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
@@ -138,12 +137,6 @@ class CasesStore(ViewStore):
                          for cause, rows in sorted(causes.items())},
             "paid_in_period": {"payments": len(paid), "amount": str(total(paid, "paid"))},
         }
-
-
-def _decode(row: dict[str, Any], json_column: str) -> dict[str, Any]:
-    out = dict(row)
-    out[json_column] = orjson.loads(out[json_column])
-    return out
 
 
 def render_complaint(parcel: Parcel, complaint: ComplaintRecord,

@@ -13,18 +13,16 @@ and sums the facts when the statistics are read.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
+from parcelflow.adapters.sql import in_chunks
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
-from parcelflow.domain.timeline import Scan
-from parcelflow.domain.vocabulary import FacilityKind, ScanType
+from parcelflow.domain.vocabulary import FacilityKind
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.exception_queue import facility_at, sla_met
 
@@ -34,16 +32,9 @@ EXCEPTION = ("exception_id", "parcel_id", "day", "facility", "code", "first_resp
              "resolution_met")
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def local_day(moment: datetime, facility: str | None, network: Network) -> str:
     """The calendar day at the facility (its own time zone), as YYYY-MM-DD."""
-    found = network.facilities.get(facility or "")
-    zone = _zone(found.timezone) if found else timezone.utc
-    return moment.astimezone(zone).date().isoformat()
+    return moment.astimezone(network.zone_at(facility)).date().isoformat()
 
 
 class DailyStatsStore(ViewStore):
@@ -69,10 +60,9 @@ class DailyStatsStore(ViewStore):
                     tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
             for table in self.tables:
-                for start in range(0, len(parcel_ids), 500):
-                    chunk = parcel_ids[start:start + 500]
-                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN "
-                                       f"({', '.join('?' * len(chunk))})"), chunk)
+                for marks, chunk in in_chunks(parcel_ids):
+                    c.execute(self.sql(f"DELETE FROM {table} WHERE parcel_id IN ({marks})"),
+                              chunk)
             for table, columns in (("stats_visits", VISIT), ("stats_deliveries", DELIVERY),
                                    ("stats_exceptions", EXCEPTION)):
                 rows = facts[table]
@@ -150,28 +140,18 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_HUB_SCANS = {ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE}
-
-
 def facts(parcel: Parcel, network: Network, policy: Policy) -> dict[str, list[dict[str, Any]]]:
     state = parcel.state
     pid = str(parcel.id)
-    visits: list[list[Scan]] = []
-    for entry in state.physical:
-        assert entry.scan is not None
-        if visits and visits[-1][0].facility == entry.scan.facility:
-            visits[-1].append(entry.scan)
-        else:
-            visits.append([entry.scan])
     visit_rows = []
-    for i, visit in enumerate(visits):
-        first = visit[0]
-        hub = first.facility_kind == FacilityKind.HUB
-        left = i < len(visits) - 1
-        complete = int(_HUB_SCANS <= {s.scan_type for s in visit}) if hub and left else None
-        visit_rows.append({"parcel_id": pid, "facility": first.facility, "hub": int(hub),
-                           "day": local_day(first.occurred_at, first.facility, network),
-                           "scans": len(visit), "complete": complete})
+    for visit in state.visits:
+        first = visit.scans[0]
+        hub = visit.kind == FacilityKind.HUB
+        # A hub visit that has left is complete with every scan a hub visit should carry.
+        complete = int(not visit.missing()) if hub and visit.left else None
+        visit_rows.append({"parcel_id": pid, "facility": visit.facility, "hub": int(hub),
+                           "day": local_day(first.occurred_at, visit.facility, network),
+                           "scans": len(visit.scans), "complete": complete})
     deliveries = []
     if state.delivered is not None:
         promised = parcel.promised_by
@@ -215,8 +195,7 @@ class DailyStats(ParcelProjection):
 
 
 def today_in(network: Network, now: datetime) -> str:
-    zone = next(iter(network.facilities.values())).timezone if network.facilities else "UTC"
-    return now.astimezone(_zone(zone)).date().isoformat()
+    return now.astimezone(network.zone).date().isoformat()
 
 
 __all__ = ["DailyStats", "DailyStatsStore", "facts", "local_day", "today_in"]

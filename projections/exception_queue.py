@@ -21,11 +21,13 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.domain import sla
-from parcelflow.domain.parcel import SYSTEM, ExceptionRecord, Parcel
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.parcel_core import SYSTEM
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import ParcelState
 from parcelflow.application.personal_data import is_sealed
-from parcelflow.application.workflow import SEALED
+from parcelflow.domain.privacy import SEALED
 from parcelflow.domain.vocabulary import (
     EXCEPTION_RULES,
     SEVERITY_RANK,
@@ -36,13 +38,15 @@ from parcelflow.domain.vocabulary import (
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
 
+RESOLVED = str(ExceptionStatus.RESOLVED)
+
 COLUMNS = (
     "exception_id", "tracking_no", "parcel_id", "code", "severity", "owner", "customer_facing",
     "customer_tier", "priority", "status", "auto", "detail", "facility", "occurred_at",
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
     "note", "first_response_met", "resolution_met",
-    "cause", "handovers", "contacts", "last_contact_at", "last_contact_channel",
+    "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
 )
@@ -51,6 +55,7 @@ COLUMNS = (
 class ExceptionQueueStore(ViewStore):
     name = "exceptions"
     tables = ("exception_queue",)
+    json_columns = frozenset({"complaints", "claims"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS exception_queue ("
         "exception_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, "
@@ -61,7 +66,7 @@ class ExceptionQueueStore(ViewStore):
         "first_response_due TEXT, resolution_due TEXT NOT NULL, next_due TEXT, "
         "acknowledged_at TEXT, acknowledged_by TEXT, assignee TEXT, resolved_at TEXT, "
         "resolved_by TEXT, outcome TEXT, note TEXT, first_response_met INTEGER, "
-        "resolution_met INTEGER, cause TEXT NOT NULL, handovers INTEGER NOT NULL, "
+        "resolution_met INTEGER, occurrence TEXT NOT NULL, handovers INTEGER NOT NULL, "
         "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
@@ -97,7 +102,7 @@ class ExceptionQueueStore(ViewStore):
              limit: int = 1000) -> list[dict[str, Any]]:
         """Open exceptions in working order; only the overdue ones with `overdue_at`,
         those with a recorded breach with `breached`, escalated ones with `escalated`."""
-        where, params = ["status <> 'resolved'"], []
+        where, params = ["status <> ?"], [RESOLVED]
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
@@ -111,32 +116,28 @@ class ExceptionQueueStore(ViewStore):
         if escalated:
             where.append("escalation_level > 0")
         params.append(limit)
-        return [decode(r) for r in self.query(
+        return self.rows(
             f"SELECT * FROM exception_queue WHERE {' AND '.join(where)} "
             "ORDER BY priority DESC, escalation_level DESC, next_due ASC, exception_id LIMIT ?",
-            params)]
+            params)
+
+    def open_by_code(self) -> dict[str, int]:
+        """How many exceptions of each code are open."""
+        return {r["code"]: int(r["n"]) for r in self.query(
+            "SELECT code, COUNT(*) AS n FROM exception_queue WHERE status <> ? GROUP BY code",
+            [RESOLVED])}
 
     def for_parcel(self, tracking_no: str) -> list[dict[str, Any]]:
-        return [decode(r) for r in self.query(
+        return self.rows(
             "SELECT * FROM exception_queue WHERE tracking_no = ? "
-            "ORDER BY raised_at, exception_id", [tracking_no])]
+            "ORDER BY raised_at, exception_id", [tracking_no])
 
     def get(self, exception_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM exception_queue WHERE exception_id = ?", [exception_id])
-        return decode(rows[0]) if rows else None
+        rows = self.rows("SELECT * FROM exception_queue WHERE exception_id = ?", [exception_id])
+        return rows[0] if rows else None
 
     def all(self) -> list[dict[str, Any]]:
-        return [decode(r) for r in self.query(
-            "SELECT * FROM exception_queue ORDER BY exception_id")]
-
-
-def decode(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row with its links as lists."""
-    out = dict(row)
-    for name in ("complaints", "claims"):
-        if isinstance(out.get(name), str):
-            out[name] = orjson.loads(out[name])
-    return out
+        return self.rows("SELECT * FROM exception_queue ORDER BY exception_id")
 
 
 def facility_at(state: ParcelState, moment: datetime) -> str | None:
@@ -215,7 +216,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "note": SEALED if is_sealed(record.note) else record.note,
         "first_response_met": first_met,
         "resolution_met": resolution_met,
-        "cause": record.cause,
+        "occurrence": record.occurrence,
         "handovers": record.handovers,
         "contacts": len(record.contacts),
         "last_contact_at": utc(last_contact.at) if last_contact else None,
@@ -224,8 +225,8 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "escalated_to": record.escalated_to,
         "escalated_at": utc(record.escalated_at),
         "first_response_breached_at": utc(
-            sla.breached_at(record, SlaClock.FIRST_RESPONSE, first_due)),
-        "resolution_breached_at": utc(sla.breached_at(record, SlaClock.RESOLUTION, resolution_due)),
+            record.breached_at(SlaClock.FIRST_RESPONSE, first_due)),
+        "resolution_breached_at": utc(record.breached_at(SlaClock.RESOLUTION, resolution_due)),
         "reopened_at": utc(record.reopened_at),
         "reopen_count": record.reopen_count,
         "complaints": orjson.dumps(list(record.complaint_ids)).decode(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from parcelflow.application.service import ParcelService
 from parcelflow.projections.base import ParcelProjection, Replica, ViewStore, view_store
@@ -19,6 +20,9 @@ PROJECTIONS: dict[str, type[ParcelProjection]] = {
     "stats": DailyStats,
     "cases": Cases,
 }
+# The names as a type, for the command line's choices.
+ProjectionName = StrEnum(  # type: ignore[misc]
+    "ProjectionName", {name.upper(): name for name in PROJECTIONS})
 
 
 def open_view(service: ParcelService, name: str) -> ViewStore:

@@ -16,10 +16,11 @@ import orjson
 from eventsourcing.persistence import Tracking
 
 from parcelflow.application.describe import city_name, describe
-from parcelflow.domain.detection import instant
+from parcelflow.domain.times import instant
 from parcelflow.domain.privacy import ERASED, mask_signature
+from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.personal_data import Opener, is_sealed
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
 from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
@@ -42,6 +43,7 @@ COLUMNS = (
 class TrackingViewStore(ViewStore):
     name = "tracking"
     tables = ("tracking_view",)
+    json_columns = frozenset({"flags", "receiver", "sender", "timeline"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS tracking_view ("
         "tracking_no TEXT PRIMARY KEY, parcel_id TEXT NOT NULL, version INTEGER NOT NULL, "
@@ -79,10 +81,7 @@ class TrackingViewStore(ViewStore):
 
 def decode(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the view's JSON shape."""
-    out = dict(row)
-    for name in ("flags", "receiver", "sender", "timeline"):
-        if out.get(name) is not None:
-            out[name] = orjson.loads(out[name])
+    out = TrackingViewStore.decoded(row)
     out["manifested"] = bool(out["manifested"])
     return out
 

@@ -15,14 +15,17 @@ from collections import defaultdict
 from datetime import datetime
 
 from parcelflow.application.service import ParcelService
-from parcelflow.domain.detection import instant
+from parcelflow.domain.ids import PROMISE, QUIET_SINCE
+from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, ServiceLevel, Status
+from parcelflow.projections.exception_queue import RESOLVED
 from parcelflow.projections.registry import runner
 
-# Has the parcel this exception, open or raised for this occurrence? (the occurrence
-# key is built exactly as domain/detection.py builds it: prefix + the stored UTC time)
+# Has the parcel this exception, open or raised for this occurrence? Parameters: the
+# code, RESOLVED, and the occurrence key's prefix (domain/ids.py), which the stored UTC
+# time in `column` completes exactly as the domain builds the key.
 _ALREADY = ("NOT EXISTS (SELECT 1 FROM exception_queue q WHERE q.tracking_no = t.tracking_no "
-            "AND q.code = ? AND (q.status <> 'resolved' OR q.cause = ? || t.{column}))")
+            "AND q.code = ? AND (q.status <> ? OR q.occurrence = ? || t.{column}))")
 
 
 class Watchlist:
@@ -58,7 +61,7 @@ class Watchlist:
             for level, limit in limits:
                 params += [level, instant(now - limit)]
             params += [instant(now - p.stall_limit(None, status)), str(ExceptionCode.STALLED),
-                       "quiet:"]
+                       RESOLVED, QUIET_SINCE]
             found[ExceptionCode.STALLED] += self._select(
                 "SELECT t.tracking_no FROM tracking_view t WHERE t.status = ? "
                 "AND t.last_scan_at <= ? "
@@ -71,7 +74,7 @@ class Watchlist:
                 found[code] += self._select(
                     "SELECT t.tracking_no FROM tracking_view t WHERE t.status = ? "
                     f"AND t.last_scan_at <= ? AND {_ALREADY.format(column='last_scan_at')}",
-                    [str(status), instant(now - limit), str(code), "quiet:"])
+                    [str(status), instant(now - limit), str(code), RESOLVED, QUIET_SINCE])
         return found
 
     def late(self, now: datetime) -> dict[str, list[str]]:
@@ -86,8 +89,8 @@ class Watchlist:
             f"AND t.promised_by < ? AND {not_raised} UNION "
             f"SELECT t.tracking_no FROM tracking_view t WHERE t.status IN ({marks}) "
             f"AND t.eta > t.promised_by AND {not_raised}",
-            [*statuses, instant(now), str(ExceptionCode.DELAYED), "promise:",
-             *statuses, str(ExceptionCode.DELAYED), "promise:"])
+            [*statuses, instant(now), str(ExceptionCode.DELAYED), RESOLVED, PROMISE,
+             *statuses, str(ExceptionCode.DELAYED), RESOLVED, PROMISE])
         eta_gone = self._select(
             f"SELECT t.tracking_no FROM tracking_view t WHERE t.status IN ({marks}) "
             "AND t.promised_by < ? AND (t.eta IS NULL OR t.eta <= ?)",
@@ -98,10 +101,10 @@ class Watchlist:
         """Parcels with an open exception whose SLA clock ran out unrecorded."""
         at = instant(now)
         return self._select(
-            "SELECT DISTINCT tracking_no FROM exception_queue WHERE status <> 'resolved' AND ("
+            "SELECT DISTINCT tracking_no FROM exception_queue WHERE status <> ? AND ("
             "(first_response_due IS NOT NULL AND acknowledged_at IS NULL "
             "AND first_response_due < ? AND first_response_breached_at IS NULL) "
-            "OR (resolution_due < ? AND resolution_breached_at IS NULL))", [at, at])
+            "OR (resolution_due < ? AND resolution_breached_at IS NULL))", [RESOLVED, at, at])
 
     def flagged(self, now: datetime) -> dict[str, set[str]]:
         """Every candidate parcel, with why it was picked."""

@@ -18,8 +18,8 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import LRUCache
 
-from parcelflow.adapters.sealing import fingerprint
 from parcelflow.application.audit import event_name
+from parcelflow.application.personal_data import fingerprint
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
@@ -139,8 +139,9 @@ class FactFinder:
         if scan_type is not None:
             facts["note"] = fields.get("note")
         if isinstance(event, Parcel.ExceptionRaised):
-            cause = parcel.scan_versions.get(event.cause)
-            entry = parcel.entries.get(cause) if cause is not None else None
+            # Raised by a scan (its occurrence is the scan id): the scan says more.
+            version = parcel.scan_versions.get(event.occurrence)
+            entry = parcel.entries.get(version) if version is not None else None
             facts.update(exception_code=event.code, customer_facing=event.customer_facing,
                          caused_by=entry.kind if entry else None,
                          note=entry.scan.note if entry and entry.scan else None)
@@ -170,7 +171,7 @@ class FactFinder:
         facility = network.facilities.get(code) if code else None
         if facility is None:
             return None
-        city = network.cities.get(facility.city)
+        city = network.city_of(code)
         return Place(facility.code, facility.name_zh, facility.name_en,
                      city.name_zh if city else facility.city,
                      city.name_en if city else facility.city)

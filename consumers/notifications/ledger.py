@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from parcelflow.adapters.sql import in_chunks
 from parcelflow.adapters.sql_tables import SqlTables
 
 Key = tuple[str, str, str]  # (event_id, channel, recipient)
-_CHUNK = 300
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,10 @@ class NotificationLedger(SqlTables):
         wanted = set(keys)
         events = sorted({k[0] for k in wanted})
         found: dict[Key, str] = {}
-        for start in range(0, len(events), _CHUNK):
-            chunk = events[start:start + _CHUNK]
+        for marks, chunk in in_chunks(events):
             for row in self.query(
                     "SELECT event_id, channel, recipient, outcome FROM notification_ledger "
-                    f"WHERE event_id IN ({','.join('?' * len(chunk))})", chunk):
+                    f"WHERE event_id IN ({marks})", chunk):
                 key = (row["event_id"], row["channel"], row["recipient"])
                 if key in wanted:
                     found[key] = row["outcome"]

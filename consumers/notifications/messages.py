@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from importlib.resources import files
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 import orjson
 from parcelflow.consumers.notifications.facts import EventFacts
 
-# Times in messages are local to the network (all of it is on China Standard Time).
-LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 FALLBACK_LANGUAGE = "en"
 
 
@@ -26,22 +23,24 @@ class Message:
     sms: str
 
 
-def local_time(moment: datetime | None, language: str) -> str:
+def local_time(moment: datetime | None, language: str, zone: tzinfo) -> str:
+    """A time as the customer reads it: in the network's zone (`Network.zone`)."""
     if moment is None:
         return ""
-    at = moment.astimezone(LOCAL_TIME)
+    at = moment.astimezone(zone)
     if language.startswith("zh"):
         return f"{at.month}月{at.day}日 {at:%H:%M}"
     return f"{at:%a} {at.day} {at:%b} {at:%H:%M}"
 
 
 class Messages:
-    def __init__(self, *, tracking_url: str, text: str | None = None):
+    def __init__(self, *, tracking_url: str, zone: tzinfo, text: str | None = None):
         source = text if text is not None else \
             (files("parcelflow.consumers.notifications") / "templates.toml").read_text("utf-8")
         data = tomllib.loads(source)
         self.words: dict[str, dict[str, dict[str, str]]] = data.pop("words", {})
         self.tracking_url = tracking_url
+        self.zone = zone  # times in messages are local to the network
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                                  trim_blocks=False, lstrip_blocks=True)
         self.templates: dict[tuple[str, str], dict[str, jinja2.Template]] = {
@@ -78,9 +77,9 @@ class Messages:
             "name": receiver_name,
             "place": (place.name_zh if zh else place.name_en) if place else "",
             "city": (place.city_zh if zh else place.city_en) if place else "",
-            "eta": local_time(facts.eta, language),
-            "promised_by": local_time(facts.promised_by, language),
-            "occurred_at": local_time(facts.occurred_at, language),
+            "eta": local_time(facts.eta, language, self.zone),
+            "promised_by": local_time(facts.promised_by, language, self.zone),
+            "occurred_at": local_time(facts.occurred_at, language, self.zone),
             "reason": words.get("reason", {}).get(why, why.replace("_", " ")),
             "next": words.get("next", {}).get(why) or words.get("next", {}).get("default", ""),
             "attempts": facts.failed_attempts,

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from uuid import UUID
 
 import orjson
 import structlog
+from eventsourcing.persistence import Notification
 from kafka.consumer.fetcher import ConsumerRecord
 from parcelflow.consumers import parcel_events
-from parcelflow.consumers.backoff import Backoff
 from parcelflow.consumers.kafka_batches import BatchConsumer, DeadLetter
 from parcelflow.consumers.notifications.channels import (
     Channel,
@@ -33,6 +34,7 @@ from parcelflow.consumers.notifications.ledger import NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
 from parcelflow.consumers.notifications.notifier import Handled, Notifier
 from parcelflow.consumers.notifications.rules import Rules
+from parcelflow.consumers.retrying import follow_saved_position, retrying
 
 from parcelflow.adapters import kafka
 from parcelflow.adapters.log_follower import LogFollower
@@ -40,7 +42,7 @@ from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
 from parcelflow.adapters.webhooks import WebhookSender
 from parcelflow.application.service import ParcelService
-from parcelflow.settings import Settings
+from parcelflow.settings import NotifyChannel, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -109,9 +111,8 @@ class KafkaNotifyWorker:
 def worker_name(settings: Settings) -> str:
     """`notify`, or `notify-email-sms` for a worker on some channels only: each set of
     channels has its own consumer group (Kafka) or saved position (store)."""
-    every = {"email", "sms", "webhook"}
     chosen = sorted(set(settings.notify_channels))
-    return "notify" if set(chosen) == every else "notify-" + "-".join(chosen)
+    return "notify" if set(chosen) == set(NotifyChannel) else "notify-" + "-".join(chosen)
 
 
 class StoreNotifyWorker:
@@ -121,7 +122,6 @@ class StoreNotifyWorker:
         self.notifier = notifier
         self.positions = positions
         self.follower = follower
-        self._backoff = Backoff()
 
     @property
     def position(self) -> int:
@@ -129,24 +129,17 @@ class StoreNotifyWorker:
 
     def run(self, stop: threading.Event, *, follow: bool = True) -> None:
         log.info("notify.started", source="store", position=self.position)
-        failures = 0
-        while not stop.is_set():
-            try:
-                for notes in self.follower.batches(self.position, follow=follow, stop=stop):
-                    refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
-                                     n.originator_id, n.originator_version) for n in notes]
-                    handled = self.notifier.process_or_keep(refs, given_up_is_done=True)
-                    with self.notifier.ledger.transaction() as cursor:  # both or neither
-                        self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
-                        self.positions.save(self.name, notes[-1].id, cursor=cursor)
-                    failures = 0
-                if not follow:
-                    return
-            except Exception as e:  # noqa: BLE001 — the store is away: retry from the position
-                failures += 1
-                delay = self._backoff.delay(failures)
-                log.warning("notify.retry", error=f"{type(e).__name__}: {e}", retry_in=delay)
-                stop.wait(delay)
+        # The store away: the batch is read again from the saved position once it is back.
+        follow_saved_position(self.follower, lambda: self.position, self._handle, stop,
+                              follow=follow, retry=retrying("notify.retry", stop))
+
+    def _handle(self, notes: Sequence[Notification]) -> None:
+        refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
+                         n.originator_id, n.originator_version) for n in notes]
+        handled = self.notifier.process_or_keep(refs, given_up_is_done=True)
+        with self.notifier.ledger.transaction() as cursor:  # both or neither
+            self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
+            self.positions.save(self.name, notes[-1].id, cursor=cursor)
 
     def close(self) -> None:
         self.follower.close()
@@ -155,7 +148,8 @@ class StoreNotifyWorker:
 
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
-    messages = Messages(tracking_url=settings.tracking_url)
+    messages = Messages(tracking_url=settings.tracking_url,
+                        zone=service.network.zone)
     wanted = set(settings.notify_channels)
     channels: dict[str, Channel] = {}
     if "webhook" in wanted:

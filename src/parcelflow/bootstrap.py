@@ -1,10 +1,18 @@
-"""Wires adapters into the application: the one place that reads settings."""
+"""Wires adapters into the application: the one place a ParcelService is built.
+
+From the settings: the event store (SQLite or PostgreSQL), the key store and its master
+key, the facility registry, the service-level policy, the scan limits, the ingest
+cache. Every process gets its service here. What belongs to one entry point alone is
+wired there from the same settings object: the API's credential store and request log
+(`api/app.py`), the workers' Kafka clients, SMTP and webhooks (`consumers/`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +30,7 @@ if TYPE_CHECKING:  # imported where used: most commands never make checkpoints
     from parcelflow.application.checkpoints import Checkpoints, Verification
 
 
+@lru_cache(maxsize=8)  # read once per process: staff screens ask it for every time shown
 def load_network(path: Path | None = None) -> Network:
     """The facility registry: the given file, or the bundled demo network."""
     text = path.read_text() if path else (files("parcelflow") / "data" / "network.json").read_text()
@@ -46,7 +55,7 @@ def build_service(
             network=load_network(settings.network_file),
             policy=settings.policy.build(),
             limits=ScanLimits(settings.scan_max_future, settings.scan_max_age,
-                              settings.max_batch),
+                              settings.max_batch, settings.tracking_numbers()),
             clock=clock,
             cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
         )

@@ -57,6 +57,9 @@ HTTP_SECONDS = Histogram(
 RATE_LIMITED = Counter(
     "parcelflow_rate_limited_total", "Requests refused by a rate limit, by limit", ["limit"],
     registry=REGISTRY)
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "parcelflow_rate_limit_store_errors_total",
+    "Rate-limit checks let through because the shared store did not answer", registry=REGISTRY)
 AUTH_REFUSED = Counter(
     "parcelflow_auth_refused_total", "Requests refused by access control, by reason", ["reason"],
     registry=REGISTRY)

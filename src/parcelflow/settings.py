@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parcelflow.domain.policy import Clock, Policy
 from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel, Severity, Status
+from parcelflow.wire.tracking_numbers import DEFAULT_FORMATS, TrackingNumbers
 
 DEFAULT_DATABASE_URL = "sqlite:///parcelflow.db"
 
@@ -69,6 +71,14 @@ class WebhookEndpoint(BaseModel):
     secret: SecretStr
 
 
+class NotifyChannel(StrEnum):
+    """The channels a notification worker can send on."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELFLOW_", env_file=".env", extra="ignore",
                                       env_nested_delimiter="__")
@@ -103,6 +113,10 @@ class Settings(BaseSettings):
     )
     scan_max_age: timedelta = Field(timedelta(days=30), description="how old a scan may be")
     max_batch: int = Field(1000, ge=1, le=10_000, description="items per ingest batch")
+    tracking_number_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS), min_length=1,
+        description='accepted tracking numbers: a JSON list of regular expressions (matched '
+        'against the whole number) and built-in names ("s10": UPU S10 with its check digit)')
     ingest_cache_size: int = Field(
         100_000, ge=0, description="parcels an ingest process keeps in memory between batches"
     )
@@ -148,8 +162,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(5, ge=1, description="tries per notification")
     notify_retry_seconds: float = Field(
         0.5, gt=0, description="first wait between tries; doubles each time, at most 30 s")
-    notify_channels: list[Literal["email", "sms", "webhook"]] = Field(
-        default_factory=lambda: ["email", "sms", "webhook"],
+    notify_channels: list[NotifyChannel] = Field(
+        default_factory=lambda: list(NotifyChannel),
         description="channels this notification worker sends on (run one worker per channel "
         "group so a slow merchant endpoint never holds up customer email)")
     notify_concurrency: int = Field(
@@ -187,6 +201,29 @@ class Settings(BaseSettings):
         description="lookups with a phone_last4 that did not match, per tracking number, "
         "before proof attempts for it are refused (stops guessing the 10,000 combinations)",
     )
+    api_proof_failure_limit_per_address: str = Field(
+        "30/hour", description="phone_last4 answers that did not match, per client address "
+        "over all parcels, before that address's proofs are refused")
+    api_staff_token_lifetime: timedelta = Field(
+        timedelta(hours=12), description="how long a staff token is valid (scanner and "
+        "manifests keys do not expire; revoke or rotate them)")
+    api_ops_limit_per_address: str = Field(
+        "120/minute", description="/metrics, /readyz and /openapi.json requests per client "
+        "address")
+    api_ops_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="how long /metrics and /readyz reuse what they read "
+        "from the database")
+    api_max_header_bytes: int = Field(
+        16_384, ge=1024, description="largest request head (request line and headers); "
+        "larger ones are refused with 431")
+    api_body_timeout: timedelta = Field(
+        timedelta(seconds=30), description="how long a request body may take to arrive "
+        "(408 after it)")
+    rate_limit_storage: str = Field(
+        "memory://", description="where rate limits are counted: memory:// (each API process "
+        "on its own) or a shared store for the limits library, e.g. redis://host:6379")
+    rate_limit_prefix: str = Field(
+        "parcelflow", description="prefix of the rate-limit keys in a shared store")
     api_signature_tolerance: timedelta = Field(
         timedelta(minutes=5), description="how far a signed request's timestamp may be off"
     )
@@ -226,6 +263,15 @@ class Settings(BaseSettings):
         description="base64 32-byte key that wraps the API keys' request-signing secrets; "
         "absent: stored unwrapped (development only)",
     )
+
+    @field_validator("tracking_number_patterns")
+    @classmethod
+    def _formats_compile(cls, value: list[str]) -> list[str]:
+        TrackingNumbers(value)  # a pattern that does not compile fails at start-up
+        return value
+
+    def tracking_numbers(self) -> TrackingNumbers:
+        return TrackingNumbers(self.tracking_number_patterns)
 
 
 @lru_cache

@@ -13,13 +13,12 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from parcelflow.domain.network import Facility, Network
 from parcelflow.domain.vocabulary import FacilityKind
 
-CST = timezone(timedelta(hours=8))  # every facility of the bundled network is Asia/Shanghai
 
 _SURNAMES = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗") + ["欧阳", "司马"]
 _GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰")
@@ -91,9 +90,10 @@ def tracking_no(day: datetime, serial: int) -> str:
     return f"PF{day:%Y%m%d}{serial:07d}"
 
 
-def booking_day(now: datetime, hours: float) -> datetime:
-    """The date in a simulation's tracking numbers: the day its bookings start."""
-    return (now - timedelta(hours=hours)).astimezone(CST)
+def booking_day(now: datetime, hours: float, zone: tzinfo) -> datetime:
+    """The date in a simulation's tracking numbers: the day its bookings start, in the
+    network's zone."""
+    return (now - timedelta(hours=hours)).astimezone(zone)
 
 
 class _Journey:
@@ -158,8 +158,8 @@ class _Simulator:
             "declared_value": f"{value}.00",
             "insured": value >= 800 and self.chance(0.7),
             "postage": f"{rng.choice([8, 12, 18, 23, 35])}.00",
-            "promised_by": (start + timedelta(hours=_PROMISE[level])).astimezone(CST).isoformat(
-                timespec="seconds"),
+            "promised_by": (start + timedelta(hours=_PROMISE[level])).astimezone(
+                self.network.zone).isoformat(timespec="seconds"),
             "customer_tier": "vip" if self.chance(0.05) else "standard",
         }
         if self.chance(0.5):
@@ -245,7 +245,8 @@ class _Simulator:
                 "scan_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "tracking_no": j.number,
                 **scan,
-                "occurred_at": stamp.astimezone(CST).isoformat(timespec="seconds"),
+                # Scanners send local time with its offset.
+                "occurred_at": stamp.astimezone(self.network.zone).isoformat(timespec="seconds"),
                 "device_id": device,
                 "operator_id": f"emp-{rng.randint(1, 400):04d}",
             }
@@ -275,7 +276,7 @@ def simulate(
     rng = random.Random(seed)
     sim = _Simulator(network, rng, now, rates)
     result = Simulation()
-    day = booking_day(now, hours)
+    day = booking_day(now, hours, network.zone)
     for k in range(parcels):
         start = now - timedelta(hours=rng.uniform(2, hours))
         manifest, journey = sim.parcel(tracking_no(day, first_serial + k), start)

@@ -160,8 +160,11 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
     shown = run(["track", tracking(1), "--json"], db, tmp_path)
     row = json.loads(shown.stdout)
     assert row["status"] == "in_transit" and row["flags"] == ["damaged"]
-    assert row["timeline"][-1]["type"] == "departure" or any(
-        t["type"] == "departure" for t in row["timeline"])
+    # The new scans in their places: the reported damage, then the departure, last.
+    assert [(t["type"], t["facility"], t["occurred_at"]) for t in row["timeline"]
+            if t["facility"]][-2:] == [
+        ("exception", "SZX-HUB-01", damaged["occurred_at"]),
+        ("departure", "SZX-HUB-01", scans[4]["occurred_at"])]
     assert "13987654321" not in shown.stdout
 
     queue = json.loads(run(["exceptions", "--json"], db, tmp_path).stdout)

@@ -29,3 +29,23 @@ def test_lines_the_broker_did_not_take_are_named_and_the_rest_are_published(
     records = read_topic(kafka_broker.bootstrap, settings.kafka_scans_topic, 3)
     assert sorted(json.loads(r.value)["scan_id"] for r in records) == \
         sorted(s["scan_id"] for s in scans)
+
+
+def test_unreadable_lines_are_named_and_never_cost_their_neighbours(kafka_broker, tmp_path):
+    settings = kafka_test_settings(f"sqlite:///{tmp_path}/pf.db", kafka_broker.bootstrap)
+    scans = journey(2, t0=recent_start())[:2]
+    data = b"".join([json.dumps(scans[0]).encode() + b"\n",
+                     b'{"scan_id": "\xff bad"}\n',
+                     b"[" * 5000 + b"]" * 5000 + b"\n",
+                     json.dumps(scans[1]).encode() + b"\n"])
+    done = subprocess.run([sys.executable, "-m", "parcelflow", "publish-scans", "-"],
+                          cwd=tmp_path, input=data, capture_output=True, timeout=120,
+                          env={**os.environ, **settings_env(settings)})
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "line 2: not published: line is not valid UTF-8" in stderr
+    assert "line 3: not published: line is not valid JSON" in stderr
+    assert "2 of 4 scans were not published" in stderr
+    records = read_topic(kafka_broker.bootstrap, settings.kafka_scans_topic, 2)
+    assert sorted(json.loads(r.value)["scan_id"] for r in records) == \
+        sorted(s["scan_id"] for s in scans)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -68,23 +69,7 @@ def test_serve_with_keys_and_health(tmp_path, postgres_url):
     assert [k["name"] for k in json.loads(listed.stdout)] == ["scanner-9", "orders"]
     assert scanner["token"].split("_")[-1] not in listed.stdout  # secrets never listed
 
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen([*PARCELFLOW, "serve", "--port", str(port)], cwd=tmp_path,
-                                  env=_env(postgres_url), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            assert server.poll() is None, log_path.read_text()
-            time.sleep(0.2)
+    with serving(tmp_path, postgres_url) as (base, _, log_path):
         with httpx.Client(base_url=base) as http:
             r = http.post("/v1/parcels", json=[manifest(1)],
                           headers={"Authorization": f"Bearer {orders['token']}"})
@@ -108,9 +93,6 @@ def test_serve_with_keys_and_health(tmp_path, postgres_url):
                           headers={"Authorization": f"Bearer {scanner['token']}"})
             assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
             assert "parcelflow_http_requests_total" in http.get("/metrics").text
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]
     of_request = [line for line in lines if line.get("request_id") == "e2e-1"]
@@ -120,3 +102,75 @@ def test_serve_with_keys_and_health(tmp_path, postgres_url):
     unreachable = run(["health", "--timeout", "2"], "postgresql://postgres@127.0.0.1:1/none",
                       tmp_path)
     assert unreachable.returncode == 1 and "database unreachable" in unreachable.stdout
+
+
+@contextmanager
+def serving(tmp_path, db: str, **env: str):
+    """`parcelflow serve` on a free port; yields its base URL and log path."""
+    port = free_port()
+    log_path = tmp_path / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([*PARCELFLOW, "serve", "--port", str(port)], cwd=tmp_path,
+                                  env={**_env(db), **env}, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        yield base, port, log_path
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _raw(port: int, data: bytes, *, then_close: bool = False, read: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        if then_close:
+            return b""
+        answer = b""
+        while read:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.split(b"\r\n\r\n", 1)[1]:
+                break
+        return answer
+
+
+def test_serve_bounds_request_heads_and_slow_bodies_and_a_vanished_client_is_no_error(
+        tmp_path, postgres_url):
+    made = run(["keys", "create", "scanner", "--name", "scanner-9", "--facility", "SZX-OUT-07",
+                "--json"], postgres_url, tmp_path)
+    token = json.loads(made.stdout)["token"]
+    with serving(tmp_path, postgres_url, PARCELFLOW_API_MAX_HEADER_BYTES="8192",
+                 PARCELFLOW_API_BODY_TIMEOUT="PT1S") as (base, port, log_path):
+        # A head over the limit: 431 before the rest of it is read.
+        big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+        assert _raw(port, big).startswith(b"HTTP/1.1 431 ")
+        # Under the limit, in many small writes: fine.
+        ok = httpx.get(f"{base}/healthz", headers={"X-Fine": "b" * 4000})
+        assert ok.status_code == 200
+        # A body that stalls: 408 after the configured second, not held open.
+        head = (f"POST /v1/scans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[").encode()
+        started = time.monotonic()
+        answer = _raw(port, head)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert time.monotonic() - started < 5
+        # A client that goes away mid-upload: nothing went wrong on our side.
+        _raw(port, head + b" " * 100, then_close=True)
+        time.sleep(0.5)
+        metrics = httpx.get(f"{base}/metrics").text
+    assert 'status="500"' not in metrics
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()
+             if line.startswith("{")]
+    assert not [line for line in lines if line["event"] == "api.unexpected_error"]
+    assert [line for line in lines if line["event"] == "http.client_disconnected"]

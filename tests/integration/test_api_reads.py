@@ -3,6 +3,9 @@ history, the exception workflow by role, health, readiness, metrics and request 
 
 from __future__ import annotations
 
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.parcel_admin import ParcelAdmin
 from tests.support.api import Api, is_problem, make_api
 from tests.support.builders import journey, manifest, tracking
 
@@ -16,6 +19,15 @@ def _parcel(api: Api, n: int, scans: int = 6) -> str:
         assert r.json()["accepted"] == 1, r.text
     api.catch_up()
     return tracking(n)
+
+
+def _requests_counted(metrics_text: str) -> dict[tuple[str, str, str], float]:
+    """parcelflow_http_requests_total by (route, method, status)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+            for family in text_string_to_metric_families(metrics_text)
+            for s in family.samples if s.name == "parcelflow_http_requests_total"}
 
 
 def _comparable(response) -> tuple:
@@ -70,7 +82,7 @@ def test_erased_personal_data_proves_nothing(api):
     no = _parcel(api, 4, scans=2)
     assert api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}
                           ).json()["detail"] == "full"
-    api.service.erase(no, by="dpo")
+    Erasure(api.service).erase(no, by="dpo")
     api.catch_up("tracking")
     is_problem(api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}), 404)
     assert api.client.get(f"/v1/parcels/{no}").json()["detail"] == "coarse"
@@ -80,7 +92,7 @@ def test_a_redirect_moves_the_proof_to_the_new_receiver(api):
     no = _parcel(api, 5, scans=2)
     assert api.client.get(f"/v1/parcels/{no}", params={"phone_last4": RECEIVER_LAST4}
                           ).status_code == 200
-    api.service.redirect_receiver(no, {"name": "张三", "phone": "13700001111",
+    ParcelAdmin(api.service).redirect_receiver(no, {"name": "张三", "phone": "13700001111",
                                        "address": "上海市徐汇区漕溪北路1号"},
                                   reason="customer asked", by="cs")
     api.catch_up("tracking")
@@ -123,7 +135,7 @@ def test_history_is_for_auditors(api):
     no = _parcel(api, 6, scans=3)
     before = api.service.clock()
     api.service.clock.advance(hours=1)
-    api.service.raise_exception(no, "damaged", by="staff:emp-1")
+    ExceptionWorkflow(api.service).raise_exception(no, "damaged", by="staff:emp-1")
     r = api.client.get(f"/v1/parcels/{no}/history", headers=api.auth("auditor"))
     body = r.json()
     assert [e["type"] for e in body["events"]][-1] == "exception_raised"
@@ -263,13 +275,22 @@ def test_health_readiness_and_metrics(api):
     assert "tracking is 300 s behind" in r.json()["reasons"][0]
     api.catch_up()
     assert api.client.get("/readyz").status_code == 200
-    api.service.raise_exception(tracking(8), "damaged", by="staff:x")
+    ExceptionWorkflow(api.service).raise_exception(tracking(8), "damaged", by="staff:x")
     api.catch_up()
     text = api.client.get("/metrics").text
     assert 'parcelflow_exceptions_open{code="damaged"} 1.0' in text
     assert 'parcelflow_projection_lag_events{projection="tracking"} 0.0' in text
-    assert 'route="/v1/parcels/{tracking_no}"' in text or "route=\"/v1/parcels\"" in text
     assert "parcelflow_scans_accepted_total" in text
+    # Requests are counted by the route's template, never by the path they asked for.
+    before = _requests_counted(text)
+    looked_up = api.client.get(f"/v1/parcels/{tracking(8)}")
+    registered = api.client.post("/v1/parcels", json=manifest(18), headers=api.auth("orders"))
+    lookup = ("/v1/parcels/{tracking_no}", "GET", str(looked_up.status_code))
+    registration = ("/v1/parcels", "POST", str(registered.status_code))
+    text = api.client.get("/metrics").text
+    after = _requests_counted(text)
+    assert after[lookup] == before.get(lookup, 0) + 1
+    assert after[registration] == before.get(registration, 0) + 1
     assert tracking(8) not in text  # no tracking numbers (or anything personal) in labels
 
 

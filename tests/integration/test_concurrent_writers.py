@@ -54,27 +54,29 @@ def test_a_writer_with_a_cache_is_not_fooled_by_another_writers_changes(make_ser
                                                                      database_url):
     """Two processes writing one parcel (the API and a CLI, say): an answer that changes
     nothing, given from the first one's cached copy, is checked against the store."""
-    from parcelflow.application.workflow import ExceptionDesk
+    from parcelflow.application.exceptions import ExceptionWorkflow
     from parcelflow.domain.vocabulary import ExceptionCode, Outcome
 
     api, cli = (make_service(database_url, cache_size=1000) for _ in range(2))
     api.register([manifest(1)])
     api.ingest([scan("pickup", "SZX-OUT-07", 0, 1)])  # the parcel is now in api's cache
-    first = api.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs-1")
-    ExceptionDesk(api).acknowledge(tracking(1), first, by="cs-1")
+    first = ExceptionWorkflow(api).raise_exception(tracking(1), ExceptionCode.DAMAGED,
+                                                   by="cs-1").case_id
+    ExceptionWorkflow(api).acknowledge(tracking(1), first, by="cs-1")
 
-    ExceptionDesk(cli).resolve(tracking(1), first, Outcome.REDELIVERED, by="cs-1")
+    ExceptionWorkflow(cli).resolve(tracking(1), first, Outcome.REDELIVERED, by="cs-1")
     # api's copy still shows `damaged` open: raising it again would answer with the old
     # one and store nothing.
-    second = api.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs-2")
+    second = ExceptionWorkflow(api).raise_exception(tracking(1), ExceptionCode.DAMAGED,
+                                                    by="cs-2").case_id
     assert second != first
     assert api.get(tracking(1)).exceptions[second].is_open
 
-    ExceptionDesk(api).acknowledge(tracking(1), second, by="cs-2")
-    ExceptionDesk(api).resolve(tracking(1), second, Outcome.REDELIVERED, by="cs-2")
-    ExceptionDesk(cli).reopen(tracking(1), second, by="cs-2", reason="box arrived empty")
+    ExceptionWorkflow(api).acknowledge(tracking(1), second, by="cs-2")
+    ExceptionWorkflow(api).resolve(tracking(1), second, Outcome.REDELIVERED, by="cs-2")
+    ExceptionWorkflow(cli).reopen(tracking(1), second, by="cs-2", reason="box arrived empty")
     # api's copy shows it resolved; resolving it refused on that copy would be wrong.
-    ExceptionDesk(api).resolve(tracking(1), second, Outcome.RESHIPPED, by="cs-2")
+    ExceptionWorkflow(api).resolve(tracking(1), second, Outcome.RESHIPPED, by="cs-2")
     assert not api.get(tracking(1)).exceptions[second].is_open
     assert verify_all(api).ok
 

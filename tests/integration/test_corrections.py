@@ -11,7 +11,7 @@ import pytest
 from parcelflow.application.audit import history_report
 from parcelflow.application.corrections import CorrectionRefused, Corrections
 from parcelflow.application.service import utcnow
-from parcelflow.domain.parcel import DomainError, NotFound
+from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.settings import Settings, WebhookEndpoint
 from tests.support.api import is_problem
 from tests.support.builders import journey, manifest, recent_start, tracking

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from parcelflow.application.corrections import Corrections
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.bootstrap import epcis_identifiers
 from tests.support.api import is_problem
@@ -20,10 +21,13 @@ def test_a_voided_and_an_amended_scan_are_declared_as_epcis_corrects_events(serv
     scans = journey(1)[:6]
     service.ingest(scans)
     clock.advance(hours=2)
-    service.void_event(tracking(1), 4, reason="scanned the wrong parcel", by="auditor-7")
+    corrections = Corrections(service)
+    # Events by version: 1 registered, 2-7 the six scans.
+    corrections.void(tracking(1), scans[2]["scan_id"], reason="scanned the wrong parcel",
+                     by="auditor-7")
     arrival_at = scans[5]["occurred_at"]
-    service.amend_scan(tracking(1), 7, {"facility": "HGH-HUB-03"}, reason="wrong hub",
-                       by="auditor-7")
+    corrections.amend(tracking(1), scans[5]["scan_id"], facility="HGH-HUB-03",
+                      reason="wrong hub", by="auditor-7")
     events = export_of(service).parcel(tracking(1))
     document = export_of(service).document(events)
     assert schema_errors(document) == []

@@ -14,8 +14,10 @@ import pytest
 
 from parcelflow.adapters.signing import NoteSigner
 from parcelflow.application.audit import history_report, verify
-from parcelflow.application.claims import ClaimsDesk
-from parcelflow.application.workflow import ComplaintsDesk, ExceptionDesk
+from parcelflow.application.claims import Claims
+from parcelflow.application.complaints import Complaints
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.bootstrap import build_checkpoints
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, Outcome
 from parcelflow.settings import Settings
@@ -72,12 +74,12 @@ def test_after_erase_no_personal_data_is_left_anywhere_and_verify_passes(api, po
                          headers=api.auth("cs_agent")).json()["exception_id"]
     assert client.post(f"/v1/exceptions/{raised}/contact", headers=api.auth("cs_agent"), json={
         "tracking_no": tracking(1), "channel": "phone", "summary": SUMMARY}).status_code == 200
-    ComplaintsDesk(svc).file(tracking(1), ComplaintCategory.DAMAGE, Channel.PHONE, words=WORDS,
-                             by="staff:emp-cs_agent")
-    ClaimsDesk(svc).file(tracking(1), "damaged", Decimal("300.00"), evidence=[EVIDENCE],
+    Complaints(svc).file(tracking(1), ComplaintCategory.DAMAGE, Channel.PHONE, words=WORDS,
                          by="staff:emp-cs_agent")
-    ExceptionDesk(svc).resolve(tracking(1), raised, Outcome.COMPENSATED, by="staff:emp-cs_agent",
-                               note=RESOLUTION)
+    Claims(svc).file(tracking(1), "damaged", Decimal("300.00"), evidence=[EVIDENCE],
+                     by="staff:emp-cs_agent")
+    ExceptionWorkflow(svc).resolve(tracking(1), raised, Outcome.COMPENSATED,
+                                   by="staff:emp-cs_agent", note=RESOLUTION)
 
     # What staff and auditors see before: opened where they may see it.
     head, items = history_report(svc, tracking(1), reveal=True)
@@ -109,7 +111,7 @@ def test_after_erase_no_personal_data_is_left_anywhere_and_verify_passes(api, po
     for private in ("赵六", "5555", "后门", SIGNED_BY):  # staff text and notes: not shown
         assert private not in seen.text
 
-    svc.erase(tracking(1), by="dpo-1")
+    Erasure(svc).erase(tracking(1), by="dpo-1")
     api.catch_up("tracking", "exceptions", "stats", "cases")
 
     assert found_in(dump(postgres_url)) == []

@@ -80,3 +80,49 @@ def test_scans_from_the_topic_are_stored_and_bad_ones_dead_lettered(
                for r in dead)
     # Everything polled was committed: 22 scans + 1 retry + 3 bad messages.
     assert sum(c or 0 for c in committed.values()) == 26
+
+
+def test_a_dead_letter_carries_our_reason_only_and_never_the_value(
+        kafka_broker, make_service, postgres_url):
+    from parcelflow.application.service import utcnow
+
+    settings = kafka_test_settings(postgres_url, kafka_broker.bootstrap)
+    kafka_broker.create_topics([settings.kafka_scans_topic, settings.kafka_scans_dlq_topic])
+    good = journey(7, t0=recent_start())[0]
+    bad = {**good, "scan_id": "bad-7", "operator_id": "13812345678 张三"}
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, **PRODUCER_CONFIG)
+    producer.send(settings.kafka_scans_topic, key=tracking(7).encode(),
+                  value=json.dumps(bad).encode(),
+                  headers=[("parcelflow-reason", b"all good, ignore"),
+                           ("Parcelflow-Source", b"forged"), ("trace-id", b"t-1")])
+    producer.send(settings.kafka_scans_topic, key=tracking(7).encode(),
+                  value=json.dumps(good).encode())
+    producer.flush()
+    svc = make_service(postgres_url, clock=utcnow)
+    worker = build_ingest_worker(make_service(postgres_url, clock=utcnow), settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        [dead] = read_topic(kafka_broker.bootstrap, settings.kafka_scans_dlq_topic, 1)
+        deadline = time.monotonic() + 20
+        while True:  # the good neighbour is stored
+            try:
+                if svc.get(tracking(7)).scan_versions:
+                    break
+            except LookupError:
+                pass
+            assert time.monotonic() < deadline, "the good scan did not reach the store"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(10)
+        worker.close()
+    names = [name.lower() for name, _ in dead.headers]
+    assert names.count(REASON_HEADER) == 1 and names.count(SOURCE_HEADER) == 1
+    headers = {name.lower(): value.decode() for name, value in dead.headers}
+    assert headers["trace-id"] == "t-1"  # the producer's other headers travel on
+    reason = headers[REASON_HEADER]
+    assert reason.startswith("operator_id: not in the expected format")
+    assert "13812345678" not in reason and "张三" not in reason
+    assert headers[SOURCE_HEADER].startswith(settings.kafka_scans_topic)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured_event
+from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.consumers.relay import build_relay
 
 from tests.support.builders import journey, manifest, recent_start, tracking
@@ -25,7 +26,8 @@ def test_stored_events_are_published_as_cloudevents_without_personal_data(
     svc = make_service(postgres_url, clock=utcnow)
     svc.register([manifest(n) for n in (1, 2)])
     svc.ingest(journey(1, t0=recent_start())[:4])
-    svc.raise_exception(tracking(2), "complaint", by="cs-7", detail="李华 called: 13987654321")
+    ExceptionWorkflow(svc).raise_exception(tracking(2), "complaint", by="cs-7",
+                                           detail="李华 called: 13987654321")
     stored = {n: svc.stored_events(tracking(n)) for n in (1, 2)}
     total = sum(len(v) for v in stored.values())
 

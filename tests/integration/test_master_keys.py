@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from parcelflow.adapters.sealing import SealError
 from parcelflow.application.audit import history
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.personal_data import SealError
 from parcelflow.bootstrap import build_service
 from parcelflow.settings import Settings
 from tests.support.builders import manifest, tracking
@@ -33,7 +34,7 @@ def test_rotate_master_rewraps_every_key_while_processes_keep_reading(database_u
     try:
         before = service(pii_master_key=OLD)
         before.register([manifest(1), manifest(2), manifest(4)])
-        before.erase(tracking(4), by="dpo")
+        Erasure(before).erase(tracking(4), by="dpo")
         # Every process is given the new key, and the old one as previous: they read both.
         during = service(pii_master_key=NEW, pii_master_key_previous=OLD)
         assert receiver_phone(during, 1) == "13987654321"

@@ -7,8 +7,12 @@ from datetime import timedelta
 
 from decimal import Decimal
 
-from parcelflow.application.claims import ClaimsDesk
-from parcelflow.application.workflow import ComplaintsDesk, ExceptionDesk
+from parcelflow.application.claims import Claims
+from parcelflow.application.complaints import Complaints
+from parcelflow.application.corrections import Corrections
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.parcel_admin import ParcelAdmin
 from parcelflow.domain.vocabulary import (
     Channel,
     ClaimCause,
@@ -36,13 +40,15 @@ def busy_history(service, clock) -> None:
     late = journey(1)[6:]
     service.ingest(late[2:])
     service.ingest(late[:2])  # uploaded after what followed them
-    exc = service.raise_exception(tracking(3), ExceptionCode.ADDRESS_ISSUE, by="cs-1")
-    service.acknowledge_exception(tracking(3), exc, by="cs-1")
-    service.resolve_exception(tracking(3), exc, Outcome.REDELIVERED, by="cs-1")
-    version = max(v for v, e in service.get(tracking(3)).entries.items() if e.scan)
-    service.void_event(tracking(3), version, reason="wrong parcel", by="auditor")
+    workflow = ExceptionWorkflow(service)
+    exc = workflow.raise_exception(tracking(3), ExceptionCode.ADDRESS_ISSUE, by="cs-1").case_id
+    workflow.acknowledge(tracking(3), exc, by="cs-1")
+    workflow.resolve(tracking(3), exc, Outcome.REDELIVERED, by="cs-1")
+    last = max((v, e.scan.scan_id) for v, e in service.get(tracking(3)).entries.items()
+               if e.scan)
+    Corrections(service).void(tracking(3), last[1], reason="wrong parcel", by="auditor")
     service.register([manifest(4)])
-    service.erase(tracking(2), by="dpo")
+    Erasure(service).erase(tracking(2), by="dpo")
 
 
 def test_an_incremental_build_equals_a_rebuild(service, runners, clock):
@@ -115,7 +121,7 @@ def test_the_view_shows_personal_data_masked_and_follows_an_erasure(service, run
     assert row["signed_by"] == "李*"
     assert any("(signed: 李*)" in t["description"] for t in row["timeline"])
     assert "李华" not in str(row)
-    service.erase(tracking(), by="dpo")
+    Erasure(service).erase(tracking(), by="dpo")
     runners["tracking"].run()
     row = runners["tracking"].projection.view.get(tracking())
     assert row["receiver"]["phone"] == "[erased]" and row["sender"]["name"] == "[erased]"
@@ -128,11 +134,12 @@ def test_the_view_says_what_happens_next_and_when(service, runners):
     row = runners["tracking"].projection.view.get(tracking())
     assert (row["status"], row["next_activity"], row["next_facility"]) == (
         "in_transit", "arrival", "SHA-HUB-02")
-    lane = service.network.lanes[("SZX-HUB-01", "SHA-HUB-02")].hours
-    departed = T0 + timedelta(hours=3)
-    assert row["eta"] == (departed + timedelta(hours=lane + 6)).astimezone(
-        __import__("datetime").timezone.utc).isoformat()
-    service.revise_eta(tracking(), T0 + timedelta(days=4), reason="truck broke down", by="ops")
+    # Departed the Shenzhen hub at 11:00 (+08:00) on 22 November; the bundled network's
+    # SZX-SHA linehaul takes 25.3 h and the last mile from the Shanghai hub about 6 h:
+    # at the door 31 h 18 min later, 18:18 (+08:00) on the 23rd.
+    assert row["eta"] == "2026-11-23T10:18:00+00:00"
+    ParcelAdmin(service).revise_eta(tracking(), T0 + timedelta(days=4), reason="truck broke down",
+                                    by="ops")
     runners["tracking"].run()
     row = runners["tracking"].projection.view.get(tracking())
     assert row["eta"].startswith("2026-11-26T00:00")
@@ -142,8 +149,9 @@ def test_the_queue_puts_severity_first_and_a_large_account_first_among_equals(
         service, runners, clock):
     service.register([manifest(1), manifest(2, customer_tier="vip")])
     for n in (1, 2):
-        service.raise_exception(tracking(n), ExceptionCode.DAMAGED, by="cs")
-        service.raise_exception(tracking(n), ExceptionCode.RECIPIENT_ABSENT, by="cs")
+        ExceptionWorkflow(service).raise_exception(tracking(n), ExceptionCode.DAMAGED, by="cs")
+        ExceptionWorkflow(service).raise_exception(tracking(n), ExceptionCode.RECIPIENT_ABSENT,
+                                                   by="cs")
     runners["exceptions"].run()
     rows = runners["exceptions"].projection.view.open()
     assert [(r["tracking_no"][-1], r["code"]) for r in rows] == [
@@ -162,9 +170,10 @@ def test_daily_statistics_count_what_the_managers_report(service, runners, clock
     first, second = journey(1), journey(2)
     del second[3]  # the SZX hub forgot to sort parcel 2
     service.ingest(first + second)
-    exc = service.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs")
+    exc = ExceptionWorkflow(service).raise_exception(tracking(1), ExceptionCode.DAMAGED,
+                                                     by="cs").case_id
     clock.advance(minutes=20)
-    service.acknowledge_exception(tracking(1), exc, by="cs")
+    ExceptionWorkflow(service).acknowledge(tracking(1), exc, by="cs")
     runners["stats"].run()
     stats = runners["stats"].projection.view
     day1 = stats.report("2026-11-22")  # T0 is 08:00 on the 22nd in Shenzhen
@@ -218,19 +227,19 @@ def test_lag_says_how_far_behind_a_view_is(service, runners, clock):
 
 def test_casework_builds_the_same_queue_and_cases_incrementally_and_by_rebuild(
         service, runners, clock):
-    desk, complaints, claims = ExceptionDesk(service), ComplaintsDesk(service), ClaimsDesk(service)
+    desk, complaints, claims = ExceptionWorkflow(service), Complaints(service), Claims(service)
     service.register([manifest(1), manifest(2, insured=False)])
     service.ingest(journey(1)[:5] + journey(2)[:5])
     catch_up(runners)
-    lost = desk.raise_exception(tracking(1), ExceptionCode.LOST, by="ops")
+    lost = desk.raise_exception(tracking(1), ExceptionCode.LOST, by="ops").case_id
     desk.acknowledge(tracking(1), lost, by="cs-1")
     desk.hand_over(tracking(1), lost, by="cs-1", to_agent="cs-2", to_team="claims_team")
     catch_up(runners)
     desk.contact(tracking(1), lost, Channel.EMAIL, by="cs-2", summary="asked for the invoice")
     cid = complaints.file(tracking(1), ComplaintCategory.LOSS, Channel.PHONE, words="where?",
-                          by="cs-2")
+                          by="cs-2").case_id
     claim = claims.file(tracking(1), ClaimCause.LOST, Decimal("900.00"), evidence=["inv"],
-                        by="cs-2")
+                        by="cs-2").case_id
     claims.assess(tracking(1), claim, by="adj")
     catch_up(runners)
     claims.approve(tracking(1), claim, by="mgr", amount=Decimal("850.00"))
@@ -238,10 +247,10 @@ def test_casework_builds_the_same_queue_and_cases_incrementally_and_by_rebuild(
     desk.resolve(tracking(1), lost, Outcome.COMPENSATED, by="cs-2")
     complaints.close(tracking(1), cid, Outcome.COMPENSATED, by="cs-2", customer_confirmed=True)
     clock.advance(hours=2)
-    damaged = desk.raise_exception(tracking(2), ExceptionCode.DAMAGED, by="hub")
+    damaged = desk.raise_exception(tracking(2), ExceptionCode.DAMAGED, by="hub").case_id
     service.command(tracking(2), lambda p: p.check_sla(service.policy, now=clock.now))
     other = claims.file(tracking(2), ClaimCause.DAMAGED, Decimal("100"), evidence=["photo"],
-                        by="cs-3")
+                        by="cs-3").case_id
     claims.reject(tracking(2), other, by="mgr", reason="packed without protection")
     desk.reopen(tracking(1), lost, by="cs-2", reason="customer disputes the amount")
     catch_up(runners)

@@ -7,11 +7,17 @@ from datetime import timedelta
 import pytest
 
 from parcelflow.application.audit import history, verify, verify_all
+from parcelflow.application.corrections import Corrections
+from parcelflow.application.erasure import Erasure
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.parcel_admin import ParcelAdmin
 from parcelflow.application.results import ItemStatus
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.vocabulary import ExceptionCode, Outcome, Status
 from tests.support.builders import journey, manifest, scan, tracking
+from tests.support.contracts import check_key_store, check_parcel_recorder
 from tests.support.tamper import delete_event, tamper
 
 
@@ -146,12 +152,13 @@ def test_a_deleted_event_breaks_the_chain(service, database_url):
 def test_erasure_leaves_history_verifiable_with_personal_data_gone(service):
     service.register([manifest()])
     service.ingest(journey()[:2])
-    assert service.erase(tracking(), by="dpo-1", reason="GDPR art. 17") is True
+    erasure = Erasure(service)
+    assert erasure.erase(tracking(), by="dpo-1", reason="GDPR art. 17").key_destroyed is True
     items = history(service, tracking(), reveal=True)
     assert items[0].details["manifest"]["receiver"]["phone"] == "[erased]"
     assert items[-1].event_type == "personal_data_erased"
     assert verify(service, tracking()).ok
-    assert service.erase(tracking(), by="dpo-1") is False  # nothing left to erase
+    assert erasure.erase(tracking(), by="dpo-1").key_destroyed is False  # nothing left
     report = service.register([manifest()])
     assert report.results[0].status == ItemStatus.REJECTED and "erased" in report.results[0].reason
 
@@ -160,22 +167,24 @@ def test_exception_workflow_and_corrections_through_the_service(service):
     service.register([manifest()])
     service.ingest(journey()[:5] + [scan("arrival", "HGH-HUB-03", 18)])
     [misdirected] = service.get(tracking()).open_exceptions
-    service.acknowledge_exception(tracking(), misdirected.exception_id, by="hub-lead")
-    service.resolve_exception(tracking(), misdirected.exception_id, Outcome.NO_FAULT,
-                              by="hub-lead", note="re-sorted")
-    raised = service.raise_exception(tracking(), ExceptionCode.DAMAGED, by="cs-1",
-                                     detail="customer photo")
+    workflow = ExceptionWorkflow(service)
+    workflow.acknowledge(tracking(), misdirected.exception_id, by="hub-lead")
+    workflow.resolve(tracking(), misdirected.exception_id, Outcome.NO_FAULT, by="hub-lead",
+                     note="re-sorted")
+    raised = workflow.raise_exception(tracking(), ExceptionCode.DAMAGED, by="cs-1",
+                                      detail="customer photo").case_id
     parcel = service.get(tracking())
     assert [r.exception_id for r in parcel.open_exceptions] == [raised]
-    version = next(v for v, e in parcel.entries.items() if e.scan and e.scan.facility == "HGH-HUB-03")
-    service.amend_scan(tracking(), version, {"facility": "SHA-HUB-02"}, reason="wrong config",
-                       by="auditor-1")
+    misrouted = next(e.scan.scan_id for e in parcel.entries.values()
+                     if e.scan and e.scan.facility == "HGH-HUB-03")
+    Corrections(service).amend(tracking(), misrouted, facility="SHA-HUB-02",
+                               reason="wrong config", by="auditor-1")
     assert service.get(tracking()).state.location == "SHA-HUB-02"
-    service.cancel(tracking(), reason="shipper request", by="cs-2")
+    ParcelAdmin(service).cancel(tracking(), reason="shipper request", by="cs-2")
     assert service.get(tracking()).state.status == Status.CANCELLED
     assert verify(service, tracking()).ok
     with pytest.raises(ParcelNotFound):
-        service.cancel(tracking(42), reason="x", by="y")
+        ParcelAdmin(service).cancel(tracking(42), reason="x", by="y")
 
 
 def test_a_stale_writer_retries_only_the_parcels_that_conflicted(make_service, database_url):
@@ -200,10 +209,8 @@ def test_a_stale_writer_retries_only_the_parcels_that_conflicted(make_service, d
 
 
 def test_the_key_store_keeps_one_key_per_parcel_and_tombstones_erasures(service):
-    keys = service.personal.keys
-    ids = [parcel_id(tracking(n)) for n in (1, 2)]
-    first = keys.ensure(ids)
-    assert keys.ensure(ids) == first and all(len(k) == 32 for k in first.values())
-    assert keys.destroy(ids[0]) is True and keys.destroy(ids[0]) is False
-    assert keys.ensure(ids) == {ids[0]: None, ids[1]: first[ids[1]]}
-    assert keys.keys([parcel_id(tracking(3))]) == {}
+    check_key_store(service.personal.keys)
+
+
+def test_the_recorder_reads_many_parcels_at_once(service):
+    check_parcel_recorder(service)

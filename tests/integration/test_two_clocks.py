@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from parcelflow.application.audit import history_report
-from parcelflow.application.service import ParcelNotFound
+from parcelflow.application.corrections import Corrections
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.errors import ParcelNotFound
 from parcelflow.projections.tracking_view import as_seen
 from tests.support.api import is_problem
 from tests.support.builders import T0, journey, manifest, tracking
@@ -72,7 +74,7 @@ def test_a_parcel_uploaded_all_at_once_still_shows_where_it_was_yesterday(late_h
 
 def test_exceptions_open_at_a_time_follow_both_clocks(late_hub, clock):
     clock.now = at(31)
-    late_hub.raise_exception(tracking(1), "damaged", by="staff:emp-1")
+    ExceptionWorkflow(late_hub).raise_exception(tracking(1), "damaged", by="staff:emp-1")
     now, _ = history_report(late_hub, tracking(1))
     assert [e["code"] for e in now["open_exceptions"]] == ["damaged"]
     assert "damaged" in now["flags"]
@@ -84,8 +86,9 @@ def test_a_voided_scan_did_not_happen_at_t_unless_asked_as_known_before_the_void
                                                                                  clock):
     clock.now = at(32)
     # Versions by recording order: 1 registered, 2-3 outlet, 4 SZX hub, 5 SHA hub, 6-7 late.
-    late_hub.void_event(tracking(1), 5, reason="the SHA hub scanned the wrong parcel",
-                        by="auditor-1")
+    sha_hub = late_hub.get(tracking(1)).entries[5].scan.scan_id
+    Corrections(late_hub).void(tracking(1), sha_hub, reason="the SHA hub scanned the wrong parcel",
+                               by="auditor-1")
     head, items = history_report(late_hub, tracking(1), as_of=at(21))
     assert (head["status"], head["location"]) == ("in_transit", "SZX-HUB-01")
     voided = [i for i in items if i.event_type == "event_voided"]

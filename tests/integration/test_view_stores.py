@@ -67,7 +67,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "resolution_due": due.isoformat(), "next_due": due.isoformat(),
         "acknowledged_at": None, "acknowledged_by": None, "assignee": None,
         "resolved_at": None, "resolved_by": None, "outcome": None, "note": None,
-        "first_response_met": None, "resolution_met": None, "cause": "raised@2",
+        "first_response_met": None, "resolution_met": None, "occurrence": "raised@2",
         "handovers": 0, "contacts": 0, "last_contact_at": None, "last_contact_channel": None,
         "escalation_level": 0, "escalated_to": None, "escalated_at": None,
         "first_response_breached_at": None, "resolution_breached_at": None,

@@ -8,8 +8,9 @@ from datetime import timedelta, timezone
 import pytest
 
 from parcelflow.application.detectors import Detectors
-from parcelflow.application.workflow import ComplaintsDesk, ExceptionDesk
-from parcelflow.domain.parcel import DomainError
+from parcelflow.application.complaints import Complaints
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.domain.errors import DomainError
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionCode, Outcome
 from parcelflow.projections.watchlist import Watchlist
 from tests.support.builders import T0, journey, manifest, tracking
@@ -31,12 +32,12 @@ def queue(runners):
 
 def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_step(
         service, clock, queue, capsys):
-    desk = ExceptionDesk(service)
+    desk = ExceptionWorkflow(service)
     service.register([manifest(1)])
     service.ingest(journey(1)[:6])
     raised = clock.now
     exc = desk.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="hub-lead-3",
-                               detail="carton crushed")
+                               detail="carton crushed").case_id
     row = queue(exc)
     assert (row["status"], row["owner"], row["assignee"]) == ("open", "hub", None)
     assert row["first_response_due"] == utc(raised + timedelta(hours=1))
@@ -89,7 +90,7 @@ def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_
 
 
 def test_a_breached_sla_is_recorded_once_and_escalates(service, clock, queue):
-    desk = ExceptionDesk(service)
+    desk = ExceptionWorkflow(service)
     watchlist = Watchlist(service)
     detectors = Detectors(service, watchlist)
     far = (T0 + timedelta(days=20)).isoformat()  # no delay muddles the clocks here
@@ -98,8 +99,8 @@ def test_a_breached_sla_is_recorded_once_and_escalates(service, clock, queue):
     recent = clock.now - timedelta(hours=21)  # last scanned an hour ago: nothing stalls
     service.ingest(journey(1, t0=recent)[:6] + journey(2, t0=recent)[:6])
     raised = clock.now
-    vip = desk.raise_exception(tracking(1), ExceptionCode.ADDRESS_ISSUE, by="cs-1")
-    std = desk.raise_exception(tracking(2), ExceptionCode.ADDRESS_ISSUE, by="cs-1")
+    vip = desk.raise_exception(tracking(1), ExceptionCode.ADDRESS_ISSUE, by="cs-1").case_id
+    std = desk.raise_exception(tracking(2), ExceptionCode.ADDRESS_ISSUE, by="cs-1").case_id
 
     clock.advance(minutes=31)  # the VIP's first response was due after 30 minutes
     report = detectors.run_pass()
@@ -137,16 +138,16 @@ def test_a_breached_sla_is_recorded_once_and_escalates(service, clock, queue):
 def test_a_complaint_links_to_its_exceptions_runs_on_the_complaint_clock_and_closes(
         service, clock, queue, runners, caplog):
     caplog.set_level(logging.DEBUG)
-    desk, complaints = ExceptionDesk(service), ComplaintsDesk(service)
+    desk, complaints = ExceptionWorkflow(service), Complaints(service)
     service.register([manifest(1)])
     service.ingest(journey(1)[:6])
-    delayed = desk.raise_exception(tracking(1), ExceptionCode.DELAYED, by="ops-1")
+    delayed = desk.raise_exception(tracking(1), ExceptionCode.DELAYED, by="ops-1").case_id
     words = "我的快递晚了三天，电话13987654321一直没人接"
     filed_at = clock.now
     cid = complaints.file(tracking(1), ComplaintCategory.DELAY, Channel.REGULATOR, words=words,
-                          by="cs-9", reference="12305-2026-0001")
+                          by="cs-9", reference="12305-2026-0001").case_id
     again = complaints.file(tracking(1), ComplaintCategory.DELAY, Channel.REGULATOR,
-                            words=words, by="cs-9", reference="12305-2026-0001")
+                            words=words, by="cs-9", reference="12305-2026-0001").case_id
     assert again == cid  # the regulator's forward, delivered twice, is one complaint
 
     parcel = service.get(tracking(1))
@@ -175,3 +176,21 @@ def test_a_complaint_links_to_its_exceptions_runs_on_the_complaint_clock_and_clo
         "closed", "redelivered", 1)
     assert queue(complaint.exception_id)["status"] == "resolved"
     assert queue(delayed)["status"] == "open"  # the delay itself is worked on its own
+
+
+def test_each_step_answers_with_the_log_position_of_its_own_event(service):
+    """What a reader waits for before the queue shows the step; a request that changes
+    nothing answers with a position at or past everything it rests on."""
+    desk = ExceptionWorkflow(service)
+    service.register([manifest(1), manifest(2)])
+    raised = desk.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs-1")
+    service.ingest(journey(2)[:3])  # the log moves on after it
+    taken = desk.acknowledge(tracking(1), raised.case_id, by="cs-1")
+    [note] = service.recorder.select_notifications(start=taken.position, limit=1)
+    assert note.originator_id == service.get(tracking(1)).id
+    assert note.topic.endswith("Parcel.ExceptionAcknowledged")
+    [note] = service.recorder.select_notifications(start=raised.position, limit=1)
+    assert note.topic.endswith("Parcel.ExceptionRaised") and raised.position < taken.position
+    again = desk.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs-2")  # still open
+    assert again.case_id == raised.case_id
+    assert again.position == service.recorder.max_notification_id() >= taken.position

@@ -58,6 +58,8 @@ class Api:
 
 
 def make_api(service: ParcelService, database_url: str, **overrides: Any) -> Iterator[Api]:
+    # Tests read /readyz right after a write; the cache of it has its own test.
+    overrides.setdefault("api_ops_cache_seconds", 0)
     settings = Settings(_env_file=None, database_url=database_url, **overrides)  # type: ignore[call-arg]
     logs = io.StringIO()
     configure_logging("json", "INFO", stream=logs)

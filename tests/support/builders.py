@@ -90,7 +90,7 @@ def recent_start() -> datetime:
 
 def as_scans(*wire: dict[str, Any]) -> list[Any]:
     """Wire scans as domain scans, through the real schema and the bundled network."""
-    from parcelflow.application.service import scan_from_wire
+    from parcelflow.application.ingest import scan_from_wire
     from parcelflow.bootstrap import load_network
     from parcelflow.wire.scans import ScanV1
 

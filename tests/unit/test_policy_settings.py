@@ -40,17 +40,3 @@ def test_a_misspelt_override_is_refused_not_ignored(monkeypatch):
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # type: ignore[call-arg]
 
-
-def test_producers_are_idempotent_and_ordered_by_default(monkeypatch):
-    """Apache Kafka in production: idempotent producers, acks from every in-sync
-    replica, one request in flight (the tests turn idempotence off for their broker)."""
-    from parcelflow.adapters import kafka
-
-    made: list[dict] = []
-    monkeypatch.setattr(kafka, "KafkaProducer", lambda **config: made.append(config))
-    settings = Settings(_env_file=None, kafka_bootstrap_servers="kafka-1:9092,kafka-2:9092")  # type: ignore[call-arg]
-    kafka.producer(settings, client_id="relay")
-    [config] = made
-    assert config["enable_idempotence"] is True and config["acks"] == "all"
-    assert config["max_in_flight_requests_per_connection"] == 1
-    assert config["bootstrap_servers"] == ["kafka-1:9092", "kafka-2:9092"]

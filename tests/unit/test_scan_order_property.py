@@ -56,7 +56,7 @@ def story(parcel: Parcel) -> tuple:
     scans = tuple(
         (e.scan.scan_id, e.kind, e.occurred_at, e.voided) for e in state.timeline if e.scan
     )
-    open_exceptions = frozenset((str(r.code), r.cause) for r in parcel.open_exceptions)
+    open_exceptions = frozenset((str(r.code), r.occurrence) for r in parcel.open_exceptions)
     return (state.status, state.flags, state.location, scans, open_exceptions,
             state.missed_scans, state.delivered, state.failed_attempts)
 

@@ -9,7 +9,8 @@ import pytest
 from parcelflow.bootstrap import load_network
 from parcelflow.domain import sla
 from parcelflow.domain.detection import findings
-from parcelflow.domain.parcel import DomainError, Parcel
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.vocabulary import (
     Channel,

@@ -4,6 +4,11 @@ A credential is shown once, at creation, as `pf_<key id>_<secret>`. Only the SHA
 the secret is kept: the secrets are 256 random bits, so a plain hash is as strong as a
 slow password hash would be, and checking one costs microseconds per request.
 
+Staff tokens expire (12 hours by default, `PARCELFLOW_API_STAFF_TOKEN_LIFETIME`): they
+are held by people, typed into tools and pasted into tickets. Scanner and manifests keys
+are held by machines and stay valid until revoked; `rotate` replaces any key with a fresh
+one of the same kind, scope and role, the old one valid for a grace period or not at all.
+
 Keys that may sign requests also get a signing secret. The server must know it to check
 an HMAC, so it cannot be hashed; it is kept wrapped with the credentials master key
 (envelope encryption, like the parcels' data keys). The two secrets are independent: a
@@ -18,6 +23,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
@@ -55,17 +61,21 @@ class Credential:
     created_at: float
     revoked_at: float | None
     signing_secret: bytes | None = None  # unwrapped, only when read for a request
+    expires_at: float | None = None  # staff tokens; None: valid until revoked
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key_id": self.key_id, "kind": str(self.kind), "name": self.name,
             "facility": self.facility, "role": str(self.role) if self.role else None,
             "require_signature": self.require_signature, "created_at": self.created_at,
-            "revoked_at": self.revoked_at,
+            "revoked_at": self.revoked_at, "expires_at": self.expires_at,
         }
 
 
@@ -99,31 +109,79 @@ class CredentialStore(SqlTables):
         "revoked_at DOUBLE PRECISION)",
     )
 
-    def __init__(self, datastore: Any, wrap: KeyWrap):
+    def __init__(self, datastore: Any, wrap: KeyWrap, *,
+                 staff_lifetime: timedelta = timedelta(hours=12)):
         super().__init__(datastore)
         self.wrap = wrap
+        self.staff_lifetime = staff_lifetime
+
+    def _create(self) -> None:
+        super()._create()
+        # Tables made before credentials could expire lack the column: add it (a NULL
+        # keeps every existing key valid until it is revoked or rotated).
+        with self.transaction() as c:
+            if self.is_postgres:
+                c.execute("ALTER TABLE api_credentials ADD COLUMN IF NOT EXISTS "
+                          "expires_at DOUBLE PRECISION")
+            else:
+                c.execute("PRAGMA table_info(api_credentials)")
+                if "expires_at" not in {row[1] for row in c.fetchall()}:
+                    c.execute("ALTER TABLE api_credentials ADD COLUMN expires_at REAL")
 
     def create(self, kind: Kind, name: str, *, facility: str | None = None,
-               role: Role | None = None, require_signature: bool = False) -> Issued:
+               role: Role | None = None, require_signature: bool = False,
+               lifetime: timedelta | None = None) -> Issued:
+        """A new key. Staff tokens expire after `lifetime` (default: the store's
+        `staff_lifetime`); scanner and manifests keys do not expire."""
         if kind == Kind.SCANNER and not facility:
             raise ValueError("a scanner key needs the facility it scans for")
         if kind == Kind.STAFF and role is None:
             raise ValueError("a staff token needs a role")
         if kind == Kind.STAFF and require_signature:
             raise ValueError("staff tokens are not used for signed requests")
+        if lifetime is not None and (kind != Kind.STAFF or lifetime <= timedelta(0)):
+            raise ValueError("a lifetime is for staff tokens, and must be positive")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         signing = SIGNING_PREFIX + secrets.token_urlsafe(32) if kind != Kind.STAFF else None
         wrapped = (base64.b64encode(self.wrap.wrap(self._ad(key_id), signing.encode())).decode()
                    if signing else None)
         now = time.time()
+        expires = (now + (lifetime or self.staff_lifetime).total_seconds()
+                   if kind == Kind.STAFF else None)
         self.execute(
-            "INSERT INTO api_credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO api_credentials (key_id, kind, name, facility, role, secret_hash, "
+            "signing_secret, require_signature, created_at, revoked_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             [key_id, str(kind), name, facility, str(role) if role else None, _digest(secret),
-             wrapped, int(require_signature), now],
+             wrapped, int(require_signature), now, expires],
         )
-        credential = Credential(key_id, kind, name, facility, role, require_signature, now, None)
+        credential = Credential(key_id, kind, name, facility, role, require_signature, now, None,
+                                expires_at=expires)
         return Issued(credential, f"{TOKEN_PREFIX}_{key_id}_{secret}", signing)
+
+    def rotate(self, key_id: str, *, grace: timedelta = timedelta(0),
+               lifetime: timedelta | None = None) -> Issued:
+        """A new key like `key_id` (kind, name, facility, role, signing); the old one is
+        refused after `grace` (at once with none). KeyError: no such active key."""
+        rows = self.query("SELECT * FROM api_credentials WHERE key_id = ?", [key_id])
+        old = self._credential(rows[0]) if rows else None
+        if old is None or old.revoked or old.expired():
+            raise KeyError(key_id)
+        issued = self.create(old.kind, old.name, facility=old.facility, role=old.role,
+                             require_signature=old.require_signature,
+                             lifetime=lifetime if old.kind == Kind.STAFF else None)
+        now = time.time()
+        if grace <= timedelta(0):
+            self.execute("UPDATE api_credentials SET revoked_at = ? WHERE key_id = ?",
+                         [now, key_id])
+        else:
+            until = now + grace.total_seconds()
+            if old.expires_at is not None:
+                until = min(until, old.expires_at)
+            self.execute("UPDATE api_credentials SET expires_at = ? WHERE key_id = ?",
+                         [until, key_id])
+        return issued
 
     def authenticate(self, token: str) -> Credential | None:
         """The credential a bearer token stands for; None when unknown or wrong.
@@ -146,7 +204,7 @@ class CredentialStore(SqlTables):
     def list(self, *, include_revoked: bool = True) -> list[Credential]:
         rows = self.query("SELECT * FROM api_credentials ORDER BY created_at, key_id")
         found = [self._credential(r) for r in rows]
-        return [c for c in found if include_revoked or not c.revoked]
+        return [c for c in found if include_revoked or not (c.revoked or c.expired())]
 
     def _ad(self, key_id: str) -> UUID:
         return uuid5(_WRAP_NAMESPACE, key_id)
@@ -161,4 +219,5 @@ class CredentialStore(SqlTables):
             facility=row["facility"], role=Role(row["role"]) if row["role"] else None,
             require_signature=bool(row["require_signature"]), created_at=row["created_at"],
             revoked_at=row["revoked_at"], signing_secret=signing,
+            expires_at=row.get("expires_at"),
         )

@@ -14,7 +14,8 @@ before the first worker joined is skipped (and "latest" is unreliable on Tansu).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -55,6 +56,67 @@ def producer(settings: Settings, *, client_id: str, **overrides: Any) -> KafkaPr
     }
     config.update(overrides)
     return KafkaProducer(**config)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: list[tuple[str, bytes]] | None = None
+    partition: int | None = None  # None: the producer's partitioner picks it by key
+
+
+def _send(producer: KafkaProducer, message: Message) -> Any:
+    return producer.send(message.topic, value=message.value, key=message.key,
+                         headers=message.headers, partition=message.partition)
+
+
+def _outcomes(producer: KafkaProducer, pending: Sequence[Any], timeout: float
+              ) -> Iterator[BaseException | None]:
+    """Flush, then each message's outcome in order: None when the broker acknowledged
+    it, else why not. Lazy, so a caller that stops at the first failure waits for no more."""
+    try:
+        producer.flush(timeout=timeout)
+    except KafkaError:
+        pass  # the broker is away: each message it did not acknowledge says so below
+    for sent in pending:
+        if isinstance(sent, BaseException):  # refused before it was sent
+            yield sent
+            continue
+        try:
+            sent.get(timeout=0.1)  # flushed: acknowledged, failed with its reason, or unanswered
+        except Exception as e:  # noqa: BLE001 — the broker's error or a timeout, per message
+            yield e
+        else:
+            yield None
+
+
+def send_all(producer: KafkaProducer, messages: Iterable[Message], *, timeout: float) -> int:
+    """Send a batch and return once the broker acknowledged every message of it (with
+    `acks=all`, every in-sync replica has it); else raise the first failure. A send
+    refused at once (too large, no metadata in time) stops the batch. For batches a
+    worker retries whole: what was sent before the failure is sent again (consumers
+    deduplicate)."""
+    pending = [_send(producer, message) for message in messages]
+    for outcome in _outcomes(producer, pending, timeout):
+        if outcome is not None:
+            raise outcome
+    return len(pending)
+
+
+def send_each(producer: KafkaProducer, messages: Iterable[Message], *, timeout: float
+              ) -> list[BaseException | None]:
+    """Send every message and say for each whether the broker acknowledged it (None) or
+    why not; a send refused at once does not stop the others. For a command that reports
+    message by message."""
+    pending: list[Any] = []
+    for message in messages:
+        try:
+            pending.append(_send(producer, message))
+        except KafkaError as e:  # refused before sending (a message over the size limit)
+            pending.append(e)
+    return list(_outcomes(producer, pending, timeout))
 
 
 def consumer(settings: Settings, topics: Sequence[str], *, group_id: str, client_id: str,

@@ -6,7 +6,7 @@ the erased parcel is not silently given a fresh key later.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,10 +15,10 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from parcelflow.adapters.sealing import KeyWrap, SealError, new_data_key
-
-# What `keys()` says of a parcel whose key was destroyed.
-ERASED: None = None
+from parcelflow.adapters.sealing import KeyWrap, new_data_key
+from parcelflow.adapters.sql import in_chunks
+from parcelflow.application.personal_data import SealError
+from parcelflow.application.ports import KeyStore
 
 
 @dataclass
@@ -28,7 +28,9 @@ class Rewrapped:
     unreadable: int = 0  # under none of the master keys given
 
 
-class KeyStore(ABC):
+class SqlKeyStore(KeyStore):
+    """The key tables: keys wrapped with the master key, a tombstone for each erasure."""
+
     def __init__(self, wrap: KeyWrap):
         self.wrap = wrap
 
@@ -39,9 +41,8 @@ class KeyStore(ABC):
         return self.keys(ids)
 
     def keys(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]:
-        """Known parcels' keys (None: erased); unknown parcels are absent."""
         return {
-            pid: (self.wrap.unwrap(pid, stored) if stored is not None else ERASED)
+            pid: (self.wrap.unwrap(pid, stored) if stored is not None else None)
             for pid, stored in self._select(ids).items()
         }
 
@@ -87,16 +88,12 @@ class KeyStore(ABC):
     @abstractmethod
     def _select(self, ids: Collection[UUID]) -> dict[UUID, bytes | None]: ...
 
-    @abstractmethod
-    def destroy(self, parcel_id: UUID) -> bool:
-        """Destroy a parcel's key; False when it had none (or it was already erased)."""
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class SQLiteKeyStore(KeyStore):
+class SQLiteKeyStore(SqlKeyStore):
     def __init__(self, datastore: SQLiteDatastore, wrap: KeyWrap):
         super().__init__(wrap)
         self.datastore = datastore
@@ -118,11 +115,9 @@ class SQLiteKeyStore(KeyStore):
         found: dict[UUID, bytes | None] = {}
         keys = [i.hex for i in ids]
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
-                    f"SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id IN "
-                    f"({','.join('?' * len(chunk))})",
+                    f"SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id IN ({marks})",
                     chunk,
                 )
                 found.update({UUID(r["parcel_id"]): r["data_key"] for r in c.fetchall()})
@@ -153,7 +148,7 @@ class SQLiteKeyStore(KeyStore):
             return bool(c.fetchone()[0])
 
 
-class PostgresKeyStore(KeyStore):
+class PostgresKeyStore(SqlKeyStore):
     def __init__(self, datastore: PostgresDatastore, wrap: KeyWrap):
         super().__init__(wrap)
         self.datastore = datastore
@@ -206,7 +201,7 @@ class PostgresKeyStore(KeyStore):
             return c.rowcount > 0
 
 
-def keystore_for(datastore: object, wrap: KeyWrap) -> KeyStore:
+def keystore_for(datastore: object, wrap: KeyWrap) -> SqlKeyStore:
     if isinstance(datastore, PostgresDatastore):
         return PostgresKeyStore(datastore, wrap)
     if isinstance(datastore, SQLiteDatastore):

@@ -1,60 +1,24 @@
-"""Sealing personal data with a key per parcel (AES-256-GCM).
-
-Each parcel's names, phones and addresses are encrypted with that parcel's own data
-key, bound to the parcel id. Destroying the key erases the data everywhere it was
-copied — every event, backup and replica — without touching the events themselves.
+"""Data keys as they are kept: made fresh for each parcel, and wrapped with the master
+key before they are stored (envelope encryption). What they seal, and how, is the
+application's (`application/personal_data.py`).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import os
-from typing import Any
 from uuid import UUID
 
-import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-SEALED_PREFIX = "v1:"
+from parcelflow.application.personal_data import SealError
+
 _NONCE = 12
-
-
-class SealError(Exception):
-    """Sealed data could not be opened (wrong key, or altered ciphertext)."""
 
 
 def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
-
-
-def seal(key: bytes, parcel_id: UUID, data: dict[str, Any]) -> str:
-    nonce = os.urandom(_NONCE)
-    plaintext = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, parcel_id.bytes)
-    return SEALED_PREFIX + base64.b64encode(nonce + ciphertext).decode()
-
-
-def open_sealed(key: bytes | AESGCM, parcel_id: UUID, sealed: str) -> dict[str, Any]:
-    """Open sealed data with the parcel's key (or an AESGCM made from it, to reuse)."""
-    if not sealed.startswith(SEALED_PREFIX):
-        raise SealError("not sealed data")
-    raw = base64.b64decode(sealed[len(SEALED_PREFIX):])
-    aead = key if isinstance(key, AESGCM) else AESGCM(key)
-    try:
-        plaintext = aead.decrypt(raw[:_NONCE], raw[_NONCE:], parcel_id.bytes)
-    except InvalidTag:
-        raise SealError("sealed data does not open with this parcel's key") from None
-    return orjson.loads(plaintext)
-
-
-def fingerprint(key: bytes, data: Any) -> str:
-    """A keyed hash: equal for equal data, useless to anyone without the parcel's key."""
-    body = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 class KeyWrap:

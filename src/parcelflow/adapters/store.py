@@ -1,4 +1,5 @@
-"""The event store: eventsourcing's SQLite and PostgreSQL recorders, plus batch reads.
+"""The event store: eventsourcing's SQLite and PostgreSQL recorders, plus the batch reads
+of the application's ParcelRecorder port (`application/ports.py`).
 
 The library reads one aggregate per query. Ingesting a batch touches hundreds of
 parcels, and a thousand round trips cost more than saving them, so these recorders add
@@ -30,40 +31,21 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-_SQLITE_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+from parcelflow.adapters.sql import in_chunks
+from parcelflow.application.ports import ParcelRecorder
 
 
-class ParcelRecorderMixin:
-    def select_events_for(self, ids: Collection[UUID],
-                          upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
-        """Each parcel's events in version order (only those up to notification `upto`)."""
-        raise NotImplementedError
-
-    def parcel_ids(self, upto: int) -> list[UUID]:
-        """Every parcel with an event up to notification `upto`."""
-        raise NotImplementedError
-
-    def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:
-        raise NotImplementedError
-
-    def count_after(self, position: int) -> int:
-        """How many events the log holds after `position` (ids may have gaps)."""
-        raise NotImplementedError
-
-
-class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
+class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorder):
     def select_events_for(self, ids: Collection[UUID],
                           upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         keys = [i.hex for i in ids]
         limit = "" if upto is None else f" AND rowid <= {int(upto)}"
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), _SQLITE_CHUNK):
-                chunk = keys[start:start + _SQLITE_CHUNK]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
                     f"SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}){limit} "
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({marks}){limit} "
                     f"ORDER BY originator_id, originator_version",
                     chunk,
                 )
@@ -78,12 +60,11 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
         keys = [i.hex for i in ids]
         versions: dict[UUID, int] = {}
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), _SQLITE_CHUNK):
-                chunk = keys[start:start + _SQLITE_CHUNK]
+            for marks, chunk in in_chunks(keys):
                 c.execute(
                     f"SELECT originator_id, MAX(originator_version) AS v "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({marks}) "
+                    f"GROUP BY originator_id",
                     chunk,
                 )
                 versions.update({UUID(r["originator_id"]): r["v"] for r in c.fetchall()})
@@ -103,7 +84,7 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorderMixin):
             return [UUID(row[0]) for row in c.fetchall()]
 
 
-class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorderMixin):
+class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
     COPY_FROM = 64  # events in one insert from which COPY pays for its extra round trips
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):

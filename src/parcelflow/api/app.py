@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -20,8 +21,9 @@ from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.request_log import RequestLog
 from parcelflow.adapters.sealing import KeyWrap
 from parcelflow.api import problems
-from parcelflow.api.context import ApiContext
-from parcelflow.api.middleware import BodyLimit, RequestContext
+from parcelflow.api.context import ApiContext, Recent
+from parcelflow.api.middleware import OPS_PATHS, BodyLimit, OpsLimit, QueryText, RequestContext
+from parcelflow.api.openapi import document_headers, document_tracking_numbers
 from parcelflow.api.ratelimit import LookupLimits
 from parcelflow.api.routers import audit, exceptions, ops, parcels, scans
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
@@ -30,11 +32,14 @@ from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.manifests import ManifestV1
 from parcelflow.wire.scans import ScanV1
 
+log = structlog.get_logger("parcelflow.api")
+
 
 def credential_store(service: ParcelService, settings: Settings) -> CredentialStore:
     master = settings.credentials_master_key
     wrap = KeyWrap.from_setting(master.get_secret_value() if master else None)
-    return CredentialStore(service.factory.datastore, wrap)  # type: ignore[attr-defined]
+    return CredentialStore(service.factory.datastore, wrap,  # type: ignore[attr-defined]
+                           staff_lifetime=settings.api_staff_token_lifetime)
 
 
 def build_context(settings: Settings, service: ParcelService) -> ApiContext:
@@ -53,12 +58,18 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
             signature_ttl=2 * settings.api_signature_tolerance.total_seconds()),
         limits=LookupLimits(settings.api_lookup_limit_per_address,
                             settings.api_lookup_limit_per_parcel,
-                            settings.api_proof_failure_limit),
+                            settings.api_proof_failure_limit,
+                            proof_failures_per_address=settings.api_proof_failure_limit_per_address,
+                            ops_per_address=settings.api_ops_limit_per_address,
+                            storage=settings.rate_limit_storage,
+                            prefix=settings.rate_limit_prefix),
         proofs=PhoneProofs(service),
         tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
         lag_runners=lag_runners,
         positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
+        recent_readiness=Recent(settings.api_ops_cache_seconds),
+        recent_gauges=Recent(settings.api_ops_cache_seconds),
     )
 
 
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         own = service is None
         svc = service or build_service(settings)
         app.state.ctx = build_context(settings, svc)
+        log.info("api.rate_limits", storage=app.state.ctx.limits.describe())
         try:
             yield
         finally:
@@ -90,15 +102,19 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
     problems.install(app)
     for module in (scans, parcels, audit, exceptions, ops):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
+                       timeout=settings.api_body_timeout.total_seconds())
+    app.add_middleware(OpsLimit, paths=OPS_PATHS)
+    app.add_middleware(QueryText)
     app.add_middleware(RequestContext)  # outermost: every line of a request has its id
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The generated document, plus the wire formats the batch routes take (their bodies
-    are validated item by item by the service, so FastAPI does not see them)."""
+    are validated item by item by the service, so FastAPI does not see them), the headers
+    clients need, and the configured tracking-number formats."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary,
@@ -108,5 +124,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    document_headers(doc)
+    document_tracking_numbers(doc, settings.tracking_numbers())
     app.openapi_schema = doc
     return doc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from fastapi import Request
 from parcelflow.adapters.credentials import CredentialStore
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.request_log import RequestLog
+from parcelflow.api.problems import Problem
 from parcelflow.api.ratelimit import LookupLimits
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
@@ -19,6 +21,26 @@ from parcelflow.settings import Settings
 
 
 T = TypeVar("T")
+
+
+class Recent:
+    """The last answer of a computation, reused for `seconds`. A flood of scrapes or
+    probes then costs the database one read per interval, not one per request; the lock
+    makes concurrent callers wait for the one computing instead of all computing."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._value: Any = None
+
+    def get(self, compute: Callable[[], T]) -> T:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self.seconds:
+                self._value = compute()
+                self._at = time.monotonic()
+            return self._value  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -33,7 +55,17 @@ class ApiContext:
     exceptions: Any  # the exception queue's store (projections)
     lag_runners: list[Any]  # read models /readyz watches (never run here: lag only)
     positions: PositionStore | None = None  # the relay's saved position (with Kafka)
+    recent_readiness: Recent = field(default_factory=lambda: Recent(1.0))
+    recent_gauges: Recent = field(default_factory=lambda: Recent(1.0))
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_tracking_no(self, value: str, field: str) -> str:
+        """`value` if it is in one of the configured formats; else a 422 problem."""
+        problem = self.service.limits.tracking_numbers.problem(value)
+        if problem:
+            raise Problem(422, "validation", "the request does not match the API's schema",
+                          errors=[{"field": field, "reason": problem}])
+        return value
 
     def write(self, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a change through the service, one at a time in this process.

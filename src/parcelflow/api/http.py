@@ -15,6 +15,7 @@ from parcelflow.adapters.credentials import Credential
 from parcelflow.adapters.request_log import StoredAnswer
 from parcelflow.api.context import ApiContext
 from parcelflow.api.problems import Problem
+from parcelflow.wire import json_text
 
 POSITION_HEADER = "X-Parcelflow-Position"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -32,8 +33,8 @@ async def read_json(request: Request) -> Any:
         raise Problem(415, "unsupported-media-type", "send the body as application/json")
     body = await request.body()
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return json_text.loads(body)
+    except ValueError:
         raise Problem(400, "malformed-json", "the body is not valid JSON") from None
 
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request context (id, access log, metrics, safe 500s) and body limits.
+"""Pure ASGI middleware: request context (id, access log, metrics, safe 500s), query text,
+and body limits (size and time).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it costs less per request, and the
 request id bound here in structlog's context variables reaches every log line of the
@@ -8,14 +9,16 @@ each call in a copy of the request's context).
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import time
 import traceback
-import os
-
+from urllib.parse import parse_qsl
 
 import structlog
-from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parcelflow import metrics
@@ -62,6 +65,11 @@ class RequestContext:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, sent)
+            except ClientDisconnect:
+                # The client went away mid-upload: nobody to answer, and nothing of ours
+                # went wrong. Counted as 499 (nginx's "client closed request"), not 500.
+                log.info("http.client_disconnected")
+                sent.status = sent.status or CLIENT_CLOSED
             except Exception as exc:  # noqa: BLE001 — answer it, log it without its text
                 # The exception's message may quote data (a phone number in a bad value),
                 # so the log keeps its type and where it happened, not what it says.
@@ -87,16 +95,87 @@ class RequestContext:
                  ms=round(seconds * 1000, 2))
 
 
+CLIENT_CLOSED = 499
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+class QueryText:
+    """Refuse query strings that are not UTF-8 or carry control characters, for every
+    route at once: no parameter has a use for them, and a NUL reaches PostgreSQL only to
+    fail there (a text value cannot hold one)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        problem = _query_problem(query) if query else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        field, reason = problem
+        response = problem_response(Request(scope), Problem(
+            400, "bad-query", "the query string cannot be read",
+            errors=[{"field": field, "reason": reason}]))
+        await response(scope, receive, send)
+
+
+def _query_problem(query: bytes) -> tuple[str, str] | None:
+    try:
+        pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:  # raw bytes beyond ASCII, or a %-escape that is not UTF-8
+        return "query", "must be UTF-8, percent-encoded"
+    for name, value in pairs:
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            shown = name if _NAME.fullmatch(name) else "(unnamed)"
+            return f"query.{shown}", "must not contain control characters"
+    return None
+
+
+OPS_PATHS = frozenset({"/metrics", "/readyz", "/openapi.json"})
+
+
+class OpsLimit:
+    """The operations routes anyone may call, limited per client address: they read the
+    database (or build a large document), so an unlimited flood of them slows the
+    lookups customers make. /healthz is left alone: it reads nothing, and an orchestrator
+    must never be told 429 by a liveness probe."""
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]):
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.paths:
+            client = scope.get("client")
+            limit = scope["app"].state.ctx.limits.ops_per_address
+            try:  # in the threadpool: a shared store is a network round trip
+                await run_in_threadpool(limit.hit, client[0] if client else "unknown")
+            except Problem as refused:
+                await problem_response(Request(scope), refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, declared or streamed."""
+class BodyTooSlow(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, limit: int):
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, declared or streamed, and bodies
+    that take longer than `timeout` seconds to arrive with 408: a stalled upload would
+    otherwise hold its connection (and a threadpool slot waiting on it) for as long as
+    the client likes."""
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0):
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,10 +187,15 @@ class BodyLimit:
             return
         seen = 0
         started = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
@@ -128,9 +212,15 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(scope, receive, send)
+        except BodyTooSlow:
+            if not started:
+                await self._refuse(scope, receive, send, Problem(
+                    408, "body-timeout", f"the request body did not arrive within "
+                    f"{self.timeout:g} seconds", headers={"Connection": "close"}))
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(Request(scope), Problem(
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send,
+                      problem: Problem | None = None) -> None:
+        response = problem_response(Request(scope), problem or Problem(
             413, "body-too-large", f"the request body is larger than {self.limit} bytes"))
         await response(scope, receive, send)
 

@@ -16,13 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
+
+from parcelflow.wire.reasons import field_path, unknown_fields
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://parcelflow.dev/problems/"
 
 _TITLES = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 409: "Conflict", 413: "Content too large",
+    405: "Method not allowed", 408: "Request timeout", 409: "Conflict", 413: "Content too large",
     415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
     500: "Internal server error", 503: "Service unavailable",
 }
@@ -86,14 +89,35 @@ def problem_response(request: Request | None, problem: Problem) -> Response:
                     headers=problem.headers)
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "request"
+MAX_ERRORS = 20  # listed per answer; the rest are counted
 
 
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """FastAPI/pydantic errors as (field, reason), without the values that were sent."""
-    return [{"field": _where(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
-            for e in errors]
+    """FastAPI/pydantic errors as (field, reason), without the values that were sent, with
+    unknown fields named only when their names look like field names, and bounded: 5,000
+    unknown fields are one entry, and at most MAX_ERRORS entries are listed."""
+    found: list[dict[str, str] | list[str]] = []
+    unknown: dict[str, list[str]] = {}
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") == "extra_forbidden" and loc:
+            parent = field_path(loc[:-1])
+            if parent not in unknown:
+                unknown[parent] = []
+                found.append(unknown[parent])
+            unknown[parent].append(str(loc[-1]))
+            continue
+        found.append({"field": field_path(loc) or "request",
+                      "reason": str(e.get("msg", "invalid"))})
+    parents = {id(names): parent for parent, names in unknown.items()}
+    entries = [entry if isinstance(entry, dict) else
+               {"field": parents[id(entry)] or "request",
+                "reason": unknown_fields("", entry)} for entry in found]
+    if len(entries) > MAX_ERRORS:
+        rest = len(entries) - MAX_ERRORS
+        entries = entries[:MAX_ERRORS] + [{"field": "request",
+                                           "reason": f"and {rest} more problems"}]
+    return entries
 
 
 def install(app: FastAPI) -> None:
@@ -111,5 +135,18 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return problem_response(request, Problem(exc.status_code, kind, detail,
-                                                 headers=dict(exc.headers or {})))
+                                                 headers=headers))
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of the request's path. Starlette's 405 names only the methods of the
+    first route whose path matched, and GET and POST of one path are two routes here.
+    (Asked route by route with each method: included routers hide their routes' methods.)"""
+    methods = [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+               if any(route.matches({**request.scope, "method": m})[0] == Match.FULL
+                      for route in request.app.routes)]
+    return ", ".join(methods)

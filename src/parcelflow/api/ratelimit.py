@@ -1,55 +1,125 @@
-"""Rate limits on the public lookup: per client address, per tracking number, and on
-failed phone proofs per tracking number.
+"""Rate limits: public lookups per client address and per tracking number, failed phone
+proofs per client address (over all parcels, and on each parcel), and the operations
+routes per client address.
 
-Sliding-window counters (the `limits` library) in the process's memory: two counters
-per key whatever the limit, so a high limit costs no more than a low one (a moving
-window keeps every hit and was measured eating an eighth of the lookup's time). Each
-API process counts on its own: N replicas allow N times the configured rate, so set
-the limit one replica should enforce.
+Sliding-window counters (the `limits` library): two counters per key whatever the
+limit, so a high limit costs no more than a low one (a moving window keeps every hit and
+was measured eating an eighth of the lookup's time). Where they are counted is
+`PARCELFLOW_RATE_LIMIT_STORAGE`: `memory://` counts in each API process (N processes or
+replicas then allow N times the rate), a shared store such as `redis://host:6379` counts
+across all of them. The API says at start-up which one it uses.
+
+A shared store that cannot be reached does not take the API down: the request is let
+through and the failure logged (and counted), because refusing every customer's lookup
+while Redis restarts would be worse than a few minutes without limits.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from urllib.parse import urlsplit, urlunsplit
 
+import structlog
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from parcelflow import metrics
 from parcelflow.api.problems import Problem
 
+log = structlog.get_logger(__name__)
+
 
 class Limit:
-    def __init__(self, name: str, spec: str, limiter: SlidingWindowCounterRateLimiter):
+    def __init__(self, name: str, spec: str, limiter: SlidingWindowCounterRateLimiter,
+                 prefix: str = ""):
         self.name = name
         self.item: RateLimitItem = parse(spec)
         self._limiter = limiter
+        self._namespace = f"{prefix}:{name}" if prefix else name
 
     def hit(self, key: str) -> None:
         """Count one request for `key`; 429 with Retry-After when over the limit."""
-        if not self._limiter.hit(self.item, self.name, key):
+        if not self._call(self._limiter.hit, key, default=True):
             self.refuse(key)
 
     def count(self, key: str) -> None:
         """Count one event for `key` without refusing anything now."""
-        self._limiter.hit(self.item, self.name, key)
+        self._call(self._limiter.hit, key, default=True)
 
     def exhausted(self, key: str) -> bool:
-        return not self._limiter.test(self.item, self.name, key)
+        return not self._call(self._limiter.test, key, default=True)
 
     def refuse(self, key: str) -> None:
-        stats = self._limiter.get_window_stats(self.item, self.name, key)
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        try:
+            stats = self._limiter.get_window_stats(self.item, self._namespace, key)
+            retry = max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception:  # noqa: BLE001 — the store went away: a plausible wait
+            retry = int(self.item.get_expiry())
         metrics.RATE_LIMITED.labels(self.name).inc()
         raise Problem(429, "rate-limited", f"too many requests; retry in {retry} seconds",
                       headers={"Retry-After": str(retry)})
 
+    def _call(self, method, key: str, *, default: bool) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            return bool(method(self.item, self._namespace, key))
+        except Exception as e:  # noqa: BLE001 — see the module's docstring
+            metrics.RATE_LIMIT_STORE_ERRORS.inc()
+            log.warning("rate_limit.store_unavailable", limit=self.name,
+                        error_type=type(e).__name__)
+            return default
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL for a log line: without a password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_storage(url: str) -> Storage:
+    return storage_from_string(url)
+
 
 class LookupLimits:
-    def __init__(self, per_address: str, per_parcel: str, proof_failures: str):
-        limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self.per_address = Limit("lookup_per_address", per_address, limiter)
-        self.per_parcel = Limit("lookup_per_parcel", per_parcel, limiter)
-        self.proof_failures = Limit("proof_failures_per_parcel", proof_failures, limiter)
+    def __init__(self, per_address: str, per_parcel: str, proof_failures: str, *,
+                 proof_failures_per_address: str = "30/hour", ops_per_address: str = "120/minute",
+                 storage: str = "memory://", prefix: str = "parcelflow"):
+        self.storage_url = storage
+        limiter = SlidingWindowCounterRateLimiter(open_storage(storage))
+        self.shared = not storage.startswith("memory://")
+
+        def limit(name: str, spec: str) -> Limit:
+            return Limit(name, spec, limiter, prefix)
+
+        self.per_address = limit("lookup_per_address", per_address)
+        self.per_parcel = limit("lookup_per_parcel", per_parcel)
+        # Failed proofs are counted per client address: on each parcel (a guesser stops
+        # after a few tries at one parcel) and over all parcels (or at many). Never per
+        # parcel alone: then anyone's wrong guesses would lock the real receiver out.
+        self.proof_failures = limit("proof_failures_per_parcel_and_address", proof_failures)
+        self.proof_failures_per_address = limit("proof_failures_per_address",
+                                                proof_failures_per_address)
+        self.ops_per_address = limit("ops_per_address", ops_per_address)
+
+    def check_proofs(self, address: str, tracking_no: str) -> None:
+        """429 when this client may not try a proof on this parcel now."""
+        for limit, key in self._proof_keys(address, tracking_no):
+            if limit.exhausted(key):
+                limit.refuse(key)
+
+    def _proof_keys(self, address: str, tracking_no: str) -> list[tuple[Limit, str]]:
+        return [(self.proof_failures_per_address, address),
+                (self.proof_failures, f"{address}|{tracking_no}")]
+
+    def proof_failed(self, address: str, tracking_no: str) -> None:
+        for limit, key in self._proof_keys(address, tracking_no):
+            limit.count(key)
+
+    def describe(self) -> str:
+        where = "shared" if self.shared else "in this process only"
+        return f"{shown_storage(self.storage_url)} ({where})"

@@ -19,9 +19,12 @@ from parcelflow.wire.common import (
     PlainText,
     Timestamp,
 )
+from parcelflow.wire.tracking_numbers import MAX_LENGTH
 
-TrackingNoField = Annotated[str, Field(pattern=TRACKING_NO_PATTERN,
-                                       examples=["PF202611220000001"])]
+# Checked against the configured formats by the routes (the API's context knows them);
+# the document shows them (see api.app).
+TrackingNoField = Annotated[str, Field(max_length=MAX_LENGTH, examples=["PF202611220000001"],
+                                       json_schema_extra={"pattern": TRACKING_NO_PATTERN})]
 
 
 class Closed(BaseModel):
@@ -214,7 +217,10 @@ class QueueRow(BaseModel):
     first_response_met: int | None = Field(description="1 met, 0 missed, null not yet "
                                            "(or raised and closed by the system)")
     resolution_met: int | None
-    cause: str = Field(description="what raised it: a scan, a detector or a person")
+    occurrence: str = Field(description=(
+        "what it was raised for (one exception per occurrence): a scan id, `manifest`, "
+        "`quiet:<last scan>`, `promise:<promised time>`, `raised@<version>` (by hand), "
+        "`complaint:<complaint id>`"))
     handovers: int
     contacts: int = Field(description="customer contacts recorded (their summaries are "
                           "sealed: GET the exception as an auditor)")
@@ -295,8 +301,8 @@ class ActionDone(Closed):
     exception_id: str
     tracking_no: str
     action: str
-    position: int = Field(description="log head after the change; the queue shows it once "
-                          "its position reaches this")
+    position: int = Field(description="the log position the step reached; the queue shows "
+                          "it once its own position reaches this")
 
 
 # ---- operations ----------------------------------------------------------------------

@@ -12,7 +12,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from parcelflow.application.service import ParcelNotFound, ParcelService, replay
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
+from parcelflow.application.unit_of_work import replay
 from parcelflow.domain import chain
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.ids import parcel_id
@@ -170,7 +172,10 @@ class ChainWalk:
             return  # the first broken link is the one that matters
         version, previous = self.heads.get(pid, (0, chain.GENESIS))
         try:
-            fields = vars(self.service.mapper.to_domain_event(stored))
+            event = self.service.mapper.to_domain_event(stored)
+            fields = vars(event)
+            if getattr(type(event), "class_version", 1) > 1:
+                fields = self._as_stored(stored, event)
         except Exception as e:  # noqa: BLE001 — anything unreadable is a broken link
             self.broken[pid] = BrokenLink(
                 pid, stored.originator_version, stored.topic.rsplit(".", 1)[-1],
@@ -187,6 +192,22 @@ class ChainWalk:
         if link is not None:
             self.broken[pid] = link
         self.heads[pid] = (stored.originator_version, fields.get("event_hash", ""))
+
+
+    def _as_stored(self, stored: StoredEvent, event: Any) -> dict[str, Any]:
+        """The event's fields as they were written, before the library upcast them to
+        the class's current version (a renamed field): what its digest covers."""
+        mapper = self.service.mapper
+        state = stored.state
+        if mapper.cipher:
+            state = mapper.cipher.decrypt(state)
+        if mapper.compressor:
+            state = mapper.compressor.decompress(state)
+        fields: dict[str, Any] = mapper.transcoder.decode(state)
+        fields.pop("class_version", None)  # added by the mapper on writing, never hashed
+        fields["originator_id"] = event.originator_id
+        fields["originator_version"] = event.originator_version
+        return fields
 
 
 @dataclass

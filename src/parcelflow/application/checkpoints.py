@@ -23,7 +23,8 @@ from parcelflow.adapters.checkpoint_sinks import CheckpointSink
 from parcelflow.adapters.checkpoint_store import AnchoredHead, CheckpointStore, StoredCheckpoint
 from parcelflow.adapters.signing import BadSignature, NoteSigner, NoteVerifier
 from parcelflow.application.audit import ChainWalk, VerifyReport, verify, verify_all
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.domain import merkle
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.checkpoint import (

@@ -6,7 +6,14 @@ from parcelflow.application.personal_data import is_sealed
 from parcelflow.domain.network import Network
 from parcelflow.domain.privacy import mask_signature, scrub_text
 from parcelflow.domain.timeline import Entry
-from parcelflow.domain.vocabulary import EXCEPTION_RULES, SCAN_RULES, ExceptionCode, ScanType
+from parcelflow.domain.vocabulary import (
+    EXCEPTION_RULES,
+    FACT_RULES,
+    SCAN_RULES,
+    ExceptionCode,
+    Fact,
+    ScanType,
+)
 
 
 def facility_name(code: str | None, network: Network) -> str:
@@ -20,7 +27,7 @@ def city_name(code: str | None, network: Network) -> str | None:
     found = network.facilities.get(code) if code else None
     if not found:
         return None
-    city = network.cities.get(found.city)
+    city = network.city_of(code)
     return city.name_en if city else found.city
 
 
@@ -31,18 +38,6 @@ def _code_text(code: str | None) -> str:
         return EXCEPTION_RULES[ExceptionCode(code)].description.lower()
     except ValueError:
         return code.replace("_", " ")
-
-
-_FACTS = {
-    "registered": "Shipment information received",
-    "manifest_attached": "Shipment information received (after the first scan)",
-    "cancelled": "Shipment cancelled",
-    "disposed": "Parcel disposed of",
-    "receiver_redirected": "Delivery address changed",
-    "promised_time_changed": "Promised delivery time changed",
-    "eta_revised": "Estimated delivery time revised",
-    "personal_data_erased": "Personal data erased on request",
-}
 
 
 def describe(entry: Entry, network: Network, *, masked: bool = False) -> str:
@@ -74,17 +69,17 @@ def _describe(entry: Entry, network: Network, masked: bool) -> str:
                 return f"{SCAN_RULES[scan.scan_type].description} — {where}"
     detail = entry.detail
     match entry.kind:
-        case "exception_raised":
+        case Fact.EXCEPTION_RAISED:
             what, why = _code_text(detail.get("code")), detail.get("detail")
             if is_sealed(why):
                 why = None  # what staff wrote about it is sealed: its kind says enough
             return f"Exception: {what}" + (f" ({why})" if why and why.lower() != what else "")
-        case "exception_resolved":
+        case Fact.EXCEPTION_RESOLVED:
             return f"Exception closed: {_code_text(detail.get('code'))} — {detail.get('outcome')}"
-        case "exception_reopened":
+        case Fact.EXCEPTION_REOPENED:
             return f"Exception reopened: {_code_text(detail.get('code'))}"
-        case "correction":
+        case Fact.CORRECTION:
             # Why is for auditors (the history); customers read that it was corrected.
             return (f"Correction: event {detail.get('target_version')} {detail.get('action')}"
                     + ("" if masked else f" ({detail.get('reason')})"))
-    return _FACTS.get(entry.kind, entry.kind.replace("_", " ").capitalize())
+    return FACT_RULES[entry.kind].description  # type: ignore[index]

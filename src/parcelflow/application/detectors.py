@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import structlog
 
 from parcelflow import metrics
-from parcelflow.application.service import ParcelService, plain_tz
+from parcelflow.application.service import ParcelService
 from parcelflow.domain.detection import findings, revised_eta
 from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.times import plain_tz
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +84,7 @@ class Detectors:
         def run(parcel: Parcel) -> Decision:
             decision = Decision()
             for finding in findings(parcel, policy, network, now):
-                if parcel.detect(finding, by=f"detector:{finding.code}", recorded_at=now):
+                if parcel.record_finding(finding, by=f"detector:{finding.code}", recorded_at=now):
                     decision.raised.append(str(finding.code))
             eta = revised_eta(parcel, policy, network, now)
             if eta is not None:

@@ -13,7 +13,8 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.service import ParcelService
 from parcelflow.domain import epcis
 from parcelflow.domain.parcel import Parcel
 

@@ -1,10 +1,13 @@
-"""What a batch command answers: one result per item, in input order."""
+"""What writes answer: a batch, one result per item in input order; a command on one
+parcel, the log position its events reached."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class ItemStatus(StrEnum):
@@ -50,3 +53,30 @@ class BatchReport:
     @property
     def rejected(self) -> list[ItemResult]:
         return [r for r in self.results if r.status == ItemStatus.REJECTED]
+
+
+@dataclass(frozen=True)
+class Written(Generic[T]):
+    """A command on one parcel, saved: what it answered, and the log position a read
+    model must reach to show it. That is where its last event was written; when it had
+    nothing to record (the same request again), the log's head when it answered, which
+    every event it read is at or before."""
+
+    value: T
+    position: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """A change to a parcel: which, and the log position it reached (see Written)."""
+
+    tracking_no: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Step(Done):
+    """A step on one of a parcel's cases: the exception, complaint or claim it acted
+    on, by its full id (the request may have named it by a prefix or a code)."""
+
+    case_id: str

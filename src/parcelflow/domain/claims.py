@@ -1,77 +1,183 @@
-"""Claims and compensation: what a lost or damaged parcel is worth to its customer.
+"""Claims on the Parcel aggregate: filed on a recorded loss or damage, assessed by the
+compensation policy (`domain/compensation.py`), approved or rejected, paid.
 
-The rule is the carrier's published one: an insured parcel is compensated up to its
-declared value; an uninsured one gets the lesser of the loss claimed and a multiple of
-the postage paid (k = 3 by default). Money is Decimal, rounded to the fen.
+A parcel found again after its loss was declared is not paid for as lost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from parcelflow.domain.compensation import Assessment, assess
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.ids import case_id
+from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
-from parcelflow.domain.vocabulary import ClaimCause, ClaimStatus
+from parcelflow.domain.records import ClaimRecord
+from parcelflow.domain.vocabulary import CLAIM_EXCEPTION, ClaimCause, ClaimStatus, Outcome
 
 
-@dataclass(frozen=True)
-class Assessment:
-    payable: Decimal  # the most the policy allows paying on this claim
-    cap: Decimal  # the policy's ceiling for this parcel
-    basis: str  # "insured" or "uninsured"
+class ClaimFiled(ParcelEvent):
+    claim_id: str
+    cause: str
+    claimed: Decimal
+    evidence: list[str]
+    exception_id: str
+    reference: str | None
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel.claims[self.claim_id] = ClaimRecord(
+            claim_id=self.claim_id, cause=ClaimCause(self.cause),
+            claimed=Decimal(self.claimed), evidence=tuple(self.evidence),
+            exception_id=self.exception_id, reference=self.reference,
+            filed_at=self.recorded_at, filed_by=self.operator_id or SYSTEM)
+        before = parcel.exceptions[self.exception_id]
+        parcel._update_exception(self.exception_id,
+                                 claim_ids=(*before.claim_ids, self.claim_id))
+
+
+class ClaimAssessed(ParcelEvent):
+    claim_id: str
+    payable: Decimal
+    cap: Decimal
+    basis: str
     explanation: str
 
-
-def money(value: Decimal, policy: Policy) -> Decimal:
-    return value.quantize(policy.money_quantum, rounding=ROUND_HALF_UP)
-
-
-def assess(*, claimed: Decimal, insured: bool, declared_value: Decimal, postage: Decimal,
-           policy: Policy) -> Assessment:
-    """What the policy pays on a claim, and why, in words a claimant can check."""
-    claimed = money(claimed, policy)
-    if insured:
-        cap = money(declared_value, policy)
-        basis, ceiling = "insured", f"the declared value {cap}"
-    else:
-        k = policy.uninsured_postage_multiple
-        cap = money(postage * k, policy)
-        basis, ceiling = "uninsured", f"{k} × the postage {money(postage, policy)} = {cap}"
-    payable = max(min(claimed, cap), Decimal(0))
-    if cap == 0:
-        why = ("nothing was declared" if insured
-               else "no postage was paid") + f", so the cap is {ceiling}: nothing is payable"
-    elif claimed > cap:
-        why = f"claimed {claimed} is above {ceiling}: capped at {payable}"
-    else:
-        why = f"claimed {claimed} is within {ceiling}: payable in full"
-    return Assessment(payable=money(payable, policy), cap=cap, basis=basis,
-                      explanation=f"{basis}: {why}")
+    def on(self, parcel: ParcelCore) -> None:
+        assessment = Assessment(Decimal(self.payable), Decimal(self.cap), self.basis,
+                                self.explanation)
+        parcel._update_claim(self.claim_id, status=ClaimStatus.ASSESSED,
+                             assessment=assessment, assessed_at=self.recorded_at)
 
 
-@dataclass(frozen=True)
-class ClaimRecord:
+class ClaimApproved(ParcelEvent):
     claim_id: str
-    cause: ClaimCause
-    claimed: Decimal
-    evidence: tuple[str, ...]  # references to documents held elsewhere (photos, invoices)
-    exception_id: str  # the recorded loss or damage the claim stands on
-    reference: str | None  # the claimant's or the claims system's own number
-    filed_at: datetime
-    filed_by: str
-    status: ClaimStatus = ClaimStatus.FILED
-    assessment: Assessment | None = None
-    assessed_at: datetime | None = None
-    approved: Decimal | None = None
-    decided_at: datetime | None = None
-    decided_by: str | None = None
-    rejection: str | None = None
-    paid: Decimal | None = None
-    paid_at: datetime | None = None
-    payment_ref: str | None = None
+    amount: Decimal
+    note: str | None
 
-    @property
-    def is_live(self) -> bool:
-        """Still standing (a rejected claim leaves room for a new one)."""
-        return self.status != ClaimStatus.REJECTED
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_claim(self.claim_id, status=ClaimStatus.APPROVED,
+                             approved=Decimal(self.amount), decided_at=self.recorded_at,
+                             decided_by=self.operator_id)
+
+
+class ClaimRejected(ParcelEvent):
+    claim_id: str
+    reason: str
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_claim(self.claim_id, status=ClaimStatus.REJECTED,
+                             rejection=self.reason, decided_at=self.recorded_at,
+                             decided_by=self.operator_id)
+
+
+class ClaimPaid(ParcelEvent):
+    claim_id: str
+    amount: Decimal
+    payment_ref: str
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_claim(self.claim_id, status=ClaimStatus.PAID,
+                             paid=Decimal(self.amount), paid_at=self.recorded_at,
+                             payment_ref=self.payment_ref)
+
+
+class ClaimCommands(ParcelCore):
+    """Part of `Parcel`: a claim's life, from filing to payment."""
+
+    def file_claim(self, cause: ClaimCause, claimed: Decimal, *, evidence: list[str], by: str,
+                   recorded_at: datetime, reference: str | None = None) -> str:
+        """A claim for compensation, standing on the recorded loss or damage."""
+        if reference:
+            for claim in self.claims.values():
+                if claim.reference == reference:
+                    return claim.claim_id
+        if self.manifest is None:
+            raise DomainError(f"{self.tracking_no} has no manifest: nothing to assess a "
+                              "claim against (declared value, insurance, postage)")
+        if not claimed.is_finite() or claimed <= 0 or claimed.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise DomainError("the claimed amount must be positive, in yuan and fen")
+        if not [e for e in evidence if e.strip()]:
+            raise DomainError("a claim needs at least one evidence reference")
+        code = CLAIM_EXCEPTION[cause]
+        standing = [r for r in self.exceptions.values()
+                    if r.code == code and r.outcome != Outcome.CLEARED]
+        if not standing:
+            raise DomainError(f"{self.tracking_no} has no {code} exception on record; a "
+                              f"claim stands on a recorded {code} parcel (raise it first)")
+        for claim in self.claims.values():
+            if claim.cause == cause and claim.is_live:
+                raise DomainError(f"{self.tracking_no} already has a {cause} claim "
+                                  f"{claim.claim_id} ({claim.status})")
+        # The open one if there is one, else the latest.
+        target = max(standing, key=lambda r: (r.is_open, r.raised_at))
+        claim_id = case_id(self.id, "claim", f"claim@{self.version + 1}")
+        self._emit(ClaimFiled, recorded_at=recorded_at, operator_id=by, claim_id=claim_id,
+                   cause=str(cause), claimed=claimed, evidence=[e for e in evidence if e.strip()],
+                   exception_id=target.exception_id, reference=reference)
+        return claim_id
+
+    def _claim(self, claim_id: str, *allowed: ClaimStatus) -> ClaimRecord:
+        claim = self.claims.get(claim_id)
+        if claim is None:
+            raise DomainError(f"{self.tracking_no} has no claim {claim_id}")
+        if claim.status not in allowed:
+            raise DomainError(f"claim {claim_id} is {claim.status}; this needs it "
+                              + " or ".join(str(s) for s in allowed))
+        return claim
+
+    def _check_still_lost(self, claim: ClaimRecord) -> None:
+        if claim.cause == ClaimCause.LOST and \
+                self.exceptions[claim.exception_id].outcome == Outcome.CLEARED:
+            raise DomainError(f"{self.tracking_no} was found again after the loss was "
+                              "declared; reject this claim (or file one for damage)")
+
+    def assess_claim(self, claim_id: str, policy: Policy, *, by: str,
+                     recorded_at: datetime) -> Assessment:
+        claim = self._claim(claim_id, ClaimStatus.FILED, ClaimStatus.ASSESSED)
+        assert self.manifest is not None  # a claim is filed only on a manifested parcel
+        result = assess(claimed=claim.claimed, insured=self.manifest.insured,
+                        declared_value=self.manifest.declared_value,
+                        postage=self.manifest.postage, policy=policy)
+        self._emit(ClaimAssessed, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, payable=result.payable, cap=result.cap,
+                   basis=result.basis, explanation=result.explanation)
+        return result
+
+    def approve_claim(self, claim_id: str, *, by: str, recorded_at: datetime,
+                      amount: Decimal | None = None, note: str | None = None) -> Decimal:
+        """Approve the assessed amount, or less (a settlement); never more than the
+        policy allows."""
+        claim = self._claim(claim_id, ClaimStatus.ASSESSED)
+        assert claim.assessment is not None
+        payable = claim.assessment.payable
+        amount = payable if amount is None else amount
+        if payable <= 0:
+            raise DomainError(f"nothing is payable on claim {claim_id} "
+                              f"({claim.assessment.explanation}); reject it with a reason")
+        if not amount.is_finite() or amount <= 0 or amount > payable:
+            raise DomainError(f"approve between 0.01 and the assessed {payable}, not {amount}")
+        self._check_still_lost(claim)
+        self._emit(ClaimApproved, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, amount=amount, note=note)
+        return amount
+
+    def reject_claim(self, claim_id: str, *, reason: str, by: str,
+                     recorded_at: datetime) -> None:
+        self._claim(claim_id, ClaimStatus.FILED, ClaimStatus.ASSESSED, ClaimStatus.APPROVED)
+        if not reason.strip():
+            raise DomainError("a rejection needs a reason")
+        self._emit(ClaimRejected, recorded_at=recorded_at, operator_id=by,
+                   claim_id=claim_id, reason=reason)
+
+    def pay_claim(self, claim_id: str, *, payment_ref: str, by: str,
+                  recorded_at: datetime) -> Decimal:
+        claim = self._claim(claim_id, ClaimStatus.APPROVED)
+        assert claim.approved is not None
+        if not payment_ref.strip():
+            raise DomainError("a payment needs the payment system's reference")
+        self._check_still_lost(claim)
+        self._emit(ClaimPaid, recorded_at=recorded_at, operator_id=by, claim_id=claim_id,
+                   amount=claim.approved, payment_ref=payment_ref)
+        return claim.approved

@@ -5,7 +5,7 @@ The application narrows a million parcels down to candidates with SQL over the r
 models; this module makes the decision on each candidate's own events, so a read model
 that lags behind can cost a wasted look but never a wrong exception.
 
-Each finding names its occurrence (`cause`): the quiet spell since the last scan, or
+Each finding names its occurrence: the quiet spell since the last scan, or
 the promise that was broken. The parcel raises one exception per occurrence, so a
 detector run every minute flags a parcel once, and flags it again only when it goes
 quiet again after a new scan or breaks a new promise.
@@ -13,44 +13,23 @@ quiet again after a new scan or breaks a new promise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
+from parcelflow.domain import ids
 from parcelflow.domain.eta import estimate_eta
 from parcelflow.domain.network import Network
+from parcelflow.domain.parcel_core import ParcelCore
 from parcelflow.domain.policy import Policy
+from parcelflow.domain.records import Finding
+from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, Status
-
-if TYPE_CHECKING:
-    from parcelflow.domain.parcel import Parcel
-
-@dataclass(frozen=True)
-class Finding:
-    code: ExceptionCode
-    cause: str  # the occurrence: one exception per cause
-    detail: str
-
-
-def instant(moment: datetime) -> str:
-    """A time as the read models store it (UTC ISO 8601), so the detector's SQL can
-    match an occurrence key against a row."""
-    return moment.astimezone(timezone.utc).isoformat()
-
-
-def quiet_cause(last_scan_at: datetime) -> str:
-    return f"quiet:{instant(last_scan_at)}"
-
-
-def promise_cause(promised_by: datetime) -> str:
-    return f"promise:{instant(promised_by)}"
 
 
 def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
-def findings(parcel: Parcel, policy: Policy, network: Network, now: datetime) -> list[Finding]:
+def findings(parcel: ParcelCore, policy: Policy, network: Network, now: datetime) -> list[Finding]:
     state = parcel.state
     manifest = parcel.manifest
     level = manifest.service_level if manifest else None
@@ -63,32 +42,32 @@ def findings(parcel: Parcel, policy: Policy, network: Network, now: datetime) ->
             limit = policy.stall_limit(level, state.status)
             if quiet >= limit:
                 found.append(Finding(
-                    ExceptionCode.STALLED, quiet_cause(quiet_since),
+                    ExceptionCode.STALLED, ids.quiet_since(quiet_since),
                     f"no scan for {_hours(quiet)} while {state.status}{where} "
                     f"(limit {_hours(limit)} for {level or 'unmanifested'} parcels)"))
         if state.status in policy.lost_statuses and quiet >= policy.complete_delay:
             found.append(Finding(
-                ExceptionCode.LOST, quiet_cause(quiet_since),
+                ExceptionCode.LOST, ids.quiet_since(quiet_since),
                 f"no scan for {quiet.days} days since {state.status}{where}; declared lost "
                 f"after {policy.complete_delay.days} days"))
         if state.status == Status.AWAITING_PICKUP and quiet >= policy.pickup_hold:
             found.append(Finding(
-                ExceptionCode.PICKUP_MISSED, quiet_cause(quiet_since),
+                ExceptionCode.PICKUP_MISSED, ids.quiet_since(quiet_since),
                 f"waiting at {state.location} for {quiet.days} days, "
                 f"beyond the {policy.pickup_hold.days}-day hold"))
     promised = parcel.promised_by
     if promised is not None and state.status in policy.delay_statuses:
         eta = estimate_eta(state, manifest, network, revised=parcel.eta)
         if now > promised:
-            found.append(Finding(ExceptionCode.DELAYED, promise_cause(promised),
+            found.append(Finding(ExceptionCode.DELAYED, ids.broken_promise(promised),
                                  f"not delivered by the promised {instant(promised)}"))
         elif eta is not None and eta > promised:
-            found.append(Finding(ExceptionCode.DELAYED, promise_cause(promised),
+            found.append(Finding(ExceptionCode.DELAYED, ids.broken_promise(promised),
                                  f"the ETA {instant(eta)} is past the promised {instant(promised)}"))
     return found
 
 
-def revised_eta(parcel: Parcel, policy: Policy, network: Network, now: datetime) -> datetime | None:
+def revised_eta(parcel: ParcelCore, policy: Policy, network: Network, now: datetime) -> datetime | None:
     """A new ETA for a late parcel whose current one is missing or already past; None
     when it needs none. What is left of the route takes its usual time from now (the
     parcel evidently waited), or the policy's fallback when the route gives no figure."""

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
+from functools import cached_property, lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from parcelflow.domain.vocabulary import FacilityKind
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,27 @@ class Network:
                 for lane in data["lanes"]
             },
         )
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        """The network's own time zone: where its calendar days are counted (claim
+        periods, "today" in the statistics) and the zone its people read times in
+        (staff screens, customer messages). Its first facility's (the bundled network
+        is all in Asia/Shanghai); UTC for an empty registry."""
+        first = next(iter(self.facilities.values()), None)
+        return _zone(first.timezone) if first else timezone.utc
+
+    def zone_at(self, facility: str | None) -> tzinfo:
+        """A facility's own time zone, where its calendar days are counted (its daily
+        statistics); UTC for a facility the registry does not know."""
+        found = self.facilities.get(facility or "")
+        return _zone(found.timezone) if found else timezone.utc
+
+    def city_of(self, facility: str | None) -> City | None:
+        """The city a facility is in (None: an unknown facility, or a city the registry
+        does not describe)."""
+        found = self.facilities.get(facility or "")
+        return self.cities.get(found.city) if found else None
 
     def kind_of(self, facility: str) -> FacilityKind | None:
         """The facility's kind, or None when the registry does not know it."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-ERASED = "[erased]"
+# What is shown in place of personal data that cannot or may not be shown.
+ERASED = "[erased]"  # its parcel's key was destroyed: gone for good
+SEALED = "[sealed]"  # kept sealed: opened only on request (`--reveal`)
+UNREADABLE = "[unreadable]"  # does not open with its parcel's key
 
 # Two-character Chinese surnames (复姓) that must be kept whole.
 _COMPOUND_SURNAMES = frozenset(

@@ -10,22 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from parcelflow.domain.policy import Policy
+from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.vocabulary import CustomerTier, SlaClock
-
-if TYPE_CHECKING:
-    from parcelflow.domain.parcel import ExceptionRecord
-
-
-@dataclass(frozen=True)
-class Breach:
-    """A promise missed: `clock` was due at `due`; noticed at `at`."""
-
-    clock: SlaClock
-    due: datetime
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -58,15 +46,9 @@ def missed(record: ExceptionRecord, tier: CustomerTier, policy: Policy,
     out = []
     first = due.first_response_due
     if first is not None and answered_at(record) is None and now > first \
-            and not record.breached(SlaClock.FIRST_RESPONSE, first):
+            and record.breached_at(SlaClock.FIRST_RESPONSE, first) is None:
         out.append((SlaClock.FIRST_RESPONSE, first))
-    if now > due.resolution_due and not record.breached(SlaClock.RESOLUTION, due.resolution_due):
+    if now > due.resolution_due and \
+            record.breached_at(SlaClock.RESOLUTION, due.resolution_due) is None:
         out.append((SlaClock.RESOLUTION, due.resolution_due))
     return out
-
-
-def breached_at(record: ExceptionRecord, clock: SlaClock, due: datetime | None) -> datetime | None:
-    """When the current due time of `clock` was recorded as breached (None: it was not)."""
-    if due is None:
-        return None
-    return next((b.at for b in record.breaches if b.clock == clock and b.due == due), None)

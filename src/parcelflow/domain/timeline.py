@@ -16,15 +16,20 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from parcelflow.domain.ids import MANIFEST_MISSING
 from parcelflow.domain.vocabulary import (
     EXCEPTION_RULES,
+    FACT_RULES,
+    HANDED_OVER_STATUSES,
     SCAN_RULES,
+    TERMINAL_STATUSES,
+    VISIT_SCANS,
     ExceptionCode,
     FacilityKind,
+    Fact,
     Flag,
     ScanType,
     Status,
-    TERMINAL_STATUSES,
 )
 
 # A second failed attempt for "recipient absent" needs someone to act; the first is routine.
@@ -60,7 +65,7 @@ class Entry:
     """One line of a parcel's timeline: a scan or another fact about the parcel."""
 
     version: int  # of the event that recorded it
-    kind: str  # a scan type, or registered / cancelled / exception_raised / ...
+    kind: str  # a scan type, or a Fact (registered, cancelled, exception_raised, ...)
     occurred_at: datetime
     recorded_at: datetime
     scan: Scan | None = None
@@ -74,13 +79,9 @@ class Entry:
         # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
         # so that equal timestamps fold the same way whatever order they came in.
         # Aware datetimes compare by instant whatever their offsets: no conversion needed.
-        rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RANK.get(self.kind, 90)
+        rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RULES[self.kind].rank
         tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
         object.__setattr__(self, "sort_key", (self.occurred_at, rank, tiebreak))
-
-
-# Non-scan facts that sort among scans at the same instant.
-FACT_RANK = {"registered": 0, "manifest_attached": 1, "cancelled": 80, "disposed": 85}
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Issue:
     """A problem the timeline shows, which should be an open exception."""
 
     code: ExceptionCode
-    cause: str  # what caused it: a scan id, or "manifest"
+    occurrence: str  # what shows it: a scan id, or MANIFEST_MISSING (domain/ids.py)
     occurred_at: datetime
     detail: str
 
@@ -100,6 +101,38 @@ class MissedScan:
     facility: str | None
     scan_type: ScanType
     around: datetime
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One stay at a facility: the scans in a row there, in occurred order."""
+
+    scans: tuple[Scan, ...]
+    left: bool  # scanned somewhere else afterwards
+
+    @property
+    def facility(self) -> str:
+        return self.scans[0].facility
+
+    @property
+    def kind(self) -> FacilityKind | None:
+        return self.scans[0].facility_kind
+
+    def missing(self) -> list[ScanType]:
+        """The scans a visit to a facility of its kind should carry and this one lacks
+        (VISIT_SCANS); while the parcel is still there, only those that should have
+        come before its latest scan."""
+        expected = VISIT_SCANS.get(self.kind) if self.kind else None
+        if expected is None:
+            return []
+        types = {s.scan_type for s in self.scans}
+        wanted = list(expected.on_visit)
+        if not self.left:
+            last_rank = max(SCAN_RULES[t].rank for t in types)
+            wanted = [t for t in wanted if SCAN_RULES[t].rank < last_rank]
+        elif expected.on_leaving is not None:
+            wanted.append(expected.on_leaving)
+        return [t for t in wanted if t not in types]
 
 
 @dataclass(frozen=True)
@@ -130,9 +163,30 @@ class ParcelState:
         return [e for e in self.timeline if e.scan and not e.voided]
 
     @cached_property
+    def visits(self) -> tuple[Visit, ...]:
+        """The standing scans grouped into stays, one facility after another.
+        Computed when asked (compliance figures), not on every ingest."""
+        stays: list[list[Scan]] = []
+        for entry in self.physical:
+            assert entry.scan is not None
+            if stays and stays[-1][0].facility == entry.scan.facility:
+                stays[-1].append(entry.scan)
+            else:
+                stays.append([entry.scan])
+        return tuple(Visit(tuple(stay), left=i < len(stays) - 1) for i, stay in enumerate(stays))
+
+    @cached_property
     def missed_scans(self) -> tuple[MissedScan, ...]:
-        # Computed when asked (compliance figures), not on every ingest.
-        return tuple(_missed_scans(self.physical))
+        """Gaps that happen every day: tolerated, and counted for scan compliance."""
+        physical = self.physical
+        missed: list[MissedScan] = []
+        if physical and not any(e.scan and e.scan.scan_type == ScanType.PICKUP
+                                for e in physical):
+            missed.append(MissedScan(None, ScanType.PICKUP, physical[0].occurred_at))
+        for visit in self.visits:
+            missed += [MissedScan(visit.facility, scan_type, visit.scans[0].occurred_at)
+                       for scan_type in visit.missing()]
+        return tuple(missed)
 
 
 class Timeline:
@@ -201,13 +255,14 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
         first = next((e for e in timeline if e.scan and not e.voided), None)
         at = first.occurred_at if first else (timeline[0].occurred_at if timeline else None)
         if at is not None:
-            fold.issues[(ExceptionCode.UNMANIFESTED, "manifest")] = Issue(
-                ExceptionCode.UNMANIFESTED, "manifest", at, "scanned before its manifest arrived"
+            fold.issues[(ExceptionCode.UNMANIFESTED, MANIFEST_MISSING)] = Issue(
+                ExceptionCode.UNMANIFESTED, MANIFEST_MISSING, at,
+                "scanned before its manifest arrived",
             )
     fold.close_lost_found()
     fold.close_delivered()
     flags = set(fold.flags) | open_flags
-    if fold.status in (Status.DELIVERED, Status.RETURNED):
+    if fold.status in HANDED_OVER_STATUSES:
         flags.discard(Flag.ON_HOLD)
     return ParcelState(
         status=fold.status,
@@ -227,6 +282,8 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
 
 _CLOSED_BY_DELIVERY = frozenset(c for c, rule in EXCEPTION_RULES.items() if rule.closed_by_delivery)
 _MISDIRECTED = frozenset({ExceptionCode.MISDIRECTED})
+# After these, a scan is an impossible sequence (a cancelled parcel still travels back).
+_NO_SCANS_AFTER = HANDED_OVER_STATUSES | {Status.DISPOSED}
 
 
 class _Fold:
@@ -258,17 +315,17 @@ class _Fold:
     def step(self, entry: Entry) -> None:
         if entry.scan is not None:
             self._scan(entry, entry.scan)
-        elif entry.kind == "cancelled" and self.status not in TERMINAL_STATUSES:
+        elif entry.kind == Fact.CANCELLED and self.status not in TERMINAL_STATUSES:
             self.status = Status.CANCELLED
             self.last_event = entry
-        elif entry.kind == "disposed":
+        elif entry.kind == Fact.DISPOSED:
             self.status = Status.DISPOSED
             self.last_event = entry
-        elif entry.kind == "exception_raised" and entry.detail.get("code") == ExceptionCode.LOST:
+        elif entry.kind == Fact.EXCEPTION_RAISED and entry.detail.get("code") == ExceptionCode.LOST:
             if self.status not in TERMINAL_STATUSES:
                 self.status = Status.LOST
                 self.last_event = entry
-        elif entry.kind == "registered" and self.last_event is None:
+        elif entry.kind == Fact.REGISTERED and self.last_event is None:
             self.last_event = entry
 
     def _anomaly(self, entry: Entry, scan: Scan, why: str) -> None:
@@ -282,7 +339,7 @@ class _Fold:
         self.last_scan_at = scan.occurred_at
         if self.lost_by_scan:
             self.lost_by_scan.clear()  # scanned again: no longer lost
-        if self.status in (Status.DELIVERED, Status.RETURNED, Status.DISPOSED):
+        if self.status in _NO_SCANS_AFTER:
             self._anomaly(entry, scan, f"{scan.scan_type} scan after the parcel was {self.status}")
             return
         if self.status == Status.CANCELLED and rule.is_delivery:
@@ -361,51 +418,10 @@ class _Fold:
 
     def close_delivered(self) -> None:
         # Delivery settles what only stood between the parcel and its receiver.
-        if self.status in (Status.DELIVERED, Status.RETURNED):
+        if self.status in HANDED_OVER_STATUSES:
             self._settle(_CLOSED_BY_DELIVERY)
 
     def close_lost_found(self) -> None:
         # A "lost" reported by a scan holds only while no later scan has found the parcel.
         for issue in self.lost_by_scan:
-            self.issues[(issue.code, issue.cause)] = issue
-
-
-# Which scans a visit to a facility of each kind is expected to carry, and which one
-# is expected when the parcel leaves. Missing ones are recorded, never raised.
-_EXPECTED_ON_VISIT = {
-    FacilityKind.HUB: (ScanType.ARRIVAL, ScanType.SORT),
-    FacilityKind.STATION: (ScanType.ARRIVAL,),
-    FacilityKind.PICKUP_POINT: (ScanType.ARRIVAL,),
-    FacilityKind.CUSTOMS: (ScanType.ARRIVAL,),
-}
-_EXPECTED_ON_LEAVING = {FacilityKind.HUB: ScanType.DEPARTURE, FacilityKind.OUTLET: ScanType.DEPARTURE}
-
-
-def _missed_scans(physical: list[Entry]) -> list[MissedScan]:
-    """Gaps that happen every day: tolerated, and counted for scan compliance."""
-    visits: list[list[Scan]] = []
-    for entry in physical:
-        assert entry.scan is not None
-        if visits and visits[-1][0].facility == entry.scan.facility:
-            visits[-1].append(entry.scan)
-        else:
-            visits.append([entry.scan])
-    missed: list[MissedScan] = []
-    if physical and not any(e.scan and e.scan.scan_type == ScanType.PICKUP for e in physical):
-        missed.append(MissedScan(None, ScanType.PICKUP, physical[0].occurred_at))
-    for i, visit in enumerate(visits):
-        kind = visit[0].facility_kind
-        types = {s.scan_type for s in visit}
-        left = i < len(visits) - 1
-        expected = list(_EXPECTED_ON_VISIT.get(kind, ())) if kind else []
-        leaving = _EXPECTED_ON_LEAVING.get(kind) if kind else None
-        if not left:
-            # Still there: only what should already have happened before the last scan.
-            last_rank = max(SCAN_RULES[t].rank for t in types)
-            expected = [t for t in expected if SCAN_RULES[t].rank < last_rank]
-        elif leaving is not None:
-            expected.append(leaving)
-        for scan_type in expected:
-            if scan_type not in types:
-                missed.append(MissedScan(visit[0].facility, scan_type, visit[0].occurred_at))
-    return missed
+            self.issues[(issue.code, issue.occurrence)] = issue

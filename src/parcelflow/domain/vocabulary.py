@@ -42,6 +42,8 @@ class Status(Term):
 TERMINAL_STATUSES = frozenset(
     {Status.DELIVERED, Status.RETURNED, Status.CANCELLED, Status.DISPOSED}
 )
+# Handed over at the end of its journey: to its receiver, or back to its sender.
+HANDED_OVER_STATUSES = frozenset({Status.DELIVERED, Status.RETURNED})
 
 
 class Flag(Term):
@@ -69,37 +71,54 @@ class ScanType(Term):
 
 @dataclass(frozen=True)
 class ScanRule:
-    """What a scan type does to a parcel."""
+    """What a scan type does to a parcel, and what it carries."""
 
     status: Status | None  # the status it moves the parcel to (None: leaves it)
     rank: int  # lifecycle order, breaks ties between scans with equal occurred_at
     description: str
-    is_delivery: bool = False  # a hand-over attempt that needs the parcel to exist first
+    # A hand-over attempt: it needs the parcel to have been scanned before, and a
+    # cancelled parcel takes none (every other scan still comes, on the way back).
+    is_delivery: bool = False
+    carries: frozenset[str] = frozenset()  # the type-specific fields it may carry
+    requires: str | None = None  # the one of them it must carry
 
+
+# The scan fields that belong to some scan types only (`ScanRule.carries`).
+TYPE_SPECIFIC_FIELDS = ("next_facility", "exception_code", "attempt_reason", "signed_by")
+_NEXT = frozenset({"next_facility"})
+_SIGNED = frozenset({"signed_by"})
 
 SCAN_RULES: dict[ScanType, ScanRule] = {
     ScanType.PICKUP: ScanRule(Status.PICKED_UP, 10, "Picked up from the sender"),
     ScanType.ARRIVAL: ScanRule(Status.AT_FACILITY, 20, "Arrived at facility"),
     ScanType.CUSTOMS_HOLD: ScanRule(Status.IN_CUSTOMS, 25, "Held by customs"),
     ScanType.CUSTOMS_RELEASE: ScanRule(Status.AT_FACILITY, 26, "Released by customs"),
-    ScanType.SORT: ScanRule(Status.AT_FACILITY, 30, "Sorted"),
-    ScanType.EXCEPTION: ScanRule(None, 35, "Exception reported"),
-    ScanType.DEPARTURE: ScanRule(Status.IN_TRANSIT, 40, "Departed facility"),
+    ScanType.SORT: ScanRule(Status.AT_FACILITY, 30, "Sorted", carries=_NEXT),
+    ScanType.EXCEPTION: ScanRule(
+        None, 35, "Exception reported", carries=frozenset({"exception_code"}),
+        requires="exception_code",
+    ),
+    ScanType.DEPARTURE: ScanRule(Status.IN_TRANSIT, 40, "Departed facility", carries=_NEXT),
     ScanType.RETURN_TO_SENDER: ScanRule(Status.RETURNING, 45, "Returning to sender"),
     ScanType.OUT_FOR_DELIVERY: ScanRule(
         Status.OUT_FOR_DELIVERY, 50, "Out for delivery", is_delivery=True
     ),
     ScanType.DELIVERY_ATTEMPT: ScanRule(
-        Status.DELIVERY_FAILED, 60, "Delivery attempt failed", is_delivery=True
+        Status.DELIVERY_FAILED, 60, "Delivery attempt failed", is_delivery=True,
+        carries=frozenset({"attempt_reason"}), requires="attempt_reason",
     ),
     ScanType.HELD_AT_PICKUP_POINT: ScanRule(
         Status.AWAITING_PICKUP, 65, "Waiting at pickup point", is_delivery=True
     ),
-    ScanType.DELIVERED: ScanRule(Status.DELIVERED, 70, "Delivered", is_delivery=True),
+    ScanType.DELIVERED: ScanRule(
+        Status.DELIVERED, 70, "Delivered", is_delivery=True, carries=_SIGNED,
+        requires="signed_by",
+    ),
     ScanType.PICKED_UP_BY_RECIPIENT: ScanRule(
-        Status.DELIVERED, 75, "Collected by the recipient", is_delivery=True
+        Status.DELIVERED, 75, "Collected by the recipient", is_delivery=True, carries=_SIGNED
     ),
 }
+
 
 @dataclass(frozen=True)
 class CbvStep:
@@ -133,14 +152,44 @@ CBV_STEPS: dict[ScanType, CbvStep] = {
     ScanType.EXCEPTION: CbvStep("inspecting", None, True, (("damaged", "damaged"),)),
 }
 
-# Scans that name where the parcel goes next.
-SCANS_WITH_NEXT_FACILITY = frozenset({ScanType.SORT, ScanType.DEPARTURE})
 
-# Scans a cancelled parcel may still receive: the way back to its sender.
-RETURN_PATH_SCANS = frozenset(
-    {ScanType.RETURN_TO_SENDER, ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE,
-     ScanType.EXCEPTION}
-)
+class Fact(Term):
+    """A line of a parcel's timeline that is not a scan: something else it was told."""
+
+    REGISTERED = "registered"
+    MANIFEST_ATTACHED = "manifest_attached"
+    EXCEPTION_RAISED = "exception_raised"
+    EXCEPTION_RESOLVED = "exception_resolved"
+    EXCEPTION_REOPENED = "exception_reopened"
+    CORRECTION = "correction"
+    CANCELLED = "cancelled"
+    DISPOSED = "disposed"
+    RECEIVER_REDIRECTED = "receiver_redirected"
+    PROMISED_TIME_CHANGED = "promised_time_changed"
+    ETA_REVISED = "eta_revised"
+    PERSONAL_DATA_ERASED = "personal_data_erased"
+
+
+@dataclass(frozen=True)
+class FactRule:
+    description: str  # in a timeline line (exceptions and corrections add their details)
+    rank: int = 90  # sorts among scans at the same instant as ScanRule.rank does
+
+
+FACT_RULES: dict[Fact, FactRule] = {
+    Fact.REGISTERED: FactRule("Shipment information received", 0),
+    Fact.MANIFEST_ATTACHED: FactRule("Shipment information received (after the first scan)", 1),
+    Fact.EXCEPTION_RAISED: FactRule("Exception"),
+    Fact.EXCEPTION_RESOLVED: FactRule("Exception closed"),
+    Fact.EXCEPTION_REOPENED: FactRule("Exception reopened"),
+    Fact.CORRECTION: FactRule("Correction"),
+    Fact.CANCELLED: FactRule("Shipment cancelled", 80),
+    Fact.DISPOSED: FactRule("Parcel disposed of", 85),
+    Fact.RECEIVER_REDIRECTED: FactRule("Delivery address changed"),
+    Fact.PROMISED_TIME_CHANGED: FactRule("Promised delivery time changed"),
+    Fact.ETA_REVISED: FactRule("Estimated delivery time revised"),
+    Fact.PERSONAL_DATA_ERASED: FactRule("Personal data erased on request"),
+}
 
 
 class Actor(Term):
@@ -182,23 +231,11 @@ class ExceptionCode(Term):
     COMPLAINT = "complaint"
 
 
-class Cause(Term):
-    """Who or what caused an exception (Karrio groups incidents the same way)."""
-
-    CARRIER = "carrier"
-    CONSIGNEE = "consignee"
-    SHIPPER = "shipper"
-    CUSTOMS = "customs"
-    WEATHER = "weather"
-    DATA = "data"
-
-
 @dataclass(frozen=True)
 class ExceptionRule:
     severity: Severity
     owner: Actor  # who must act
     customer_facing: bool  # is the customer told proactively
-    cause: Cause
     description: str
     flag: Flag | None = None  # the flag an open exception of this code sets
     cleared_by_later_scan: bool = False  # a scan after it means it no longer holds
@@ -207,63 +244,63 @@ class ExceptionRule:
 
 EXCEPTION_RULES: dict[ExceptionCode, ExceptionRule] = {
     ExceptionCode.DAMAGED: ExceptionRule(
-        Severity.HIGH, Actor.HUB, True, Cause.CARRIER, "Parcel damaged", Flag.DAMAGED
+        Severity.HIGH, Actor.HUB, True, "Parcel damaged", Flag.DAMAGED
     ),
     ExceptionCode.LOST: ExceptionRule(
-        Severity.CRITICAL, Actor.NETWORK_OPS, True, Cause.CARRIER, "Parcel lost",
+        Severity.CRITICAL, Actor.NETWORK_OPS, True, "Parcel lost",
         cleared_by_later_scan=True,
     ),
     ExceptionCode.DELAYED: ExceptionRule(
-        Severity.MEDIUM, Actor.NETWORK_OPS, True, Cause.CARRIER,
+        Severity.MEDIUM, Actor.NETWORK_OPS, True,
         "Parcel behind its promised time", Flag.DELAYED, closed_by_delivery=True,
     ),
     ExceptionCode.STALLED: ExceptionRule(
-        Severity.MEDIUM, Actor.NETWORK_OPS, False, Cause.CARRIER,
+        Severity.MEDIUM, Actor.NETWORK_OPS, False,
         "No scan for too long", cleared_by_later_scan=True, closed_by_delivery=True,
     ),
     ExceptionCode.MISDIRECTED: ExceptionRule(
-        Severity.MEDIUM, Actor.HUB, False, Cause.CARRIER,
+        Severity.MEDIUM, Actor.HUB, False,
         "Arrived where the route did not expect", Flag.MISDIRECTED, closed_by_delivery=True,
     ),
     ExceptionCode.ADDRESS_ISSUE: ExceptionRule(
-        Severity.HIGH, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        Severity.HIGH, Actor.CUSTOMER, True,
         "Address incomplete or wrong", Flag.ON_HOLD, closed_by_delivery=True,
     ),
     ExceptionCode.RECIPIENT_ABSENT: ExceptionRule(
-        Severity.LOW, Actor.CUSTOMER, True, Cause.CONSIGNEE, "Recipient not available",
+        Severity.LOW, Actor.CUSTOMER, True, "Recipient not available",
         closed_by_delivery=True,
     ),
     ExceptionCode.REFUSED: ExceptionRule(
-        Severity.MEDIUM, Actor.SHIPPER, True, Cause.CONSIGNEE, "Recipient refused the parcel"
+        Severity.MEDIUM, Actor.SHIPPER, True, "Recipient refused the parcel"
     ),
     ExceptionCode.CUSTOMS_DOCUMENTS: ExceptionRule(
-        Severity.HIGH, Actor.CUSTOMER, True, Cause.CUSTOMS,
+        Severity.HIGH, Actor.CUSTOMER, True,
         "Customs needs documents", Flag.ON_HOLD,
     ),
     ExceptionCode.HELD_FOR_PAYMENT: ExceptionRule(
-        Severity.MEDIUM, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        Severity.MEDIUM, Actor.CUSTOMER, True,
         "Held until a payment is made", Flag.ON_HOLD, closed_by_delivery=True,
     ),
     ExceptionCode.PICKUP_MISSED: ExceptionRule(
-        Severity.LOW, Actor.CUSTOMER, True, Cause.CONSIGNEE,
+        Severity.LOW, Actor.CUSTOMER, True,
         "Not collected from the pickup point in time",
     ),
     ExceptionCode.PROHIBITED_ITEM: ExceptionRule(
-        Severity.HIGH, Actor.SHIPPER, True, Cause.SHIPPER,
+        Severity.HIGH, Actor.SHIPPER, True,
         "Contains a prohibited item", Flag.ON_HOLD,
     ),
     ExceptionCode.WEATHER: ExceptionRule(
-        Severity.MEDIUM, Actor.NETWORK_OPS, True, Cause.WEATHER,
+        Severity.MEDIUM, Actor.NETWORK_OPS, True,
         "Delayed by weather", Flag.DELAYED, closed_by_delivery=True,
     ),
     ExceptionCode.SCAN_ANOMALY: ExceptionRule(
-        Severity.LOW, Actor.HUB, False, Cause.DATA, "Impossible scan sequence"
+        Severity.LOW, Actor.HUB, False, "Impossible scan sequence"
     ),
     ExceptionCode.UNMANIFESTED: ExceptionRule(
-        Severity.LOW, Actor.SHIPPER, False, Cause.DATA, "Scanned before its manifest arrived"
+        Severity.LOW, Actor.SHIPPER, False, "Scanned before its manifest arrived"
     ),
     ExceptionCode.COMPLAINT: ExceptionRule(
-        Severity.HIGH, Actor.CUSTOMER_SERVICE, True, Cause.CONSIGNEE, "Customer complaint"
+        Severity.HIGH, Actor.CUSTOMER_SERVICE, True, "Customer complaint"
     ),
 }
 
@@ -403,7 +440,19 @@ class FacilityKind(Term):
     CUSTOMS = "customs"
 
 
-# Scans a hub visit is expected to have; their absence is a missed scan (compliance).
-EXPECTED_SCANS_AT = {
-    FacilityKind.HUB: (ScanType.ARRIVAL, ScanType.SORT, ScanType.DEPARTURE),
+@dataclass(frozen=True)
+class VisitScans:
+    """The scans a visit to a facility of one kind is expected to carry. Everyday gaps:
+    missing ones are recorded as missed scans (scan compliance), never raised."""
+
+    on_visit: tuple[ScanType, ...]  # while it is there
+    on_leaving: ScanType | None = None  # once it has moved on
+
+
+VISIT_SCANS: dict[FacilityKind, VisitScans] = {
+    FacilityKind.OUTLET: VisitScans((), ScanType.DEPARTURE),
+    FacilityKind.HUB: VisitScans((ScanType.ARRIVAL, ScanType.SORT), ScanType.DEPARTURE),
+    FacilityKind.STATION: VisitScans((ScanType.ARRIVAL,)),
+    FacilityKind.PICKUP_POINT: VisitScans((ScanType.ARRIVAL,)),
+    FacilityKind.CUSTOMS: VisitScans((ScanType.ARRIVAL,)),
 }

@@ -1,25 +1,208 @@
-"""CLI commands for auditors and regulators: checkpoints, their key, EPCIS export.
+"""What auditors, regulators and data-protection officers run: `parcelflow history`,
+`verify`, `checkpoint` and `erase`, and the groups `parcelflow export` (EPCIS 2.0) and
+`parcelflow correct` (void or amend a scan).
 
-(`history` and `verify` are in cli.py.)
+(The checkpoint signing key and the master-key rotation are `keys` commands: keys_cli.)
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import Annotated, Any, Optional
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from rich.progress import Progress, TextColumn
+from rich.table import Table
 
-from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.entrypoints.cli_support import (
+    JsonFlag,
+    TrackingArg,
+    err,
+    fail,
+    out,
+    parse_time,
+    period_bound,
+    print_json,
+    service,
+    styled,
+    tracking_number,
+)
 from parcelflow.entrypoints.running import until_signalled
 from parcelflow.settings import get_settings
+
+if TYPE_CHECKING:  # loaded by the commands that use them
+    from parcelflow.application.checkpoints import AuditReport, Made
+    from parcelflow.application.corrections import Correction
+
+app = typer.Typer()
+
+
+def _summary_of(details: dict[str, Any]) -> str:
+    if "scan_type" in details:
+        parts = [details["scan_type"], "@", details["facility"]]
+        for name in ("next_facility", "exception_code", "attempt_reason", "signed_by"):
+            if details.get(name):
+                parts.append(f"{name}={details[name]}")
+        return " ".join(parts)
+    manifest = details.get("manifest")
+    if manifest:
+        receiver = manifest.get("receiver", {})
+        return (f"{manifest['service_level']} {manifest['origin']}→{manifest['destination']}, "
+                f"receiver {receiver.get('name')} {receiver.get('phone')}")
+    shown = {k: v for k, v in details.items() if k not in ("tracking_no",) and v not in (None, "")}
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
+
+
+@app.command()
+def history(
+    tracking_no: TrackingArg,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="The parcel as it stood at this time, by when things happened (late "
+        "uploads included); ISO 8601 with offset.")] = None,
+    recorded_by: Annotated[Optional[str], typer.Option(
+        "--recorded-by", help="Only what had been recorded by this time: what the system "
+        "knew then. Combines with --as-of.")] = None,
+    as_json: JsonFlag = False,
+    reveal: Annotated[bool, typer.Option(
+        "--reveal", help="Show personal data unmasked (auditors).")] = False,
+) -> None:
+    """A parcel's full history, event by event, with its hash chain."""
+    from parcelflow.application.audit import history_report
+
+    svc = service()
+    moment = parse_time(as_of, "--as-of") if as_of else None
+    known_by = parse_time(recorded_by, "--recorded-by") if recorded_by else None
+    when = "".join(part for part in (f" as of {as_of}" if as_of else "",
+                                     f" as recorded by {recorded_by}" if recorded_by else ""))
+    try:
+        head, items = history_report(svc, tracking_no, as_of=moment, recorded_by=known_by,
+                                     reveal=reveal)
+    except ParcelNotFound as e:
+        fail(str(e) + when)
+    if as_json:
+        print_json({**head, "events": [i.to_json() for i in items]})
+        return
+    out.print(styled((tracking_no, "bold"), f"{when}: {head['status']}"
+                     + (f" [{', '.join(head['flags'])}]" if head["flags"] else "")
+                     + (f" at {head['location']}" if head["location"] else "")), highlight=False)
+    for exc in head["open_exceptions"]:
+        out.print(f"  open exception: {exc['code']} ({exc['status']})", highlight=False)
+    table = Table("v", "event", "occurred", "recorded", "by", "details", "hash", box=None)
+    for i in items:
+        table.add_row(
+            str(i.version), i.event_type, i.occurred_at.isoformat(timespec="seconds"),
+            i.recorded_at.isoformat(timespec="seconds"), i.operator_id or i.device_id or "",
+            _summary_of(i.details), i.event_hash[:12],
+        )
+    out.print(table)
+
+
+@app.command()
+def verify(
+    tracking_no: Annotated[Optional[str], typer.Argument(
+        help="One parcel to check.", callback=tracking_number)] = None,
+    all_parcels: Annotated[bool, typer.Option("--all", help="Check every parcel.")] = False,
+    proof: Annotated[bool, typer.Option(
+        "--proof", help="Print the parcel's inclusion proof in the newest checkpoint (JSON), "
+        "for a third party to check with the checkpoint and its public key.")] = False,
+    checkpoints: Annotated[Optional[Path], typer.Option(
+        "--checkpoints", help="Check against the newest checkpoint in this file (as "
+        "`checkpoint --to file:PATH` wrote it) instead of the database's own.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every chain up to its head and every head against the newest checkpoint;
+    exit status 1 naming each parcel and what is wrong."""
+    from parcelflow.adapters.checkpoint_sinks import read_file
+    from parcelflow.adapters.signing import KeyFormatError
+    from parcelflow.application.checkpoints import CheckpointError
+    from parcelflow.bootstrap import build_checkpoints
+
+    if bool(tracking_no) == all_parcels:
+        fail("give a TRACKING_NO or --all (not both)", 2)
+    if proof and not tracking_no:
+        fail("--proof is for one TRACKING_NO", 2)
+    svc = service()
+    try:
+        _, verification = build_checkpoints(svc)
+    except KeyFormatError as e:
+        fail(str(e), 2)
+    if proof:
+        assert tracking_no is not None
+        try:
+            print(json.dumps(verification.proof(tracking_no), ensure_ascii=False, indent=2))
+        except CheckpointError as e:
+            fail(str(e))
+        except ParcelNotFound:
+            fail(f"{tracking_no} is in no checkpoint yet")
+        return
+    published = None
+    if checkpoints is not None:
+        try:
+            published = [note for _, note in read_file(checkpoints)]
+        except (OSError, ValueError) as e:
+            fail(f"cannot read checkpoints from {checkpoints}: {e}", 2)
+        if not published:
+            fail(f"{checkpoints} holds no checkpoint", 2)
+    try:
+        if tracking_no:
+            report = verification.run(tracking_no, published=published)
+        else:
+            progress = Progress(TextColumn("{task.description}"), console=err, transient=True,
+                                disable=not err.is_terminal)
+            with progress:
+                task = progress.add_task("verifying")
+                report = verification.run(published=published, progress=lambda at, last:
+                                          progress.update(task, description=(
+                                              f"verifying: notification {at} of {last}")))
+    except ParcelNotFound as e:
+        fail(str(e))
+    _print_audit(report, as_json)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_audit(report: AuditReport, as_json: bool) -> None:
+    stored = report.checkpoint
+    if as_json:
+        print_json({
+            "ok": report.ok, "parcels": report.chain.parcels, "events": report.chain.events,
+            "checkpoint": ({"id": stored.id, "made_at": stored.checkpoint.made_at.isoformat(),
+                            "tree_size": stored.checkpoint.tree_size,
+                            "root": stored.checkpoint.root.hex()} if stored else None),
+            "broken": [{"tracking_no": n, "version": link.version, "event": link.event_type,
+                        "reason": link.reason} for n, link in report.chain.broken],
+            "tampered": [{"tracking_no": f.tracking_no, "kind": str(f.kind),
+                          "version": f.version, "detail": f.detail} for f in report.findings],
+            "problems": report.problems, "unanchored_events": report.unanchored,
+        })
+        return
+    for number, link in report.chain.broken:
+        out.print(f"BROKEN {number} event {link.version} ({link.event_type}): {link.reason}",
+                  highlight=False)
+    for f in report.findings:
+        out.print(f"TAMPERED {f.tracking_no} event {f.version} ({f.kind}): {f.detail}",
+                  highlight=False)
+    for problem in report.problems:
+        out.print(f"CHECKPOINT {problem}", highlight=False)
+    against = (f" against checkpoint {stored.id} of {stored.checkpoint.made_at.isoformat()} "
+               f"({stored.checkpoint.tree_size} heads)" if stored else " (no checkpoint yet)")
+    wrong = len(report.chain.broken) + len(report.findings) + len(report.problems)
+    out.print(f"{report.chain.parcels} parcels, {report.chain.events} events checked{against}: "
+              + ("chain intact" if report.ok else f"{wrong} problems")
+              + (f"; {report.unanchored} events are newer than the checkpoint"
+                 if stored and report.unanchored else ""), highlight=False)
+
 
 ToOption = Annotated[Optional[list[str]], typer.Option(
     "--to", help="Also write each checkpoint here: file:PATH (appended, synced), kafka (the "
     "checkpoints topic) or stdout; repeatable.")]
 
 
+@app.command()
 def checkpoint(
     every: Annotated[Optional[float], typer.Option(
         "--every", min=1, help="Keep making one every SECONDS (when the log moved).")] = None,
@@ -30,7 +213,7 @@ def checkpoint(
     from parcelflow.adapters.checkpoint_sinks import KafkaSink, sinks_for
     from parcelflow.adapters.leader import LeaderLock
     from parcelflow.adapters.signing import KeyFormatError
-    from parcelflow.application.checkpoints import CheckpointError, Made
+    from parcelflow.application.checkpoints import CheckpointError
     from parcelflow.bootstrap import build_checkpoints
 
     settings = get_settings()
@@ -54,12 +237,11 @@ def checkpoint(
     def report(made: Made) -> None:
         cp = made.stored.checkpoint
         if as_json:
-            print(json.dumps({"id": made.stored.id, "new": made.new, "tree_size": cp.tree_size,
-                              "root": cp.root.hex(), "position": cp.position,
-                              "made_at": cp.made_at.isoformat(), "changed": made.changed,
-                              "refused": [{"tracking_no": n, "version": link.version,
-                                           "reason": link.reason}
-                                          for n, link in made.refused]}), flush=True)
+            print_json({"id": made.stored.id, "new": made.new, "tree_size": cp.tree_size,
+                        "root": cp.root.hex(), "position": cp.position,
+                        "made_at": cp.made_at.isoformat(), "changed": made.changed,
+                        "refused": [{"tracking_no": n, "version": link.version,
+                                     "reason": link.reason} for n, link in made.refused]})
         else:
             what = "checkpoint" if made.new else "unchanged since checkpoint"
             err.print(f"{what} {made.stored.id}: {cp.tree_size} parcels at log position "
@@ -91,37 +273,37 @@ def checkpoint(
             sink.close()
 
 
-def checkpoint_create(
-    name: Annotated[str, typer.Option(
-        help="The key's name: the checkpoints' origin, e.g. parcelflow.example/checkpoints.")
-    ] = "parcelflow/checkpoints",
-    as_json: JsonFlag = False,
+@app.command()
+def erase(
+    tracking_no: TrackingArg,
+    by: Annotated[str, typer.Option(help="Who requested the erasure (kept in the history).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "erasure request",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Make a checkpoint signing key (Ed25519): the private key once, and its public key."""
-    from parcelflow.adapters.signing import KeyFormatError, NoteSigner
+    """Erase a parcel's personal data for good by destroying its key."""
+    from parcelflow.application.erasure import Erasure
 
+    svc = service()
+    if not yes and not typer.confirm(
+            f"Destroy the personal data of {tracking_no}? This cannot be undone", err=True):
+        raise typer.Exit(1)
     try:
-        signer = NoteSigner.generate(name)
-    except KeyFormatError as e:
-        fail(str(e), 2)
-    if as_json:
-        print(json.dumps({"private_key": signer.private_text(),
-                          "public_key": signer.verifier_text()}))
-        return
-    out.print("Keep the private key secret (it is shown once); publish the public key.",
-              highlight=False)
-    out.print(f"PARCELFLOW_CHECKPOINT_KEY={signer.private_text()}", highlight=False,
-              soft_wrap=True)
-    out.print(f"PARCELFLOW_CHECKPOINT_PUBLIC_KEY={signer.verifier_text()}", highlight=False,
-              soft_wrap=True)
+        destroyed = Erasure(svc).erase(tracking_no, by=by, reason=reason).key_destroyed
+    except ParcelNotFound as e:
+        fail(str(e))
+    out.print(f"{tracking_no}: personal data erased" if destroyed
+              else f"{tracking_no}: no personal data to erase (already erased or never given)")
 
+
+# ---- export ----------------------------------------------------------------------------
 
 export_app = typer.Typer(help="Hand data over in standard forms.", no_args_is_help=True)
 
 
 @export_app.command("epcis")
 def export_epcis(
-    tracking_no: Annotated[Optional[str], typer.Argument(help="One parcel.")] = None,
+    tracking_no: Annotated[Optional[str], typer.Argument(
+        help="One parcel.", callback=tracking_number)] = None,
     start: Annotated[Optional[str], typer.Option(
         "--from", help="Every parcel recorded from this day (YYYY-MM-DD, network time) or "
         "ISO time...")] = None,
@@ -133,9 +315,7 @@ def export_epcis(
 ) -> None:
     """GS1 EPCIS 2.0 (JSON-LD): one ObjectEvent per scan, corrections as error declarations."""
     from parcelflow.application.epcis_export import EpcisExport
-    from parcelflow.application.service import ParcelNotFound
     from parcelflow.bootstrap import epcis_identifiers
-    from parcelflow.entrypoints.exceptions_cli import _period_bound, _zone
 
     if bool(tracking_no) == bool(start or end) or bool(start) != bool(end):
         fail("give a TRACKING_NO, or --from DAY --to DAY", 2)
@@ -147,8 +327,9 @@ def export_epcis(
         except ParcelNotFound as e:
             fail(str(e))
     else:
-        zone = _zone(svc)
-        low, high = _period_bound(start, zone), _period_bound(end, zone)  # type: ignore[arg-type]
+        assert start is not None and end is not None
+        zone = svc.network.zone
+        low, high = period_bound(start, zone), period_bound(end, zone)
         if jsonl:  # streamed: a period may hold millions of events
             for _, picked in export.recorded_between(low, high):
                 for event in picked:
@@ -162,16 +343,18 @@ def export_epcis(
         print(json.dumps(export.document(events), ensure_ascii=False, indent=1))
 
 
+# ---- correct ---------------------------------------------------------------------------
+
 correct_app = typer.Typer(help="Correct a recorded scan: nothing is edited, a correction "
                           "event names it, who and why.", no_args_is_help=True)
+ScanIdArg = Annotated[str, typer.Argument(help="The scan to correct, as its scanner sent it.")]
 ByOption = Annotated[str, typer.Option("--by", help="Who makes the correction (kept).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the history).")]
 
 
-def _corrected(call: Any) -> None:
+def _corrected(call: Callable[[], Correction]) -> None:
     from parcelflow.application.corrections import CorrectionRefused
-    from parcelflow.application.service import ParcelNotFound
-    from parcelflow.domain.parcel import DomainError
+    from parcelflow.domain.errors import DomainError
 
     try:
         done = call()
@@ -185,7 +368,8 @@ def _corrected(call: Any) -> None:
 
 
 @correct_app.command("void")
-def correct_void(tracking_no: str, scan_id: str, by: ByOption, reason: ReasonOption) -> None:
+def correct_void(tracking_no: TrackingArg, scan_id: ScanIdArg, by: ByOption,
+                 reason: ReasonOption) -> None:
     """The scan did not happen."""
     from parcelflow.application.corrections import Corrections
 
@@ -195,7 +379,7 @@ def correct_void(tracking_no: str, scan_id: str, by: ByOption, reason: ReasonOpt
 
 @correct_app.command("amend")
 def correct_amend(
-    tracking_no: str, scan_id: str, by: ByOption, reason: ReasonOption,
+    tracking_no: TrackingArg, scan_id: ScanIdArg, by: ByOption, reason: ReasonOption,
     facility: Annotated[Optional[str], typer.Option(help="Where it really was.")] = None,
     occurred_at: Annotated[Optional[str], typer.Option(
         "--occurred-at", help="When it really happened (ISO 8601 with offset).")] = None,
@@ -204,49 +388,9 @@ def correct_amend(
 ) -> None:
     """The scan said something else: its facility, time or next facility."""
     from parcelflow.application.corrections import Corrections
-    from parcelflow.entrypoints.cli import parse_time
 
-    moment = parse_time(occurred_at) if occurred_at else None
+    moment = parse_time(occurred_at, "--occurred-at") if occurred_at else None
     svc = service()
     _corrected(lambda: Corrections(svc).amend(
         tracking_no, scan_id, by=by, reason=reason, facility=facility, occurred_at=moment,
         next_facility=next_facility))
-
-
-def rotate_master(
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Keys per page.")] = 1000,
-) -> None:
-    """Rewrap every per-parcel data key under PARCELFLOW_PII_MASTER_KEY, from the key(s) in
-    PARCELFLOW_PII_MASTER_KEY_PREVIOUS; the other processes keep running meanwhile."""
-    from parcelflow.bootstrap import build_service
-
-    settings = get_settings()
-    if not settings.pii_master_key or not settings.pii_master_key_previous:
-        fail("set PARCELFLOW_PII_MASTER_KEY to the new master key and "
-             "PARCELFLOW_PII_MASTER_KEY_PREVIOUS to the one it replaces (on every process "
-             "first, so all of them read both while this runs)", 2)
-    svc = build_service(settings, cache_size=0)
-    done = None
-    for done in svc.personal.keys.rewrap(batch):
-        err.print(f"  {done.rewrapped} rewrapped, {done.current} already current",
-                  highlight=False)
-    if done is None:
-        out.print("no data keys to rewrap")
-        return
-    out.print(f"{done.rewrapped} data keys rewrapped under the new master key, {done.current} "
-              f"already under it" + (f"; {done.unreadable} under none of the given master keys, "
-                                     "left as they were" if done.unreadable else ""),
-              highlight=False)
-    if done.unreadable:
-        raise typer.Exit(1)
-    out.print("now remove PARCELFLOW_PII_MASTER_KEY_PREVIOUS from every process")
-
-
-def register(app: Any) -> None:
-    from parcelflow.entrypoints.serve_cli import keys
-
-    app.command()(checkpoint)
-    keys.command("checkpoint-create")(checkpoint_create)
-    keys.command("rotate-master")(rotate_master)
-    app.add_typer(export_app, name="export")
-    app.add_typer(correct_app, name="correct")

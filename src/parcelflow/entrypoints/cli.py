@@ -1,22 +1,29 @@
-"""`parcelflow <command>`: the one way to start every process."""
+"""`parcelflow <command>`: the one way to start every process.
+
+This module only composes: each `*_cli` module exports its own Typer app (commands, or a
+group such as `exceptions`), and what they share is in `cli_support`. None of them
+imports this one, so each can be imported (and tested) on its own.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from parcelflow.application.results import BatchReport
-from parcelflow.application.service import ParcelNotFound, ParcelService
-from parcelflow.entrypoints.jsonlines import Line, batches, open_input, read_lines
+from parcelflow.entrypoints import (
+    audit_cli,
+    claims_cli,
+    complaints_cli,
+    demo_cli,
+    detect_cli,
+    exceptions_cli,
+    ingest_cli,
+    keys_cli,
+    serve_cli,
+    views_cli,
+    workers_cli,
+)
 from parcelflow.logs import configure_logging
 from parcelflow.settings import get_settings
 
@@ -26,10 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.callback()
@@ -41,318 +44,17 @@ def _setup() -> None:
     tune_gc()
 
 
-def service() -> ParcelService:
-    from parcelflow.bootstrap import build_service
-
-    return build_service()
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def parse_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T18:00:00+08:00", 2)
-    if moment.tzinfo is None:
-        fail(f"{value!r} has no timezone offset, e.g. 2026-11-22T18:00:00+08:00", 2)
-    return moment
-
-
-# ---- register / ingest ---------------------------------------------------------------
-
-
-def _load_file(
-    path: str, key_name: str, send: Callable[[list[Any]], BatchReport]
-) -> dict[str, Any]:
-    """Feed a JSON Lines file to a batch command; one summary for the whole file."""
-    size = get_settings().max_batch
-    summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "rejected": []}
-    try:
-        stream = open_input(path)
-    except OSError as e:
-        fail(f"cannot read {path}: {e.strerror}", 2)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)
-    with stream, progress:
-        task = progress.add_task("reading", total=None)
-        done = 0
-        for batch in batches(read_lines(stream), size):
-            items: list[Line] = [line for line in batch if line.error is None]
-            for line in batch:
-                if line.error is not None:
-                    summary["rejected"].append(
-                        {"line": line.number, key_name: None, "reason": line.error})
-            report = send([line.item for line in items])
-            summary["accepted"] += report.accepted
-            summary["duplicates"] += report.duplicates
-            for result in report.rejected:
-                summary["rejected"].append({
-                    "line": items[result.index].number, key_name: result.key,
-                    "reason": result.reason,
-                })
-            done += len(batch)
-            progress.update(task, description=f"{done} lines, {summary['accepted']} accepted")
-    summary["rejected"].sort(key=lambda r: r["line"])
-    return summary
-
-
-def _print_summary(summary: dict[str, Any], noun: str, as_json: bool, strict: bool) -> None:
-    if as_json:
-        print(json.dumps(summary, ensure_ascii=False))
-    else:
-        rejected = summary["rejected"]
-        out.print(f"{summary['accepted']} {noun} accepted, {summary['duplicates']} duplicates, "
-                  f"{len(rejected)} rejected")
-        for r in rejected[:20]:
-            out.print(f"  line {r['line']}: {r['reason']}", highlight=False)
-        if len(rejected) > 20:
-            out.print(f"  ... and {len(rejected) - 20} more (use --json for all)")
-    if strict and summary["rejected"]:
-        raise typer.Exit(1)
-
-
-StrictFlag = Annotated[
-    bool, typer.Option("--strict", help="Exit with status 1 when any item was rejected.")
-]
-FileArg = Annotated[str, typer.Argument(help="JSON Lines file, or - for standard input.")]
-
-
-@app.command()
-def register(file: FileArg, as_json: JsonFlag = False, strict: StrictFlag = False) -> None:
-    """Register parcels from manifests (manifest wire format v1, one per line)."""
-    svc = service()
-    summary = _load_file(file, "tracking_no", svc.register)
-    _print_summary(summary, "manifests", as_json, strict)
-
-
-@app.command()
-def ingest(file: FileArg, as_json: JsonFlag = False, strict: StrictFlag = False) -> None:
-    """Record scans (scan wire format v1, one per line). Replaying a file changes nothing."""
-    svc = service()
-    summary = _load_file(file, "scan_id", svc.ingest)
-    _print_summary(summary, "scans", as_json, strict)
-
-
-# ---- history / verify / erase -------------------------------------------------------------
-
-
-def _summary_of(details: dict[str, Any]) -> str:
-    if "scan_type" in details:
-        parts = [details["scan_type"], "@", details["facility"]]
-        for name in ("next_facility", "exception_code", "attempt_reason", "signed_by"):
-            if details.get(name):
-                parts.append(f"{name}={details[name]}")
-        return " ".join(parts)
-    manifest = details.get("manifest")
-    if manifest:
-        receiver = manifest.get("receiver", {})
-        return (f"{manifest['service_level']} {manifest['origin']}→{manifest['destination']}, "
-                f"receiver {receiver.get('name')} {receiver.get('phone')}")
-    shown = {k: v for k, v in details.items() if k not in ("tracking_no",) and v not in (None, "")}
-    return ", ".join(f"{k}={v}" for k, v in shown.items())
-
-
-@app.command()
-def history(
-    tracking_no: str,
-    as_of: Annotated[Optional[str], typer.Option(
-        "--as-of", help="The parcel as it stood at this time, by when things happened (late "
-        "uploads included); ISO 8601 with offset.")] = None,
-    recorded_by: Annotated[Optional[str], typer.Option(
-        "--recorded-by", help="Only what had been recorded by this time: what the system "
-        "knew then. Combines with --as-of.")] = None,
-    as_json: JsonFlag = False,
-    reveal: Annotated[bool, typer.Option(
-        "--reveal", help="Show personal data unmasked (auditors).")] = False,
-) -> None:
-    """A parcel's full history, event by event, with its hash chain."""
-    from parcelflow.application.audit import history_report
-
-    svc = service()
-    moment = parse_time(as_of) if as_of else None
-    known_by = parse_time(recorded_by) if recorded_by else None
-    when = "".join(part for part in (f" as of {as_of}" if as_of else "",
-                                     f" as recorded by {recorded_by}" if recorded_by else ""))
-    try:
-        head, items = history_report(svc, tracking_no, as_of=moment, recorded_by=known_by,
-                                     reveal=reveal)
-    except ParcelNotFound as e:
-        fail(str(e) + (f" {when.strip()}" if when else ""))
-    if as_json:
-        print(json.dumps({**head, "events": [i.to_json() for i in items]}, ensure_ascii=False))
-        return
-    out.print(f"[bold]{tracking_no}[/bold]{when}: {head['status']}"
-              + (f" [{', '.join(head['flags'])}]" if head["flags"] else "")
-              + (f" at {head['location']}" if head["location"] else ""), highlight=False)
-    for exc in head["open_exceptions"]:
-        out.print(f"  open exception: {exc['code']} ({exc['status']})", highlight=False)
-    table = Table("v", "event", "occurred", "recorded", "by", "details", "hash", box=None)
-    for i in items:
-        table.add_row(
-            str(i.version), i.event_type, i.occurred_at.isoformat(timespec="seconds"),
-            i.recorded_at.isoformat(timespec="seconds"), i.operator_id or i.device_id or "",
-            _summary_of(i.details), i.event_hash[:12],
-        )
-    out.print(table)
-
-
-@app.command()
-def verify(
-    tracking_no: Annotated[Optional[str], typer.Argument(help="One parcel to check.")] = None,
-    all_parcels: Annotated[bool, typer.Option("--all", help="Check every parcel.")] = False,
-    proof: Annotated[bool, typer.Option(
-        "--proof", help="Print the parcel's inclusion proof in the newest checkpoint (JSON), "
-        "for a third party to check with the checkpoint and its public key.")] = False,
-    checkpoints: Annotated[Optional[Path], typer.Option(
-        "--checkpoints", help="Check against the newest checkpoint in this file (as "
-        "`checkpoint --to file:PATH` wrote it) instead of the database's own.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Check every chain up to its head and every head against the newest checkpoint;
-    exit status 1 naming each parcel and what is wrong."""
-    from parcelflow.adapters.checkpoint_sinks import read_file
-    from parcelflow.adapters.signing import KeyFormatError
-    from parcelflow.application.checkpoints import CheckpointError
-    from parcelflow.bootstrap import build_checkpoints
-
-    if bool(tracking_no) == all_parcels:
-        fail("give a TRACKING_NO or --all (not both)", 2)
-    if proof and not tracking_no:
-        fail("--proof is for one TRACKING_NO", 2)
-    svc = service()
-    try:
-        _, verification = build_checkpoints(svc)
-    except KeyFormatError as e:
-        fail(str(e), 2)
-    if proof:
-        try:
-            print(json.dumps(verification.proof(tracking_no), ensure_ascii=False, indent=2))
-        except (ParcelNotFound, CheckpointError) as e:
-            fail(f"{e}" if isinstance(e, CheckpointError) else
-                 f"{tracking_no} is in no checkpoint yet")
-        return
-    published = None
-    if checkpoints is not None:
-        try:
-            published = [note for _, note in read_file(checkpoints)]
-        except (OSError, ValueError) as e:
-            fail(f"cannot read checkpoints from {checkpoints}: {e}", 2)
-        if not published:
-            fail(f"{checkpoints} holds no checkpoint", 2)
-    try:
-        if tracking_no:
-            report = verification.run(tracking_no, published=published)
-        else:
-            progress = Progress(TextColumn("{task.description}"), console=err, transient=True,
-                                disable=not err.is_terminal)
-            with progress:
-                task = progress.add_task("verifying")
-                report = verification.run(published=published, progress=lambda at, last:
-                                          progress.update(task, description=(
-                                              f"verifying: notification {at} of {last}")))
-    except ParcelNotFound as e:
-        fail(str(e))
-    _print_audit(report, as_json)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _print_audit(report: Any, as_json: bool) -> None:
-    stored = report.checkpoint
-    if as_json:
-        print(json.dumps({
-            "ok": report.ok, "parcels": report.chain.parcels, "events": report.chain.events,
-            "checkpoint": ({"id": stored.id, "made_at": stored.checkpoint.made_at.isoformat(),
-                            "tree_size": stored.checkpoint.tree_size,
-                            "root": stored.checkpoint.root.hex()} if stored else None),
-            "broken": [{"tracking_no": n, "version": link.version, "event": link.event_type,
-                        "reason": link.reason} for n, link in report.chain.broken],
-            "tampered": [{"tracking_no": f.tracking_no, "kind": str(f.kind),
-                          "version": f.version, "detail": f.detail} for f in report.findings],
-            "problems": report.problems, "unanchored_events": report.unanchored,
-        }, ensure_ascii=False))
-        return
-    for number, link in report.chain.broken:
-        out.print(f"BROKEN {number} event {link.version} ({link.event_type}): {link.reason}",
-                  highlight=False)
-    for f in report.findings:
-        out.print(f"TAMPERED {f.tracking_no} event {f.version} ({f.kind}): {f.detail}",
-                  highlight=False)
-    for problem in report.problems:
-        out.print(f"CHECKPOINT {problem}", highlight=False)
-    against = (f" against checkpoint {stored.id} of {stored.checkpoint.made_at.isoformat()} "
-               f"({stored.checkpoint.tree_size} heads)" if stored else " (no checkpoint yet)")
-    wrong = len(report.chain.broken) + len(report.findings) + len(report.problems)
-    out.print(f"{report.chain.parcels} parcels, {report.chain.events} events checked{against}: "
-              + ("chain intact" if report.ok else f"{wrong} problems")
-              + (f"; {report.unanchored} events are newer than the checkpoint"
-                 if stored and report.unanchored else ""), highlight=False)
-
-
-@app.command()
-def erase(
-    tracking_no: str,
-    by: Annotated[str, typer.Option(help="Who requested the erasure (kept in the history).")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "erasure request",
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Erase a parcel's personal data for good by destroying its key."""
-    svc = service()
-    if not yes and not typer.confirm(
-            f"Destroy the personal data of {tracking_no}? This cannot be undone", err=True):
-        raise typer.Exit(1)
-    try:
-        destroyed = svc.erase(tracking_no, by=by, reason=reason)
-    except ParcelNotFound as e:
-        fail(str(e))
-    out.print(f"{tracking_no}: personal data erased" if destroyed
-              else f"{tracking_no}: no personal data to erase (already erased or never given)")
-
-
-# ---- simulate / demo ------------------------------------------------------------------------
-
-
-@app.command()
-def simulate(
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the files.")] = Path(
-        "simulation"),
-    parcels: Annotated[int, typer.Option(min=1, max=1_000_000)] = 3000,
-    seed: int = 7,
-    hours: Annotated[float, typer.Option(help="Parcels are booked over this many hours.")] = 36,
-) -> None:
-    """Write a realistic manifest and scan stream (JSON Lines) for a network day."""
-    from parcelflow.application.service import utcnow
-    from parcelflow.bootstrap import load_network
-    from parcelflow.simulation import simulate as run
-
-    sim = run(load_network(get_settings().network_file), parcels=parcels, now=utcnow(),
-              seed=seed, hours=hours)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("manifests.jsonl", sim.manifests), ("scans.jsonl", sim.scans),
-                       ("manifests-late.jsonl", sim.late_manifests)):
-        with (out_dir / name).open("w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    out.print(f"wrote {len(sim.manifests)} manifests, {len(sim.scans)} scans and "
-              f"{len(sim.late_manifests)} late manifests to {out_dir}/")
-    out.print(f"next: parcelflow register {out_dir}/manifests.jsonl && "
-              f"parcelflow ingest {out_dir}/scans.jsonl && "
-              f"parcelflow register {out_dir}/manifests-late.jsonl")
-
-
-@app.command()
-def demo(
-    parcels: Annotated[int, typer.Option(min=10, max=100_000)] = 2000,
-    seed: Annotated[Optional[int], typer.Option(help="Fix the randomness.")] = None,
-) -> None:
-    """Simulate a network day on the configured store and show what happened."""
-    from parcelflow.entrypoints.demo import run_demo
-
-    run_demo(service(), parcels=parcels, seed=seed, console=out)
+# In the order `parcelflow --help` lists them: data in, audit, a demo day, read models,
+# exception work, the long-running workers, the service surface.
+for commands in (ingest_cli.app, audit_cli.app, demo_cli.app, views_cli.app, detect_cli.app,
+                 workers_cli.app, serve_cli.app):
+    app.add_typer(commands)  # no name: its commands become top-level commands
+app.add_typer(exceptions_cli.app, name="exceptions")
+app.add_typer(complaints_cli.app, name="complaints")
+app.add_typer(claims_cli.app, name="claims")
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(audit_cli.export_app, name="export")
+app.add_typer(audit_cli.correct_app, name="correct")
 
 
 def main() -> None:
@@ -360,16 +62,3 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def _register_more() -> None:
-    from parcelflow.entrypoints import audit_cli, exceptions_cli, serve_cli, views_cli, workers_cli
-
-    views_cli.register(app)
-    exceptions_cli.register(app)
-    workers_cli.register(app)
-    serve_cli.register(app)
-    audit_cli.register(app)
-
-
-_register_more()

@@ -8,24 +8,25 @@ from collections import Counter
 from datetime import timedelta
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from parcelflow.application.describe import describe, facility_name
 from parcelflow.application.results import BatchReport
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
+from parcelflow.entrypoints.cli_support import styled
 from parcelflow.logs import configure_logging
-from parcelflow.simulation import CST, Arrival, Simulation, booking_day, simulate, tracking_no
+from parcelflow.simulation import Arrival, Simulation, booking_day, simulate, tracking_no
 
 HOURS = 36
 
 
 def _free_serials(svc: ParcelService, parcels: int, rng: random.Random) -> int:
     """A block of serial numbers no earlier run used, so runs never collide."""
-    day = booking_day(svc.clock(), HOURS)
+    day = booking_day(svc.clock(), HOURS, svc.network.zone)
     for _ in range(20):
         first = rng.randrange(1, 10**7 - parcels)
         probe = [parcel_id(tracking_no(day, first)), parcel_id(tracking_no(day, first + parcels - 1))]
@@ -72,6 +73,8 @@ def _interesting(parcels: list[Parcel]) -> Parcel:
 
 
 def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Console) -> None:
+    """Tell the day on `console`, which prints text as it is (no Rich markup: our own
+    emphasis is styled, see cli_support)."""
     configure_logging(level="WARNING")  # the demo tells its own story; keep batch logs out
     rng = random.Random(seed)
     started = time.perf_counter()
@@ -90,11 +93,11 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
     duplicates = sum(r.duplicates for r in ingested)
     rejected = [x for r in ingested for x in r.rejected]
     events = sum(r.events for r in ingested + registered)
-    console.print(
-        f"[bold]A simulated network day[/bold]: {len(run)} parcels booked over the last "
+    console.print(styled(
+        ("A simulated network day", "bold"), f": {len(run)} parcels booked over the last "
         f"{HOURS} h across {len(svc.network.cities)} cities "
         f"({sum(r.accepted for r in registered)} manifests, "
-        f"{len(sim.late_manifests)} of them after the parcel's first scan)")
+        f"{len(sim.late_manifests)} of them after the parcel's first scan)"))
     console.print(
         f"Scans: {len(sim.scans)} sent, {accepted} recorded, {duplicates} retried duplicates "
         f"ignored, {len(rejected)} rejected; {events} events stored in "
@@ -108,7 +111,7 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
     for status, n in statuses.most_common():
         table.add_row(status, str(n))
     for flag, n in flags.most_common():
-        table.add_row(f"[dim]flag:[/dim] {flag}", str(n))
+        table.add_row(styled(("flag:", "dim"), f" {flag}"), str(n))
     console.print(table)
 
     raised = Counter(str(r.code) for p in run for r in p.exceptions.values())
@@ -124,16 +127,17 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
 
     parcel = _interesting(run)
     state = parcel.state
-    console.print(f"\n[bold]{parcel.tracking_no}[/bold]: {state.status}"
-                  + (escape(f" [{', '.join(sorted(state.flags))}]") if state.flags else "")
-                  + f", last seen at {facility_name(state.location, svc.network)}")
-    table = Table("occurred (UTC+8)", "what happened", "", box=None)
+    console.print(styled("\n", (parcel.tracking_no, "bold"), f": {state.status}"
+                         + (f" [{', '.join(sorted(state.flags))}]" if state.flags else "")
+                         + f", last seen at {facility_name(state.location, svc.network)}"))
+    zone = svc.network.zone
+    table = Table(f"occurred ({zone})", "what happened", "", box=None)
     for entry in state.timeline:
         marks = ", ".join(m for m, on in (("late upload", entry.late), ("voided", entry.voided),
                                           ("anomaly", entry.version in state.anomalies)) if on)
-        table.add_row(entry.occurred_at.astimezone(CST).strftime("%m-%d %H:%M"),
+        table.add_row(entry.occurred_at.astimezone(zone).strftime("%m-%d %H:%M"),
                       describe(entry, svc.network),
-                      f"[yellow]{marks}[/yellow]" if marks else "")
+                      Text(marks, style="yellow"))
     console.print(table)
     console.print(f"\nDone in {time.perf_counter() - started:.1f} s. Try:\n"
                   f"  parcelflow history {parcel.tracking_no}\n"

@@ -133,8 +133,7 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
         while not stop.wait(1.0):
             dead = [c for c in children if c.poll() is not None]
             if dead or broker.poll() is not None:
-                console.print("[red]a process stopped; see the logs in "
-                              f"{workdir}/[/red]")
+                console.print(f"a process stopped; see the logs in {workdir}/", style="red")
                 break
     finally:
         for child in children:

@@ -1,86 +1,50 @@
-"""CLI for exception management: the queue and its workflow, complaints, claims, detectors.
+"""`parcelflow exceptions`: the open exception queue and its workflow.
 
     parcelflow exceptions [--overdue] [--code C] [--owner TEAM] ...   the open queue
     parcelflow exceptions acknowledge|hand-over|contact|escalate|resolve|reopen|show|raise
-    parcelflow complaints [...]  /  complaints file|close|show
-    parcelflow claims [...]      /  claims file|assess|approve|reject|pay|show|report
-    parcelflow detect [--every SECONDS]
 
 Exceptions are named by id, a unique prefix of it (4+ characters), or their code (the
-open one); complaints by id or prefix; claims by id, prefix or cause (the live one).
+open one).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, time as dtime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Optional, TypeVar
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from parcelflow.application.service import ParcelNotFound, ParcelService
-from parcelflow.application.workflow import TextTooLong
-from parcelflow.domain.parcel import DomainError
-from parcelflow.domain.vocabulary import (
-    Channel,
-    ClaimCause,
-    ComplaintCategory,
-    ExceptionCode,
-    Outcome,
-    STAFF_OUTCOMES,
+from parcelflow.application.results import Step
+from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.entrypoints.cli_support import (
+    By,
+    JsonFlag,
+    StaffOutcome,
+    TrackingArg,
+    catch_up,
+    emit,
+    one_of,
+    out,
+    print_json,
+    refusals,
+    service,
+    wall_clock,
 )
-from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, parse_time, service
-from parcelflow.entrypoints.running import until_signalled
-from parcelflow.settings import get_settings
-from parcelflow.entrypoints.views_cli import _local, catch_up
 
-T = TypeVar("T")
+app = typer.Typer(help="The exception queue and its workflow.", no_args_is_help=False)
 
-By = Annotated[str, typer.Option("--by", help="Who does this (agent or system id).")]
-TrackingArg = Annotated[str, typer.Argument(help="The parcel's tracking number.")]
 ExcArg = Annotated[str, typer.Argument(
     help="Exception id, a unique prefix of it, or its code (the open one).")]
 
 
-def _choice(value: str, allowed: Any, what: str) -> Any:
-    try:
-        return allowed(value)
-    except ValueError:
-        fail(f"{value!r} is not a {what}; one of: {', '.join(str(v) for v in allowed)}", 2)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Refusals a user can act on, as one line and exit status 1."""
-    try:
-        yield
-    except (DomainError, ParcelNotFound, TextTooLong) as e:
-        fail(str(e))
-
-
-def _emit(data: dict[str, Any], as_json: bool, line: str) -> None:
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False))
-    else:
-        out.print(line, highlight=False, soft_wrap=True)
-
-
-# ---- exceptions ------------------------------------------------------------------------
-
-exceptions_app = typer.Typer(help="The exception queue and its workflow.", no_args_is_help=False)
-
-
-@exceptions_app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True)
 def exceptions(
     ctx: typer.Context,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only those past their due time.")]
     = False,
-    code: Annotated[Optional[str], typer.Option(help="Only this exception code.")] = None,
+    code: Annotated[Optional[ExceptionCode], typer.Option(
+        metavar="CODE", help=one_of("Only this exception code.", ExceptionCode))] = None,
     owner: Annotated[Optional[str], typer.Option(
         help="Only those this team must act on (the rule's owner, or the team it was handed to).")]
     = None,
@@ -95,11 +59,13 @@ def exceptions(
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
+    local = wall_clock(svc)
     view = catch_up(svc, "exceptions").projection.view
-    rows = view.open(overdue_at=svc.clock() if overdue else None, code=code, owner=owner,
-                     assignee=assignee, breached=breached, escalated=escalated, limit=limit)
+    rows = view.open(overdue_at=svc.clock() if overdue else None,
+                     code=str(code) if code else None, owner=owner, assignee=assignee,
+                     breached=breached, escalated=escalated, limit=limit)
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False))
+        print_json(rows)
         return
     table = Table("parcel", "exception", "code", "severity", "team", "owner", "tier", "status",
                   "raised", "due", "esc", "breached", title=f"{len(rows)} open exceptions"
@@ -109,39 +75,42 @@ def exceptions(
                                                   ("res", "resolution_breached_at")) if r[col])
         table.add_row(r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
                       r["owner"], r["assignee"] or "", r["customer_tier"], r["status"],
-                      _local(r["raised_at"]), _local(r["next_due"]),
+                      local(r["raised_at"]), local(r["next_due"]),
                       str(r["escalation_level"] or ""), missed)
     out.print(table)
 
 
 def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
-                    act: Callable[[Any], str]) -> None:
-    from parcelflow.application.workflow import ExceptionDesk
+                    act: Callable[[Any], Step]) -> None:
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
-    desk = ExceptionDesk(service())
-    with _refusals():
-        exc_id = act(desk)
-        shown = desk.show(tracking_no, exc_id)
+    svc = service()
+    workflow = ExceptionWorkflow(svc)
+    with refusals():
+        exc_id = act(workflow).case_id
+        shown = workflow.show(tracking_no, exc_id)
     due = shown["first_response_due"] if shown["status"] == "open" and \
         shown["first_response_due"] else shown["resolution_due"]
-    _emit(shown, as_json,
-          f"{tracking_no} {shown['code']} {exc_id[:8]} {verb}: {shown['status']}, "
-          f"team {shown['must_act']}, owner {shown['assignee'] or '—'}"
-          + (f", due {_local(due)}" if shown["status"] != "resolved" else
-             f", outcome {shown['outcome']}"))
+    emit(shown, as_json,
+         f"{tracking_no} {shown['code']} {exc_id[:8]} {verb}: {shown['status']}, "
+         f"team {shown['must_act']}, owner {shown['assignee'] or '—'}"
+         + (f", due {wall_clock(svc)(due)}" if shown["status"] != "resolved" else
+            f", outcome {shown['outcome']}"))
 
 
-@exceptions_app.command("raise")
-def raise_(tracking_no: TrackingArg, code: str, by: By,
+@app.command("raise")
+def raise_(tracking_no: TrackingArg,
+           code: Annotated[ExceptionCode, typer.Argument(
+               show_choices=False, help=one_of("The exception code.", ExceptionCode))],
+           by: By,
            detail: Annotated[str, typer.Option(help="What is wrong.")] = "",
            as_json: JsonFlag = False) -> None:
     """Raise an exception by hand (a second one of an open code returns the open one)."""
-    exc_code = _choice(code, ExceptionCode, "exception code")
     _exception_step(tracking_no, code, as_json, "raised", lambda d: d.raise_exception(
-        tracking_no, exc_code, by=by, detail=detail))
+        tracking_no, code, by=by, detail=detail))
 
 
-@exceptions_app.command()
+@app.command()
 def acknowledge(tracking_no: TrackingArg, exception: ExcArg, by: By,
                 as_json: JsonFlag = False) -> None:
     """First response: you own the exception from now on (first-contact responsibility)."""
@@ -149,7 +118,7 @@ def acknowledge(tracking_no: TrackingArg, exception: ExcArg, by: By,
                     lambda d: d.acknowledge(tracking_no, exception, by=by))
 
 
-@exceptions_app.command("hand-over")
+@app.command("hand-over")
 def hand_over(tracking_no: TrackingArg, exception: ExcArg, by: By,
               to: Annotated[Optional[str], typer.Option("--to", help="The agent taking it.")]
               = None,
@@ -160,19 +129,19 @@ def hand_over(tracking_no: TrackingArg, exception: ExcArg, by: By,
         tracking_no, exception, by=by, to_agent=to, to_team=team, note=note))
 
 
-@exceptions_app.command()
+@app.command()
 def contact(tracking_no: TrackingArg, exception: ExcArg, by: By,
-            channel: Annotated[str, typer.Option(help="phone, email, chat, app, ...")],
+            channel: Annotated[Channel, typer.Option(
+                metavar="CHANNEL", help=one_of("How you spoke.", Channel))],
             summary: Annotated[Optional[str], typer.Option(
                 help="What was said (sealed with the parcel's key; never logged).")] = None,
             as_json: JsonFlag = False) -> None:
     """Record a conversation with the customer about an exception."""
-    how = _choice(channel, Channel, "channel")
     _exception_step(tracking_no, exception, as_json, "customer contact recorded",
-                    lambda d: d.contact(tracking_no, exception, how, by=by, summary=summary))
+                    lambda d: d.contact(tracking_no, exception, channel, by=by, summary=summary))
 
 
-@exceptions_app.command()
+@app.command()
 def escalate(tracking_no: TrackingArg, exception: ExcArg, by: By,
              reason: Annotated[str, typer.Option(help="Why.")],
              to: Annotated[Optional[str], typer.Option(
@@ -186,18 +155,18 @@ def escalate(tracking_no: TrackingArg, exception: ExcArg, by: By,
         tracking_no, exception, by=by, reason=reason, to=to, new_owner=new_owner))
 
 
-@exceptions_app.command()
+@app.command()
 def resolve(tracking_no: TrackingArg, exception: ExcArg, by: By,
-            outcome: Annotated[str, typer.Option(
-                help=", ".join(sorted(str(o) for o in STAFF_OUTCOMES)))],
+            outcome: Annotated[StaffOutcome, typer.Option(  # type: ignore[valid-type]
+                metavar="OUTCOME", help=one_of("How it ended.", StaffOutcome))],
             note: Optional[str] = None, as_json: JsonFlag = False) -> None:
     """Close an exception with its outcome."""
-    result = _choice(outcome, Outcome, "outcome")
+    result = Outcome(outcome.value)
     _exception_step(tracking_no, exception, as_json, "resolved", lambda d: d.resolve(
         tracking_no, exception, result, by=by, note=note))
 
 
-@exceptions_app.command()
+@app.command()
 def reopen(tracking_no: TrackingArg, exception: ExcArg, by: By,
            reason: Annotated[str, typer.Option(help="Why it is not over.")],
            as_json: JsonFlag = False) -> None:
@@ -206,346 +175,25 @@ def reopen(tracking_no: TrackingArg, exception: ExcArg, by: By,
                     lambda d: d.reopen(tracking_no, exception, by=by, reason=reason))
 
 
-@exceptions_app.command()
+@app.command()
 def show(tracking_no: TrackingArg, exception: ExcArg,
          reveal: Annotated[bool, typer.Option(
              "--reveal", help="Open the sealed contact summaries.")] = False,
          as_json: JsonFlag = False) -> None:
     """One exception: its owner, clocks, breaches, contacts, complaints and claims."""
-    from parcelflow.application.workflow import ExceptionDesk
+    from parcelflow.application.exceptions import ExceptionWorkflow
 
-    with _refusals():
-        shown = ExceptionDesk(service()).show(tracking_no, exception, reveal=reveal)
+    svc = service()
+    with refusals():
+        shown = ExceptionWorkflow(svc).show(tracking_no, exception, reveal=reveal)
     if as_json:
-        print(json.dumps(shown, ensure_ascii=False))
+        print_json(shown)
         return
+    local = wall_clock(svc)
     for key, value in shown.items():
         if key == "contacts":
             for c in value:
-                out.print(f"  contact {_local(c['at'])} {c['channel']} by {c['by']}: "
+                out.print(f"  contact {local(c['at'])} {c['channel']} by {c['by']}: "
                           f"{c['summary'] or ''}", highlight=False)
         elif value not in (None, [], ""):
             out.print(f"{key}: {value}", highlight=False)
-
-
-# ---- complaints ------------------------------------------------------------------------
-
-complaints_app = typer.Typer(help="Customer complaints (on the 7-day complaint clock).")
-
-
-@complaints_app.callback(invoke_without_command=True)
-def complaints(
-    ctx: typer.Context,
-    status: Annotated[Optional[str], typer.Option(help="open or closed.")] = "open",
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only open ones past due.")]
-    = False,
-    tracking_no: Annotated[Optional[str], typer.Option("--tracking-no")] = None,
-    limit: int = 50,
-    as_json: JsonFlag = False,
-) -> None:
-    """Complaints, the oldest due first."""
-    if ctx.invoked_subcommand is not None:
-        return
-    svc = service()
-    view = catch_up(svc, "cases").projection.view
-    rows = view.complaints(status=None if status == "all" else status,
-                           overdue_at=svc.clock() if overdue else None, tracking_no=tracking_no,
-                           limit=limit)
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False))
-        return
-    table = Table("parcel", "complaint", "category", "channel", "filed", "due", "status",
-                  "links", title=f"{len(rows)} complaints", title_justify="left")
-    for r in rows:
-        table.add_row(r["tracking_no"], r["complaint_id"][:8], r["category"], r["channel"],
-                      _local(r["filed_at"]), _local(r["due"]), r["status"],
-                      str(len(r["links"])))
-    out.print(table)
-
-
-@complaints_app.command("file")
-def file_complaint(
-    tracking_no: TrackingArg, by: By,
-    category: Annotated[str, typer.Option(help=", ".join(str(c) for c in ComplaintCategory))],
-    channel: Annotated[str, typer.Option(help=", ".join(str(c) for c in Channel))],
-    words: Annotated[Optional[str], typer.Option(
-        help="The customer's own words (sealed with the parcel's key; never logged).")] = None,
-    link: Annotated[Optional[list[str]], typer.Option(
-        help="An exception it is about (repeatable; default: those its category points at).")]
-    = None,
-    reference: Annotated[Optional[str], typer.Option(
-        help="The complaint's own number (a second filing with it is the same complaint).")]
-    = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """File a customer complaint."""
-    from parcelflow.application.workflow import ComplaintsDesk
-
-    desk = ComplaintsDesk(service())
-    kind = _choice(category, ComplaintCategory, "complaint category")
-    how = _choice(channel, Channel, "channel")
-    with _refusals():
-        cid = desk.file(tracking_no, kind, how, words=words, by=by, links=link,
-                        reference=reference)
-        shown = desk.show(tracking_no, cid)
-    _emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} filed ({kind}, {how}); "
-          f"linked to {len(shown['links'])} exception(s); due {_local(shown['due'])}")
-
-
-@complaints_app.command("close")
-def close_complaint(
-    tracking_no: TrackingArg,
-    complaint: Annotated[str, typer.Argument(help="Complaint id or a unique prefix.")],
-    by: By,
-    outcome: Annotated[str, typer.Option(help=", ".join(sorted(str(o) for o in STAFF_OUTCOMES)))],
-    confirmed: Annotated[bool, typer.Option(
-        "--confirmed", help="The customer confirmed the resolution.")] = False,
-    reason: Annotated[Optional[str], typer.Option(
-        help="Why it is closed without the customer's confirmation.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Close a complaint with the customer's confirmation or a recorded reason."""
-    from parcelflow.application.workflow import ComplaintsDesk
-
-    desk = ComplaintsDesk(service())
-    result = _choice(outcome, Outcome, "outcome")
-    with _refusals():
-        cid = desk.close(tracking_no, complaint, result, by=by, customer_confirmed=confirmed,
-                         reason=reason)
-        shown = desk.show(tracking_no, cid)
-    _emit(shown, as_json, f"{tracking_no} complaint {cid[:8]} closed: {result}"
-          + (" (customer confirmed)" if confirmed else f" ({reason})"))
-
-
-@complaints_app.command("show")
-def show_complaint(
-    tracking_no: TrackingArg,
-    complaint: Annotated[str, typer.Argument(help="Complaint id or a unique prefix.")],
-    reveal: Annotated[bool, typer.Option("--reveal", help="Open the customer's words.")]
-    = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """One complaint (the customer's words stay sealed unless --reveal)."""
-    from parcelflow.application.workflow import ComplaintsDesk
-
-    with _refusals():
-        shown = ComplaintsDesk(service()).show(tracking_no, complaint, reveal=reveal)
-    _emit(shown, as_json, "\n".join(f"{k}: {v}" for k, v in shown.items()
-                                     if v not in (None, [], "")))
-
-
-# ---- claims ----------------------------------------------------------------------------
-
-claims_app = typer.Typer(help="Claims and compensation.")
-ClaimArg = Annotated[str, typer.Argument(
-    help="Claim id, a unique prefix of it, or its cause (the live one).")]
-
-
-def _money(value: str) -> Decimal:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        fail(f"{value!r} is not an amount, e.g. 120.50", 2)
-    return amount
-
-
-@claims_app.callback(invoke_without_command=True)
-def claims(
-    ctx: typer.Context,
-    status: Annotated[Optional[str], typer.Option(
-        help="filed, assessed, approved, rejected or paid.")] = None,
-    tracking_no: Annotated[Optional[str], typer.Option("--tracking-no")] = None,
-    limit: int = 50,
-    as_json: JsonFlag = False,
-) -> None:
-    """Claims, the oldest first."""
-    if ctx.invoked_subcommand is not None:
-        return
-    svc = service()  # held: the view's connections close with it
-    view = catch_up(svc, "cases").projection.view
-    rows = view.claims(status=status, tracking_no=tracking_no, limit=limit)
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False))
-        return
-    table = Table("parcel", "claim", "cause", "status", "claimed", "payable", "approved", "paid",
-                  "filed", title=f"{len(rows)} claims", title_justify="left")
-    for r in rows:
-        table.add_row(r["tracking_no"], r["claim_id"][:8], r["cause"], r["status"], r["claimed"],
-                      r["payable"] or "", r["approved"] or "", r["paid"] or "",
-                      _local(r["filed_at"]))
-    out.print(table)
-
-
-def _claim_step(tracking_no: str, as_json: bool, act: Callable[[Any], Any],
-                line: Callable[[dict[str, Any]], str], ref: str | None = None,
-                reveal: bool = False) -> None:
-    from parcelflow.application.claims import ClaimsDesk
-
-    desk = ClaimsDesk(service())
-    with _refusals():
-        result = act(desk)
-        shown = desk.show(tracking_no, ref or result, reveal=reveal)
-    _emit(shown, as_json, line(shown))
-
-
-@claims_app.command("file")
-def file_claim(
-    tracking_no: TrackingArg, by: By,
-    cause: Annotated[str, typer.Option(help="lost or damaged.")],
-    amount: Annotated[str, typer.Option(help="The loss claimed, in yuan (e.g. 850.00).")],
-    evidence: Annotated[list[str], typer.Option(
-        help="A reference to a photo, invoice, ... (repeatable; at least one).")],
-    reference: Annotated[Optional[str], typer.Option(help="The claim's own number.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """File a claim for a lost or damaged parcel."""
-    why = _choice(cause, ClaimCause, "claim cause")
-    claimed = _money(amount)
-    _claim_step(tracking_no, as_json, lambda d: d.file(
-        tracking_no, why, claimed, evidence=evidence, by=by, reference=reference),
-        lambda c: f"{tracking_no} claim {c['claim_id'][:8]} filed: {c['cause']}, "
-                  f"claimed {c['claimed']}")
-
-
-@claims_app.command()
-def assess(tracking_no: TrackingArg, claim: ClaimArg, by: By, as_json: JsonFlag = False) -> None:
-    """Assess a claim by the compensation policy."""
-    _claim_step(tracking_no, as_json, lambda d: d.assess(tracking_no, claim, by=by),
-                lambda c: f"{tracking_no} claim {c['claim_id'][:8]}: payable "
-                          f"{c['assessment']['payable']} — {c['assessment']['explanation']}",
-                ref=claim)
-
-
-@claims_app.command()
-def approve(tracking_no: TrackingArg, claim: ClaimArg, by: By,
-            amount: Annotated[Optional[str], typer.Option(
-                help="Less than assessed, as a settlement (default: the assessed amount).")]
-            = None,
-            note: Optional[str] = None, as_json: JsonFlag = False) -> None:
-    """Approve an assessed claim."""
-    value = _money(amount) if amount is not None else None
-    _claim_step(tracking_no, as_json, lambda d: d.approve(
-        tracking_no, claim, by=by, amount=value, note=note),
-        lambda c: f"{tracking_no} claim {c['claim_id'][:8]} approved: {c['approved']}", ref=claim)
-
-
-@claims_app.command()
-def reject(tracking_no: TrackingArg, claim: ClaimArg, by: By,
-           reason: Annotated[str, typer.Option(help="Why (told to the claimant).")],
-           as_json: JsonFlag = False) -> None:
-    """Reject a claim with a reason."""
-    _claim_step(tracking_no, as_json, lambda d: d.reject(tracking_no, claim, by=by,
-                                                         reason=reason),
-                lambda c: f"{tracking_no} claim {c['claim_id'][:8]} rejected: {reason}",
-                ref=claim)
-
-
-@claims_app.command()
-def pay(tracking_no: TrackingArg, claim: ClaimArg, by: By,
-        payment_ref: Annotated[str, typer.Option("--payment-ref",
-                                                 help="The payment system's reference.")],
-        as_json: JsonFlag = False) -> None:
-    """Record the payment of an approved claim."""
-    _claim_step(tracking_no, as_json, lambda d: d.pay(tracking_no, claim, by=by,
-                                                      payment_ref=payment_ref),
-                lambda c: f"{tracking_no} claim {c['claim_id'][:8]} paid: {c['paid']} "
-                          f"({c['payment_ref']})", ref=claim)
-
-
-@claims_app.command("show")
-def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = False,
-               reveal: Annotated[bool, typer.Option(
-                   "--reveal", help="Open the evidence references unmasked.")] = False) -> None:
-    """One claim with its assessment."""
-    _claim_step(tracking_no, as_json, lambda d: None,
-                lambda c: "\n".join(f"{k}: {v}" for k, v in c.items() if v not in (None, [])),
-                ref=claim, reveal=reveal)
-
-
-def _period_bound(value: str, zone: ZoneInfo) -> datetime:
-    if len(value) == 10:  # a calendar day, at midnight in the network's time zone
-        try:
-            return datetime.combine(datetime.fromisoformat(value).date(), dtime(), zone)
-        except ValueError:
-            fail(f"{value!r} is not a date (YYYY-MM-DD)", 2)
-    return parse_time(value)
-
-
-@claims_app.command()
-def report(
-    start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD or an ISO time.")],
-    end: Annotated[str, typer.Option("--to", help="YYYY-MM-DD (exclusive) or an ISO time.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Claims per period: how many, how much, why; and what was paid out in it."""
-    svc = service()
-    zone = _zone(svc)
-    view = catch_up(svc, "cases").projection.view
-    result = view.report(_period_bound(start, zone), _period_bound(end, zone))
-    if as_json:
-        print(json.dumps(result, ensure_ascii=False))
-        return
-    amounts = result["amounts"]
-    out.print(f"Claims filed {start} to {end}: {result['claims']}; claimed {amounts['claimed']}, "
-              f"assessed payable {amounts['assessed_payable']}, approved {amounts['approved']}, "
-              f"paid {amounts['paid']} (CNY)", highlight=False)
-    table = Table("cause", "claims", "claimed", "paid", box=None)
-    for cause, row in result["by_cause"].items():
-        table.add_row(cause, str(row["claims"]), row["claimed"], row["paid"])
-    out.print(table)
-    out.print("by status: " + ", ".join(f"{k} {v}" for k, v in result["by_status"].items()))
-    paid = result["paid_in_period"]
-    out.print(f"paid out in the period: {paid['payments']} payments, {paid['amount']} CNY")
-
-
-def _zone(svc: ParcelService) -> ZoneInfo:
-    first = next(iter(svc.network.facilities.values()), None)
-    return ZoneInfo(first.timezone if first else "UTC")
-
-
-# ---- detect ----------------------------------------------------------------------------
-
-
-def detect(
-    every: Annotated[Optional[float], typer.Option(
-        "--every", min=1, help="Run a pass every SECONDS until interrupted (default: once).")]
-    = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Detect stalled, delayed, lost and uncollected parcels and missed SLA clocks."""
-    from parcelflow.application.detectors import Detectors, PassReport
-    from parcelflow.bootstrap import build_service
-    from parcelflow.projections.watchlist import Watchlist
-
-    svc = build_service(cache_size=0)  # loads each flagged parcel fresh; nothing to cache
-    watchlist = Watchlist(svc)
-    detectors = Detectors(svc, watchlist)
-
-    def show(report: PassReport) -> None:
-        data = report.to_json()
-        if as_json:
-            print(json.dumps(data), flush=True)
-            return
-        raised = ", ".join(f"{k} {v}" for k, v in data["raised"].items()) or "nothing new"
-        breaches = ", ".join(f"{k} {v}" for k, v in data["sla_breaches"].items()) or "none"
-        out.print(f"{data['at']}: {data['candidates']} candidates, raised {raised}; "
-                  f"{data['eta_revised']} ETAs revised; SLA breaches {breaches}; "
-                  f"{data['seconds']:.2f} s", highlight=False)
-
-    try:
-        if every is None:
-            show(detectors.run_pass())
-            return
-        stop = until_signalled(get_settings(), "detect")
-        err.print(f"detecting every {every:g} s (Ctrl-C stops)")
-        detectors.run_every(every, stop, on_pass=show)
-    finally:
-        watchlist.close()
-        svc.close()
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(exceptions_app, name="exceptions")
-    app.add_typer(complaints_app, name="complaints")
-    app.add_typer(claims_app, name="claims")
-    app.command()(detect)

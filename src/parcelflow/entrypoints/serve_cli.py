@@ -1,21 +1,22 @@
-"""CLI commands for the service surface: serve, health, and keys (API credentials)."""
+"""`parcelflow serve` and `parcelflow health`: the HTTP API and the containers' health check.
+
+(API credentials: keys_cli.)
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
-from parcelflow.entrypoints.cli import JsonFlag, fail, out, service
+from parcelflow.entrypoints.cli_support import JsonFlag, one_of, out, print_json, service
+from parcelflow.projections.registry import ProjectionName
 from parcelflow.settings import get_settings
 
-keys = typer.Typer(help="API credentials: scanner keys, manifests keys, staff tokens.",
-                   no_args_is_help=True)
+app = typer.Typer()
 
 
+@app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on "
                                                 "(default: PARCELFLOW_API_HOST).")] = None,
@@ -27,6 +28,7 @@ def serve(
     """Run the HTTP API (scans, parcels, tracking, exceptions, health, metrics)."""
     import uvicorn
 
+    from parcelflow.api.server import BoundedHeadProtocol
     from parcelflow.entrypoints.running import require_master_keys
 
     settings = get_settings()
@@ -38,13 +40,15 @@ def serve(
         host=host or settings.api_host, port=port or settings.api_port,
         workers=workers or settings.api_workers, access_log=False, log_config=None,
         proxy_headers=True, forwarded_allow_ips=settings.api_trusted_proxies,
-        server_header=False,
+        server_header=False, http=BoundedHeadProtocol,
     )
 
 
+@app.command()
 def health(
-    projection: Annotated[Optional[list[str]], typer.Option(
-        "--projection", help="Also check this read model's lag (repeatable).")] = None,
+    projection: Annotated[Optional[list[ProjectionName]], typer.Option(  # type: ignore[valid-type]
+        "--projection", metavar="NAME",
+        help=one_of("Also check this read model's lag (repeatable).", ProjectionName))] = None,
     max_lag: Annotated[Optional[float], typer.Option(
         help="Seconds a read model may be behind (default: PARCELFLOW_API_READY_MAX_LAG).")]
     = None,
@@ -53,11 +57,8 @@ def health(
 ) -> None:
     """Exit 0 when the database answers (and the given read models are caught up), else 1.
     For container health checks."""
-    from parcelflow.projections.registry import PROJECTIONS, runner
+    from parcelflow.projections.registry import runner
 
-    unknown = set(projection or ()) - set(PROJECTIONS)
-    if unknown:
-        fail(f"no projection {', '.join(sorted(unknown))}; known: {', '.join(PROJECTIONS)}", 2)
     limit = max_lag if max_lag is not None else get_settings().api_ready_max_lag.total_seconds()
     reasons: list[str] = []
     lags = []
@@ -66,21 +67,18 @@ def health(
         svc = service()
         svc.recorder.max_notification_id()
         for name in projection or ():
-            lag = runner(svc, name).lag()
+            lag = runner(svc, str(name)).lag()
             lags.append(lag.to_json())
             if lag.seconds > limit:
                 reasons.append(f"{name} is {lag.seconds:.0f} s behind (limit {limit:.0f} s)")
     except Exception as e:  # noqa: BLE001 — any failure is unhealthy; say what kind
         reasons.append(f"database unreachable ({type(e).__name__})")
     if as_json:
-        print(json.dumps({"healthy": not reasons, "reasons": reasons, "projections": lags}))
+        print_json({"healthy": not reasons, "reasons": reasons, "projections": lags})
     else:
         out.print("healthy" if not reasons else "unhealthy: " + "; ".join(reasons))
     if reasons:
         raise typer.Exit(1)
-
-
-_open: list[object] = []  # the service behind the store must outlive it (it owns the pool)
 
 
 def _reachable(database_url: str, timeout: float) -> None:
@@ -91,99 +89,3 @@ def _reachable(database_url: str, timeout: float) -> None:
         import psycopg
 
         psycopg.connect(database_url, connect_timeout=max(1, int(timeout))).close()
-
-
-def _store():  # type: ignore[no-untyped-def]
-    from parcelflow.api.app import credential_store
-
-    svc = service()
-    _open.append(svc)
-    return credential_store(svc, get_settings())
-
-
-KIND_HELP = "scanner (posts scans for one facility), manifests (the order system) or staff"
-
-
-@keys.command("create")
-def create(
-    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
-    name: Annotated[str, typer.Option(
-        help="Device id, system name, or staff member's employee id (no personal names).")],
-    facility: Annotated[Optional[str], typer.Option(
-        help="Scanner keys: the facility it posts scans for.")] = None,
-    role: Annotated[Optional[str], typer.Option(
-        help="Staff tokens: cs_agent, supervisor, auditor or admin.")] = None,
-    require_signature: Annotated[bool, typer.Option(
-        "--require-signature", help="Scanner/manifests keys: refuse unsigned requests.")]
-    = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a key; its token (and signing secret) are shown this once only."""
-    from parcelflow.adapters.credentials import Kind, Role
-
-    try:
-        kind_ = Kind(kind)
-        role_ = Role(role) if role else None
-    except ValueError as e:
-        fail(f"{e}; kinds: {', '.join(Kind)}; roles: {', '.join(Role)}", 2)
-    if facility and kind_ != Kind.SCANNER:
-        fail("--facility is for scanner keys", 2)
-    if role_ and kind_ != Kind.STAFF:
-        fail("--role is for staff tokens", 2)
-    if facility:
-        from parcelflow.bootstrap import load_network
-
-        if facility not in load_network(get_settings().network_file).facilities:
-            fail(f"no facility {facility} in the network registry", 2)
-    try:
-        issued = _store().create(kind_, name, facility=facility, role=role_,
-                                 require_signature=require_signature)
-    except ValueError as e:
-        fail(str(e), 2)
-    if as_json:
-        print(json.dumps({**issued.credential.to_json(), "token": issued.token,
-                          "signing_secret": issued.signing_secret}))
-        return
-    out.print(f"created {kind_} key {issued.credential.key_id} for {name}")
-    out.print(f"token (shown once; send as Authorization: Bearer ...):\n  {issued.token}")
-    if issued.signing_secret:
-        out.print(f"signing secret (shown once; for X-Parcelflow-Signature):\n  "
-                  f"{issued.signing_secret}")
-
-
-@keys.command("revoke")
-def revoke(key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")]) -> None:
-    """Revoke a key: requests with it are refused from now on."""
-    if not _store().revoke(key_id):
-        fail(f"no active key {key_id}")
-    out.print(f"revoked {key_id}")
-
-
-def _when(stamp: float | None) -> str:
-    if stamp is None:
-        return ""
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-@keys.command("list")
-def list_keys(
-    active: Annotated[bool, typer.Option("--active", help="Only keys not revoked.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Every key (never its secret)."""
-    found = _store().list(include_revoked=not active)
-    if as_json:
-        print(json.dumps([c.to_json() for c in found]))
-        return
-    table = Table("key id", "kind", "name", "facility", "role", "signed", "created", "revoked")
-    for c in found:
-        table.add_row(c.key_id, str(c.kind), c.name, c.facility or "", str(c.role or ""),
-                      "required" if c.require_signature else "", _when(c.created_at),
-                      _when(c.revoked_at))
-    out.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(serve)
-    app.command()(health)
-    app.add_typer(keys, name="keys")

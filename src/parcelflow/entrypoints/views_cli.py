@@ -1,53 +1,53 @@
-"""CLI commands over the read models: project, rebuild, lag, track, stats.
+"""`parcelflow project`, `rebuild`, `lag`, `track` and `stats`: the read models.
 
-(`parcelflow exceptions` and the rest of exception management: exceptions_cli.py.)
+(The exception queue, complaints and claims read models have CLIs of their own:
+exceptions_cli, complaints_cli, claims_cli.)
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from parcelflow.application.service import ParcelService
-from parcelflow.entrypoints.cli import JsonFlag, err, fail, out, service
+from parcelflow.entrypoints.cli_support import (
+    JsonFlag,
+    TrackingArg,
+    catch_up,
+    err,
+    fail,
+    out,
+    parse_time,
+    print_json,
+    runners,
+    service,
+    styled,
+    wall_clock,
+)
 from parcelflow.entrypoints.running import until_signalled
+from parcelflow.projections.registry import ProjectionName
 from parcelflow.settings import get_settings
 
-NamesArg = Annotated[Optional[list[str]], typer.Argument(
-    help="Projections: tracking, exceptions, stats, cases (default: all).")]
+app = typer.Typer()
+
+NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ignore[valid-type]
+    help="The read models (default: all).")]
 
 
-def _runners(svc: ParcelService, names: list[str] | None) -> list[Any]:
-    from parcelflow.projections.registry import PROJECTIONS, runners
-
-    unknown = set(names or ()) - set(PROJECTIONS)
-    if unknown:
-        fail(f"no projection {', '.join(sorted(unknown))}; known: {', '.join(PROJECTIONS)}", 2)
-    return runners(svc, names or ())
-
-
-def catch_up(svc: ParcelService, name: str) -> Any:
-    """Read-your-writes: bring one read model up to the log's head, then read it."""
-    [runner] = _runners(svc, [name])
-    runner.run()
-    return runner
-
-
+@app.command()
 def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         "--follow", help="Keep following the log until interrupted.")] = False) -> None:
     """Bring the read models up to date with the event log (once, or following it)."""
     svc = service()
-    runners = _runners(svc, names)
+    chosen = runners(svc, names)
     if not follow:
-        for runner in runners:
+        for runner in chosen:
             started = time.perf_counter()
             done = runner.run()
             seconds = time.perf_counter() - started
@@ -55,16 +55,16 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         return
     stop = until_signalled(get_settings(), "project")
     threads = [threading.Thread(target=r.run, kwargs={"follow": True, "stop": stop},
-                                name=f"project-{r.name}", daemon=True) for r in runners]
+                                name=f"project-{r.name}", daemon=True) for r in chosen]
     for t in threads:
         t.start()
-    err.print(f"following the log into {', '.join(r.name for r in runners)} (Ctrl-C stops)")
+    err.print(f"following the log into {', '.join(r.name for r in chosen)} (Ctrl-C stops)")
     from parcelflow.projections.runner import log
 
     from parcelflow import metrics
 
     while not stop.wait(10):
-        for runner in runners:
+        for runner in chosen:
             lagging = runner.lag()
             metrics.PROJECTION_LAG_EVENTS.labels(runner.name).set(lagging.behind)
             metrics.PROJECTION_LAG_SECONDS.labels(runner.name).set(lagging.seconds)
@@ -76,6 +76,7 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         t.join(timeout=10)
 
 
+@app.command()
 def rebuild(names: NamesArg = None, workers: Annotated[int, typer.Option(
         min=1, max=32, help="Processes replaying the log side by side (one per core).")] = 1,
 ) -> None:
@@ -84,7 +85,7 @@ def rebuild(names: NamesArg = None, workers: Annotated[int, typer.Option(
     from parcelflow.settings import get_settings
 
     svc = service()
-    for runner in _runners(svc, names):
+    for runner in runners(svc, names):
         head = runner.follower.head()
         with Progress(TextColumn(f"rebuilding {runner.name:<10}"), BarColumn(),
                       MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -105,12 +106,13 @@ def rebuild(names: NamesArg = None, workers: Annotated[int, typer.Option(
                   f"({events / max(seconds, 1e-6):,.0f} events/s)")
 
 
+@app.command()
 def lag(as_json: JsonFlag = False) -> None:
     """Each read model's position, and how far behind the log it is."""
     svc = service()
-    lags = [r.lag().to_json() for r in _runners(svc, None)]
+    lags = [r.lag().to_json() for r in runners(svc)]
     if as_json:
-        print(json.dumps(lags))
+        print_json(lags)
         return
     table = Table("projection", "position", "log head", "behind", "seconds behind")
     for row in lags:
@@ -119,28 +121,18 @@ def lag(as_json: JsonFlag = False) -> None:
     out.print(table)
 
 
-def _local(value: str | None) -> str:
-    if not value:
-        return "—"
-    from datetime import datetime
-
-    from parcelflow.simulation import CST
-
-    return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M")
-
-
-def track(tracking_no: str, as_json: JsonFlag = False,
+@app.command()
+def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
           recorded_by: Annotated[Optional[str], typer.Option(
               "--recorded-by", help="What a customer was shown at this time (ISO 8601 with "
               "offset): rebuilt from what had been recorded by then.")] = None) -> None:
     """What a customer sees: status, place, ETA, next step and timeline (personal data masked)."""
-    from parcelflow.entrypoints.cli import parse_time
-
     svc = service()
+    local = wall_clock(svc)
     if recorded_by is not None:
         from parcelflow.projections.tracking_view import as_seen
 
-        row = as_seen(svc, tracking_no, parse_time(recorded_by))
+        row = as_seen(svc, tracking_no, parse_time(recorded_by, "--recorded-by"))
         if row is None:
             fail(f"no parcel with tracking number {tracking_no} recorded by {recorded_by}")
     else:
@@ -148,30 +140,31 @@ def track(tracking_no: str, as_json: JsonFlag = False,
     if row is None:
         fail(f"no parcel with tracking number {tracking_no}")
     if as_json:
-        print(json.dumps(row, ensure_ascii=False))
+        print_json(row)
         return
-    flags = escape(f" [{', '.join(row['flags'])}]") if row["flags"] else ""
-    out.print(f"[bold]{tracking_no}[/bold]: {row['status']}{flags}", highlight=False)
+    flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
+    out.print(styled((tracking_no, "bold"), f": {row['status']}{flags}"), highlight=False)
     place = f"{row['facility']} ({row['city']})" if row["facility"] else "not scanned yet"
-    out.print(f"  at {place}; last event {row['last_event']} at {_local(row['last_event_at'])}")
-    out.print(f"  promised by {_local(row['promised_by'])}; ETA {_local(row['eta'])}; next: "
+    out.print(f"  at {place}; last event {row['last_event']} at {local(row['last_event_at'])}")
+    out.print(f"  promised by {local(row['promised_by'])}; ETA {local(row['eta'])}; next: "
               f"{row['next_activity'] or '—'} {row['next_facility'] or ''}".rstrip())
     receiver = row.get("receiver") or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
                   f"{receiver.get('address')}", highlight=False)
     if row["delivered_at"]:
-        out.print(f"  delivered {_local(row['delivered_at'])}, signed by {row['signed_by']}")
+        out.print(f"  delivered {local(row['delivered_at'])}, signed by {row['signed_by']}")
     out.print(f"  open exceptions: {row['open_exceptions']}")
-    table = Table("occurred (UTC+8)", "what happened", "", box=None)
+    table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
     for item in row["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
                                           ("voided", item["voided"])) if on)
-        table.add_row(_local(item["occurred_at"]), item["description"],
-                      f"[yellow]{marks}[/yellow]" if marks else "")
+        table.add_row(local(item["occurred_at"]), item["description"],
+                      Text(marks, style="yellow"))
     out.print(table)
 
 
+@app.command()
 def stats(
     day: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today).")] = None,
     as_json: JsonFlag = False,
@@ -188,7 +181,7 @@ def stats(
     view = catch_up(svc, "stats").projection.view
     report = view.report(day or today_in(svc.network, svc.clock()))
     if as_json:
-        print(json.dumps(report, ensure_ascii=False))
+        print_json(report)
         return
 
     def pct(value: float | None) -> str:
@@ -204,7 +197,3 @@ def stats(
                       ", ".join(f"{k} {v}" for k, v in row["exceptions"].items()))
     out.print(table)
 
-
-def register(app: typer.Typer) -> None:
-    for command in (project, rebuild, lag, track, stats):
-        app.command()(command)

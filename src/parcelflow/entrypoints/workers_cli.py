@@ -1,4 +1,4 @@
-"""CLI commands for the long-running workers: ingest-worker, relay, notify, publish-scans, dev."""
+"""`parcelflow ingest-worker`, `relay`, `notify`, `publish-scans` and `dev`: the workers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from parcelflow.entrypoints.cli import err, fail, out
+from parcelflow.entrypoints.cli_support import err, fail, out
 from parcelflow.entrypoints.running import until_signalled
-from parcelflow.settings import get_settings
+from parcelflow.settings import NotifyChannel, get_settings
+
+app = typer.Typer()
 
 
 def _service(cache_size: int | None = None, settings: Any = None) -> Any:
@@ -25,6 +27,7 @@ def _needs_kafka(command: str) -> None:
         fail(f"`parcelflow {command}` needs Kafka: set PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS", 2)
 
 
+@app.command("ingest-worker")
 def ingest_worker(
     cache_size: Annotated[Optional[int], typer.Option(
         help="Parcels kept in memory (default PARCELFLOW_INGEST_CACHE_SIZE).")] = None,
@@ -43,6 +46,7 @@ def ingest_worker(
         worker.close()
 
 
+@app.command()
 def relay(once: Annotated[bool, typer.Option(
         "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
     """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
@@ -62,11 +66,12 @@ def relay(once: Annotated[bool, typer.Option(
         out.print(f"published {the_relay.published} events; position {the_relay.position}")
 
 
+@app.command()
 def notify(
     once: Annotated[bool, typer.Option(
         "--once", help="Without Kafka: handle the log up to its head, then stop.")] = False,
-    channel: Annotated[Optional[list[str]], typer.Option(
-        "--channel", help="Only this channel (repeat for more): email, sms, webhook. "
+    channel: Annotated[Optional[list[NotifyChannel]], typer.Option(
+        "--channel", help="Only this channel (repeat for more). "
         "Each set of channels is a consumer group of its own.")] = None,
 ) -> None:
     """Tell receivers (email, SMS) and merchants (signed webhooks) what happened."""
@@ -74,9 +79,6 @@ def notify(
 
     settings = get_settings()
     if channel:
-        unknown = set(channel) - {"email", "sms", "webhook"}
-        if unknown:
-            fail(f"no channel {', '.join(sorted(unknown))}; known: email, sms, webhook", 2)
         settings = settings.model_copy(update={"notify_channels": channel})
     worker = build_notify_worker(_service(0, settings), settings)
     stop = until_signalled(settings, "notify")
@@ -94,47 +96,34 @@ def notify(
         worker.close()
 
 
+@app.command("publish-scans")
 def publish_scans(file: Annotated[str, typer.Argument(
         help="JSON Lines file of scans, or - for standard input.")]) -> None:
     """Publish scans to the scans topic, keyed by tracking number (as scanners do)."""
-    import orjson
-    from kafka.errors import KafkaError
-
     from parcelflow.adapters import kafka
-    from parcelflow.entrypoints.jsonlines import open_input
+    from parcelflow.entrypoints.jsonlines import open_input, read_lines
 
     _needs_kafka("publish-scans")
     settings = get_settings()
     kafka.ensure_topics(settings, [settings.kafka_scans_topic])
     producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
-    sent: list[tuple[int, Any]] = []  # (line number, the broker's answer to come)
+    numbers: list[int] = []  # the line each message came from
+    messages: list[kafka.Message] = []
     failed: list[tuple[int, str]] = []  # (line number, why it was not published)
     with open_input(file) as stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.strip()
-            if not line:
+        for line in read_lines(stream):
+            if line.error is not None:  # not UTF-8, not JSON: no scanner would send it
+                failed.append((line.number, line.error))
                 continue
-            try:
-                key = str(orjson.loads(line).get("tracking_no", "")).encode() or None
-            except (orjson.JSONDecodeError, AttributeError):
-                key = None  # sent as it is: the ingest workers dead-letter it with a reason
-            try:
-                sent.append((number, producer.send(
-                    settings.kafka_scans_topic, key=key,
-                    value=line.encode() if isinstance(line, str) else line)))
-            except KafkaError as e:  # refused before sending (a line over the size limit)
-                failed.append((number, f"{type(e).__name__}: {e}"))
-    total = len(sent) + len(failed)
-    try:
-        producer.flush(timeout=settings.kafka_send_timeout)
-    except KafkaError:
-        pass  # the broker is away: what it did not acknowledge is named line by line
-    for number, future in sent:
-        try:
-            future.get(timeout=0.1)  # flushed: acknowledged, or failed with its reason
-        except Exception as e:  # noqa: BLE001 — reported per line below
-            failed.append((number, f"{type(e).__name__}: {e}"))
+            tracking_no = line.item.get("tracking_no") if isinstance(line.item, dict) else None
+            key = tracking_no.encode() if isinstance(tracking_no, str) and tracking_no else None
+            numbers.append(line.number)
+            messages.append(kafka.Message(settings.kafka_scans_topic, line.raw, key))
+    outcomes = kafka.send_each(producer, messages, timeout=settings.kafka_send_timeout)
     producer.close(timeout=5)
+    total = len(messages) + len(failed)
+    failed += [(number, f"{type(e).__name__}: {e}")  # why each line was not published
+               for number, e in zip(numbers, outcomes) if e is not None]
     for number, reason in sorted(failed)[:20]:
         err.print(f"line {number}: not published: {reason}", highlight=False)
     if failed:
@@ -143,6 +132,7 @@ def publish_scans(file: Annotated[str, typer.Argument(
     out.print(f"published {total} scans to {settings.kafka_scans_topic}")
 
 
+@app.command()
 def dev(
     workdir: Annotated[Path, typer.Option(help="Where the dev database and mail go.")] = Path(
         "parcelflow-dev"),
@@ -156,10 +146,3 @@ def dev(
     stop = until_signalled(settings, "dev", metrics_served=False)
     run_dev(workdir, port, stop, console=err)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("ingest-worker")(ingest_worker)
-    app.command()(relay)
-    app.command()(notify)
-    app.command("publish-scans")(publish_scans)
-    app.command()(dev)

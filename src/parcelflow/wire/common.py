@@ -7,11 +7,40 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
-TRACKING_NO_PATTERN = r"^[A-Z]{2}[0-9]{15}$"  # e.g. PF202611220000001
+from parcelflow.wire.tracking_numbers import DEFAULT, DEFAULT_PATTERN, MAX_LENGTH, TrackingNumbers
 
-TrackingNo = Annotated[str, StringConstraints(pattern=TRACKING_NO_PATTERN)]
+TRACKING_NO_PATTERN = DEFAULT_PATTERN  # the default; the accepted ones are configuration
+
+
+def tracking_numbers(info: ValidationInfo | None) -> TrackingNumbers:
+    """The formats a validation runs with: from its context, else the default."""
+    given = (info.context or {}).get("tracking_numbers") if info is not None else None
+    return given if isinstance(given, TrackingNumbers) else DEFAULT
+
+
+def _accepted_tracking_no(value: str, info: ValidationInfo) -> str:
+    problem = tracking_numbers(info).problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# The published schema shows the default format; `api.app` puts the configured ones in
+# the OpenAPI document.
+TrackingNo = Annotated[
+    str, StringConstraints(max_length=MAX_LENGTH), AfterValidator(_accepted_tracking_no),
+    Field(json_schema_extra={"pattern": DEFAULT_PATTERN}),
+]
 FacilityCode = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9_-]*$")
 ]
@@ -21,30 +50,78 @@ Identifier = Annotated[
 ]
 
 
-def _iso_string_only(value: Any) -> Any:
-    # JSON has no timestamp type: the contract is an ISO 8601 string with an offset.
-    # Numbers (epoch seconds? milliseconds?) are ambiguous, so they are refused.
+# Every timestamp that enters (wire, query parameters, CLI options) is read here. The
+# window is on the date as written (the year 2000 to 2099, whatever the offset), so the
+# published pattern can say it exactly, and nothing inside it overflows when converted.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+WINDOW = f"the year must be from {FIRST_YEAR} to {LAST_YEAR}"
+ISO_EXAMPLE = "2026-11-22T08:15:03+08:00"
+# ISO 8601 / RFC 3339 date and time. Digits only where digits belong: "1796107516" (epoch
+# seconds? milliseconds?) is ambiguous, so a number, even as a string, is no timestamp.
+_ISO = re.compile(r"([0-9]{4})(-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)"
+                  r"(?:[.,]([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:?[0-9]{2})?")
+TIMESTAMP_PATTERN = (r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2})?"
+                     r"([.,][0-9]{1,9})?([Zz]|[+-][0-9]{2}:?[0-9]{2})$")
+
+
+class NoOffset(ValueError):
+    pass
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An ISO 8601 timestamp with its offset, inside the window; ValueError says which rule
+    it breaks, never repeating the value."""
     if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise NoOffset(f"timestamp has no timezone offset; send e.g. {ISO_EXAMPLE}")
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(WINDOW)
         return value
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 timestamp string with a timezone offset")
-    return value
+    found = _ISO.fullmatch(value) if isinstance(value, str) and len(value) <= 40 else None
+    if found is None:
+        raise ValueError(f"must be an ISO 8601 timestamp string with a timezone offset, "
+                         f"e.g. {ISO_EXAMPLE}")
+    year, rest, fraction, offset = found.groups()
+    if offset is None:
+        raise NoOffset(f"timestamp has no timezone offset; send e.g. {ISO_EXAMPLE}")
+    if not FIRST_YEAR <= int(year) <= LAST_YEAR:  # before parsing: 9999-12-31T23:59-23:59
+        raise ValueError(WINDOW)                  # overflows in UTC, 0001-01-01+23:59 too
+    fraction = f".{fraction[:6]:0<6}" if fraction else ""  # microseconds, at most
+    try:
+        return datetime.fromisoformat(f"{year}{rest.upper()}{fraction}{offset.upper()}")
+    except ValueError:  # 2026-13-01, 25:00, an offset of 24 hours or more
+        raise ValueError("is not a valid date, time and offset") from None
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string_only)]
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(parse_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+
+# Money: CNY as a decimal string ("18.00"). Floats would round and exponents ("1E+400000")
+# explode in arithmetic, so only plain digits are money: at most 12 before the point
+# (under a trillion yuan) and 2 after (fen).
+MONEY_DIGITS, MONEY_PLACES = 12, 2
+_MONEY = re.compile(rf"[0-9]{{1,{MONEY_DIGITS}}}(?:\.[0-9]{{1,{MONEY_PLACES}}})?")
+MONEY_RULE = (f'must be a decimal string such as "18.00": at most {MONEY_DIGITS} digits '
+              f"before the point and {MONEY_PLACES} after")
 
 
-def _decimal_string(value: Any) -> Any:
-    # Money travels as decimal strings ("18.00"): floats would round, so they are refused.
+def parse_money(value: Any) -> Decimal:
     if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str):
-        raise ValueError('must be a decimal string such as "18.00"')
-    return value
+        value = str(value)
+    if isinstance(value, str) and value.startswith("-") and _MONEY.fullmatch(value[1:]):
+        raise ValueError("must be a non-negative amount")
+    if isinstance(value, str) and _MONEY.fullmatch(value):
+        return Decimal(value)
+    if isinstance(value, str) and re.fullmatch(rf"[0-9]{{1,{MONEY_DIGITS}}}\.[0-9]+", value):
+        raise ValueError(f"at most {MONEY_PLACES} decimal places (CNY fen)")
+    raise ValueError(MONEY_RULE)
 
 
 Money = Annotated[
-    Decimal, BeforeValidator(_decimal_string)
+    Decimal, BeforeValidator(parse_money),
+    WithJsonSchema({"type": "string", "pattern": f"^{_MONEY.pattern}$"}),
 ]
 
 

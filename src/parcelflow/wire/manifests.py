@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Sequence
+from collections.abc import Collection, Sequence
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    AfterValidator,
     StrictBool,
     StringConstraints,
     ValidationError,
-    field_validator,
+    ValidationInfo,
 )
 
 from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel
 from parcelflow.wire.common import CityCode, Identifier, Money, Timestamp, TrackingNo, text
-from parcelflow.wire.reasons import reason
+from parcelflow.wire.reasons import known_key, reason
+from parcelflow.wire.tracking_numbers import TrackingNumbers
+
+
+def _in_the_network(value: str, info: ValidationInfo) -> str:
+    cities = (info.context or {}).get("cities")
+    if cities is not None and value not in cities:
+        raise ValueError("not a city of the network (see PARCELFLOW_NETWORK_FILE)")
+    return value
+
+
+# Validated with the network's cities in the context (the service gives them); without
+# a context only the shape is checked.
+NetworkCity = Annotated[CityCode, AfterValidator(_in_the_network)]
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")]
 Email = Annotated[
@@ -43,8 +58,8 @@ class ManifestV1(BaseModel):
 
     tracking_no: TrackingNo
     service_level: ServiceLevel
-    origin: CityCode
-    destination: CityCode
+    origin: NetworkCity
+    destination: NetworkCity
     sender: Party
     receiver: Receiver
     declared_value: Money
@@ -54,15 +69,6 @@ class ManifestV1(BaseModel):
     customer_tier: CustomerTier = CustomerTier.STANDARD
     merchant_id: Identifier | None = None
 
-    @field_validator("declared_value", "postage")
-    @classmethod
-    def _non_negative_cents(cls, value: Any) -> Any:
-        if not value.is_finite() or value < 0:
-            raise ValueError("must be a non-negative amount")
-        if value.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError("at most two decimal places (CNY fen)")
-        return value
-
 
 @dataclass(frozen=True)
 class RejectedManifest:
@@ -70,15 +76,20 @@ class RejectedManifest:
     tracking_no: str | None = None
 
 
-def validate_manifest(item: Any) -> ManifestV1 | RejectedManifest:
+def validate_manifest(item: Any, *, tracking_numbers: TrackingNumbers | None = None,
+                      cities: Collection[str] | None = None) -> ManifestV1 | RejectedManifest:
+    """A manifest, or why not. With `cities`, origin and destination must be among them."""
     if not isinstance(item, dict):
         return RejectedManifest("item must be a JSON object")
-    tracking_no = item.get("tracking_no")
+    context = {"tracking_numbers": tracking_numbers, "cities": cities}
     try:
-        return ManifestV1.model_validate(item)
+        return ManifestV1.model_validate(item, context=context)
     except ValidationError as e:
-        return RejectedManifest(reason(e), tracking_no if isinstance(tracking_no, str) else None)
+        return RejectedManifest(reason(e), known_key(item, "tracking_no", tracking_numbers))
 
 
-def validate_manifests(items: Sequence[Any]) -> list[ManifestV1 | RejectedManifest]:
-    return [validate_manifest(item) for item in items]
+def validate_manifests(items: Sequence[Any], *, tracking_numbers: TrackingNumbers | None = None,
+                       cities: Collection[str] | None = None
+                       ) -> list[ManifestV1 | RejectedManifest]:
+    return [validate_manifest(item, tracking_numbers=tracking_numbers, cities=cities)
+            for item in items]

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, mod
 
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
+    SCAN_RULES,
     SCANNABLE_EXCEPTION_CODES,
-    SCANS_WITH_NEXT_FACILITY,
+    TYPE_SPECIFIC_FIELDS,
     ExceptionCode,
     ScanType,
 )
 from parcelflow.wire.common import FacilityCode, Identifier, Timestamp, TrackingNo, text
-from parcelflow.wire.reasons import reason
+from parcelflow.wire.reasons import known_key, reason
+from parcelflow.wire.tracking_numbers import DEFAULT, TrackingNumbers
 
 MAX_NOTE_LENGTH = 500
 MAX_BATCH = 1000
@@ -29,25 +31,22 @@ MAX_BATCH = 1000
 
 @dataclass(frozen=True)
 class ScanLimits:
-    """How far from the server clock a scan's `occurred_at` may be."""
+    """How far from the server clock a scan's `occurred_at` may be, how many scans a
+    batch may hold, and which tracking numbers are accepted."""
 
     max_future: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(days=30)
     max_batch: int = MAX_BATCH
+    tracking_numbers: TrackingNumbers = DEFAULT
 
 
-# Fields that belong to one scan type only; anywhere else they are a vendor bug.
+# Fields that belong to some scan types only (the vocabulary's scan rules); anywhere
+# else they are a vendor bug.
 _ONLY_ON = {
-    "next_facility": SCANS_WITH_NEXT_FACILITY,
-    "exception_code": frozenset({ScanType.EXCEPTION}),
-    "attempt_reason": frozenset({ScanType.DELIVERY_ATTEMPT}),
-    "signed_by": frozenset({ScanType.DELIVERED, ScanType.PICKED_UP_BY_RECIPIENT}),
+    name: frozenset(t for t, rule in SCAN_RULES.items() if name in rule.carries)
+    for name in TYPE_SPECIFIC_FIELDS
 }
-_REQUIRED_ON = {
-    ScanType.EXCEPTION: "exception_code",
-    ScanType.DELIVERY_ATTEMPT: "attempt_reason",
-    ScanType.DELIVERED: "signed_by",
-}
+_REQUIRED_ON = {t: rule.requires for t, rule in SCAN_RULES.items() if rule.requires}
 
 
 class ScanV1(BaseModel):
@@ -133,13 +132,13 @@ class BatchTooLarge(ValueError):
 
 
 def validate_scan(item: Any, *, now: datetime, limits: ScanLimits) -> ScanV1 | Rejected:
-    scan_id = item.get("scan_id") if isinstance(item, dict) else None
     if not isinstance(item, dict):
         return Rejected("item must be a JSON object")
+    context = {"now": now, "limits": limits, "tracking_numbers": limits.tracking_numbers}
     try:
-        return ScanV1.model_validate(item, context={"now": now, "limits": limits})
+        return ScanV1.model_validate(item, context=context)
     except ValidationError as e:
-        return Rejected(reason(e), scan_id if isinstance(scan_id, str) else None)
+        return Rejected(reason(e), known_key(item, "scan_id"))
 
 
 def validate_scans(

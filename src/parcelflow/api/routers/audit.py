@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from parcelflow.adapters.credentials import Credential, Role
@@ -22,8 +21,9 @@ from parcelflow.api.schemas import CorrectionDone, CorrectionRequest, FullTracki
 from parcelflow.api.tracking import full
 from parcelflow.application.corrections import CorrectionRefused, Corrections
 from parcelflow.application.epcis_export import EpcisExport
-from parcelflow.application.service import ParcelNotFound
+from parcelflow.application.errors import ParcelNotFound
 from parcelflow.bootstrap import epcis_identifiers
+from parcelflow.wire.common import Timestamp
 
 router = APIRouter(tags=["audit"])
 
@@ -63,7 +63,7 @@ def parcel_epcis(
 def tracking_as_seen(
     request: Request,
     tracking_no: TrackingNo,
-    recorded_by: Annotated[AwareDatetime, Query(
+    recorded_by: Annotated[Timestamp, Query(
         description="the time to look back to (ISO 8601 with offset): the status, ETA, next "
         "step and timeline rebuilt from what had been recorded by then")],
     credential: Credential = Depends(staff(Role.AUDITOR)),

@@ -1,9 +1,11 @@
 """/v1/exceptions: the queue customer-service staff work, and the workflow actions on it.
 
 Each action is one entry in ACTIONS: its name, who may take it, its request body, and
-the workflow call it makes. Adding an action is one model and one entry; the route and
-its OpenAPI entry follow. The parcel enforces the workflow's rules (the first to take
-an exception owns it until it is handed over or escalated); the API adds who may ask.
+the exception workflow's step it takes (`application/exceptions.py`, the same service
+the CLI and the staff pages use). Adding an action is one model and one entry; the route
+and its OpenAPI entry follow. The parcel enforces the workflow's rules (the first to
+take an exception owns it until it is handed over or escalated); the API adds who may
+ask. Each answers with the log position its step reached.
 """
 
 from collections.abc import Callable
@@ -11,7 +13,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from parcelflow.adapters.credentials import Credential, Role
@@ -30,10 +31,12 @@ from parcelflow.api.schemas import (
     Reopen,
     ResolveException,
 )
-from parcelflow.application.service import ParcelNotFound, ParcelService
-from parcelflow.application.workflow import ExceptionDesk
-from parcelflow.domain.parcel import DomainError, NotFound
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.results import Step
+from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
+from parcelflow.wire.common import Timestamp
 
 router = APIRouter(tags=["exceptions"])
 
@@ -60,7 +63,7 @@ class Action:
     summary: str
     body: type[OnParcel]
     roles: tuple[Role, ...]
-    run: Callable[[ParcelService, str, Any, str], None]  # (service, exception id, body, by)
+    run: Callable[[ExceptionWorkflow, str, Any, str], Step]  # (workflow, exception id, body, by)
     check: Callable[[Any, Credential], None] = lambda body, who: None  # extra rules
 
 
@@ -72,39 +75,36 @@ def _resolve_rules(body: ResolveException, who: Credential) -> None:
 
 ACTIONS: list[Action] = [
     Action("acknowledge", "First response: the acknowledger owns the exception", OnParcel,
-           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).acknowledge(
+           WORKERS, lambda flow, exc, body, who: flow.acknowledge(
                body.tracking_no, exc, by=who)),
     Action("hand-over", "Give the exception to another agent or team (the owner only)",
-           HandOver, WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).hand_over(
+           HandOver, WORKERS, lambda flow, exc, body, who: flow.hand_over(
                body.tracking_no, exc, by=who, to_agent=_or_none(body.to_agent),
                to_team=body.to_team, note=body.note)),
     Action("contact", "Record a conversation with the customer (summary sealed)", Contact,
-           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).contact(
+           WORKERS, lambda flow, exc, body, who: flow.contact(
                body.tracking_no, exc, body.channel, by=who, summary=body.summary)),
     Action("escalate", "Raise the exception to another team, optionally a new owner",
-           Escalate, WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).escalate(
+           Escalate, WORKERS, lambda flow, exc, body, who: flow.escalate(
                body.tracking_no, exc, by=who, reason=body.reason, to=body.to,
                new_owner=_or_none(body.new_owner))),
     Action("resolve", "Close the exception with an outcome (the owner only)", ResolveException,
-           WORKERS, lambda svc, exc, body, who: ExceptionDesk(svc).resolve(
+           WORKERS, lambda flow, exc, body, who: flow.resolve(
                body.tracking_no, exc, Outcome(body.outcome), by=who, note=body.note),
            _resolve_rules),
     Action("reopen", "Open a resolved exception again, for its owner", Reopen, WORKERS,
-           lambda svc, exc, body, who: ExceptionDesk(svc).reopen(
+           lambda flow, exc, body, who: flow.reopen(
                body.tracking_no, exc, by=who, reason=body.reason)),
 ]
 
 
-def _done(svc: ParcelService, exception_id: str, tracking_no: str, action: str) -> Response:
-    # The service does not hand back the write's own position; the log head just after
-    # it is at or beyond it, which is what a reader waiting for the queue needs.
-    position = svc.recorder.max_notification_id() or 0
-    return json_response({"exception_id": exception_id, "tracking_no": tracking_no,
-                          "action": action, "position": position},
-                         headers={POSITION_HEADER: str(position)})
+def _done(step: Step, action: str, status: int = 200) -> Response:
+    return json_response({"exception_id": step.case_id, "tracking_no": step.tracking_no,
+                          "action": action, "position": step.position},
+                         status=status, headers={POSITION_HEADER: str(step.position)})
 
 
-def _run(ctx: ApiContext, call: Callable[[], Any]) -> Any:
+def _run(ctx: ApiContext, call: Callable[[], Step]) -> Step:
     try:
         return ctx.write(call)
     except ParcelNotFound:
@@ -119,7 +119,7 @@ def _run(ctx: ApiContext, call: Callable[[], Any]) -> Any:
             response_model=Queue, responses=problem_responses(401, 403, 422))
 def queue(
     request: Request,
-    overdue_at: Annotated[AwareDatetime | None, Query(
+    overdue_at: Annotated[Timestamp | None, Query(
         description="only those whose next due time is before this")] = None,
     overdue: Annotated[bool, Query(description="only those past their due time now")] = False,
     code: ExceptionCode | None = None,
@@ -151,12 +151,10 @@ def raise_exception(
 ) -> Response:
     """Raising a code that is already open on the parcel returns the open one."""
     ctx = context(request)
-    svc = ctx.service
-    exc = _run(ctx, lambda: svc.raise_exception(
+    ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
+    step = _run(ctx, lambda: ExceptionWorkflow(ctx.service).raise_exception(
         body.tracking_no, ExceptionCode(body.code), by=by(credential), detail=body.detail))
-    response = _done(svc, exc, body.tracking_no, "raise")
-    response.status_code = 201
-    return response
+    return _done(step, "raise", status=201)
 
 
 def _route(action: Action) -> None:
@@ -166,11 +164,12 @@ def _route(action: Action) -> None:
         body: Annotated[action.body, Body()],  # type: ignore[name-defined]
         credential: Credential = Depends(staff(*action.roles)),
     ) -> Response:
-        action.check(body, credential)
         ctx = context(request)
-        svc = ctx.service
-        _run(ctx, lambda: action.run(svc, exception_id, body, by(credential)))
-        return _done(svc, exception_id, body.tracking_no, action.name)
+        ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
+        action.check(body, credential)
+        step = _run(ctx, lambda: action.run(ExceptionWorkflow(ctx.service), exception_id, body,
+                                            by(credential)))
+        return _done(step, action.name)
 
     router.add_api_route(
         f"/v1/exceptions/{{exception_id}}/{action.name}", take, methods=["POST"],

@@ -52,14 +52,13 @@ def readiness(ctx: ApiContext) -> dict[str, Any]:
             response_model=Readiness,
             responses={503: {"model": Readiness, "description": "not ready, with the reasons"}})
 def readyz(request: Request) -> Response:
-    state = readiness(context(request))
+    ctx = context(request)
+    state = ctx.recent_readiness.get(lambda: readiness(ctx))
     return json_response(state, status=200 if state["status"] == "ready" else 503)
 
 
 def _open_exceptions(ctx: ApiContext) -> None:
-    rows = ctx.exceptions.query(
-        "SELECT code, COUNT(*) AS n FROM exception_queue WHERE status <> 'resolved' GROUP BY code")
-    found = {r["code"]: int(r["n"]) for r in rows}
+    found = ctx.exceptions.open_by_code()
     for code in ExceptionCode:  # every code, so a code that went to zero shows 0
         metrics.EXCEPTIONS_OPEN.labels(str(code)).set(found.get(str(code), 0))
 
@@ -72,12 +71,16 @@ def prometheus(request: Request) -> Response:
     own counters (notifications sent and failed, dead letters, ...) are on each
     worker's port (`PARCELFLOW_METRICS_PORT`)."""
     ctx = context(request)
+    ctx.recent_gauges.get(lambda: _read_gauges(ctx))
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _read_gauges(ctx: ApiContext) -> None:
     try:
-        readiness(ctx)
+        ctx.recent_readiness.get(lambda: readiness(ctx))
         _open_exceptions(ctx)
         if ctx.positions is not None:
             head = ctx.service.recorder.max_notification_id() or 0
             metrics.RELAY_LAG_EVENTS.set(max(0, head - ctx.positions.get(RELAY)))
     except Exception as e:  # noqa: BLE001 — still serve the counters
         log.warning("metrics.gauges_failed", error_type=type(e).__name__)
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

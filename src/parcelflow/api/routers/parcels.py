@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -20,13 +19,24 @@ from parcelflow.api.routers.scans import batch_items, body_schema, summary
 from parcelflow.api.schemas import History, ManifestBatchAnswer, Tracking
 from parcelflow.api.tracking import coarse, full
 from parcelflow.application.audit import history_report
-from parcelflow.application.service import ParcelNotFound
-from parcelflow.wire.common import TRACKING_NO_PATTERN
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.wire.common import Timestamp
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["parcels"])
 
-TrackingNo = Annotated[str, Path(pattern=TRACKING_NO_PATTERN, examples=["PF202611220000001"])]
+
+
+def tracking_no_path(
+    request: Request,
+    tracking_no: Annotated[str, Path(max_length=40, examples=["PF202611220000001"],
+                                     description="in one of the configured formats")],
+) -> str:
+    """The path's tracking number, in one of the configured formats (422 otherwise)."""
+    return context(request).check_tracking_no(tracking_no, "path.tracking_no")
+
+
+TrackingNo = Annotated[str, Depends(tracking_no_path)]
 # One answer for "no such parcel" and "the proof does not match": a wrong phone_last4
 # must not tell a guesser anything an unknown tracking number would not.
 NOT_FOUND = "no parcel found for this tracking number"
@@ -99,10 +109,12 @@ def lookup(
         if row is None:
             raise Problem(404, "not-found", NOT_FOUND)
         return json_response(coarse(row))
-    if ctx.limits.proof_failures.exhausted(tracking_no):
-        ctx.limits.proof_failures.refuse(tracking_no)
+    # Failures count against the client that made them, so whoever guesses at a parcel
+    # locks out only themselves; the receiver's right answer still gets through.
+    client = _client(request)
+    ctx.limits.check_proofs(client, tracking_no)
     if not ctx.proofs.matches(tracking_no, row["version"] if row else None, phone_last4):
-        ctx.limits.proof_failures.count(tracking_no)
+        ctx.limits.proof_failed(client, tracking_no)
         raise Problem(404, "not-found", NOT_FOUND)
     return json_response(full(row))  # type: ignore[arg-type]  # a match implies a row
 
@@ -116,11 +128,11 @@ def lookup(
 def parcel_history(
     request: Request,
     tracking_no: TrackingNo,
-    as_of: Annotated[AwareDatetime | None, Query(
+    as_of: Annotated[Timestamp | None, Query(
         description="the parcel as it stood at this time, by when things happened (late "
         "uploads included), and the events that had happened by then (ISO 8601 with "
         "offset)")] = None,
-    recorded_by: Annotated[AwareDatetime | None, Query(
+    recorded_by: Annotated[Timestamp | None, Query(
         description="only what had been recorded by this time: what the system knew, and "
         "the customer was shown, then; combines with as_of")] = None,
     reveal: Annotated[bool, Query(description="personal data unmasked (logged)")] = False,

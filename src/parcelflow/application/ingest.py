@@ -1,0 +1,126 @@
+"""Ingesting scans: a batch of wire scans (v1) recorded in one unit of work.
+
+Each item is validated on its own, duplicates by `scan_id` are dropped (those already
+recorded, and those repeated in the batch), the rest are grouped by parcel and recorded
+on it; a parcel scanned before its manifest is created to hold them. One result per
+item, in order: accepted, duplicate, or rejected with a reason. A valid item is never
+lost because others in the batch are bad, and a scan its parcel refuses costs that
+parcel's share of the batch, no more. Who signed (beyond a role word) and the scanner's
+note are free text that may name a person: they are sealed with the parcel's key, like
+the manifest's parties, before anything is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from parcelflow import metrics
+from parcelflow.application.personal_data import PersonalData, Sealer, is_role
+from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
+from parcelflow.application.unit_of_work import UnitOfWork, Work
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.network import Network
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.timeline import Scan
+from parcelflow.domain.times import plain_tz
+from parcelflow.wire.scans import Rejected, ScanLimits, ScanV1, validate_scans
+
+log = structlog.get_logger(__name__)
+
+
+def scan_from_wire(item: ScanV1, network: Network) -> Scan:
+    """A validated wire scan as the domain knows it, with the registry's facility kind."""
+    return Scan(
+        scan_id=item.scan_id,
+        scan_type=item.type,
+        occurred_at=plain_tz(item.occurred_at),
+        facility=item.facility,
+        device_id=item.device_id,
+        operator_id=item.operator_id,
+        next_facility=item.next_facility,
+        exception_code=item.exception_code,
+        attempt_reason=item.attempt_reason,
+        signed_by=item.signed_by,
+        note=item.note,
+        facility_kind=network.kind_of(item.facility),
+    )
+
+
+def _private(item: ScanV1) -> bool:
+    """Whether the scan carries free text that may name a person."""
+    return bool(item.note or (item.signed_by and not is_role(item.signed_by)))
+
+
+def _sealed(scan: Scan, pid: UUID, sealer: Sealer) -> Scan:
+    signed_by = scan.signed_by
+    if signed_by and not is_role(signed_by):
+        signed_by = sealer.seal_text(pid, signed_by)
+    return replace(scan, note=sealer.seal_text(pid, scan.note), signed_by=signed_by)
+
+
+def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
+                 limits: ScanLimits, personal: PersonalData, now: datetime) -> BatchReport:
+    started = time.perf_counter()
+    checked = validate_scans(items, now=now, limits=limits)
+    results: list[ItemResult | None] = [None] * len(items)
+    groups: dict[UUID, list[tuple[int, ScanV1]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for index, item in enumerate(checked):
+        if isinstance(item, Rejected):
+            results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, item.reason)
+        elif (item.tracking_no, item.scan_id) in seen:
+            results[index] = ItemResult(index, ItemStatus.DUPLICATE, item.scan_id)
+        else:
+            seen.add((item.tracking_no, item.scan_id))
+            groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
+
+    # The keys of the parcels with text to seal, in one query for the batch.
+    private = [pid for pid, group in groups.items() if any(_private(item) for _, item in group)]
+    sealer = personal.sealer(private) if private else None
+    saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
+                      for pid, group in groups.items()})
+    for pid, group in groups.items():
+        recorded = saved.outcomes[pid]
+        for (index, item), ok in zip(group, recorded, strict=True):
+            if isinstance(ok, str):
+                results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, ok)
+            else:
+                status = ItemStatus.ACCEPTED if ok else ItemStatus.DUPLICATE
+                results[index] = ItemResult(index, status, item.scan_id)
+    report = BatchReport(results=[r for r in results if r is not None],
+                         position=saved.position, events=saved.events)
+    metrics.SCANS_ACCEPTED.inc(report.accepted)
+    metrics.SCANS_DUPLICATE.inc(report.duplicates)
+    for rejected in report.rejected:
+        metrics.SCANS_REJECTED.labels(metrics.reason_kind(rejected.reason or "")).inc()
+    metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+    log.info("scans.ingested", accepted=report.accepted, duplicates=report.duplicates,
+             rejected=len(report.rejected), events=report.events)
+    return report
+
+
+def _scan_work(pid: UUID, group: list[tuple[int, ScanV1]], network: Network, now: datetime,
+               sealer: Sealer | None) -> Work:
+    scans = [scan_from_wire(item, network) for _, item in group]
+    if sealer is not None:
+        scans = [_sealed(scan, pid, sealer) for scan in scans]
+    tracking_no = group[0][1].tracking_no
+
+    def run(parcel: Parcel | None) -> tuple[Parcel | None, list[bool] | list[str]]:
+        try:
+            if parcel is None:
+                parcel = Parcel.seen_before_manifest(tracking_no, recorded_at=now)
+            return parcel, parcel.record_scans(scans, recorded_at=now)
+        except DomainError as e:  # a poison scan costs its parcel's batch share, no more
+            log.error("scans.domain_error", tracking_no=tracking_no, error=str(e))
+            return None, [f"could not be recorded: {e}"] * len(scans)
+
+    return run

@@ -1,0 +1,251 @@
+"""The unit of work: a batch of changes to many parcels, decided and saved as one.
+
+The rule it keeps: **what is saved, and every answer given, was decided on the parcels
+as they are stored** — never on a copy another writer has moved on from, and never on
+a change that was not saved.
+
+How:
+
+- Every parcel a batch touches is loaded in one query (or taken from the ingest cache),
+  changed in memory, and all the batch's events are saved with one insert: one
+  transaction, one table lock.
+- The ingest cache keeps parcels in memory between batches, so a worker that owns a
+  partition loads each parcel once. A cached parcel is trusted without re-reading the
+  store (no fast-forward query per parcel): if another process wrote it meanwhile, the
+  store refuses the save (a second event for the same version) and only the parcels
+  that conflicted are reloaded and redone, up to MAX_CONFLICT_RETRIES times; the others
+  are saved as they were.
+- An answer that changed nothing (a duplicate, a refusal) writes nothing the store
+  could refuse, so when it came from a cached parcel, the parcel's stored version is
+  checked first (one query for the batch); a stale one is reloaded and asked again.
+- Whatever fails (the store, a query, a bug), the parcels the batch changed in memory
+  are dropped from the cache: the next batch builds on what is stored.
+
+Reads (`ParcelService.get`) never use the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application, LRUCache
+from eventsourcing.persistence import IntegrityError
+
+from parcelflow.application.errors import ConflictRetriesExhausted, ParcelNotFound
+from parcelflow.application.ports import ParcelRecorder
+from parcelflow.application.results import Written
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.parcel import Parcel
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+# A parcel's part of a batch: given the parcel as stored (None: not yet), return it
+# changed (or None to leave nothing) and what to report.
+Work = Callable[[Parcel | None], tuple[Parcel | None, Any]]
+
+
+def replay(events: Iterable[Any]) -> Parcel:
+    """A parcel from its events. The library's `project_aggregate` does the same but
+    checks every event against a runtime protocol first, which on Python 3.11 cost a
+    sixth of a cold ingest batch (measured with py-spy through the API)."""
+    parcel = None
+    for event in events:
+        parcel = event.mutate(parcel)
+    assert isinstance(parcel, Parcel)
+    return parcel
+
+
+@dataclass
+class Saved:
+    """What a batch did: each parcel's answer, and the events it saved (the last one's
+    log position; None when it saved nothing)."""
+
+    outcomes: dict[UUID, Any] = field(default_factory=dict)
+    position: int | None = None
+    events: int = 0
+
+
+class UnitOfWork:
+    MAX_CONFLICT_RETRIES = 5
+
+    def __init__(self, app: Application[UUID], *, cache_size: int = 0):
+        self.app = app
+        self._cache: LRUCache[UUID, Parcel] | None = (
+            LRUCache(maxsize=cache_size) if cache_size > 0 else None
+        )
+
+    @property
+    def recorder(self) -> ParcelRecorder:
+        return self.app.recorder  # type: ignore[return-value]
+
+    # ---- loading -------------------------------------------------------------------
+
+    def load_many(self, ids: Collection[UUID], *, use_cache: bool = True) -> dict[UUID, Parcel]:
+        """Parcels by id, from the cache or in one query; unknown ids are left out."""
+        return self._load(ids, use_cache=use_cache)[0]
+
+    def _load(self, ids: Collection[UUID], *, use_cache: bool = True
+              ) -> tuple[dict[UUID, Parcel], dict[UUID, int]]:
+        """Parcels by id, and the version of each one served from the cache."""
+        found: dict[UUID, Parcel] = {}
+        cached: dict[UUID, int] = {}
+        missing = []
+        for pid in ids:
+            try:
+                if self._cache is None or not use_cache:
+                    raise KeyError(pid)
+                found[pid] = self._cache.get(pid)
+                cached[pid] = found[pid].version
+            except KeyError:
+                missing.append(pid)
+        if missing:
+            for pid, stored in self.recorder.select_events_for(missing).items():
+                found[pid] = replay(map(self.app.mapper.to_domain_event, stored))
+        return found, cached
+
+    def _stale(self, cached: dict[UUID, int]) -> list[UUID]:
+        """Which of these cached parcels another process has written since (one query)."""
+        if not cached:
+            return []
+        stored = self.recorder.max_versions(list(cached))
+        return [pid for pid, version in cached.items() if stored.get(pid, version) != version]
+
+    def evict(self, ids: Iterable[UUID]) -> None:
+        """Forget cached parcels (they may hold a change that was not saved)."""
+        if self._cache is not None:
+            for pid in ids:
+                try:
+                    self._cache.get(pid, evict=True)
+                except KeyError:
+                    pass
+
+    # ---- a batch -------------------------------------------------------------------
+
+    def run(self, work: dict[UUID, Work]) -> Saved:
+        """Run each parcel's work on it as stored, and save everything it changed."""
+        outcomes: dict[UUID, Any] = {}
+        ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]] = {}
+        pending = dict(work)
+        cached: dict[UUID, int] = {}  # parcels of this attempt served from the cache
+
+        def apply(pid: UUID, parcel: Parcel | None, unsure: dict[UUID, int]) -> None:
+            """Run `pid`'s work. An answer that changed nothing (a duplicate, a refusal)
+            given from a cached parcel is `unsure`: the cache may be behind another
+            process's writes, which only a save would otherwise reveal."""
+            version = cached.get(pid)
+            try:
+                parcel, outcomes[pid] = work[pid](parcel)
+            except DomainError:
+                self.evict([pid])  # it may hold half of the refused change
+                if version is None or not self._stale({pid: version}):
+                    raise
+                del cached[pid]  # refused on a stale copy: once more, on the stored one
+                apply(pid, self.load_many([pid], use_cache=False).get(pid), {})
+                return
+            except BaseException:
+                self.evict([pid])  # it may hold half of a change
+                raise
+            events = parcel.collect_events() if parcel is not None else []
+            if events:
+                ready[pid] = (parcel, events)  # type: ignore[assignment]
+                return
+            if version is not None:
+                unsure[pid] = version
+            if parcel is not None and self._cache is not None:
+                self._cache.put(pid, parcel)
+
+        for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
+            current, cached = self._load(pending)
+            try:
+                unsure: dict[UUID, int] = {}
+                for pid in pending:
+                    apply(pid, current.get(pid), unsure)
+                stale = self._stale(unsure)
+                if stale:
+                    self.evict(stale)
+                    fresh = self.load_many(stale, use_cache=False)
+                    cached = {}
+                    for pid in stale:
+                        apply(pid, fresh.get(pid), {})
+                events = [e for _, evs in ready.values() for e in evs]
+                if not events:
+                    return Saved(outcomes)
+                try:
+                    # The events go to the store directly: `save()` would first check
+                    # each one against the library's runtime protocols, which on Python
+                    # 3.11 cost more than encoding it. Nothing else of `save()` applies
+                    # here (no snapshots; nothing overrides `_notify`).
+                    recordings = self.app.events.put(events)
+                except IntegrityError:
+                    conflicted = self._conflicted(ready)
+                    if not conflicted:
+                        raise
+                    log.info("batch.conflict", parcels=len(conflicted), attempt=attempt + 1)
+                    for pid in conflicted:
+                        del ready[pid]
+                    self.evict(conflicted)
+                    pending = {pid: work[pid] for pid in conflicted}
+                    continue
+            except BaseException:
+                # Whatever failed (the store, a query, a bug), no cached parcel may keep
+                # changes that were not saved: the next batch would build on them.
+                self.evict([*ready, *pending])
+                raise
+            if self._cache is not None:
+                for pid, (parcel, _) in ready.items():
+                    self._cache.put(pid, parcel)
+            position = max((r.notification.id for r in recordings), default=None)
+            return Saved(outcomes, position, len(events))
+        self.evict(ready)
+        raise ConflictRetriesExhausted(
+            f"{len(pending)} parcels still conflicted after {self.MAX_CONFLICT_RETRIES} retries"
+        )
+
+    def _conflicted(self, ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]]) -> list[UUID]:
+        stored = self.recorder.max_versions(list(ready))
+        return [
+            pid for pid, (_, events) in ready.items()
+            if stored.get(pid, 0) >= events[0].originator_version
+        ]
+
+    # ---- commands ------------------------------------------------------------------
+
+    def command(self, tracking_no: str, action: Callable[[Parcel], T]) -> Written[T]:
+        """Run one command on one parcel and save what it did (conflicts are retried):
+        its answer, and the log position a read model shows it from."""
+        def run(parcel: Parcel | None) -> tuple[Parcel | None, T]:
+            if parcel is None:
+                raise ParcelNotFound(tracking_no)
+            return parcel, action(parcel)
+
+        saved = self.run({parcel_id(tracking_no): run})
+        position = saved.position
+        if position is None:  # nothing to record: everything it read is in the log already
+            position = self.recorder.max_notification_id() or 0
+        return Written(saved.outcomes[parcel_id(tracking_no)], position)
+
+    def command_many(self, actions: dict[str, Callable[[Parcel], T]]
+                     ) -> dict[str, T | DomainError | ParcelNotFound]:
+        """Run a command on each of many parcels in one unit of work: one load query,
+        one save. A parcel whose command is refused (or that does not exist) is left
+        as it was and reported; the others are saved."""
+        def work(tracking_no: str, action: Callable[[Parcel], T]) -> Work:
+            def run(parcel: Parcel | None) -> tuple[Parcel | None, Any]:
+                if parcel is None:
+                    return None, ParcelNotFound(tracking_no)
+                try:
+                    return parcel, action(parcel)
+                except DomainError as e:
+                    self.evict([parcel.id])  # it may hold half of the refused change
+                    return None, e
+            return run
+
+        ids = {parcel_id(n): n for n in actions}
+        saved = self.run({pid: work(n, actions[n]) for pid, n in ids.items()})
+        return {ids[pid]: outcome for pid, outcome in saved.outcomes.items()}

@@ -1,0 +1,11 @@
+"""What the domain answers when a command may not be carried out."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command that the parcel's current state does not allow."""
+
+
+class NotFound(DomainError):
+    """The command names an exception, complaint or claim the parcel does not have."""

@@ -1,0 +1,382 @@
+"""A parcel's exceptions: raised by its timeline, by staff or by detectors, and worked
+to a close.
+
+Three sources, one record each. What the timeline shows (a misdirected arrival, an
+impossible sequence, a reported problem, a scan before the manifest) is raised and
+closed by `reconcile` as scans come and go. Staff raise exceptions by hand, detectors
+record what they found (once per occurrence). Then the customer-service workflow, each
+step an event with who and when: the first to acknowledge owns it (first-contact
+responsibility), it is handed over, the customer is contacted, it is escalated, resolved
+with an outcome, reopened. SLA clocks that ran out are recorded and escalated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from parcelflow.domain import sla
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.ids import exception_id, raised_by_hand
+from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
+from parcelflow.domain.policy import Policy
+from parcelflow.domain.records import Breach, Contact, ExceptionRecord, Finding
+from parcelflow.domain.vocabulary import (
+    ATTEMPT_REASONS,
+    EXCEPTION_RULES,
+    HANDED_OVER_STATUSES,
+    STAFF_OUTCOMES,
+    Actor,
+    Channel,
+    ExceptionCode,
+    ExceptionStatus,
+    Fact,
+    Outcome,
+    Severity,
+    SlaClock,
+)
+
+
+class ExceptionRaised(ParcelEvent):
+    exception_id: str
+    code: str
+    severity: str
+    owner: str
+    customer_facing: bool
+    occurrence: str  # what it was raised for (domain/ids.py)
+    auto: bool
+    detail: str
+
+    # Version 1 called the occurrence `cause`; events stored so are read as version 2.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["occurrence"] = state.pop("cause")
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel.exceptions[self.exception_id] = ExceptionRecord(
+            exception_id=self.exception_id,
+            code=ExceptionCode(self.code),
+            severity=Severity(self.severity),
+            owner=Actor(self.owner),
+            customer_facing=self.customer_facing,
+            occurrence=self.occurrence,
+            auto=self.auto,
+            detail=self.detail,
+            occurred_at=self.occurred_at,
+            raised_at=self.recorded_at,
+            raised_by=self.operator_id or SYSTEM,
+        )
+        parcel._add_entry(self, Fact.EXCEPTION_RAISED, code=self.code, detail=self.detail)
+
+
+class ExceptionAcknowledged(ParcelEvent):
+    exception_id: str
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        parcel._update_exception(
+            self.exception_id,
+            status=ExceptionStatus.ACKNOWLEDGED,
+            # The first response is the first acknowledgement; taking an exception
+            # handed to one's team later does not move it.
+            acknowledged_by=before.acknowledged_by or self.operator_id,
+            acknowledged_at=before.acknowledged_at or self.recorded_at,
+            assignee=self.operator_id,  # first contact: whoever answers owns it
+        )
+
+
+class ExceptionResolved(ParcelEvent):
+    exception_id: str
+    outcome: str
+    note: str | None
+
+    def on(self, parcel: ParcelCore) -> None:
+        record = parcel._update_exception(
+            self.exception_id,
+            status=ExceptionStatus.RESOLVED,
+            resolved_by=self.operator_id or SYSTEM,
+            resolved_at=self.recorded_at,
+            outcome=Outcome(self.outcome),
+            note=self.note,
+        )
+        parcel._add_entry(
+            self, Fact.EXCEPTION_RESOLVED, code=record.code, outcome=self.outcome, note=self.note
+        )
+
+
+class ExceptionReopened(ParcelEvent):
+    exception_id: str
+    reason: str
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        record = parcel._update_exception(
+            self.exception_id,
+            # Back to its owner, if it had one: responsibility does not lapse.
+            status=ExceptionStatus.ACKNOWLEDGED if before.assignee else ExceptionStatus.OPEN,
+            resolved_by=None,
+            resolved_at=None,
+            outcome=None,
+            note=self.reason,
+            reopened_at=self.recorded_at,
+            reopen_count=before.reopen_count + 1,
+        )
+        parcel._add_entry(self, Fact.EXCEPTION_REOPENED, code=record.code, reason=self.reason)
+
+
+class ExceptionHandedOver(ParcelEvent):
+    """Ownership passed on explicitly: to another agent, another team, or both."""
+
+    exception_id: str
+    to_agent: str | None
+    to_team: str | None
+    note: str | None
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        parcel._update_exception(
+            self.exception_id, assignee=self.to_agent, team=self.to_team or before.team,
+            handovers=before.handovers + 1)
+
+
+class CustomerContacted(ParcelEvent):
+    exception_id: str
+    channel: str
+    summary_sealed: str | None
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        contact = Contact(self.recorded_at, self.operator_id or SYSTEM,
+                          Channel(self.channel), self.summary_sealed)
+        parcel._update_exception(self.exception_id, contacts=(*before.contacts, contact))
+
+
+class ExceptionEscalated(ParcelEvent):
+    exception_id: str
+    level: int
+    to: str
+    reason: str
+    new_owner: str | None
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        parcel._update_exception(
+            self.exception_id, escalation_level=self.level, escalated_to=self.to,
+            escalated_at=self.recorded_at, assignee=self.new_owner or before.assignee)
+
+
+class SlaBreached(ParcelEvent):
+    exception_id: str
+    clock: str
+    due: datetime
+
+    def on(self, parcel: ParcelCore) -> None:
+        before = parcel.exceptions[self.exception_id]
+        breach = Breach(SlaClock(self.clock), self.due, self.recorded_at)
+        parcel._update_exception(self.exception_id, breaches=(*before.breaches, breach))
+
+
+class ExceptionCommands(ParcelCore):
+    """Part of `Parcel`: raising exceptions, working them, and keeping them in step
+    with the timeline."""
+
+    # ---- raised by the timeline --------------------------------------------------------
+
+    def reconcile(self, recorded_at: datetime) -> None:
+        """Make the open exceptions agree with what the timeline shows.
+
+        Raises what the timeline newly shows (misdirection, anomalies, reported
+        problems); closes what it no longer shows (a late scan explains it, a scan was
+        voided, the manifest arrived, the parcel is back on its route or delivered); and
+        reopens what the system closed but shows again. Exceptions raised by people or
+        detectors are closed only where their rule says a later scan (lost, stalled) or
+        the delivery (delays, failed attempts) settles them.
+        """
+        state = self.state
+        for (code, occurrence), issue in state.issues.items():
+            exc_id = exception_id(self.id, code, occurrence)
+            record = self.exceptions.get(exc_id)
+            if record is None:
+                self._raise(exc_id, ExceptionCode(code), occurrence=occurrence, auto=True,
+                            detail=issue.detail, recorded_at=recorded_at,
+                            occurred_at=issue.occurred_at, by=None)
+            elif not record.is_open and record.resolved_by == SYSTEM:
+                self._emit(ExceptionReopened, recorded_at=recorded_at,
+                           exception_id=exc_id, reason=f"shows again: {issue.detail}")
+        delivered = state.status in HANDED_OVER_STATUSES
+        for record in self.open_exceptions:
+            rule = EXCEPTION_RULES[record.code]
+            key = (record.code, record.occurrence)
+            if record.auto and key not in state.issues:
+                if key in state.settled and delivered and record.code in ATTEMPT_REASONS:
+                    self._clear(record, "delivered after the failed attempt", recorded_at,
+                                Outcome.REDELIVERED)
+                elif key in state.settled:
+                    self._clear(record, "settled by a later scan", recorded_at)
+                else:
+                    self._clear(record, "no longer shown by the timeline", recorded_at)
+            elif record.auto:
+                continue
+            elif (rule.cleared_by_later_scan and state.last_scan_at is not None
+                  and state.last_scan_at > record.raised_at):
+                self._clear(record, f"scanned again at {state.location}", recorded_at)
+            elif rule.closed_by_delivery and delivered:
+                self._clear(record, "delivered", recorded_at)
+
+    def _clear(self, record: ExceptionRecord, why: str, recorded_at: datetime,
+               outcome: Outcome = Outcome.CLEARED) -> None:
+        self._emit(ExceptionResolved, recorded_at=recorded_at,
+                   exception_id=record.exception_id, outcome=str(outcome), note=why)
+
+    def _raise(self, exc_id: str, code: ExceptionCode, *, occurrence: str, auto: bool, detail: str,
+               recorded_at: datetime, occurred_at: datetime | None, by: str | None) -> None:
+        rule = EXCEPTION_RULES[code]
+        self._emit(
+            ExceptionRaised,
+            recorded_at=recorded_at,
+            occurred_at=occurred_at,
+            operator_id=by,
+            exception_id=exc_id,
+            code=str(code),
+            severity=str(rule.severity),
+            owner=str(rule.owner),
+            customer_facing=rule.customer_facing,
+            occurrence=occurrence,
+            auto=auto,
+            detail=detail or rule.description,
+        )
+
+    # ---- raised by staff and detectors -------------------------------------------------
+
+    def raise_exception(self, code: ExceptionCode, *, recorded_at: datetime, by: str,
+                        detail: str = "", occurred_at: datetime | None = None) -> str:
+        """Raise an exception by hand (staff) or by a detector.
+
+        Idempotent per code: while an exception of this code is open, raising it again
+        returns the open one instead of raising a second.
+        """
+        for record in self.open_exceptions:
+            if record.code == code:
+                return record.exception_id
+        occurrence = raised_by_hand(self.version + 1)
+        exc_id = exception_id(self.id, code, occurrence)
+        self._raise(exc_id, code, occurrence=occurrence, auto=False, detail=detail,
+                    recorded_at=recorded_at, occurred_at=occurred_at, by=by)
+        self.reconcile(recorded_at)
+        return exc_id
+
+    def record_finding(self, finding: Finding, *, by: str, recorded_at: datetime) -> str | None:
+        """Raise what a detector found, once per occurrence: never while an exception of
+        the same code is open, and never again for the same occurrence (the same quiet
+        spell, the same broken promise) even after it was resolved. Returns the id of
+        the exception raised, or None (the finding was already on record)."""
+        exc_id = exception_id(self.id, finding.code, finding.occurrence)
+        if exc_id in self.exceptions or any(r.code == finding.code for r in self.open_exceptions):
+            return None
+        self._raise(exc_id, finding.code, occurrence=finding.occurrence, auto=False,
+                    detail=finding.detail,
+                    recorded_at=recorded_at, occurred_at=None, by=by)
+        self.reconcile(recorded_at)
+        return exc_id
+
+    # ---- the workflow ------------------------------------------------------------------
+
+    def _open_exception(self, exc_id: str) -> ExceptionRecord:
+        record = self._exception(exc_id)
+        if not record.is_open:
+            raise DomainError(f"exception {exc_id} is already resolved")
+        return record
+
+    @staticmethod
+    def _check_owner(record: ExceptionRecord, by: str, doing: str) -> None:
+        # First-contact responsibility: once someone owns an exception, it changes hands
+        # only explicitly. Its owner, or whoever it was escalated to, acts on it.
+        if record.assignee is not None and by not in (record.assignee, record.escalated_to):
+            raise DomainError(
+                f"exception {record.exception_id} is owned by {record.assignee}; {by} cannot "
+                f"{doing} it (the owner hands it over, or escalate it with a new owner)")
+
+    def acknowledge_exception(self, exc_id: str, *, by: str, recorded_at: datetime) -> None:
+        """The first response: whoever gives it owns the exception from now on. Also how
+        someone takes an exception handed to their team without an owner."""
+        record = self._exception(exc_id)
+        if not record.is_open:
+            raise DomainError(f"exception {exc_id} is {record.status}, not open")
+        if record.assignee is not None and record.assignee != by:
+            raise DomainError(f"exception {exc_id} was handed to {record.assignee}; "
+                              "only they can acknowledge it")
+        if record.assignee == by and record.status == ExceptionStatus.ACKNOWLEDGED:
+            raise DomainError(f"exception {exc_id} is already acknowledged by {by}")
+        self._emit(ExceptionAcknowledged, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id)
+
+    def resolve_exception(self, exc_id: str, outcome: Outcome, *, by: str,
+                          recorded_at: datetime, note: str | None = None) -> None:
+        record = self._open_exception(exc_id)
+        if outcome not in STAFF_OUTCOMES:
+            raise DomainError(f"{outcome} is the system's own outcome; choose one of "
+                              f"{', '.join(sorted(STAFF_OUTCOMES))}")
+        self._check_owner(record, by, "resolve")
+        self._emit(ExceptionResolved, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, outcome=str(outcome), note=note)
+
+    def hand_over(self, exc_id: str, *, by: str, recorded_at: datetime,
+                  to_agent: str | None = None, to_team: str | None = None,
+                  note: str | None = None) -> None:
+        """Pass an exception on to another agent, another team, or an agent of another
+        team. Handing it to a team alone leaves it without an owner until someone there
+        acknowledges it (or it is handed to one of them)."""
+        record = self._open_exception(exc_id)
+        if not to_agent and not to_team:
+            raise DomainError("hand over to an agent, a team, or both")
+        if to_agent == record.assignee and to_team in (None, record.team):
+            raise DomainError(f"exception {exc_id} is already {to_agent}'s")
+        self._check_owner(record, by, "hand over")
+        self._emit(ExceptionHandedOver, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, to_agent=to_agent or None, to_team=to_team or None,
+                   note=note)
+
+    def record_contact(self, exc_id: str, channel: Channel, *, summary_sealed: str | None,
+                       by: str, recorded_at: datetime) -> None:
+        """A conversation with the customer about the exception (anyone may take a call)."""
+        self._exception(exc_id)
+        self._emit(CustomerContacted, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, channel=str(channel), summary_sealed=summary_sealed)
+
+    def escalate(self, exc_id: str, *, to: str, reason: str, by: str, recorded_at: datetime,
+                 new_owner: str | None = None) -> None:
+        """Raise an exception's level and bring in `to` (a supervisor or a team); with
+        `new_owner`, ownership passes too (a supervisor taking over from an absent owner)."""
+        record = self._open_exception(exc_id)
+        if not reason.strip():
+            raise DomainError("an escalation needs a reason")
+        self._emit(ExceptionEscalated, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, level=record.escalation_level + 1, to=to, reason=reason,
+                   new_owner=new_owner)
+
+    def reopen_exception(self, exc_id: str, *, reason: str, by: str,
+                         recorded_at: datetime) -> None:
+        record = self._exception(exc_id)
+        if record.is_open:
+            raise DomainError(f"exception {exc_id} is {record.status}, not resolved")
+        if not reason.strip():
+            raise DomainError("reopening needs a reason")
+        self._emit(ExceptionReopened, recorded_at=recorded_at, operator_id=by,
+                   exception_id=exc_id, reason=reason)
+
+    def check_sla(self, policy: Policy, *, now: datetime) -> list[tuple[str, SlaClock]]:
+        """Record every SLA clock that ran out and escalate each breach, once per due
+        time; the exceptions' owners keep them. Returns what was breached."""
+        found = []
+        for record in self.open_exceptions:
+            for clock, due in sla.missed(record, self.customer_tier, policy, now):
+                self._emit(SlaBreached, recorded_at=now, exception_id=record.exception_id,
+                           clock=str(clock), due=due)
+                level = self.exceptions[record.exception_id].escalation_level + 1
+                self._emit(ExceptionEscalated, recorded_at=now,
+                           exception_id=record.exception_id, level=level,
+                           to=policy.escalation_team, new_owner=None,
+                           reason=f"{clock} due {due.isoformat()} missed")
+                found.append((record.exception_id, clock))
+        return found

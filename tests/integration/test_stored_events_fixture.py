@@ -1,0 +1,165 @@
+"""Events stored by an earlier layout of the code still load, into the same parcels.
+
+`tests/fixtures/stored_events_v0/` was written before the domain and application were
+reorganised (issue 10): every event class then lived in `domain/parcel.py`. A store
+keeps its events for good, so whatever moves inside the code, these must still read
+into the same parcels, read models and histories, and verify.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from parcelflow.application.audit import history, verify_all
+from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.domain.vocabulary import ExceptionCode
+from tests.support.stored_events import expected, load_fixture, snapshot
+from tests.support.views import dump
+
+
+def _json(value: Any) -> Any:
+    """As the fixture's expectations were written down (JSON, times as strings)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def _rename(row: dict[str, Any], old: str, new: str) -> None:
+    row[new] = row.pop(old)
+
+
+def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
+    """The fixture's expectations with what was renamed since, values untouched: an
+    exception's occurrence key was called `cause` (ExceptionRaised v1, which the code
+    now upcasts to v2; its records, issues and queue rows followed)."""
+    for parcel in want["parcels"].values():
+        for record in parcel["exceptions"].values():
+            _rename(record, "cause", "occurrence")
+        for issue in parcel["state"]["issues"].values():
+            _rename(issue, "cause", "occurrence")
+    for row in want["read_models"]["exceptions"]:
+        _rename(row, "cause", "occurrence")
+    for tracking_no, items in want["histories"].items():
+        for item, details in zip(items, want["revealed"][tracking_no], strict=True):
+            if item["type"] == "exception_raised":
+                _rename(item["details"], "cause", "occurrence")
+                _rename(details, "cause", "occurrence")
+    return want
+
+
+# Free text stored in the clear before it was sealed (issue 12) is masked in the history
+# shown without `reveal`, like the text sealed since: a phone in a scanner's note, the
+# name of who signed. These are the fixture's values that this changes; the revealed
+# history still shows them as stored.
+MASKED_SINCE = {
+    ("PF202611220000004", 8, "note"): ("外包装破损, 联系 13900001111", "外包装破损, 联系 139******11"),
+    ("PF202611220000006", 20, "signed_by"): ("李华", "李*"),
+}
+
+
+# And customers read that a scan was corrected, not why (the reason is for auditors).
+CUSTOMERS_SINCE = {
+    ("PF202611220000008", 8): ("Correction: event 6 voided (scanned the wrong label)",
+                               "Correction: event 6 voided"),
+    ("PF202611220000008", 10): ("Correction: event 5 amended (wrong lane)",
+                                "Correction: event 5 amended"),
+}
+
+
+def _as_shown_today(want: dict[str, Any]) -> dict[str, Any]:
+    for (tracking_no, version, name), (stored, shown) in MASKED_SINCE.items():
+        [item] = [i for i in want["histories"][tracking_no] if i["version"] == version]
+        assert item["details"][name] == stored
+        item["details"][name] = shown
+    rows = {row["tracking_no"]: row for row in want["read_models"]["tracking"]}
+    for (tracking_no, version), (before, now) in CUSTOMERS_SINCE.items():
+        [line] = [t for t in rows[tracking_no]["timeline"] if t["version"] == version]
+        assert line["description"] == before
+        line["description"] = now
+    return want
+
+
+def test_events_stored_by_the_earlier_layout_load_into_the_same_parcels(make_service,
+                                                                        database_url):
+    svc = make_service(database_url)
+    load_fixture(svc)
+    want = _as_shown_today(_as_named_today(expected()))
+    assert set(want["parcels"]) == {f"PF20261122{n:07d}" for n in range(1, 12)}
+    for tracking_no, parcel in want["parcels"].items():
+        assert _json(snapshot(svc.get(tracking_no))) == parcel, tracking_no
+    for tracking_no, items in want["histories"].items():
+        assert _json([i.to_json() for i in history(svc, tracking_no)]) == items, tracking_no
+    for tracking_no, details in want["revealed"].items():
+        opened = [i.to_json()["details"] for i in history(svc, tracking_no, reveal=True)]
+        assert _json(opened) == details, tracking_no
+    report = verify_all(svc)
+    assert (report.parcels, report.events, report.ok) == (
+        want["verify"]["parcels"], want["verify"]["events"], True)
+
+
+def test_every_stored_topic_names_the_class_that_writes_that_event_today(make_service,
+                                                                        database_url):
+    svc = make_service(database_url)
+    load_fixture(svc)
+    notes = svc.recorder.select_notifications(start=None, limit=10_000)
+    assert len(notes) == expected()["verify"]["events"]
+    for note in notes:
+        event = svc.mapper.to_domain_event(note)
+        assert get_topic(type(event)) == note.topic
+
+
+def test_read_models_built_from_the_earlier_layouts_events_are_the_same(make_service,
+                                                                       database_url):
+    from parcelflow.projections.registry import runners as build
+
+    svc = make_service(database_url)
+    load_fixture(svc)
+    runners = {r.name: r for r in build(svc)}
+    try:
+        for r in runners.values():
+            r.run()
+        assert _json(dump(runners)) == _as_shown_today(_as_named_today(expected()))[
+            "read_models"]
+    finally:
+        for r in runners.values():
+            r.close()
+
+
+def test_new_events_follow_on_from_the_stored_ones(make_service, database_url):
+    svc = make_service(database_url)
+    load_fixture(svc)
+    tracking_no = "PF202611220000004"
+    before = svc.get(tracking_no).version
+    workflow = ExceptionWorkflow(svc)
+    exc = workflow.raise_exception(tracking_no, ExceptionCode.HELD_FOR_PAYMENT,
+                                   by="cs-9").case_id
+    workflow.acknowledge(tracking_no, exc, by="cs-9")
+    parcel = svc.get(tracking_no)
+    assert parcel.version == before + 2 and parcel.exceptions[exc].assignee == "cs-9"
+    # Written as version 2 now, beside the version 1 events already stored: each is read
+    # back the same way, and each one's hash still covers what was stored.
+    assert parcel.exceptions[exc].occurrence == f"raised@{before + 1}"
+    assert all(r.occurrence for r in parcel.exceptions.values())
+    assert verify_all(svc).ok
+
+
+def test_an_altered_event_of_the_earlier_version_still_breaks_its_chain(make_service,
+                                                                       database_url):
+    """Its hash covers what was stored (the v1 field `cause`), not the upcast copy: an
+    edit to the stored occurrence key is caught like any other."""
+    from parcelflow.application.audit import verify
+    from parcelflow.domain.ids import parcel_id
+    from tests.support.tamper import tamper
+
+    svc = make_service(database_url)
+    load_fixture(svc)
+    tracking_no = "PF202611220000002"
+    parcel = svc.get(tracking_no)
+    misdirected = next(r for r in parcel.exceptions.values() if r.code == "misdirected")
+    version = next(v for v, e in parcel.entries.items() if e.kind == "exception_raised"
+                   and e.detail["code"] == "misdirected")
+    tamper(database_url, parcel_id(tracking_no), version, misdirected.occurrence, "forged")
+    [(_, link)] = verify(svc, tracking_no).broken
+    assert (link.version, link.event_type) == (version, "ExceptionRaised")
+    assert "altered" in link.reason
