@@ -65,7 +65,7 @@ def build_checkpoints(service: ParcelService, settings: Settings | None = None
                       ) -> tuple[Checkpoints, Verification]:
     """Checkpoint making and verification on the service's database, with the keys the
     settings give (either may be absent: `make` and `verify` then say what is missing)."""
-    from parcelflow.adapters.checkpoint_store import CheckpointStore
+    from parcelflow.adapters.checkpoint_store import SqlCheckpointStore
     from parcelflow.adapters.signing import NoteSigner, NoteVerifier
     from parcelflow.application.checkpoints import Checkpoints, Verification
 
@@ -74,7 +74,7 @@ def build_checkpoints(service: ParcelService, settings: Settings | None = None
     signer = NoteSigner.from_text(key) if key else None
     verifier = (NoteVerifier.from_text(settings.checkpoint_public_key)
                 if settings.checkpoint_public_key else signer.verifier() if signer else None)
-    store = CheckpointStore(service.factory.datastore)  # type: ignore[attr-defined]
+    store = SqlCheckpointStore(service.factory.datastore)  # type: ignore[attr-defined]
     return (Checkpoints(service, store, signer),
             Verification(service, store, verifier, settings.checkpoint_max_merge_delay))
 

@@ -18,15 +18,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-from parcelflow.adapters.checkpoint_store import StoredCheckpoint
-
-
-class CheckpointSink(Protocol):
-    def publish(self, stored: StoredCheckpoint) -> None: ...
-
-    def close(self) -> None: ...
+from parcelflow.adapters.kafka import Message, send_all
+from parcelflow.application.ports import CheckpointSink
+from parcelflow.domain.checkpoint import StoredCheckpoint
 
 
 def line(stored: StoredCheckpoint) -> str:
@@ -63,18 +59,19 @@ class StdoutSink:
 class KafkaSink:
     """The signed note on the checkpoints topic, keyed by origin (one partition's order)."""
 
-    def __init__(self, producer: object, topic: str, timeout: float):
+    def __init__(self, producer: Any, topic: str, timeout: float):
         self.producer = producer
         self.topic = topic
         self.timeout = timeout
 
     def publish(self, stored: StoredCheckpoint) -> None:
-        future = self.producer.send(  # type: ignore[attr-defined]
-            self.topic, key=stored.checkpoint.origin.encode(), value=line(stored).encode())
-        future.get(timeout=self.timeout)  # acknowledged by the broker, or an error
+        # Returns once the broker acknowledged it, or raises why not.
+        send_all(self.producer, [Message(self.topic, line(stored).encode(),
+                                         key=stored.checkpoint.origin.encode())],
+                 timeout=self.timeout)
 
     def close(self) -> None:
-        self.producer.close()  # type: ignore[attr-defined]
+        self.producer.close()
 
 
 def sinks_for(targets: list[str], kafka: Callable[[], KafkaSink]) -> list[CheckpointSink]:

@@ -13,28 +13,15 @@ to the signed root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from parcelflow.adapters.sql_tables import SqlTables
-from parcelflow.domain.checkpoint import Checkpoint, Head
+from parcelflow.application.ports import CheckpointStore
+from parcelflow.domain.checkpoint import AnchoredHead, Checkpoint, Head, StoredCheckpoint
 
 
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    id: int
-    note: str  # the signed note, as it was published
-    checkpoint: Checkpoint  # its text as stored beside it (check it against `note`)
-
-
-@dataclass(frozen=True)
-class AnchoredHead:
-    head: Head
-    parcel_id: str  # hex, as the event store keys it
-
-
-class CheckpointStore(SqlTables):
+class SqlCheckpointStore(SqlTables, CheckpointStore):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS checkpoints ("
         "id BIGINT PRIMARY KEY, made_at TEXT NOT NULL, position BIGINT NOT NULL, "
@@ -50,18 +37,12 @@ class CheckpointStore(SqlTables):
         rows = self.query("SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1")
         return _stored(rows[0]) if rows else None
 
-    def get(self, checkpoint_id: int) -> StoredCheckpoint | None:
-        rows = self.query("SELECT * FROM checkpoints WHERE id = ?", [checkpoint_id])
-        return _stored(rows[0]) if rows else None
-
     def find(self, checkpoint: Checkpoint) -> StoredCheckpoint | None:
-        """The stored checkpoint with this position and root (one published elsewhere)."""
         rows = self.query("SELECT * FROM checkpoints WHERE position = ? AND root = ?",
                           [checkpoint.position, checkpoint.root.hex()])
         return _stored(rows[0]) if rows else None
 
     def heads(self, checkpoint_id: int) -> list[AnchoredHead]:
-        """Every head checkpoint `checkpoint_id` commits to (in no particular order)."""
         if self.is_postgres:
             statement = (
                 "SELECT DISTINCT ON (tracking_no) tracking_no, parcel_id, version, event_hash, "
@@ -75,16 +56,8 @@ class CheckpointStore(SqlTables):
                 "GROUP BY tracking_no")
         return [_anchored(r) for r in self.query(statement, [checkpoint_id])]
 
-    def head(self, checkpoint_id: int, tracking_no: str) -> AnchoredHead | None:
-        rows = self.query(
-            "SELECT tracking_no, parcel_id, version, event_hash, previous_hash "
-            "FROM checkpoint_heads WHERE tracking_no = ? AND checkpoint_id <= ? "
-            "ORDER BY checkpoint_id DESC LIMIT 1", [tracking_no, checkpoint_id])
-        return _anchored(rows[0]) if rows else None
-
     def save(self, checkpoint_id: int, checkpoint: Checkpoint, note: str,
              changed: list[AnchoredHead]) -> None:
-        """The checkpoint and the heads that changed since the one before, together."""
         rows = [(a.head.tracking_no, checkpoint_id, a.parcel_id, a.head.version,
                  a.head.event_hash, a.head.previous_hash) for a in changed]
         with self.transaction() as c:

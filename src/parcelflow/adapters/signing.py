@@ -23,16 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from parcelflow.application.errors import BadSignature
+
 ED25519 = b"\x01"
 DASH = "\u2014 "
 
 
 class KeyFormatError(ValueError):
     """A key that is not in the signed-note format (the message never repeats it)."""
-
-
-class BadSignature(Exception):
-    """A note whose signature does not verify with the key it names."""
 
 
 def key_id(name: str, public_key: bytes) -> bytes:

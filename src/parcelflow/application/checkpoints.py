@@ -19,19 +19,24 @@ from uuid import UUID
 
 import structlog
 
-from parcelflow.adapters.checkpoint_sinks import CheckpointSink
-from parcelflow.adapters.checkpoint_store import AnchoredHead, CheckpointStore, StoredCheckpoint
-from parcelflow.adapters.signing import BadSignature, NoteSigner, NoteVerifier
 from parcelflow.application.audit import ChainWalk, VerifyReport, verify, verify_all
-from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.errors import BadSignature, ParcelNotFound
+from parcelflow.application.ports import (
+    CheckpointSigner,
+    CheckpointSink,
+    CheckpointStore,
+    CheckpointVerifier,
+)
 from parcelflow.application.service import ParcelService
 from parcelflow.domain import merkle
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.checkpoint import (
+    AnchoredHead,
     Checkpoint,
     Finding,
     Head,
     Seen,
+    StoredCheckpoint,
     judge,
     leaf_hashes,
     ordered,
@@ -59,7 +64,7 @@ class Checkpoints:
     """`parcelflow checkpoint`: commit to every chain head, sign, store, publish."""
 
     def __init__(self, service: ParcelService, store: CheckpointStore,
-                 signer: NoteSigner | None, sinks: list[CheckpointSink] | None = None):
+                 signer: CheckpointSigner | None, sinks: list[CheckpointSink] | None = None):
         self.service = service
         self.store = store
         self.signer = signer
@@ -150,7 +155,7 @@ class Verification:
     checkpoint (from the database, or as published elsewhere)."""
 
     def __init__(self, service: ParcelService, store: CheckpointStore,
-                 verifier: NoteVerifier | None, max_merge_delay: timedelta):
+                 verifier: CheckpointVerifier | None, max_merge_delay: timedelta):
         self.service = service
         self.store = store
         self.verifier = verifier

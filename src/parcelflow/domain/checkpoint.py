@@ -84,6 +84,21 @@ class Checkpoint:
         return cls(origin, len(heads), merkle.root(leaf_hashes(heads)), position, made_at)
 
 
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as it was kept and published: its number and its signed note."""
+
+    id: int
+    note: str  # the signed note, as it was published
+    checkpoint: Checkpoint  # its text as stored beside it (check it against `note`)
+
+
+@dataclass(frozen=True)
+class AnchoredHead:
+    head: Head
+    parcel_id: str  # hex, as the event store keys it
+
+
 class Tamper(StrEnum):
     """What a checkpoint shows was done to a parcel's stored history."""
 
