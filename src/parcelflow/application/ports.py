@@ -4,8 +4,9 @@ unit tests use in their place.
 The real ones are adapters (`adapters/store.py`: the SQLite and PostgreSQL recorders;
 `adapters/keystore.py`: the key tables; `adapters/checkpoint_store.py`,
 `checkpoint_sinks.py` and `signing.py`: where checkpoints are kept and published, and
-their Ed25519 signed notes), which the integration tests run against real databases. The fakes keep everything in memory: they let a unit test isolate a use case
-in milliseconds, beside — never instead of — those tests.
+their Ed25519 signed notes), which the integration tests run against real databases.
+The fakes keep everything in memory: they let a unit test isolate a use case in
+milliseconds, beside — never instead of — those tests.
 """
 
 from __future__ import annotations

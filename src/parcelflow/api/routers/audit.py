@@ -14,12 +14,11 @@ from parcelflow.api.auth import staff
 from parcelflow.api.context import context
 from parcelflow.api.http import POSITION_HEADER, json_response
 from parcelflow.api.problems import Problem, problem_responses
-from parcelflow.api.routers.exceptions import _run as run_write
-from parcelflow.api.routers.exceptions import by
+from parcelflow.api.routers.exceptions import by, run_write
 from parcelflow.api.routers.parcels import TrackingNo
 from parcelflow.api.schemas import CorrectionDone, CorrectionRequest, FullTracking
 from parcelflow.api.tracking import full
-from parcelflow.application.corrections import CorrectionRefused, Corrections
+from parcelflow.application.corrections import Correction, CorrectionRefused, Corrections
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.bootstrap import epcis_identifiers
@@ -98,10 +97,10 @@ def correct(
     corrections = Corrections(ctx.service)
     who = by(credential)
     if body.action == "void":
-        def change() -> Any:
+        def change() -> Correction:
             return corrections.void(tracking_no, body.scan_id, by=who, reason=body.reason)
     else:
-        def change() -> Any:
+        def change() -> Correction:
             return corrections.amend(tracking_no, body.scan_id, by=who, reason=body.reason,
                                      facility=body.facility, occurred_at=body.occurred_at,
                                      next_facility=body.next_facility)
