@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Tracking
 
+from parcelflow.application.personal_data import is_sealed
+from parcelflow.domain.privacy import SEALED
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
@@ -158,7 +160,8 @@ def render_complaint(parcel: Parcel, complaint: ComplaintRecord,
         "outcome": str(complaint.outcome) if complaint.outcome else None,
         "customer_confirmed": None if complaint.customer_confirmed is None
         else int(complaint.customer_confirmed),
-        "closing_reason": complaint.closing_reason,
+        "closing_reason": SEALED if is_sealed(complaint.closing_reason)
+        else complaint.closing_reason,
     }
 
 
@@ -183,14 +186,15 @@ def render_claim(parcel: Parcel, claim: ClaimRecord) -> dict[str, Any]:
         "explanation": assessment.explanation if assessment else None,
         "approved": _money(claim.approved),
         "paid": _money(claim.paid),
-        "evidence": orjson.dumps(list(claim.evidence)).decode(),
+        # Evidence references may name people: sealed in the store, never in the row.
+        "evidence": orjson.dumps([SEALED if is_sealed(e) else e for e in claim.evidence]).decode(),
         "reference": claim.reference,
         "filed_at": utc(claim.filed_at),
         "filed_by": claim.filed_by,
         "assessed_at": utc(claim.assessed_at),
         "decided_at": utc(claim.decided_at),
         "decided_by": claim.decided_by,
-        "rejection": claim.rejection,
+        "rejection": SEALED if is_sealed(claim.rejection) else claim.rejection,
         "paid_at": utc(claim.paid_at),
         "payment_ref": claim.payment_ref,
     }

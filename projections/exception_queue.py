@@ -26,7 +26,15 @@ from parcelflow.domain.parcel_core import SYSTEM
 from parcelflow.domain.records import ExceptionRecord
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.timeline import ParcelState
-from parcelflow.domain.vocabulary import SEVERITY_RANK, CustomerTier, ExceptionStatus, SlaClock
+from parcelflow.application.personal_data import is_sealed
+from parcelflow.domain.privacy import SEALED
+from parcelflow.domain.vocabulary import (
+    EXCEPTION_RULES,
+    SEVERITY_RANK,
+    CustomerTier,
+    ExceptionStatus,
+    SlaClock,
+)
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
 
@@ -188,7 +196,10 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "priority": SEVERITY_RANK[record.severity] * 2 + int(tier == CustomerTier.VIP),
         "status": str(record.status),
         "auto": int(record.auto),
-        "detail": record.detail,
+        # What staff wrote stays sealed in the store; the row says what kind it is
+        # (`exceptions show --reveal` opens it).
+        "detail": f"{EXCEPTION_RULES[record.code].description} (details sealed)"
+        if is_sealed(record.detail) else record.detail,
         "facility": facility_at(parcel.state, record.occurred_at),
         "occurred_at": utc(record.occurred_at),
         "raised_at": utc(record.raised_at),
@@ -202,7 +213,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "resolved_at": utc(record.resolved_at),
         "resolved_by": record.resolved_by,
         "outcome": str(record.outcome) if record.outcome else None,
-        "note": record.note,
+        "note": SEALED if is_sealed(record.note) else record.note,
         "first_response_met": first_met,
         "resolution_met": resolution_met,
         "occurrence": record.occurrence,

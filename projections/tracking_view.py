@@ -8,6 +8,7 @@ late scans in their place and voided events marked. Personal data appears only m
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,9 @@ from eventsourcing.persistence import Tracking
 
 from parcelflow.application.describe import city_name, describe
 from parcelflow.domain.times import instant
-from parcelflow.domain.privacy import mask_signature
-from parcelflow.application.personal_data import Opener
+from parcelflow.domain.privacy import ERASED, mask_signature
+from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.personal_data import Opener, is_sealed
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
@@ -100,10 +102,30 @@ class Renderer:
 
     def rows(self, parcels: Iterable[Parcel]) -> list[dict[str, Any]]:
         parcels = list(parcels)
-        unopened = [p.id for p in parcels for sealed in self._sealed(p)
+        unopened = [p.id for p in parcels for sealed in (*self._sealed(p), *self._signatures(p))
                     if (sealed, p.erased) not in self._parties]
         opener = self.service.personal.opener(unopened) if unopened else None
         return [self.row(p, opener) for p in parcels]
+
+    @staticmethod
+    def _signatures(parcel: Parcel) -> list[str]:
+        """Who signed for each delivery scan, where it is sealed (a name, not a role)."""
+        return [e.scan.signed_by for e in parcel.entries.values()
+                if e.scan is not None and is_sealed(e.scan.signed_by)]
+
+    def _signature(self, parcel: Parcel, signed_by: str | None, opener: Opener | None
+                   ) -> str | None:
+        """Who signed, as customers see it: a role word as it is, a name masked (opened
+        from its seal once per parcel, [erased] once erased)."""
+        if signed_by is None or not is_sealed(signed_by):
+            return mask_signature(signed_by) if signed_by else signed_by
+        key = (signed_by, parcel.erased)
+        shown = self._parties.get(key)
+        if shown is None:
+            assert opener is not None
+            shown = opener.text(parcel.id, signed_by, mask=mask_signature) or ERASED
+            self._parties[key] = shown
+        return shown  # type: ignore[no-any-return]
 
     @staticmethod
     def _sealed(parcel: Parcel) -> list[str]:
@@ -121,22 +143,28 @@ class Renderer:
             self._parties[key] = shown
         return shown
 
-    def _timeline(self, parcel: Parcel) -> str:
-        known = self._lines.get(parcel.id)
+    def _timeline(self, parcel: Parcel, opener: Opener | None) -> str:
+        # An erasure changes what a signature line says: the lines are remembered per
+        # parcel and erasure state.
+        known = self._lines.get((parcel.id, parcel.erased))
         if known is None:
-            known = self._lines[parcel.id] = {}
+            known = self._lines[(parcel.id, parcel.erased)] = {}
         network = self.service.network
         lines = []
         for entry in parcel.state.timeline:
             cached = known.get(entry.version)
             if cached is None or cached[0] is not entry:
+                shown = entry
+                if entry.scan is not None and is_sealed(entry.scan.signed_by):
+                    shown = replace(entry, scan=replace(entry.scan, signed_by=self._signature(
+                        parcel, entry.scan.signed_by, opener)))
                 line = {
                     "version": entry.version,
                     "type": entry.kind,
                     "occurred_at": entry.occurred_at.isoformat(),
                     "facility": entry.scan.facility if entry.scan else None,
                     "city": city_name(entry.scan.facility, network) if entry.scan else None,
-                    "description": describe(entry, network, masked=True),
+                    "description": describe(shown, network, masked=True),
                     "late": entry.late,
                     "voided": entry.voided,
                 }
@@ -167,7 +195,7 @@ class Renderer:
             "next_facility": step.facility if step else None,
             "open_exceptions": len(parcel.open_exceptions),
             "delivered_at": utc(state.delivered.at) if state.delivered else None,
-            "signed_by": mask_signature(state.delivered.signed_by)
+            "signed_by": self._signature(parcel, state.delivered.signed_by, opener)
             if state.delivered and state.delivered.signed_by else None,
             "service_level": str(manifest.service_level) if manifest else None,
             "customer_tier": str(manifest.customer_tier) if manifest else None,
@@ -176,7 +204,7 @@ class Renderer:
             "manifested": int(manifest is not None),
             "receiver": self._party(parcel, parcel.receiver_sealed, opener),
             "sender": self._party(parcel, manifest.sender_sealed if manifest else None, opener),
-            "timeline": self._timeline(parcel),
+            "timeline": self._timeline(parcel, opener),
         }
 
 
@@ -195,3 +223,15 @@ class TrackingView(ParcelProjection):
         assert isinstance(self.view, TrackingViewStore)
         self.view.write_rows(prepared, tracking)
 
+
+
+def as_seen(service: ParcelService, tracking_no: str, recorded_by: datetime
+            ) -> dict[str, Any] | None:
+    """The parcel's tracking-view row as customers were shown it at `recorded_by`: rendered
+    from the events recorded by then, as the view rendered it once it had read them
+    (status, ETA, next step, timeline; personal data masked). None: nothing recorded yet."""
+    try:
+        parcel = service.as_of(tracking_no, recorded_by)
+    except ParcelNotFound:
+        return None
+    return decode(Renderer(service, size=16).rows([parcel])[0])

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# The tests are development runs: long-running commands they start on PostgreSQL need no
+# master keys (tests of that rule set it back to false).
+os.environ.setdefault("PARCELFLOW_DEVELOPMENT", "true")
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from parcelflow.consumers.notifications.channels import Channel, Notice, Recipient
@@ -25,6 +25,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from parcelflow import metrics
 from parcelflow.adapters.delivery import DeliveryError
+from parcelflow.application.personal_data import is_sealed
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import WebhookEndpoint
 
@@ -90,6 +91,7 @@ class Notifier:
         todo = [n for n in notices if n.key not in done]
         if not todo:
             return []
+        todo = self._open_notes(todo)
         recipients = self._recipients(todo)
         decided = time.perf_counter()
         # In event order for each parcel and recipient; everything else side by side.
@@ -120,6 +122,19 @@ class Notifier:
             self.ledger.record([h.entry for h in e.handled
                                 if given_up_is_done or not h.failed])
             raise
+
+    def _open_notes(self, notices: list[Notice]) -> list[Notice]:
+        """The scanner's note, sealed in the store, opened for the receiver's message
+        only (kept for this batch, never logged); [erased] once erased."""
+        sealed = {n.facts.ref.parcel_id for n in notices
+                  if n.recipient == "receiver" and is_sealed(n.facts.note)}
+        if not sealed:
+            return notices
+        opener = self.service.personal.opener(list(sealed))
+        return [replace(n, facts=replace(n.facts, note=opener.text(
+                    n.facts.ref.parcel_id, n.facts.note, reveal=True)))
+                if n.recipient == "receiver" and is_sealed(n.facts.note) else n
+                for n in notices]
 
     def _recipients(self, notices: Sequence[Notice]) -> dict[tuple[str, str], Recipient]:
         """Who each notice goes to, by (tracking_no, recipient key). Receivers' contact

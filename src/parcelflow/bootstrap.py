@@ -15,14 +15,19 @@ from datetime import datetime
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from parcelflow.adapters.keystore import keystore_for
 from parcelflow.adapters.sealing import KeyWrap
 from parcelflow.adapters.store import schema_lock, store_env
 from parcelflow.application.service import ParcelService, utcnow
+from parcelflow.domain.epcis import Identifiers
 from parcelflow.domain.network import Network
 from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.scans import ScanLimits
+
+if TYPE_CHECKING:  # imported where used: most commands never make checkpoints
+    from parcelflow.application.checkpoints import Checkpoints, Verification
 
 
 @lru_cache(maxsize=8)  # read once per process: staff screens ask it for every time shown
@@ -40,7 +45,9 @@ def build_service(
 ) -> ParcelService:
     settings = settings or get_settings()
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
-    wrap = KeyWrap.from_setting(master)
+    previous = (settings.pii_master_key_previous.get_secret_value()
+                if settings.pii_master_key_previous else None)
+    wrap = KeyWrap.from_setting(master, previous)
     with schema_lock(settings.database_url):  # the service creates its tables
         return ParcelService(
             store_env(settings.database_url),
@@ -52,3 +59,29 @@ def build_service(
             clock=clock,
             cache_size=settings.ingest_cache_size if cache_size is None else cache_size,
         )
+
+
+def build_checkpoints(service: ParcelService, settings: Settings | None = None
+                      ) -> tuple[Checkpoints, Verification]:
+    """Checkpoint making and verification on the service's database, with the keys the
+    settings give (either may be absent: `make` and `verify` then say what is missing)."""
+    from parcelflow.adapters.checkpoint_store import SqlCheckpointStore
+    from parcelflow.adapters.signing import NoteSigner, NoteVerifier
+    from parcelflow.application.checkpoints import Checkpoints, Verification
+
+    settings = settings or get_settings()
+    key = settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None
+    signer = NoteSigner.from_text(key) if key else None
+    verifier = (NoteVerifier.from_text(settings.checkpoint_public_key)
+                if settings.checkpoint_public_key else signer.verifier() if signer else None)
+    store = SqlCheckpointStore(service.factory.datastore)  # type: ignore[attr-defined]
+    return (Checkpoints(service, store, signer),
+            Verification(service, store, verifier, settings.checkpoint_max_merge_delay))
+
+
+def epcis_identifiers(network: Network, settings: Settings | None = None) -> Identifiers:
+    """How EPCIS exports name parcels and places (GS1 keys where configured)."""
+    settings = settings or get_settings()
+    return Identifiers(settings.epcis_uri_base, settings.gs1_company_prefix,
+                       settings.gs1_extension_digit,
+                       {code: f.gln for code, f in network.facilities.items() if f.gln})

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
         description="base64 32-byte key that wraps the per-parcel data keys; "
         "absent: data keys are stored unwrapped (development only)",
     )
+    pii_master_key_previous: SecretStr | None = Field(
+        None,
+        description="while rotating: the master key(s) being replaced (base64, comma-"
+        "separated); keys wrapped under them are still read (`parcelflow keys rotate-master` "
+        "rewraps them under PARCELFLOW_PII_MASTER_KEY)",
+    )
+    development: bool = Field(
+        False, description="a development run: long-running commands start on PostgreSQL "
+        "without the master keys (`parcelflow dev`, the demo and the tests set it)")
     scan_max_future: timedelta = Field(
         timedelta(minutes=5), description="how far ahead of the server clock a scan may be"
     )
@@ -228,6 +237,27 @@ class Settings(BaseSettings):
     api_ready_projections: list[str] = Field(
         ["tracking", "exceptions"], description="read models /readyz checks (JSON list)"
     )
+    # ---- audit: checkpoints and EPCIS ----
+    checkpoint_key: SecretStr | None = Field(
+        None, description="signed-note Ed25519 private key (PRIVATE+KEY+name+id+key) that "
+        "signs checkpoints; its name is the checkpoints' origin (`parcelflow keys "
+        "checkpoint-create` makes one)")
+    checkpoint_public_key: str | None = Field(
+        None, description="verifier key (name+id+key) that `verify` checks checkpoints with; "
+        "absent: derived from PARCELFLOW_CHECKPOINT_KEY")
+    checkpoint_max_merge_delay: timedelta = Field(
+        timedelta(minutes=5), description="longest an honest write takes to commit: an event "
+        "recorded this long before a checkpoint that does not contain it was forged")
+    kafka_checkpoints_topic: str = "parcelflow.checkpoints.v1"
+    epcis_uri_base: str = Field(
+        "https://id.parcelflow.local", pattern=r"^https?://[^/?#\s]+(/[^?#\s]*[^/?#\s])?$",
+        description="the carrier's own URIs in EPCIS exports: {base}/parcel/{tracking_no}, "
+        "{base}/facility/{code} (facilities without a GLN), {base}/voc/ (its vocabulary)")
+    gs1_company_prefix: str | None = Field(
+        None, pattern=r"^[0-9]{6,12}$", description="GS1 company prefix: EPCIS exports name "
+        "parcels by SSCC (extension digit, prefix, the tracking number's rightmost digits)")
+    gs1_extension_digit: str = Field("0", pattern=r"^[0-9]$",
+                                     description="the SSCCs' extension digit")
     credentials_master_key: SecretStr | None = Field(
         None,
         description="base64 32-byte key that wraps the API keys' request-signing secrets; "

@@ -76,7 +76,7 @@ def test_history_as_of_and_erase(tmp_path):
         db, tmp_path)
     first = json.loads(run(["history", tracking(), "--json"], db, tmp_path).stdout)
     registered_at = first["events"][0]["recorded_at"]
-    early = json.loads(run(["history", tracking(), "--json", "--as-of", registered_at],
+    early = json.loads(run(["history", tracking(), "--json", "--recorded-by", registered_at],
                            db, tmp_path).stdout)
     assert early["status"] == "registered" and len(early["events"]) == 1
     naive = run(["history", tracking(), "--as-of", "2026-11-22T10:00:00"], db, tmp_path)

@@ -44,8 +44,9 @@ def busy_history(service, clock) -> None:
     exc = workflow.raise_exception(tracking(3), ExceptionCode.ADDRESS_ISSUE, by="cs-1").case_id
     workflow.acknowledge(tracking(3), exc, by="cs-1")
     workflow.resolve(tracking(3), exc, Outcome.REDELIVERED, by="cs-1")
-    version = max(v for v, e in service.get(tracking(3)).entries.items() if e.scan)
-    Corrections(service).void(tracking(3), version, reason="wrong parcel", by="auditor")
+    last = max((v, e.scan.scan_id) for v, e in service.get(tracking(3)).entries.items()
+               if e.scan)
+    Corrections(service).void(tracking(3), last[1], reason="wrong parcel", by="auditor")
     service.register([manifest(4)])
     Erasure(service).erase(tracking(2), by="dpo")
 

@@ -175,8 +175,9 @@ def test_exception_workflow_and_corrections_through_the_service(service):
                                       detail="customer photo").case_id
     parcel = service.get(tracking())
     assert [r.exception_id for r in parcel.open_exceptions] == [raised]
-    version = next(v for v, e in parcel.entries.items() if e.scan and e.scan.facility == "HGH-HUB-03")
-    Corrections(service).amend(tracking(), version, {"facility": "SHA-HUB-02"},
+    misrouted = next(e.scan.scan_id for e in parcel.entries.values()
+                     if e.scan and e.scan.facility == "HGH-HUB-03")
+    Corrections(service).amend(tracking(), misrouted, facility="SHA-HUB-02",
                                reason="wrong config", by="auditor-1")
     assert service.get(tracking()).state.location == "SHA-HUB-02"
     ParcelAdmin(service).cancel(tracking(), reason="shipper request", by="cs-2")

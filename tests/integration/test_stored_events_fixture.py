@@ -48,11 +48,43 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
     return want
 
 
+# Free text stored in the clear before it was sealed (issue 12) is masked in the history
+# shown without `reveal`, like the text sealed since: a phone in a scanner's note, the
+# name of who signed. These are the fixture's values that this changes; the revealed
+# history still shows them as stored.
+MASKED_SINCE = {
+    ("PF202611220000004", 8, "note"): ("外包装破损, 联系 13900001111", "外包装破损, 联系 139******11"),
+    ("PF202611220000006", 20, "signed_by"): ("李华", "李*"),
+}
+
+
+# And customers read that a scan was corrected, not why (the reason is for auditors).
+CUSTOMERS_SINCE = {
+    ("PF202611220000008", 8): ("Correction: event 6 voided (scanned the wrong label)",
+                               "Correction: event 6 voided"),
+    ("PF202611220000008", 10): ("Correction: event 5 amended (wrong lane)",
+                                "Correction: event 5 amended"),
+}
+
+
+def _as_shown_today(want: dict[str, Any]) -> dict[str, Any]:
+    for (tracking_no, version, name), (stored, shown) in MASKED_SINCE.items():
+        [item] = [i for i in want["histories"][tracking_no] if i["version"] == version]
+        assert item["details"][name] == stored
+        item["details"][name] = shown
+    rows = {row["tracking_no"]: row for row in want["read_models"]["tracking"]}
+    for (tracking_no, version), (before, now) in CUSTOMERS_SINCE.items():
+        [line] = [t for t in rows[tracking_no]["timeline"] if t["version"] == version]
+        assert line["description"] == before
+        line["description"] = now
+    return want
+
+
 def test_events_stored_by_the_earlier_layout_load_into_the_same_parcels(make_service,
                                                                         database_url):
     svc = make_service(database_url)
     load_fixture(svc)
-    want = _as_named_today(expected())
+    want = _as_shown_today(_as_named_today(expected()))
     assert set(want["parcels"]) == {f"PF20261122{n:07d}" for n in range(1, 12)}
     for tracking_no, parcel in want["parcels"].items():
         assert _json(snapshot(svc.get(tracking_no))) == parcel, tracking_no
@@ -87,7 +119,8 @@ def test_read_models_built_from_the_earlier_layouts_events_are_the_same(make_ser
     try:
         for r in runners.values():
             r.run()
-        assert _json(dump(runners)) == _as_named_today(expected())["read_models"]
+        assert _json(dump(runners)) == _as_shown_today(_as_named_today(expected()))[
+            "read_models"]
     finally:
         for r in runners.values():
             r.close()

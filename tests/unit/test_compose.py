@@ -15,7 +15,7 @@ DOCKER = Path(__file__).resolve().parents[2] / "docker"
 INFRASTRUCTURE = {"postgres", "kafka", "redis"}
 README = DOCKER.parent / "README.md"
 PROCESSES = {"api", "ingest", "projections", "relay", "notifications", "webhooks",
-             "detectors"}
+             "detectors", "checkpoints"}
 
 
 def compose() -> dict:
@@ -61,7 +61,8 @@ def test_every_command_is_a_registered_parcelflow_command_with_valid_options():
         assert command[1] in registered, f"{where}: `parcelflow {command[1]}` does not exist"
         registered[command[1]].make_context(command[1], list(command[2:]))  # bad option: raises
         checked.add(command[1])
-    # The services: API, projections, ingest workers, relay, notifications, detectors.
+    # The services: API, projections, ingest workers, relay, notifications, detectors,
+    # checkpoints.
     assert {"serve", "project", "ingest-worker", "relay", "notify", "detect",
             "health"} <= checked
 

@@ -135,12 +135,14 @@ def test_a_claim_is_assessed_by_the_policy_settled_and_paid(service):
 def test_corrections_amend_with_the_registrys_facility_kind_and_void(service):
     corrections = Corrections(service)
     parcel = service.get(tracking(1))
-    arrival = next(v for v, e in parcel.entries.items()
+    arrival = next(e.scan.scan_id for e in parcel.entries.values()
                    if e.scan and e.scan.scan_type == "arrival")
+    version = parcel.scan_versions[arrival]
     before = service.recorder.max_notification_id()
-    amended = corrections.amend(tracking(1), arrival, {"facility": "SHA-STA-13"},
+    amended = corrections.amend(tracking(1), arrival, facility="SHA-STA-13",
                                 reason="wrong site", by="auditor")
-    entry = service.get(tracking(1)).entries[arrival]
+    assert (amended.target_version, amended.version) == (version, parcel.version + 1)
+    entry = service.get(tracking(1)).entries[version]
     assert (entry.scan.facility, entry.scan.facility_kind) == ("SHA-STA-13",
                                                                FacilityKind.STATION)
     # Arrived where the route did not expect, now: the amendment raises what it shows,
@@ -148,7 +150,7 @@ def test_corrections_amend_with_the_registrys_facility_kind_and_void(service):
     assert written(service, before, amended.position) == ["ScanAmended", "ExceptionRaised"]
     assert amended.position == service.recorder.max_notification_id()
     corrections.void(tracking(1), arrival, reason="never happened", by="auditor")
-    assert service.get(tracking(1)).entries[arrival].voided
+    assert service.get(tracking(1)).entries[version].voided
     with pytest.raises(DomainError, match="already voided"):
         corrections.void(tracking(1), arrival, reason="again", by="auditor")
 

@@ -7,7 +7,8 @@ the erased parcel is not silently given a fresh key later.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -16,7 +17,15 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from parcelflow.adapters.sealing import KeyWrap, new_data_key
 from parcelflow.adapters.sql import in_chunks
+from parcelflow.application.personal_data import SealError
 from parcelflow.application.ports import KeyStore
+
+
+@dataclass
+class Rewrapped:
+    rewrapped: int = 0
+    current: int = 0  # already under the current master key
+    unreadable: int = 0  # under none of the master keys given
 
 
 class SqlKeyStore(KeyStore):
@@ -36,6 +45,42 @@ class SqlKeyStore(KeyStore):
             pid: (self.wrap.unwrap(pid, stored) if stored is not None else None)
             for pid, stored in self._select(ids).items()
         }
+
+    def rewrap(self, batch: int = 1000) -> Iterator[Rewrapped]:
+        """Rewrap every data key not yet under the current master key, a page at a time.
+
+        Each key is swapped only if it is still what was read (compare and set), so it
+        runs beside the live processes: one that created or rewrapped a key meanwhile
+        wins, and nothing is lost. Yields the running count after each page.
+        """
+        done = Rewrapped()
+        after: UUID | None = None
+        while True:
+            page = self._page(after, batch)
+            if not page:
+                return
+            for pid, stored in page:
+                if self.wrap.is_current(pid, stored):
+                    done.current += 1
+                    continue
+                try:
+                    key = self.wrap.unwrap(pid, stored)
+                except SealError:
+                    done.unreadable += 1  # under a master key we were not given: left as is
+                    continue
+                if self._swap(pid, stored, self.wrap.wrap(pid, key)):
+                    done.rewrapped += 1
+                else:
+                    done.current += 1  # changed meanwhile by someone holding the new key
+            after = page[-1][0]
+            yield done
+
+    @abstractmethod
+    def _page(self, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        """Stored (wrapped) keys in parcel-id order after `after`; erased ones left out."""
+
+    @abstractmethod
+    def _swap(self, parcel_id: UUID, old: bytes, new: bytes) -> bool: ...
 
     @abstractmethod
     def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None: ...
@@ -88,6 +133,20 @@ class SQLiteKeyStore(SqlKeyStore):
             c.execute("SELECT changes()")
             return bool(c.fetchone()[0])
 
+    def _page(self, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id > ? AND "
+                      "data_key IS NOT NULL ORDER BY parcel_id LIMIT ?",
+                      (after.hex if after else "", limit))
+            return [(UUID(r["parcel_id"]), r["data_key"]) for r in c.fetchall()]
+
+    def _swap(self, parcel_id: UUID, old: bytes, new: bytes) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("UPDATE parcel_keys SET data_key = ? WHERE parcel_id = ? AND data_key = ?",
+                      (new, parcel_id.hex, old))
+            c.execute("SELECT changes()")
+            return bool(c.fetchone()[0])
+
 
 class PostgresKeyStore(SqlKeyStore):
     def __init__(self, datastore: PostgresDatastore, wrap: KeyWrap):
@@ -126,6 +185,19 @@ class PostgresKeyStore(SqlKeyStore):
                 "WHERE parcel_id = %s AND data_key IS NOT NULL",
                 (parcel_id,),
             )
+            return c.rowcount > 0
+
+    def _page(self, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT parcel_id, data_key FROM parcel_keys WHERE parcel_id > %s AND "
+                      "data_key IS NOT NULL ORDER BY parcel_id LIMIT %s",
+                      (after or UUID(int=0), limit))
+            return [(r["parcel_id"], bytes(r["data_key"])) for r in c.fetchall()]
+
+    def _swap(self, parcel_id: UUID, old: bytes, new: bytes) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("UPDATE parcel_keys SET data_key = %s WHERE parcel_id = %s AND "
+                      "data_key = %s", (new, parcel_id, old))
             return c.rowcount > 0
 
 

@@ -25,7 +25,7 @@ from parcelflow.api.context import ApiContext, Recent
 from parcelflow.api.middleware import OPS_PATHS, BodyLimit, OpsLimit, QueryText, RequestContext
 from parcelflow.api.openapi import document_headers, document_tracking_numbers
 from parcelflow.api.ratelimit import LookupLimits
-from parcelflow.api.routers import exceptions, ops, parcels, scans
+from parcelflow.api.routers import audit, exceptions, ops, parcels, scans
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (scans, parcels, exceptions, ops):
+    for module in (scans, parcels, audit, exceptions, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())

@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
-from parcelflow.wire.common import TRACKING_NO_PATTERN, PlainText
+from parcelflow.wire.common import (
+    TRACKING_NO_PATTERN,
+    FacilityCode,
+    Identifier,
+    PlainText,
+    Timestamp,
+)
 from parcelflow.wire.tracking_numbers import MAX_LENGTH
 
 # Checked against the configured formats by the routes (the API's context knows them);
@@ -169,6 +175,7 @@ class HistoryEvent(Closed):
 class History(Closed):
     tracking_no: str
     as_of: str | None
+    recorded_by: str | None
     status: str
     flags: list[str]
     location: str | None
@@ -318,3 +325,54 @@ class Readiness(Closed):
     database: bool
     projections: list[ProjectionLag]
     reasons: list[str]
+
+
+# ---- corrections -----------------------------------------------------------------------
+
+
+class VoidScan(Closed):
+    """The scan did not happen."""
+
+    action: Literal["void"]
+    scan_id: Identifier = Field(description="the scan to correct, as its scanner sent it")
+    reason: PlainText = Field(min_length=1, max_length=500,
+                              description="why (kept in the history)")
+
+
+_AT_LEAST_ONE_CHANGE = {"anyOf": [{"required": ["facility"]}, {"required": ["occurred_at"]},
+                                  {"required": ["next_facility"]}]}
+
+
+class AmendScan(Closed):
+    """The scan said something else: at least one of facility, occurred_at, next_facility."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_AT_LEAST_ONE_CHANGE)
+
+    action: Literal["amend"]
+    scan_id: Identifier = Field(description="the scan to correct, as its scanner sent it")
+    reason: PlainText = Field(min_length=1, max_length=500,
+                              description="why (kept in the history)")
+    # Not nullable: leave a field out to keep it.
+    facility: FacilityCode = Field(None, description="where it really was")  # type: ignore[assignment]
+    occurred_at: Timestamp = Field(None, description="when it really happened")  # type: ignore[assignment]
+    next_facility: FacilityCode = Field(None, description="where it went next")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> AmendScan:
+        if self.facility is None and self.occurred_at is None and self.next_facility is None:
+            raise ValueError("an amendment changes at least one of facility, occurred_at, "
+                             "next_facility")
+        return self
+
+
+CorrectionRequest = Annotated[VoidScan | AmendScan, Field(discriminator="action")]
+
+
+class CorrectionDone(Closed):
+    tracking_no: str
+    scan_id: str
+    action: str
+    target_version: int = Field(description="the corrected scan's event")
+    version: int = Field(description="the correction's own event")
+    position: int = Field(description="log head after the correction; read models show it "
+                          "once their position reaches this")

@@ -14,9 +14,12 @@ from eventsourcing.persistence import StoredEvent
 
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.service import ParcelService
+from parcelflow.application.unit_of_work import replay
 from parcelflow.domain import chain
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.privacy import mask_signature
+from parcelflow.domain.standing import standing_at
 
 # Fields every event has; the rest are its details.
 _COMMON = frozenset(
@@ -62,10 +65,11 @@ class HistoryItem:
         }
 
 
-def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -> list[HistoryItem]:
-    """Every event of a parcel, in order. Personal data masked unless `reveal`;
-    `[erased]` once the parcel's key has been destroyed."""
-    events = service.stored_events(tracking_no)
+def history(service: ParcelService, tracking_no: str, *, reveal: bool = False,
+            events: list[Any] | None = None) -> list[HistoryItem]:
+    """Every event of a parcel (or these of its `events`), in order. Personal data masked
+    unless `reveal`; `[erased]` once the parcel's key has been destroyed."""
+    events = service.stored_events(tracking_no) if events is None else events
     pid = parcel_id(tracking_no)
     opener = service.personal.opener([pid])
     items = []
@@ -80,6 +84,15 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -
             details["manifest"] = manifest
         if "receiver_sealed" in details:
             details["receiver"] = opener.open(pid, details.pop("receiver_sealed"), reveal=reveal)
+        # Free text that may name a person, sealed or (before it was) in the clear.
+        if details.get("signed_by"):
+            details["signed_by"] = opener.text(pid, details["signed_by"], reveal=reveal,
+                                               mask=mask_signature)
+        for name in ("note", "detail", "reason"):
+            if isinstance(details.get(name), str):
+                details[name] = opener.text(pid, details[name], reveal=reveal)
+        if isinstance(details.get("evidence"), list):
+            details["evidence"] = [opener.text(pid, e, reveal=reveal) for e in details["evidence"]]
         items.append(
             HistoryItem(
                 version=event.originator_version,
@@ -97,37 +110,59 @@ def history(service: ParcelService, tracking_no: str, *, reveal: bool = False) -
 
 
 def history_report(service: ParcelService, tracking_no: str, *, as_of: datetime | None = None,
-                   reveal: bool = False) -> tuple[dict[str, Any], list[HistoryItem]]:
-    """What an auditor reads: the parcel's state (as it was known at `as_of`, or now)
-    and its events recorded by then. ParcelNotFound when nothing was recorded by then."""
-    items = history(service, tracking_no, reveal=reveal)
-    parcel = service.as_of(tracking_no, as_of) if as_of else service.get(tracking_no)
-    if as_of:
-        items = [i for i in items if i.recorded_at <= as_of]
-    state = parcel.state
+                   recorded_by: datetime | None = None, reveal: bool = False,
+                   ) -> tuple[dict[str, Any], list[HistoryItem]]:
+    """What an auditor reads: the parcel's state and its events, on both clocks.
+
+    `recorded_by`: only what had been recorded by then (what the system knew, and so what
+    the customer was shown). `as_of`: the parcel as it stood then by when things happened,
+    late uploads included; its events are those that had happened by then, with the
+    corrections made to them. ParcelNotFound when nothing is left to show.
+    """
+    known = [e for e in service.stored_events(tracking_no)
+             if recorded_by is None or e.recorded_at <= recorded_by]
+    if not known:
+        raise ParcelNotFound(tracking_no)
+    parcel = replay(known)
+    items = history(service, tracking_no, reveal=reveal, events=known)
+    if as_of is None:
+        state = parcel.state
+        open_exceptions = [(r.exception_id, r.code, r.status) for r in parcel.open_exceptions]
+    else:
+        standing = standing_at(parcel, known, as_of)
+        if standing is None:
+            raise ParcelNotFound(tracking_no)
+        state = standing.state
+        open_exceptions = [(r.exception_id, r.code, r.status) for r in standing.open_exceptions]
+        happened = {i.version for i in items if i.occurred_at <= as_of}
+        items = [i for i in items
+                 if i.version in happened or i.details.get("target_version") in happened]
     head = {
         "tracking_no": tracking_no,
         "as_of": as_of.isoformat() if as_of else None,
+        "recorded_by": recorded_by.isoformat() if recorded_by else None,
         "status": str(state.status),
         "flags": sorted(str(f) for f in state.flags),
         "location": state.location,
-        "open_exceptions": [
-            {"id": r.exception_id, "code": str(r.code), "status": str(r.status)}
-            for r in parcel.open_exceptions
-        ],
+        "open_exceptions": [{"id": i, "code": str(c), "status": str(st)}
+                            for i, c, st in open_exceptions],
     }
     return head, items
 
 
-class _ChainWalk:
+class ChainWalk:
     """Checks stored events one by one against the chain, per parcel."""
 
-    def __init__(self, service: ParcelService):
+    def __init__(self, service: ParcelService,
+                 seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None):
         self.service = service
         self.heads: dict[UUID, tuple[int, str]] = {}  # parcel -> (version, hash) seen last
         self.broken: dict[UUID, BrokenLink] = {}
         self.tracking_nos: dict[UUID, str] = {}
         self.events = 0
+        # Told of every event read (parcel, version, fields, whether its link holds):
+        # checkpoints compare what they anchored with what is stored.
+        self.seen = seen
 
     def check(self, stored: StoredEvent) -> None:
         pid = stored.originator_id
@@ -152,6 +187,8 @@ class _ChainWalk:
         link = chain.check_link(
             pid, stored.originator_version, stored.topic, fields, previous, version + 1
         )
+        if self.seen is not None:
+            self.seen(pid, stored.originator_version, fields, link is None)
         if link is not None:
             self.broken[pid] = link
         self.heads[pid] = (stored.originator_version, fields.get("event_hash", ""))
@@ -184,12 +221,14 @@ class VerifyReport:
         return not self.broken
 
 
-def verify(service: ParcelService, tracking_no: str) -> VerifyReport:
+def verify(service: ParcelService, tracking_no: str, *,
+           seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None,
+           ) -> VerifyReport:
     pid = parcel_id(tracking_no)
     stored = service.recorder.select_events(pid)
     if not stored:
         raise ParcelNotFound(tracking_no)
-    walk = _ChainWalk(service)
+    walk = ChainWalk(service, seen)
     for event in stored:
         walk.check(event)
     return VerifyReport(
@@ -201,9 +240,10 @@ def verify(service: ParcelService, tracking_no: str) -> VerifyReport:
 def verify_all(
     service: ParcelService, *, page: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    seen: Callable[[UUID, int, dict[str, Any], bool], None] | None = None,
 ) -> VerifyReport:
     """Walk the whole notification log once, checking every parcel's chain."""
-    walk = _ChainWalk(service)
+    walk = ChainWalk(service, seen)
     last = service.recorder.max_notification_id() or 0
     start: int | None = None
     while True:

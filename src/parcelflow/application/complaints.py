@@ -2,7 +2,8 @@
 CLI, the API and the staff pages.
 
 A complaint is filed in the customer's own words, which are sealed with the parcel's key
-(never stored in a read model, never logged), and linked to the exceptions it is about.
+(never stored in a read model, never logged), and linked to the exceptions it is about;
+the reason staff record when they close one is sealed the same way.
 It raises its own `complaint` exception (owner, clock, queue) and closes with the
 customer's confirmation or a recorded reason.
 """
@@ -49,6 +50,7 @@ class Complaints:
 
     def close(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
               customer_confirmed: bool = False, reason: str | None = None) -> Step:
+        reason = self.service.personal.seal_text(parcel_id(tracking_no), reason)
         now = self.service.clock()
 
         def run(parcel: Parcel) -> str:
@@ -63,19 +65,22 @@ class Complaints:
         return Step(tracking_no, done.position, done.value)
 
     def show(self, tracking_no: str, ref: str, *, reveal: bool = False) -> dict[str, Any]:
-        """One complaint (the customer's words sealed unless `reveal`)."""
+        """One complaint (the customer's words and the closing reason sealed unless
+        `reveal`)."""
         parcel = self.service.get(tracking_no)
         c = parcel.find_complaint(ref)
         due = c.filed_at + self.service.policy.complaint_resolution
+        pid = parcel_id(tracking_no)
         return {
             "complaint_id": c.complaint_id, "tracking_no": tracking_no,
             "exception_id": c.exception_id, "channel": str(c.channel),
             "category": str(c.category),
-            "words": self.service.personal.open_text(parcel_id(tracking_no), c.words_sealed,
-                                                     reveal=reveal),
+            "words": self.service.personal.open_text(pid, c.words_sealed, reveal=reveal),
             "links": list(c.links), "reference": c.reference, "filed_at": c.filed_at.isoformat(),
             "filed_by": c.filed_by, "due": due.isoformat(), "status": str(c.status),
             "closed_at": c.closed_at.isoformat() if c.closed_at else None,
             "outcome": str(c.outcome) if c.outcome else None,
-            "customer_confirmed": c.customer_confirmed, "closing_reason": c.closing_reason,
+            "customer_confirmed": c.customer_confirmed,
+            "closing_reason": self.service.personal.open_text(pid, c.closing_reason,
+                                                              reveal=reveal),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from parcelflow.application.personal_data import is_sealed
 from parcelflow.domain.network import Network
 from parcelflow.domain.privacy import mask_signature, scrub_text
 from parcelflow.domain.timeline import Entry
@@ -70,12 +71,15 @@ def _describe(entry: Entry, network: Network, masked: bool) -> str:
     match entry.kind:
         case Fact.EXCEPTION_RAISED:
             what, why = _code_text(detail.get("code")), detail.get("detail")
+            if is_sealed(why):
+                why = None  # what staff wrote about it is sealed: its kind says enough
             return f"Exception: {what}" + (f" ({why})" if why and why.lower() != what else "")
         case Fact.EXCEPTION_RESOLVED:
             return f"Exception closed: {_code_text(detail.get('code'))} — {detail.get('outcome')}"
         case Fact.EXCEPTION_REOPENED:
             return f"Exception reopened: {_code_text(detail.get('code'))}"
         case Fact.CORRECTION:
-            return (f"Correction: event {detail.get('target_version')} {detail.get('action')} "
-                    f"({detail.get('reason')})")
+            # Why is for auditors (the history); customers read that it was corrected.
+            return (f"Correction: event {detail.get('target_version')} {detail.get('action')}"
+                    + ("" if masked else f" ({detail.get('reason')})"))
     return FACT_RULES[entry.kind].description  # type: ignore[index]

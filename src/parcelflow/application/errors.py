@@ -14,5 +14,9 @@ class ConflictRetriesExhausted(RuntimeError):
     """Other writers kept changing the same parcels: the batch gave up."""
 
 
+class BadSignature(Exception):
+    """A signed note (a checkpoint) whose signature does not verify with the key it names."""
+
+
 class TextTooLong(ValueError):
     """Free text (a complaint, a contact summary) over the length that is kept."""

@@ -7,8 +7,10 @@ and answers with the exception's id and the log position the step reached. Excep
 are named by id, a unique prefix of it, or their code ("the open `delayed` one"), so
 staff never copy UUIDs around. The parcel enforces the workflow's rules (the first to
 acknowledge owns it until it is handed over or escalated); who may ask is the caller's.
-A summary of a call may hold personal data: it is sealed with the parcel's key before
-it is stored, opened only on request, and never logged.
+What staff write — the detail of an exception they raise, a summary of a call, a note on
+a hand-over or a resolution, a reason to escalate or reopen — may name the customer: it
+is sealed with the parcel's key before it is stored, opened only on request (`show`
+with `reveal`), and never logged.
 """
 
 from __future__ import annotations
@@ -38,13 +40,18 @@ class ExceptionWorkflow:
     def raise_exception(self, tracking_no: str, code: ExceptionCode, *, by: str,
                         detail: str = "") -> Step:
         """Raise an exception by hand. While one of this code is open on the parcel,
-        raising it again answers with the open one (and records nothing)."""
+        raising it again answers with the open one (and records nothing). What they wrote
+        about it is sealed; the code's own description shows where it is not opened."""
         now = self.service.clock()
+        sealed = self._seal(tracking_no, detail) or ""
         done = self.service.command(tracking_no, lambda p: p.raise_exception(
-            code, recorded_at=now, by=by, detail=detail))
+            code, recorded_at=now, by=by, detail=sealed))
         log.info("exception.raised", tracking_no=tracking_no, exception_id=done.value,
                  code=str(code))
         return Step(tracking_no, done.position, done.value)
+
+    def _seal(self, tracking_no: str, text: str | None) -> str | None:
+        return self.service.personal.seal_text(parcel_id(tracking_no), text)
 
     def _step(self, tracking_no: str, ref: str, step: str,
               act: Callable[[Parcel, ExceptionRecord, datetime], object]) -> Step:
@@ -66,6 +73,7 @@ class ExceptionWorkflow:
 
     def hand_over(self, tracking_no: str, ref: str, *, by: str, to_agent: str | None = None,
                   to_team: str | None = None, note: str | None = None) -> Step:
+        note = self._seal(tracking_no, note)
         return self._step(tracking_no, ref, "handed_over", lambda p, r, now: p.hand_over(
             r.exception_id, by=by, recorded_at=now, to_agent=to_agent, to_team=to_team,
             note=note))
@@ -74,7 +82,7 @@ class ExceptionWorkflow:
                 summary: str | None = None) -> Step:
         """A conversation with the customer; its summary is sealed (TextTooLong past
         the length kept)."""
-        sealed = self.service.personal.seal_text(parcel_id(tracking_no), summary)
+        sealed = self._seal(tracking_no, summary)
         return self._step(tracking_no, ref, "customer_contacted", lambda p, r, now: (
             p.record_contact(r.exception_id, channel, summary_sealed=sealed, by=by,
                              recorded_at=now)))
@@ -83,31 +91,38 @@ class ExceptionWorkflow:
                  to: str | None = None, new_owner: str | None = None) -> Step:
         """One level up, to `to` (default: the policy's escalation team)."""
         target = to or self.service.policy.escalation_team
+        reason = self._seal(tracking_no, reason) or reason
         return self._step(tracking_no, ref, "escalated", lambda p, r, now: p.escalate(
             r.exception_id, to=target, reason=reason, by=by, recorded_at=now,
             new_owner=new_owner))
 
     def resolve(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
                 note: str | None = None) -> Step:
+        note = self._seal(tracking_no, note)
         return self._step(tracking_no, ref, "resolved", lambda p, r, now: p.resolve_exception(
             r.exception_id, outcome, by=by, recorded_at=now, note=note))
 
     def reopen(self, tracking_no: str, ref: str, *, by: str, reason: str) -> Step:
+        reason = self._seal(tracking_no, reason) or reason
         return self._step(tracking_no, ref, "reopened", lambda p, r, now: p.reopen_exception(
             r.exception_id, reason=reason, by=by, recorded_at=now))
 
     def show(self, tracking_no: str, ref: str, *, reveal: bool = False) -> dict[str, Any]:
         """One exception as the parcel knows it now, with its clocks, breaches and
-        contacts (their summaries sealed unless `reveal`)."""
+        contacts (what staff wrote sealed unless `reveal`)."""
         parcel = self.service.get(tracking_no)
         record = parcel.find_exception(ref)
         clocks = sla.clocks(record, parcel.customer_tier, self.service.policy)
         pid = parcel_id(tracking_no)
+
+        def opened(text: str | None) -> str | None:
+            return self.service.personal.open_text(pid, text, reveal=reveal)
+
         return {
             "exception_id": record.exception_id, "tracking_no": parcel.tracking_no,
             "code": str(record.code), "severity": str(record.severity),
             "status": str(record.status), "must_act": record.acting_team,
-            "assignee": record.assignee, "detail": record.detail,
+            "assignee": record.assignee, "detail": opened(record.detail),
             "raised_at": record.raised_at.isoformat(), "raised_by": record.raised_by,
             "first_response_due": clocks.first_response_due.isoformat()
             if clocks.first_response_due else None,
@@ -116,9 +131,9 @@ class ExceptionWorkflow:
             "breaches": [{"clock": str(b.clock), "due": b.due.isoformat(),
                           "at": b.at.isoformat()} for b in record.breaches],
             "contacts": [{"at": c.at.isoformat(), "by": c.by, "channel": str(c.channel),
-                          "summary": self.service.personal.open_text(
-                              pid, c.summary_sealed, reveal=reveal)}
+                          "summary": opened(c.summary_sealed)}
                          for c in record.contacts],
-            "outcome": str(record.outcome) if record.outcome else None, "note": record.note,
+            "outcome": str(record.outcome) if record.outcome else None,
+            "note": opened(record.note),
             "complaints": list(record.complaint_ids), "claims": list(record.claim_ids),
         }

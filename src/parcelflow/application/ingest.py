@@ -5,13 +5,16 @@ recorded, and those repeated in the batch), the rest are grouped by parcel and r
 on it; a parcel scanned before its manifest is created to hold them. One result per
 item, in order: accepted, duplicate, or rejected with a reason. A valid item is never
 lost because others in the batch are bad, and a scan its parcel refuses costs that
-parcel's share of the batch, no more.
+parcel's share of the batch, no more. Who signed (beyond a role word) and the scanner's
+note are free text that may name a person: they are sealed with the parcel's key, like
+the manifest's parties, before anything is recorded.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +22,7 @@ from uuid import UUID
 import structlog
 
 from parcelflow import metrics
+from parcelflow.application.personal_data import PersonalData, Sealer, is_role
 from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
 from parcelflow.application.unit_of_work import UnitOfWork, Work
 from parcelflow.domain.errors import DomainError
@@ -50,8 +54,20 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     )
 
 
+def _private(item: ScanV1) -> bool:
+    """Whether the scan carries free text that may name a person."""
+    return bool(item.note or (item.signed_by and not is_role(item.signed_by)))
+
+
+def _sealed(scan: Scan, pid: UUID, sealer: Sealer) -> Scan:
+    signed_by = scan.signed_by
+    if signed_by and not is_role(signed_by):
+        signed_by = sealer.seal_text(pid, signed_by)
+    return replace(scan, note=sealer.seal_text(pid, scan.note), signed_by=signed_by)
+
+
 def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
-                 limits: ScanLimits, now: datetime) -> BatchReport:
+                 limits: ScanLimits, personal: PersonalData, now: datetime) -> BatchReport:
     started = time.perf_counter()
     checked = validate_scans(items, now=now, limits=limits)
     results: list[ItemResult | None] = [None] * len(items)
@@ -66,7 +82,11 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
             seen.add((item.tracking_no, item.scan_id))
             groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
 
-    saved = work.run({pid: _scan_work(group, network, now) for pid, group in groups.items()})
+    # The keys of the parcels with text to seal, in one query for the batch.
+    private = [pid for pid, group in groups.items() if any(_private(item) for _, item in group)]
+    sealer = personal.sealer(private) if private else None
+    saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
+                      for pid, group in groups.items()})
     for pid, group in groups.items():
         recorded = saved.outcomes[pid]
         for (index, item), ok in zip(group, recorded, strict=True):
@@ -87,8 +107,11 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     return report
 
 
-def _scan_work(group: list[tuple[int, ScanV1]], network: Network, now: datetime) -> Work:
+def _scan_work(pid: UUID, group: list[tuple[int, ScanV1]], network: Network, now: datetime,
+               sealer: Sealer | None) -> Work:
     scans = [scan_from_wire(item, network) for _, item in group]
+    if sealer is not None:
+        scans = [_sealed(scan, pid, sealer) for scan in scans]
     tracking_no = group[0][1].tracking_no
 
     def run(parcel: Parcel | None) -> tuple[Parcel | None, list[bool] | list[str]]:

@@ -4,9 +4,10 @@ way out.
 Each parcel's names, phones, addresses and free text are encrypted with AES-256-GCM
 under that parcel's own data key, bound to the parcel id. Destroying the key erases the
 data everywhere it was copied — every event, backup and replica — without touching the
-events themselves. Free text a customer or an agent gives (a complaint in the customer's
-own words, a summary of a call) may hold personal data: it is sealed the same way,
-opened only on request, and never logged.
+events themselves. Free text may hold personal data too — a complaint in the customer's
+own words, a summary of a call, what staff write on an exception, a claim or a complaint,
+a scanner's note, who signed (beyond a role word): it is sealed the same way, opened
+only on request, and never logged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 from uuid import UUID
 
@@ -26,12 +27,28 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from parcelflow.application.errors import TextTooLong
 from parcelflow.application.ports import KeyStore
-from parcelflow.domain.privacy import ERASED, SEALED, UNREADABLE, mask_party
+from parcelflow.domain.privacy import (
+    ERASED,
+    SEALED,
+    SIGNATURE_ROLES,
+    UNREADABLE,
+    mask_party,
+    scrub_text,
+)
 
 PARTY_FIELDS = ("name", "phone", "address", "email")
-MAX_TEXT = 4000  # characters of free text per complaint or contact summary
+MAX_TEXT = 4000  # characters of free text per complaint, contact summary, note or reason
 SEALED_PREFIX = "v1:"
 _NONCE = 12
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def is_role(signed_by: str) -> bool:
+    """Who signed, when it is a role word ("recipient", "前台"): nobody in particular."""
+    return signed_by.strip().lower() in SIGNATURE_ROLES
 
 
 class ErasedError(Exception):
@@ -83,25 +100,23 @@ class PersonalData:
         return self.keys.destroy(parcel_id)
 
     def seal_text(self, parcel_id: UUID, text: str | None) -> str | None:
-        """Free text sealed with the parcel's key (None for none, and once its personal
-        data was erased: nothing new can be kept for it)."""
+        """Free text sealed with the parcel's key: None for none, TextTooLong past the
+        length kept, ERASED once its personal data was erased (nothing new is kept)."""
         if text is None or not text.strip():
             return None
         if len(text) > MAX_TEXT:
             raise TextTooLong(f"the text is {len(text)} characters; at most {MAX_TEXT}")
-        try:
-            return self.sealer([parcel_id]).seal(parcel_id, {"text": text})
-        except ErasedError:
-            return None
+        return self.sealer([parcel_id]).seal_text(parcel_id, text)
 
-    def open_text(self, parcel_id: UUID, sealed: str | None, *, reveal: bool) -> str | None:
-        """Sealed free text: SEALED unless `reveal`, then the text (ERASED once erased)."""
-        if sealed is None:
-            return None
+    def open_text(self, parcel_id: UUID, value: str | None, *, reveal: bool) -> str | None:
+        """Free text as staff see it: sealed text SEALED unless `reveal`, then the text
+        (ERASED once erased); anything else as it is (the system's own words, ERASED,
+        or what staff wrote before their text was sealed)."""
+        if not is_sealed(value):
+            return value
         if not reveal:
             return SEALED
-        opened = self.opener([parcel_id]).open(parcel_id, sealed, reveal=True)
-        return opened.get("text") or ERASED
+        return self.opener([parcel_id]).text(parcel_id, value, reveal=True)
 
 
 class Sealer:
@@ -119,6 +134,16 @@ class Sealer:
 
     def fingerprint(self, parcel_id: UUID, data: Any) -> str:
         return fingerprint(self.key(parcel_id), data)
+
+    def seal_text(self, parcel_id: UUID, text: str | None) -> str | None:
+        """Free text (a note, a signature, a staff detail) sealed like a party; None
+        for none, [erased] once the parcel's data was erased (nothing new is kept)."""
+        if text is None or not text.strip():
+            return None
+        try:
+            return seal(self.key(parcel_id), parcel_id, {"text": text})
+        except ErasedError:
+            return ERASED
 
 
 class Opener:
@@ -141,3 +166,15 @@ class Opener:
         except SealError:
             return {name: UNREADABLE for name in PARTY_FIELDS}
         return party if reveal else mask_party(party)
+
+    def text(self, parcel_id: UUID, value: str | None, *, reveal: bool = False,
+             mask: Callable[[str], str] = scrub_text) -> str | None:
+        """Free text as stored: sealed (opened, then masked unless `reveal`; [erased]
+        once erased) or, from before texts were sealed, in the clear (masked likewise)."""
+        if value is None or not is_sealed(value):
+            return value if value is None or reveal else mask(value)
+        opened = self.open(parcel_id, value, reveal=True)
+        text = opened.get("text")
+        if not isinstance(text, str):
+            return opened.get("name") or ERASED  # erased, or unreadable
+        return text if reveal else mask(text)

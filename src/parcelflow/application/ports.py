@@ -2,9 +2,11 @@
 unit tests use in their place.
 
 The real ones are adapters (`adapters/store.py`: the SQLite and PostgreSQL recorders;
-`adapters/keystore.py`: the key tables), which the integration tests run against real
-databases. The fakes keep everything in memory: they let a unit test isolate a use case
-in milliseconds, beside — never instead of — those tests.
+`adapters/keystore.py`: the key tables; `adapters/checkpoint_store.py`,
+`checkpoint_sinks.py` and `signing.py`: where checkpoints are kept and published, and
+their Ed25519 signed notes), which the integration tests run against real databases.
+The fakes keep everything in memory: they let a unit test isolate a use case in
+milliseconds, beside — never instead of — those tests.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+
+from parcelflow.domain.checkpoint import AnchoredHead, Checkpoint, StoredCheckpoint
 
 
 class ParcelRecorder(ApplicationRecorder):
@@ -58,6 +62,46 @@ class KeyStore(ABC):
     @abstractmethod
     def destroy(self, parcel_id: UUID) -> bool:
         """Destroy a parcel's key; False when it had none (or it was already destroyed)."""
+
+
+class CheckpointStore(ABC):
+    """Signed checkpoints and the heads each one commits to, beside the events."""
+
+    @abstractmethod
+    def newest(self) -> StoredCheckpoint | None: ...
+
+    @abstractmethod
+    def find(self, checkpoint: Checkpoint) -> StoredCheckpoint | None:
+        """The stored checkpoint with this position and root (one published elsewhere)."""
+
+    @abstractmethod
+    def heads(self, checkpoint_id: int) -> list[AnchoredHead]:
+        """Every head checkpoint `checkpoint_id` commits to (in no particular order)."""
+
+    @abstractmethod
+    def save(self, checkpoint_id: int, checkpoint: Checkpoint, note: str,
+             changed: list[AnchoredHead]) -> None:
+        """The checkpoint and the heads that changed since the one before, together."""
+
+
+class CheckpointSink(Protocol):
+    """Somewhere a checkpoint is also written, out of the database administrator's reach."""
+
+    def publish(self, stored: StoredCheckpoint) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CheckpointSigner(Protocol):
+    name: str  # the key's name: the checkpoints' origin
+
+    def sign(self, text: str) -> str:
+        """The signed note of `text`."""
+
+
+class CheckpointVerifier(Protocol):
+    def open(self, note: str) -> str:
+        """The note's text once its signature verifies (`errors.BadSignature` if not)."""
 
 
 # ---- fakes -----------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class ParcelService(Application[UUID]):
     def ingest(self, items: Sequence[Any], *, now: datetime | None = None) -> BatchReport:
         """Record a batch of scans (wire format v1): one result per item, in order."""
         return ingest_scans(self.work, items, network=self.network, limits=self.limits,
-                            now=now or self.clock())
+                            personal=self.personal, now=now or self.clock())
 
     def register(self, items: Sequence[Any], *, by: str | None = None) -> BatchReport:
         """Register parcels from manifests (wire format v1): one result per item."""

@@ -32,6 +32,7 @@ class Facility:
     name_en: str
     city: str
     timezone: str
+    gln: str | None = None  # GS1 Global Location Number, when the carrier has one for it
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Network:
             facilities={
                 f["code"]: Facility(
                     f["code"], FacilityKind(f["kind"]), f["name_zh"], f["name_en"], f["city"],
-                    f["timezone"],
+                    f["timezone"], _gln(f["code"], f.get("gln")),
                 )
                 for f in data["facilities"]
             },
@@ -108,3 +109,17 @@ class Network:
             if facility.kind == FacilityKind.HUB:
                 hubs.setdefault(facility.city, facility)
         object.__setattr__(self, "_hubs", hubs)
+
+
+def gs1_check_digit(digits: str) -> str:
+    """GS1's mod-10 check digit: weights 3 and 1 alternating from the right."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return str(-total % 10)
+
+
+def _gln(facility: str, gln: str | None) -> str | None:
+    if gln is None:
+        return None
+    if not (len(gln) == 13 and gln.isdigit() and gs1_check_digit(gln[:12]) == gln[12]):
+        raise ValueError(f"facility {facility}: gln must be 13 digits with a valid GS1 check digit")
+    return gln

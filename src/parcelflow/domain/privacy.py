@@ -18,8 +18,17 @@ _COMPOUND_SURNAMES = frozenset(
     "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 独孤 南宫 西门 百里".split()
 )
 _CJK = re.compile(r"[\u3400-\u9fff]")
-# The last administrative unit before the street: province, city, district, county, ...
-_ADMIN_UNIT = re.compile(r"^(.*?(?:省|自治区|市|区|县|旗|自治州|州|盟))")
+# An administrative unit: province, region, city, district, county, banner, prefecture;
+# Japanese 都/府/県 too. (Not 道: 大道 is a street.)
+_ADMIN_UNIT = re.compile(r"^(.*?(?:省|自治区|市|区|县|縣|旗|自治州|州|盟|都|府|県))")
+_SEGMENTS = re.compile(r"[,，、;；\s]+")
+# Western address parts that locate a door, not a place: numbers, streets, buildings,
+# and who it is for.
+_STREET_WORDS = re.compile(
+    r"\b(?:road|rd|street|st|avenue|ave|lane|ln|way|drive|dr|boulevard|blvd|court|ct|place|"
+    r"pl|square|sq|terrace|close|crescent|highway|hwy|flat|floor|fl|apt|apartment|unit|suite|"
+    r"room|rm|building|bldg|block|blk|tower|house|estate|no|c/o|attn|p\.?o\.? box)\b\.?",
+    re.IGNORECASE)
 
 
 def mask_name(name: str) -> str:
@@ -45,21 +54,19 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_address(address: str) -> str:
-    """Keep province, city and district; hide street and house number."""
+    """Keep only the coarse part — province, city, district — wherever it is written
+    (first or last, in any script); street, number, building and floor go."""
     address = address.strip()
     if not address or address == ERASED or "***" in address:  # empty, erased, or masked
         return address
     if _CJK.search(address):
-        units = _greedy_admin_prefix(address)
-        return (units or "") + "***"
-    # Western style, "12 Main St, Springfield, IL": drop the parts that carry numbers
-    # before the first one that does not (street and house number come first).
-    parts = [p.strip() for p in address.split(",")]
-    while len(parts) > 1 and re.search(r"\d", parts[0]):
-        parts.pop(0)
-    if len(parts) == 1 and re.search(r"\d", parts[0]):
-        return "***"
-    return "***, " + ", ".join(parts)
+        # Each segment (split at commas and spaces) keeps its leading run of units:
+        # "上海市浦东新区世纪大道100号" and "世纪大道100号，浦东新区，上海市" alike.
+        kept = [_greedy_admin_prefix(part) for part in _SEGMENTS.split(address)]
+        return "".join(k for k in kept if k) + "***"
+    parts = [p.strip() for p in re.split(r"[,;]", address)]
+    kept = [p for p in parts if p and not re.search(r"\d", p) and not _STREET_WORDS.search(p)]
+    return "***" + "".join(f", {p}" for p in kept)
 
 
 def _greedy_admin_prefix(address: str) -> str:
@@ -67,8 +74,8 @@ def _greedy_admin_prefix(address: str) -> str:
     rest = address
     while True:
         m = _ADMIN_UNIT.match(rest)
-        if not m or len(m.group(1)) > 8:  # a long run is a street name, not a unit
-            return prefix
+        if not m or len(m.group(1)) > 8 or re.search(r"\d", m.group(1)):
+            return prefix  # a long run is a street name, not a unit
         prefix += m.group(1)
         rest = rest[len(m.group(1)):]
 
@@ -97,10 +104,12 @@ SIGNATURE_ROLES = frozenset({
     "neighbor", "family", "guard", "security", "locker", "parcel_locker", "mailroom",
     "本人", "前台", "门卫", "家人", "邻居", "快递柜", "代收点",
 })
-# Seven or more digits, maybe split by single spaces or hyphens, not part of a code
-# such as a tracking number (letters before), and not a date.
-_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])\+?\d(?:[ -]?\d){6,}(?![A-Za-z0-9])")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Seven or more digits, maybe grouped by spaces, dots, dashes, slashes or parentheses
+# ("138.1234.5678", "(021) 6123-4567", "138/1234/5678"), not part of a code such as a
+# tracking number (letters before), and not a date.
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9])(?:\+|\()?\d(?:[ .\-/()]{0,2}\d){6,}(?![A-Za-z0-9])")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
 _EMAIL_IN_TEXT = re.compile(r"[^@\s()]+@[^@\s()]+\.[^@\s()]+")
 
 
@@ -113,5 +122,5 @@ def mask_signature(signed_by: str) -> str:
 def scrub_text(text: str) -> str:
     """Free text (a note, a description) with phone numbers and emails in it masked."""
     text = _PHONE_IN_TEXT.sub(
-        lambda m: m.group(0) if _DATE.fullmatch(m.group(0)) else mask_phone(m.group(0)), text)
+        lambda m: m.group(0) if _DATE.match(m.group(0)) else mask_phone(m.group(0)), text)
     return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)

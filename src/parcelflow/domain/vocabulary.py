@@ -120,6 +120,39 @@ SCAN_RULES: dict[ScanType, ScanRule] = {
 }
 
 
+@dataclass(frozen=True)
+class CbvStep:
+    """A scan as GS1's Core Business Vocabulary (CBV 2.0) says it, for EPCIS exports."""
+
+    biz_step: str
+    disposition: str | None
+    stays: bool  # the parcel is at the scan's place afterwards: it is the bizLocation too
+    by_code: tuple[tuple[str, str], ...] = ()  # (exception code, disposition) of a report
+
+    def disposition_for(self, code: str | None) -> str | None:
+        return dict(self.by_code).get(code or "", self.disposition)
+
+
+# Where CBV has no word for what a scan is (a failed delivery, a return), the nearest
+# standard step is used and the carrier's own scan type travels beside it in the event
+# (`parcelflow:scanType`). Exception scans take their disposition from the code reported.
+CBV_STEPS: dict[ScanType, CbvStep] = {
+    ScanType.PICKUP: CbvStep("accepting", "in_progress", True),
+    ScanType.ARRIVAL: CbvStep("arriving", "in_progress", True),
+    ScanType.SORT: CbvStep("staging_outbound", "in_progress", True),
+    ScanType.DEPARTURE: CbvStep("departing", "in_transit", False),
+    ScanType.CUSTOMS_HOLD: CbvStep("holding", "in_progress", True),
+    ScanType.CUSTOMS_RELEASE: CbvStep("inspecting", "in_progress", True),
+    ScanType.OUT_FOR_DELIVERY: CbvStep("transporting", "in_transit", False),
+    ScanType.DELIVERY_ATTEMPT: CbvStep("other", "in_progress", True),
+    ScanType.DELIVERED: CbvStep("receiving", None, False),
+    ScanType.HELD_AT_PICKUP_POINT: CbvStep("storing", "in_progress", True),
+    ScanType.PICKED_UP_BY_RECIPIENT: CbvStep("receiving", None, False),
+    ScanType.RETURN_TO_SENDER: CbvStep("other", "returned", True),
+    ScanType.EXCEPTION: CbvStep("inspecting", None, True, (("damaged", "damaged"),)),
+}
+
+
 class Fact(Term):
     """A line of a parcel's timeline that is not a scan: something else it was told."""
 

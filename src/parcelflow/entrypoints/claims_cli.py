@@ -9,9 +9,6 @@ Claims are named by id, a unique prefix of it, or their cause (the live one).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from datetime import time as dtime
-from datetime import tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
@@ -28,7 +25,7 @@ from parcelflow.entrypoints.cli_support import (
     fail,
     one_of,
     out,
-    parse_time,
+    period_bound,
     print_json,
     refusals,
     service,
@@ -80,13 +77,15 @@ def claims(
 
 
 def _claim_step(tracking_no: str, as_json: bool, act: Callable[[Any], Any],
-                line: Callable[[dict[str, Any]], str], ref: str | None = None) -> None:
+                line: Callable[[dict[str, Any]], str], ref: str | None = None,
+                reveal: bool = False) -> None:
     from parcelflow.application.claims import Claims
 
     claims = Claims(service())
     with refusals():
         step = act(claims)
-        shown = claims.show(tracking_no, step.case_id if step is not None else ref)
+        shown = claims.show(tracking_no, step.case_id if step is not None else ref,
+                            reveal=reveal)
     emit(shown, as_json, line(shown))
 
 
@@ -154,21 +153,14 @@ def pay(tracking_no: TrackingArg, claim: ClaimArg, by: By,
 
 
 @app.command("show")
-def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = False) -> None:
-    """One claim with its assessment."""
+def show_claim(tracking_no: TrackingArg, claim: ClaimArg, as_json: JsonFlag = False,
+               reveal: Annotated[bool, typer.Option(
+                   "--reveal", help="Open the evidence references and the rejection's "
+                   "reason unmasked.")] = False) -> None:
+    """One claim with its assessment (what may name a person stays sealed unless --reveal)."""
     _claim_step(tracking_no, as_json, lambda d: None,
                 lambda c: "\n".join(f"{k}: {v}" for k, v in c.items() if v not in (None, [])),
-                ref=claim)
-
-
-def _period_bound(value: str, zone: tzinfo) -> datetime:
-    if len(value) == 10:  # a calendar day, at midnight in the network's time zone
-        try:
-            day = datetime.fromisoformat(value).date()
-        except ValueError:
-            fail(f"{value!r} is not a date (YYYY-MM-DD)", 2)
-        return parse_time(datetime.combine(day, dtime(), zone).isoformat(), "period bound")
-    return parse_time(value, "period bound")
+                ref=claim, reveal=reveal)
 
 
 @app.command()
@@ -181,7 +173,7 @@ def report(
     svc = service()
     zone = svc.network.zone
     view = catch_up(svc, "cases").projection.view
-    result = view.report(_period_bound(start, zone), _period_bound(end, zone))
+    result = view.report(period_bound(start, zone), period_bound(end, zone))
     if as_json:
         print_json(result)
         return

@@ -53,6 +53,8 @@ app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(complaints_cli.app, name="complaints")
 app.add_typer(claims_cli.app, name="claims")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(audit_cli.export_app, name="export")
+app.add_typer(audit_cli.correct_app, name="correct")
 
 
 def main() -> None:

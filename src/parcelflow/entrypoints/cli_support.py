@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
+from datetime import time as dtime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -87,6 +88,18 @@ def parse_time(value: str, option: str = "time") -> datetime:
         return parse_timestamp(value)
     except ValueError as e:
         fail(f"{option}: {e}", 2)
+
+
+def period_bound(value: str, zone: tzinfo) -> datetime:
+    """A --from/--to option: a calendar day (at midnight in the network's time zone) or
+    a timestamp."""
+    if len(value) == 10:
+        try:
+            day = datetime.fromisoformat(value).date()
+        except ValueError:
+            fail(f"{value!r} is not a date (YYYY-MM-DD)", 2)
+        return parse_time(datetime.combine(day, dtime(), zone).isoformat(), "period bound")
+    return parse_time(value, "period bound")
 
 
 def tracking_number(value: str | None) -> str | None:

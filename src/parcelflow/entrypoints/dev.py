@@ -93,7 +93,8 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
            "PARCELFLOW_KAFKA_PARTITIONS": "4",
            "PARCELFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
            "PARCELFLOW_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-           "PARCELFLOW_SMS_PROVIDER": "recording"}
+           "PARCELFLOW_SMS_PROVIDER": "recording",
+           "PARCELFLOW_DEVELOPMENT": "true"}  # its workers run without master keys
     if "PARCELFLOW_DATABASE_URL" not in os.environ:
         env["PARCELFLOW_DATABASE_URL"] = f"sqlite:///{(workdir / 'parcelflow.db').resolve()}"
     sink = None

@@ -1,4 +1,5 @@
-"""`parcelflow keys`: API credentials (scanner keys, manifests keys, staff tokens)."""
+"""`parcelflow keys`: API credentials (scanner keys, manifests keys, staff tokens), the
+checkpoint signing key, and the rotation of the personal-data master key."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ import typer
 from rich.table import Table
 
 from parcelflow.adapters.credentials import Kind, Role
-from parcelflow.entrypoints.cli_support import JsonFlag, fail, one_of, out, print_json, service
+from parcelflow.entrypoints.cli_support import (
+    JsonFlag,
+    err,
+    fail,
+    one_of,
+    out,
+    print_json,
+    service,
+)
 from parcelflow.settings import get_settings
 
-app = typer.Typer(help="API credentials: scanner keys, manifests keys, staff tokens.",
+app = typer.Typer(help="API credentials (scanner keys, manifests keys, staff tokens), the "
+                  "checkpoint signing key, the master key's rotation.",
                   no_args_is_help=True)
 
 _open: list[object] = []  # the service behind the store must outlive it (it owns the pool)
@@ -146,3 +156,59 @@ def list_keys(
                       _when(c.expires_at), _when(c.revoked_at))
     out.print(table)
 
+
+
+# ---- keys that are not API credentials -------------------------------------------------
+
+
+@app.command("checkpoint-create")
+def checkpoint_create(
+    name: Annotated[str, typer.Option(
+        help="The key's name: the checkpoints' origin, e.g. parcelflow.example/checkpoints.")
+    ] = "parcelflow/checkpoints",
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a checkpoint signing key (Ed25519): the private key once, and its public key."""
+    from parcelflow.adapters.signing import KeyFormatError, NoteSigner
+
+    try:
+        signer = NoteSigner.generate(name)
+    except KeyFormatError as e:
+        fail(str(e), 2)
+    if as_json:
+        print_json({"private_key": signer.private_text(), "public_key": signer.verifier_text()})
+        return
+    out.print("Keep the private key secret (it is shown once); publish the public key.")
+    out.print(f"PARCELFLOW_CHECKPOINT_KEY={signer.private_text()}", soft_wrap=True)
+    out.print(f"PARCELFLOW_CHECKPOINT_PUBLIC_KEY={signer.verifier_text()}", soft_wrap=True)
+
+
+@app.command("rotate-master")
+def rotate_master(
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Keys per page.")] = 1000,
+) -> None:
+    """Rewrap every per-parcel data key under PARCELFLOW_PII_MASTER_KEY, from the key(s) in
+    PARCELFLOW_PII_MASTER_KEY_PREVIOUS; the other processes keep running meanwhile."""
+    from parcelflow.adapters.keystore import SqlKeyStore
+    from parcelflow.bootstrap import build_service
+
+    settings = get_settings()
+    if not settings.pii_master_key or not settings.pii_master_key_previous:
+        fail("set PARCELFLOW_PII_MASTER_KEY to the new master key and "
+             "PARCELFLOW_PII_MASTER_KEY_PREVIOUS to the one it replaces (on every process "
+             "first, so all of them read both while this runs)", 2)
+    svc = build_service(settings, cache_size=0)
+    store = svc.personal.keys
+    assert isinstance(store, SqlKeyStore)  # what bootstrap builds
+    done = None
+    for done in store.rewrap(batch):
+        err.print(f"  {done.rewrapped} rewrapped, {done.current} already current")
+    if done is None:
+        out.print("no data keys to rewrap")
+        return
+    out.print(f"{done.rewrapped} data keys rewrapped under the new master key, {done.current} "
+              f"already under it" + (f"; {done.unreadable} under none of the given master keys, "
+                                     "left as they were" if done.unreadable else ""))
+    if done.unreadable:
+        raise typer.Exit(1)
+    out.print("now remove PARCELFLOW_PII_MASTER_KEY_PREVIOUS from every process")

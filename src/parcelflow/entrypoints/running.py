@@ -1,6 +1,7 @@
-"""What every long-running command (`ingest-worker`, `relay`, `notify`, `project
---follow`, `detect --every`) does on start: stop cleanly on SIGINT/SIGTERM, and serve its
-own Prometheus metrics when `PARCELFLOW_METRICS_PORT` is set.
+"""What every long-running command (`serve`, `ingest-worker`, `relay`, `notify`, `project
+--follow`, `detect --every`, `checkpoint --every`) does on start: refuse to run in
+production without its master keys, stop cleanly on SIGINT/SIGTERM, and serve its own
+Prometheus metrics when `PARCELFLOW_METRICS_PORT` is set.
 
 Each process counts what it did itself (scans ingested, events relayed, notifications
 sent and failed, dead letters, detector passes), so each is scraped on its own port; the
@@ -11,21 +12,47 @@ exceptions).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 import structlog
 from prometheus_client import start_http_server
 
 from parcelflow import metrics
+from parcelflow.adapters.store import is_postgres
 from parcelflow.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
+class MissingMasterKeys(SystemExit):
+    pass
+
+
+def require_master_keys(settings: Settings, command: str) -> None:
+    """On PostgreSQL (production), refuse to start without the master keys that wrap the
+    per-parcel data keys and the API keys' signing secrets: without them those would be
+    stored in the clear, readable from any backup. A development run says so."""
+    if settings.development or not is_postgres(settings.database_url):
+        return
+    missing = [name for name, value in (
+        ("PARCELFLOW_PII_MASTER_KEY", settings.pii_master_key),
+        ("PARCELFLOW_CREDENTIALS_MASTER_KEY", settings.credentials_master_key)) if not value]
+    if missing:
+        log.error("startup.master_keys_missing", command=command, missing=missing)
+        sys.stderr.write(
+            f"error: parcelflow {command} will not run on PostgreSQL without "
+            f"{' and '.join(missing)} (base64 32-byte keys: openssl rand -base64 32); "
+            "set PARCELFLOW_DEVELOPMENT=true for a development run\n")
+        raise MissingMasterKeys(2)
+
+
 def until_signalled(settings: Settings, command: str, *, metrics_served: bool = True
                     ) -> threading.Event:
     """An event set by SIGINT or SIGTERM; the metrics endpoint started if configured
-    (and `metrics_served`: `dev` leaves the port to the workers it starts)."""
+    (and `metrics_served`: `dev` leaves the port to the workers it starts). Refuses to
+    start without the master keys in production (`require_master_keys`)."""
+    require_master_keys(settings, command)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -29,8 +29,10 @@ def serve(
     import uvicorn
 
     from parcelflow.api.server import BoundedHeadProtocol
+    from parcelflow.entrypoints.running import require_master_keys
 
     settings = get_settings()
+    require_master_keys(settings, "serve")
     # No uvicorn access log: its request line carries the query string, which may hold
     # phone digits. The API writes its own access line (route template, status, time).
     uvicorn.run(

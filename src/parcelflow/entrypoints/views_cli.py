@@ -23,6 +23,7 @@ from parcelflow.entrypoints.cli_support import (
     err,
     fail,
     out,
+    parse_time,
     print_json,
     runners,
     service,
@@ -121,12 +122,21 @@ def lag(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def track(tracking_no: TrackingArg, as_json: JsonFlag = False) -> None:
+def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
+          recorded_by: Annotated[Optional[str], typer.Option(
+              "--recorded-by", help="What a customer was shown at this time (ISO 8601 with "
+              "offset): rebuilt from what had been recorded by then.")] = None) -> None:
     """What a customer sees: status, place, ETA, next step and timeline (personal data masked)."""
     svc = service()
     local = wall_clock(svc)
-    view = catch_up(svc, "tracking").projection.view
-    row = view.get(tracking_no)
+    if recorded_by is not None:
+        from parcelflow.projections.tracking_view import as_seen
+
+        row = as_seen(svc, tracking_no, parse_time(recorded_by, "--recorded-by"))
+        if row is None:
+            fail(f"no parcel with tracking number {tracking_no} recorded by {recorded_by}")
+    else:
+        row = catch_up(svc, "tracking").projection.view.get(tracking_no)
     if row is None:
         fail(f"no parcel with tracking number {tracking_no}")
     if as_json:

@@ -141,6 +141,8 @@ def dev(
     """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
     from parcelflow.entrypoints.dev import run_dev
 
-    stop = until_signalled(get_settings(), "dev", metrics_served=False)
+    # A development run by definition: its workers get PARCELFLOW_DEVELOPMENT too.
+    settings = get_settings().model_copy(update={"development": True})
+    stop = until_signalled(settings, "dev", metrics_served=False)
     run_dev(workdir, port, stop, console=err)
 

@@ -10,7 +10,7 @@ ask. Each answers with the log position its step reached.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import Response
@@ -38,6 +38,7 @@ from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
 from parcelflow.wire.common import Timestamp
 
+T = TypeVar("T")
 router = APIRouter(tags=["exceptions"])
 
 WORKERS = (Role.CS_AGENT, Role.SUPERVISOR)  # (admin may do anything)
@@ -104,7 +105,9 @@ def _done(step: Step, action: str, status: int = 200) -> Response:
                          status=status, headers={POSITION_HEADER: str(step.position)})
 
 
-def _run(ctx: ApiContext, call: Callable[[], Step]) -> Step:
+def run_write(ctx: ApiContext, call: Callable[[], T]) -> T:
+    """A write through a use-case service, its refusals as problem answers (the parcel,
+    or its case, not found: 404; refused by the parcel's rules: 409)."""
     try:
         return ctx.write(call)
     except ParcelNotFound:
@@ -152,7 +155,7 @@ def raise_exception(
     """Raising a code that is already open on the parcel returns the open one."""
     ctx = context(request)
     ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
-    step = _run(ctx, lambda: ExceptionWorkflow(ctx.service).raise_exception(
+    step = run_write(ctx, lambda: ExceptionWorkflow(ctx.service).raise_exception(
         body.tracking_no, ExceptionCode(body.code), by=by(credential), detail=body.detail))
     return _done(step, "raise", status=201)
 
@@ -167,8 +170,8 @@ def _route(action: Action) -> None:
         ctx = context(request)
         ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
         action.check(body, credential)
-        step = _run(ctx, lambda: action.run(ExceptionWorkflow(ctx.service), exception_id, body,
-                                            by(credential)))
+        step = run_write(ctx, lambda: action.run(ExceptionWorkflow(ctx.service), exception_id,
+                                                 body, by(credential)))
         return _done(step, action.name)
 
     router.add_api_route(

@@ -129,7 +129,12 @@ def parcel_history(
     request: Request,
     tracking_no: TrackingNo,
     as_of: Annotated[Timestamp | None, Query(
-        description="state and events as recorded by this time (ISO 8601 with offset)")] = None,
+        description="the parcel as it stood at this time, by when things happened (late "
+        "uploads included), and the events that had happened by then (ISO 8601 with "
+        "offset)")] = None,
+    recorded_by: Annotated[Timestamp | None, Query(
+        description="only what had been recorded by this time: what the system knew, and "
+        "the customer was shown, then; combines with as_of")] = None,
     reveal: Annotated[bool, Query(description="personal data unmasked (logged)")] = False,
     credential: Credential = Depends(staff(Role.AUDITOR)),
 ) -> dict[str, Any]:
@@ -138,10 +143,11 @@ def parcel_history(
     ctx = context(request)
     moment: datetime | None = as_of
     try:
-        head, items = history_report(ctx.service, tracking_no, as_of=moment, reveal=reveal)
+        head, items = history_report(ctx.service, tracking_no, as_of=moment,
+                                     recorded_by=recorded_by, reveal=reveal)
     except ParcelNotFound:
         raise Problem(404, "not-found", "no events recorded for this tracking number"
-                      + (" by that time" if moment else "")) from None
+                      + (" by that time" if moment or recorded_by else "")) from None
     if reveal:
         log.info("history.revealed", tracking_no=tracking_no, by=credential.name)
     return {**head, "events": [i.to_json() for i in items]}
