@@ -73,3 +73,36 @@ def test_the_openapi_document_names_team_and_assignee(api):
     assert {"team", "assignee"} <= set(row) and "owner" not in row
     escalate = doc["components"]["schemas"]["Escalate"]["properties"]
     assert "assignee" in escalate and "new_owner" not in escalate
+
+
+def test_an_agent_cannot_take_someone_elses_exception_by_escalating_it_to_themself(api):
+    """Found over HTTP: a cs_agent who was not the assignee escalated with `new_owner` set
+    to themself, then resolved it. Passing an exception to a new assignee is a
+    supervisor's act, or its current assignee's."""
+    no = _parcel(api, 3)
+    anna, bob = _staff(api, "anna", Role.CS_AGENT), _staff(api, "bob", Role.CS_AGENT)
+    supervisor = _staff(api, "sue", Role.SUPERVISOR)
+    exc = api.client.post("/v1/exceptions", json={"tracking_no": no, "code": "damaged"},
+                          headers=anna).json()["exception_id"]
+    api.client.post(f"/v1/exceptions/{exc}/acknowledge", json={"tracking_no": no}, headers=anna)
+    escalate, resolve = f"/v1/exceptions/{exc}/escalate", f"/v1/exceptions/{exc}/resolve"
+    taken = {"tracking_no": no, "reason": "I'll do it", "assignee": "bob"}
+    problem = is_problem(api.client.post(escalate, json=taken, headers=bob), 403)
+    assert "supervisor" in problem["detail"]
+    is_problem(api.client.post(resolve, json={"tracking_no": no, "outcome": "no_fault"},
+                               headers=bob), 409)
+    [row] = _queue(api, anna)
+    assert (row["assignee"], row["escalation_level"]) == ("staff:anna", 0)  # nothing recorded
+
+    # An agent may still escalate (bring in the supervisors) without taking it.
+    assert api.client.post(escalate, json={"tracking_no": no, "reason": "customer upset"},
+                           headers=bob).status_code == 200
+    # The assignee may pass it up to someone; a supervisor may take it over.
+    assert api.client.post(escalate, headers=anna, json={
+        "tracking_no": no, "reason": "needs a refund", "assignee": "sue"}).status_code == 200
+    assert api.client.post(escalate, headers=supervisor, json={
+        "tracking_no": no, "reason": "sue is away", "assignee": "bob"}).status_code == 200
+    [row] = _queue(api, anna)
+    assert (row["assignee"], row["escalation_level"]) == ("staff:bob", 3)
+    assert api.client.post(resolve, json={"tracking_no": no, "outcome": "no_fault"},
+                           headers=bob).status_code == 200

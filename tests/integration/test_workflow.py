@@ -128,7 +128,7 @@ def test_a_breached_sla_is_recorded_once_and_escalates(service, clock, queue):
     assert [r["exception_id"] for r in open_rows] == [vip, std]
     # A supervisor takes it over explicitly, and may then close it.
     desk.escalate(tracking(1), vip, by="sup-wang", reason="VIP account manager asked",
-                  to="sup-wang", assignee="sup-wang")
+                  to="sup-wang", assignee="sup-wang", by_supervisor=True)
     desk.resolve(tracking(1), vip, Outcome.REDELIVERED, by="sup-wang")
     row = queue(vip)
     assert (row["status"], row["escalation_level"], row["resolution_met"]) == ("resolved", 3, 0)

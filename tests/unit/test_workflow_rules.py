@@ -9,7 +9,7 @@ import pytest
 from parcelflow.bootstrap import load_network
 from parcelflow.domain import sla
 from parcelflow.domain.detection import findings
-from parcelflow.domain.errors import DomainError
+from parcelflow.domain.errors import DomainError, NotPermitted
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.vocabulary import (
@@ -51,8 +51,11 @@ def test_the_first_to_answer_owns_it_until_it_is_handed_over_or_taken_by_escalat
     parcel.hand_over(exc, by="dora", to_agent="chen", recorded_at=NOW)
     with pytest.raises(DomainError, match="handed to chen"):
         parcel.acknowledge_exception(exc, by="bob", recorded_at=NOW)
+    with pytest.raises(NotPermitted, match="only a supervisor or its assignee"):
+        parcel.escalate(exc, to="cs_supervisors", reason="mine now", by="bob", recorded_at=NOW,
+                        assignee="bob")
     parcel.escalate(exc, to="sup-li", reason="chen is on leave", by="sup-li", recorded_at=NOW,
-                    assignee="sup-li")
+                    assignee="sup-li", by_supervisor=True)
     with pytest.raises(DomainError, match="system's own outcome"):
         parcel.resolve_exception(exc, Outcome.CLEARED, by="sup-li", recorded_at=NOW)
     parcel.resolve_exception(exc, Outcome.REDELIVERED, by="sup-li", recorded_at=NOW)

@@ -89,14 +89,16 @@ class ExceptionWorkflow:
                              recorded_at=now)))
 
     def escalate(self, tracking_no: str, ref: str, *, by: str, reason: str,
-                 to: str | None = None, assignee: str | None = None) -> Step:
+                 to: str | None = None, assignee: str | None = None,
+                 by_supervisor: bool = False) -> Step:
         """One level up, to `to` (default: the policy's escalation team); with
-        `assignee`, the exception passes to them."""
+        `assignee`, the exception passes to them (a supervisor's act, or the current
+        assignee's: `by_supervisor` says the caller checked `by`'s role)."""
         target = to or self.service.policy.escalation_team
         reason = self._seal(tracking_no, reason) or reason
         return self._step(tracking_no, ref, "escalated", lambda p, r, now: p.escalate(
             r.exception_id, to=target, reason=reason, by=by, recorded_at=now,
-            assignee=assignee))
+            assignee=assignee, by_supervisor=by_supervisor))
 
     def resolve(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
                 note: str | None = None) -> Step:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from parcelflow.domain import sla
-from parcelflow.domain.errors import DomainError
+from parcelflow.domain.errors import DomainError, NotPermitted
 from parcelflow.domain.ids import exception_id, raised_by_hand
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
@@ -347,13 +347,23 @@ class ExceptionCommands(ParcelCore):
                    exception_id=exc_id, channel=str(channel), summary_sealed=summary_sealed)
 
     def escalate(self, exc_id: str, *, to: str, reason: str, by: str, recorded_at: datetime,
-                 assignee: str | None = None) -> None:
+                 assignee: str | None = None, by_supervisor: bool = False) -> None:
         """Raise an exception's level and bring in `to` (a supervisor or a team); with
         `assignee`, the exception passes to them too (a supervisor taking over from an
-        absent assignee)."""
+        absent assignee).
+
+        Anyone working the queue may escalate, but passing the exception to a new
+        assignee is a supervisor's act, or its current assignee's: otherwise any agent
+        could take someone else's exception by escalating it to themselves."""
         record = self._open_exception(exc_id)
         if not reason.strip():
             raise DomainError("an escalation needs a reason")
+        if assignee is not None and assignee != record.assignee and not by_supervisor \
+                and by != record.assignee:
+            held = f"assigned to {record.assignee}" if record.assignee else "not assigned"
+            raise NotPermitted(
+                f"exception {exc_id} is {held}; only a supervisor or its assignee escalates "
+                "it to a new assignee")
         self._emit(ExceptionEscalated, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id, level=record.escalation_level + 1, to=to, reason=reason,
                    new_owner=assignee)

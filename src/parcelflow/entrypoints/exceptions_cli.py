@@ -151,10 +151,15 @@ def escalate(tracking_no: TrackingArg, exception: ExcArg, by: By,
              assignee: Annotated[Optional[str], typer.Option(
                  "--assignee", help="Who has it from now on (a supervisor taking over, or "
                  "the assignee passing it up).")] = None,
+             supervisor: Annotated[bool, typer.Option(
+                 "--supervisor", help="You act as a supervisor: you may pass someone else's "
+                 "exception to a new --assignee (the CLI trusts its operator; the API checks "
+                 "the role).")] = False,
              as_json: JsonFlag = False) -> None:
     """Escalate an exception one level."""
     _exception_step(tracking_no, exception, as_json, "escalated", lambda d: d.escalate(
-        tracking_no, exception, by=by, reason=reason, to=to, assignee=assignee))
+        tracking_no, exception, by=by, reason=reason, to=to, assignee=assignee,
+        by_supervisor=supervisor))
 
 
 @app.command()

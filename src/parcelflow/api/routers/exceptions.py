@@ -35,7 +35,7 @@ from parcelflow.api.schemas import (
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.application.results import Step
-from parcelflow.domain.errors import DomainError, NotFound
+from parcelflow.domain.errors import DomainError, NotFound, NotPermitted
 from parcelflow.domain.vocabulary import ExceptionCode, Outcome
 from parcelflow.wire.common import Timestamp
 
@@ -65,38 +65,43 @@ class Action:
     summary: str
     body: type[OnParcel]
     roles: tuple[Role, ...]
-    run: Callable[[ExceptionWorkflow, str, Any, str], Step]  # (workflow, exception id, body, by)
+    # (workflow, exception id, body, the caller's credential)
+    run: Callable[[ExceptionWorkflow, str, Any, Credential], Step]
     check: Callable[[Any, Credential], None] = lambda body, who: None  # extra rules
+
+
+def is_supervisor(who: Credential) -> bool:
+    return who.role in (Role.SUPERVISOR, Role.ADMIN)
 
 
 def _resolve_rules(body: ResolveException, who: Credential) -> None:
     # Paying compensation is a supervisor's decision.
-    if body.outcome == Outcome.COMPENSATED and who.role not in (Role.SUPERVISOR, Role.ADMIN):
+    if body.outcome == Outcome.COMPENSATED and not is_supervisor(who):
         raise Problem(403, "forbidden", "resolving with compensation needs a supervisor")
 
 
 ACTIONS: list[Action] = [
     Action("acknowledge", "First response: the acknowledger becomes the assignee", OnParcel,
-           WORKERS, lambda flow, exc, body, who: flow.acknowledge(
-               body.tracking_no, exc, by=who)),
+           WORKERS, lambda flow, exc, body, c: flow.acknowledge(
+               body.tracking_no, exc, by=by(c))),
     Action("hand-over", "Give the exception to another agent or team (the assignee only)",
-           HandOver, WORKERS, lambda flow, exc, body, who: flow.hand_over(
-               body.tracking_no, exc, by=who, to_agent=_or_none(body.to_agent),
+           HandOver, WORKERS, lambda flow, exc, body, c: flow.hand_over(
+               body.tracking_no, exc, by=by(c), to_agent=_or_none(body.to_agent),
                to_team=body.to_team, note=body.note)),
     Action("contact", "Record a conversation with the customer (summary sealed)", Contact,
-           WORKERS, lambda flow, exc, body, who: flow.contact(
-               body.tracking_no, exc, body.channel, by=who, summary=body.summary)),
+           WORKERS, lambda flow, exc, body, c: flow.contact(
+               body.tracking_no, exc, body.channel, by=by(c), summary=body.summary)),
     Action("escalate", "Raise the exception to another team, optionally a new assignee",
-           Escalate, WORKERS, lambda flow, exc, body, who: flow.escalate(
-               body.tracking_no, exc, by=who, reason=body.reason, to=body.to,
-               assignee=_or_none(body.assignee))),
+           Escalate, WORKERS, lambda flow, exc, body, c: flow.escalate(
+               body.tracking_no, exc, by=by(c), reason=body.reason, to=body.to,
+               assignee=_or_none(body.assignee), by_supervisor=is_supervisor(c))),
     Action("resolve", "Close the exception with an outcome (the assignee only)", ResolveException,
-           WORKERS, lambda flow, exc, body, who: flow.resolve(
-               body.tracking_no, exc, Outcome(body.outcome), by=who, note=body.note),
+           WORKERS, lambda flow, exc, body, c: flow.resolve(
+               body.tracking_no, exc, Outcome(body.outcome), by=by(c), note=body.note),
            _resolve_rules),
     Action("reopen", "Open a resolved exception again, for its assignee", Reopen, WORKERS,
-           lambda flow, exc, body, who: flow.reopen(
-               body.tracking_no, exc, by=who, reason=body.reason)),
+           lambda flow, exc, body, c: flow.reopen(
+               body.tracking_no, exc, by=by(c), reason=body.reason)),
 ]
 
 
@@ -108,13 +113,16 @@ def _done(step: Step, action: str, status: int = 200) -> Response:
 
 def run_write(ctx: ApiContext, call: Callable[[], T]) -> T:
     """A write through a use-case service, its refusals as problem answers (the parcel,
-    or its case, not found: 404; refused by the parcel's rules: 409)."""
+    or its case, not found: 404; a step the caller may not take: 403; refused by the
+    parcel's rules: 409)."""
     try:
         return ctx.write(call)
     except ParcelNotFound:
         raise Problem(404, "not-found", "no parcel with this tracking number") from None
     except NotFound as e:
         raise Problem(404, "not-found", str(e)) from None
+    except NotPermitted as e:
+        raise Problem(403, "forbidden", str(e)) from None
     except DomainError as e:  # the parcel's rules refused it (its message names no person)
         raise Problem(409, "conflict", str(e)) from None
 
@@ -182,7 +190,7 @@ def _route(action: Action) -> None:
         ctx.check_tracking_no(body.tracking_no, "body.tracking_no")
         action.check(body, credential)
         step = run_write(ctx, lambda: action.run(ExceptionWorkflow(ctx.service), exception_id,
-                                                 body, by(credential)))
+                                                 body, credential))
         return _done(step, action.name)
 
     router.add_api_route(
