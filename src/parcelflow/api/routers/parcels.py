@@ -17,7 +17,7 @@ from parcelflow.api.http import IDEMPOTENCY_KEY, POSITION_HEADER, answer_once, j
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.routers.scans import batch_items, body_schema, summary
 from parcelflow.api.schemas import History, ManifestBatchAnswer, Tracking
-from parcelflow.api.tracking import coarse, full
+from parcelflow.application.tracking_document import coarse, full
 from parcelflow.application.audit import history_report
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.wire.common import Timestamp
