@@ -41,11 +41,13 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
             _rename(record, "cause", "occurrence")
             _rename(record, "owner", "rule_team")
             _rename(record, "team", "handed_to")
+            record.update(condition_ended=None, condition_ended_at=None)  # issue 16, 17
         for issue in parcel["state"]["issues"].values():
             _rename(issue, "cause", "occurrence")
     for row in want["read_models"]["exceptions"]:
         _rename(row, "cause", "occurrence")
         _rename(row, "owner", "team")
+        row.update(condition_ended=None, condition_ended_at=None)
     for tracking_no, items in want["histories"].items():
         for item, details in zip(items, want["revealed"][tracking_no], strict=True):
             if item["type"] == "exception_raised":

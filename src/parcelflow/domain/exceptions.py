@@ -16,7 +16,7 @@ from datetime import datetime
 
 from parcelflow.domain import sla
 from parcelflow.domain.errors import DomainError, NotPermitted
-from parcelflow.domain.ids import exception_id, raised_by_hand
+from parcelflow.domain.ids import exception_id, quiet_start, raised_by_hand
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import Breach, Contact, ExceptionRecord, Finding
@@ -167,6 +167,19 @@ class ExceptionEscalated(ParcelEvent):
             escalated_at=self.recorded_at, assignee=self.new_owner or before.assignee)
 
 
+class ConditionEnded(ParcelEvent):
+    """What an exception was about no longer holds, but a person has it: it stays theirs
+    to close, and shows what happened (a stalled parcel scanned again)."""
+
+    exception_id: str
+    what: str
+    at: datetime  # when it ended (the scan's own time)
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_exception(self.exception_id, condition_ended=self.what,
+                                 condition_ended_at=self.at)
+
+
 class SlaBreached(ParcelEvent):
     exception_id: str
     clock: str
@@ -192,7 +205,8 @@ class ExceptionCommands(ParcelCore):
         voided, the manifest arrived, the parcel is back on its route or delivered); and
         reopens what the system closed but shows again. Exceptions raised by people or
         detectors are closed only where their rule says a later scan (lost, stalled) or
-        the delivery (delays, failed attempts) settles them.
+        the delivery (delays, failed attempts) settles them; one that a person has taken
+        stays with them, marked with what ended it.
         """
         state = self.state
         for (code, occurrence), issue in state.issues.items():
@@ -219,11 +233,36 @@ class ExceptionCommands(ParcelCore):
                     self._clear(record, "no longer shown by the timeline", recorded_at)
             elif record.auto:
                 continue
-            elif (rule.cleared_by_later_scan and state.last_scan_at is not None
-                  and state.last_scan_at > record.raised_at):
-                self._clear(record, f"scanned again at {state.location}", recorded_at)
             elif rule.closed_by_delivery and delivered:
                 self._clear(record, "delivered", recorded_at)
+            elif rule.cleared_by_later_scan and self._moved_since(record):
+                self._moving_again(record, recorded_at)
+        for record in list(self.exceptions.values()):
+            # The scan that moved it was voided: the quiet spell never ended.
+            if (not record.is_open and record.outcome == Outcome.MOVING_AGAIN
+                    and record.resolved_by == SYSTEM and not self._moved_since(record)):
+                self._emit(ExceptionReopened, recorded_at=recorded_at,
+                           exception_id=record.exception_id,
+                           reason="the scan that moved it was voided")
+
+    def _moved_since(self, record: ExceptionRecord) -> bool:
+        """Was the parcel scanned after the quiet spell the exception is about began (a
+        detector's finding), or after it was raised (by hand)? By the scans' own times:
+        an arrival uploaded after the detector ran still ends the spell it interrupted."""
+        last = self.state.last_scan_at
+        since = quiet_start(record.occurrence) or record.raised_at
+        return last is not None and last > since
+
+    def _moving_again(self, record: ExceptionRecord, recorded_at: datetime) -> None:
+        state = self.state
+        what = f"scanned again at {state.location}" if state.location else "scanned again"
+        if record.acknowledged_at is None and record.assignee is None:
+            self._clear(record, what, recorded_at, Outcome.MOVING_AGAIN)
+        elif record.condition_ended_at is None:  # taken by someone: theirs to close
+            assert state.last_scan_at is not None
+            self._emit(ConditionEnded, recorded_at=recorded_at,
+                       exception_id=record.exception_id, what=f"moving again: {what}",
+                       at=state.last_scan_at)
 
     def _clear(self, record: ExceptionRecord, why: str, recorded_at: datetime,
                outcome: Outcome = Outcome.CLEARED) -> None:

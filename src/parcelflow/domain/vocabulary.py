@@ -336,13 +336,20 @@ class Outcome(Term):
     RESHIPPED = "reshipped"
     NO_FAULT = "no_fault"
     CUSTOMER_WITHDREW = "customer_withdrew"
-    # The system's own outcome: the condition no longer holds (a late scan explains
-    # it, the manifest arrived, a lost parcel was scanned again, the scan was voided).
+    # The system's own outcomes: the condition no longer holds. `moving_again`: a
+    # stalled or lost parcel was scanned again. `cleared`: anything else (a late scan
+    # explains it, the manifest arrived, the scan was voided).
+    MOVING_AGAIN = "moving_again"
     CLEARED = "cleared"
 
 
-# What staff may close an exception with; `cleared` is the system's alone.
-STAFF_OUTCOMES = frozenset(Outcome) - {Outcome.CLEARED}
+# The outcomes only the system closes an exception with.
+SYSTEM_OUTCOMES = frozenset({Outcome.MOVING_AGAIN, Outcome.CLEARED})
+# Of those, the ones that say the problem went away (no loss, no damage, nothing to
+# complain or claim about stands on it).
+WENT_AWAY = frozenset({Outcome.MOVING_AGAIN, Outcome.CLEARED})
+# What staff may close an exception with.
+STAFF_OUTCOMES = frozenset(Outcome) - SYSTEM_OUTCOMES
 
 
 class SlaClock(Term):
