@@ -224,17 +224,23 @@ class ExceptionCommands(ParcelCore):
             rule = EXCEPTION_RULES[record.code]
             key = (record.code, record.occurrence)
             if record.auto and key not in state.issues:
-                if key in state.settled and delivered and record.code in ATTEMPT_REASONS:
+                if record.code == ExceptionCode.UNMANIFESTED and self.manifest is not None:
+                    self._clear(record, "the manifest arrived", recorded_at,
+                                Outcome.MANIFEST_ARRIVED)
+                elif key in state.settled and delivered and record.code in ATTEMPT_REASONS:
                     self._clear(record, "delivered after the failed attempt", recorded_at,
-                                Outcome.REDELIVERED)
+                                Outcome.DELIVERED)
                 elif key in state.settled:
                     self._clear(record, "settled by a later scan", recorded_at)
-                else:
+                elif self._voided(record.occurrence):
+                    self._clear(record, "the scan that showed it was voided", recorded_at,
+                                Outcome.SCAN_VOIDED)
+                else:  # an amended scan no longer shows it
                     self._clear(record, "no longer shown by the timeline", recorded_at)
             elif record.auto:
                 continue
             elif rule.closed_by_delivery and delivered:
-                self._clear(record, "delivered", recorded_at)
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
             elif rule.cleared_by_later_scan and self._moved_since(record):
                 self._moving_again(record, recorded_at)
         for record in list(self.exceptions.values()):
@@ -253,11 +259,18 @@ class ExceptionCommands(ParcelCore):
         since = quiet_start(record.occurrence) or record.raised_at
         return last is not None and last > since
 
+    def _voided(self, occurrence: str) -> bool:
+        version = self.scan_versions.get(occurrence)  # an occurrence that is a scan id
+        return version is not None and self.entries[version].voided
+
     def _moving_again(self, record: ExceptionRecord, recorded_at: datetime) -> None:
         state = self.state
         what = f"scanned again at {state.location}" if state.location else "scanned again"
         if record.acknowledged_at is None and record.assignee is None:
-            self._clear(record, what, recorded_at, Outcome.MOVING_AGAIN)
+            if state.status in HANDED_OVER_STATUSES:  # a lost parcel turns up delivered
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
+            else:
+                self._clear(record, what, recorded_at, Outcome.MOVING_AGAIN)
         elif record.condition_ended_at is None:  # taken by someone: theirs to close
             assert state.last_scan_at is not None
             self._emit(ConditionEnded, recorded_at=recorded_at,
@@ -356,7 +369,7 @@ class ExceptionCommands(ParcelCore):
                           recorded_at: datetime, note: str | None = None) -> None:
         record = self._open_exception(exc_id)
         if outcome not in STAFF_OUTCOMES:
-            raise DomainError(f"{outcome} is the system's own outcome; choose one of "
+            raise DomainError(f"{outcome} is one of the system's own outcomes; choose one of "
                               f"{', '.join(sorted(STAFF_OUTCOMES))}")
         self._check_assignee(record, by, "resolve")
         self._emit(ExceptionResolved, recorded_at=recorded_at, operator_id=by,
