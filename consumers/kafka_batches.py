@@ -102,6 +102,7 @@ class BatchConsumer:
                        *letter.headers]
             value = letter.value if letter.value is not None else r.value
             messages.append(Message(self.dlq_topic, value, r.key, headers))
+        failpoints.reached(f"{self.name}.dead_letter")  # a fault test's refused publish
         send_all(self.producer, messages, timeout=self.send_timeout)  # raises if not taken
         metrics.KAFKA_DEAD_LETTERS.labels(self.name).inc(len(dead))
         log.warning("kafka.dead_lettered", worker=self.name, topic=self.dlq_topic,
