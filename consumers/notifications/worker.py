@@ -33,7 +33,7 @@ from parcelflow.consumers.notifications.channels import (
 from parcelflow.consumers.notifications.facts import EventRef
 from parcelflow.consumers.notifications.ledger import NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
-from parcelflow.consumers.notifications.notifier import Handled, Notifier
+from parcelflow.consumers.notifications.notifier import ChannelUnavailable, Notifier
 from parcelflow.consumers.notifications.rules import Rules
 from parcelflow.consumers.retrying import follow_saved_position, retrying
 
@@ -72,7 +72,6 @@ class KafkaNotifyWorker:
     def __init__(self, notifier: Notifier, batches: BatchConsumer):
         self.notifier = notifier
         self.batches = batches
-        self._given_up: list[Handled] = []  # this batch's, recorded once dead-lettered
 
     def handle(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
@@ -86,24 +85,25 @@ class KafkaNotifyWorker:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
         handled = self.notifier.process_or_keep(refs, given_up_is_done=False)
-        self._given_up = [h for h in handled if h.failed]
         # What went out, and what was given up on (as pending its dead letter), is
         # recorded at once, before anything else can fail: a retry of this batch (the
         # dead-letter publish failed, the worker died) sends neither again.
         self.notifier.ledger.record([h.pending().entry if h.failed else h.entry
                                      for h in handled])
-        for h in self._given_up:
+        for h in handled:
+            if not h.failed:
+                continue
             n = h.notice
             dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
                                    headers=[("parcelflow-channel", n.channel.encode()),
                                             ("parcelflow-recipient", n.recipient.encode()),
-                                            ("parcelflow-rule", n.rule.encode())]))
+                                            ("parcelflow-rule", n.rule.encode())],
+                                   token=h.entry.key))
         return dead
 
     def settle(self, dead: list[DeadLetter]) -> None:
         """The dead letters are on the topic: what was given up on is now done."""
-        self.notifier.ledger.dead_lettered([h.entry.key for h in self._given_up])
-        self._given_up = []
+        self.notifier.ledger.dead_lettered([d.token for d in dead if d.token is not None])
 
     def run(self, stop: threading.Event) -> None:
         log.info("notify.started", source="kafka", topic=self.batches.consumer.subscription())
@@ -198,5 +198,6 @@ def build_notify_worker(service: ParcelService, settings: Settings, *,
     producer = kafka.producer(settings, client_id=f"{client_id}-dlq")
     batches = BatchConsumer("notify", consumer, producer,
                             dlq_topic=settings.kafka_notifications_dlq_topic, max_records=500,
-                            send_timeout=settings.kafka_send_timeout)
+                            send_timeout=settings.kafka_send_timeout,
+                            transient=(ChannelUnavailable,))  # the mail server away
     return KafkaNotifyWorker(notifier, batches)
