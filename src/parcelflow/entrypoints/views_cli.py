@@ -55,7 +55,14 @@ NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ig
 def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         "--follow", help="Keep following the log until interrupted.")] = False) -> None:
     """Bring the read models up to date with the event log (once, or following it)."""
-    svc = service()
+    from parcelflow.adapters.store import Pool
+    from parcelflow.bootstrap import build_service
+    from parcelflow.projections.registry import PROJECTIONS
+
+    # Following: one connection per read model (its reads), one for the writes, one
+    # listening for new events on behalf of all; nothing more under load.
+    following = len(set(names or PROJECTIONS))
+    svc = build_service(pool=Pool(size=following + 2, overflow=0)) if follow else service()
     chosen = runners(svc, names)
     if not follow:
         for runner in chosen:
