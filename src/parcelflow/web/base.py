@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -98,15 +99,6 @@ def render(request: Request, template: str, *, status: int = 200,
     w = web(request)
     lang = language(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    zone = getattr(request.app.state, "ctx", None)
-    zone = zone.service.network.zone if zone else None
-
-    def when(moment: str | datetime | None) -> str:
-        if not moment:
-            return ""
-        at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-        return local_time(at, lang, zone) if zone else at.isoformat()
-
     values = {
         "t": lambda key, **v: w.catalogue.text(lang, key, **v),
         "lang": lang,
@@ -115,7 +107,7 @@ def render(request: Request, template: str, *, status: int = 200,
                    for other in LANGUAGES if other != lang],
         "static": lambda path: f"{STATIC_PATH}/{path}",
         "htmx": f"{STATIC_PATH}/{HTMX}",
-        "when": when,
+        "when": time_words(request),
         "request": request,
         **context,
     }
@@ -124,6 +116,22 @@ def render(request: Request, template: str, *, status: int = 200,
     response.headers["Content-Language"] = lang
     response.headers.setdefault("Cache-Control", "no-store")  # pages show live state
     return response
+
+
+def time_words(request: Request) -> Callable[[str | datetime | None], str]:
+    """Times as people of the request's language read them, in the network's zone (the
+    customer notifications' format)."""
+    lang = language(request)
+    ctx = getattr(request.app.state, "ctx", None)
+    zone = ctx.service.network.zone if ctx else timezone.utc
+
+    def when(moment: str | datetime | None) -> str:
+        if not moment:
+            return ""
+        at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return local_time(at, lang, zone)
+
+    return when
 
 
 router = APIRouter(include_in_schema=False)
