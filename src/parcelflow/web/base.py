@@ -88,17 +88,19 @@ def language(request: Request) -> str:
 
 
 def render(request: Request, template: str, *, status: int = 200,
-           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+           headers: dict[str, str] | None = None, here: str | None = None,
+           **context: Any) -> HTMLResponse:
     """The template rendered in the request's language, as an HTML answer.
 
     Every template gets `t(key, **values)` (the words), `lang`, `switch` (the other
     languages, each with the link that switches to it and comes back here), `static(path)`,
     `when(moment)` (a time as people of that language read it, in the network's zone)
-    and `request`.
+    and `request`. `here`: the page the switch links come back to (for an answer to a
+    POST, the page the form was on; default: this URL).
     """
     w = web(request)
     lang = language(request)
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    here = here or request.url.path + (f"?{request.url.query}" if request.url.query else "")
     values = {
         "t": lambda key, **v: w.catalogue.text(lang, key, **v),
         "lang": lang,

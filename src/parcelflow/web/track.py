@@ -188,8 +188,12 @@ async def _form(request: Request) -> dict[str, str]:
 def _bad_number(request: Request, ctx: ApiContext, tracking_no: str) -> HTMLResponse | None:
     if ctx.service.limits.tracking_numbers.problem(tracking_no) is None:
         return None
-    return render(request, "track/form.html", status=422, tracking_no=tracking_no,
-                  error="bad_number")
+    return render(request, "track/form.html", status=422, here=_page_path(tracking_no),
+                  tracking_no=tracking_no, error="bad_number")
+
+
+def _page_path(tracking_no: str) -> str:
+    return f"/track/{tracking_no}"
 
 
 def refusal(request: Request, tracking_no: str, problem: Problem) -> HTMLResponse:
@@ -197,11 +201,12 @@ def refusal(request: Request, tracking_no: str, problem: Problem) -> HTMLRespons
     if problem.status == 429:
         retry = int(problem.headers.get("Retry-After", "60"))
         return render(request, "track/refused.html", status=429,
-                      headers={"Retry-After": str(retry)}, tracking_no=tracking_no,
+                      headers={"Retry-After": str(retry)}, here=_page_path(tracking_no),
+                      tracking_no=tracking_no,
                       minutes=max(1, math.ceil(retry / 60)))
     if problem.status == 404:
-        return render(request, "track/form.html", status=404, tracking_no=tracking_no,
-                      error="not_found")
+        return render(request, "track/form.html", status=404, here=_page_path(tracking_no),
+                      tracking_no=tracking_no, error="not_found")
     raise problem
 
 
@@ -242,4 +247,5 @@ def _parcel(request: Request, ctx: ApiContext, found: Lookup, *, status: int = 2
         )
     else:
         page.update(milestones=track_view.milestones(answer, network, w))
-    return render(request, "track/parcel.html", status=status, **page)
+    return render(request, "track/parcel.html", status=status,
+                  here=_page_path(row["tracking_no"]), **page)
