@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
     problems.install(app)
     for module in (scans, parcels, audit, exceptions, ops):
         app.include_router(module.router)
+    from parcelflow.web.console import mount_console
+
+    mount_console(app)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())
     app.add_middleware(OpsLimit, paths=OPS_PATHS)

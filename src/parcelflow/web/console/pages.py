@@ -1,0 +1,49 @@
+"""Rendering the console's pages: the templates, the values every page needs, and how
+a refusal or a missing session is shown."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from fastapi import FastAPI, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from parcelflow.web.console.session import CSRF_FIELD, CSRF_HEADER, Refused, SignInNeeded, Staff
+
+_env = Environment(loader=PackageLoader("parcelflow.web", "templates"),
+                   autoescape=select_autoescape(default=True), trim_blocks=True,
+                   lstrip_blocks=True)
+
+
+def _local(value: str | datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None or value == "":
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.astimezone(zone).strftime(fmt)
+
+
+def render(request: Request, template: str, *, staff: Staff | None = None, status: int = 200,
+           **values: Any) -> HTMLResponse:
+    zone = request.app.state.ctx.service.network.zone
+    page = _env.get_template(template).render(
+        request=request, staff=staff, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER,
+        csrf_token=staff.session.csrf_token if staff else None,
+        local=lambda v, fmt="%Y-%m-%d %H:%M": _local(v, zone, fmt), **values)
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI) -> None:
+    """The console's answers to a missing session and to a refusal, as pages."""
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(request: Request, exc: SignInNeeded) -> Response:
+        if request.headers.get("HX-Request"):
+            # htmx would swap the sign-in page into the queue: send the browser there.
+            return Response(status_code=401, headers={"HX-Redirect": "/console/sign-in"})
+        return RedirectResponse("/console/sign-in", status_code=303)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        return render(request, "console/refused.html", status=exc.status, message=exc.message)
