@@ -219,3 +219,92 @@ def test_an_auditor_reads_but_cannot_act(console):
     r = api.client.post(f"/console/exceptions/{no}/{exc}/acknowledge", data={"csrf_token": csrf})
     assert r.status_code == 403 and "needed: cs_agent, supervisor" in r.text
     assert api.service.get(no).exceptions[exc].acknowledged_at is None
+
+
+def test_complaints_file_and_close_on_their_clock(console):
+    api = console
+    no = _parcel(api, 1)
+    csrf = sign_in(api, "cs_agent")
+    r = api.client.post("/console/complaints", data={
+        "csrf_token": csrf, "tracking_no": no, "category": "delay", "channel": "phone",
+        "words": "Mr Li at 13912345678 is upset"})
+    assert r.status_code == 200 and "Done: filed." in r.text
+    api.catch_up("cases")
+    page = api.client.get("/console/complaints").text
+    assert no in page and re.search(r"due in \d+ (h|d)", page)  # the 7-day complaint clock
+    assert "13912345678" not in page and "Mr Li" not in page
+    [complaint] = api.service.get(no).complaints.values()
+    r = api.client.post(f"/console/complaints/{no}/{complaint.complaint_id}/close",
+                        data={"csrf_token": csrf, "outcome": "no_fault",
+                              "customer_confirmed": "true"})
+    assert r.status_code == 200
+    assert str(api.service.get(no).complaints[complaint.complaint_id].status) == "closed"
+    r = api.client.post("/console/complaints", data={"csrf_token": csrf, "tracking_no": no,
+                                                     "category": "nonsense", "channel": "phone"})
+    assert r.status_code == 422 and "category:" in r.text and "nonsense" not in r.text
+
+
+def test_only_a_supervisor_approves_and_pays_a_claim(console):
+    api = console
+    no = _parcel(api, 1)
+    _raise(api, no, "damaged")
+    csrf = sign_in(api, "cs_agent")
+    r = api.client.post("/console/claims", data={
+        "csrf_token": csrf, "tracking_no": no, "cause": "damaged", "claimed": "120.00",
+        "evidence": "photo-1"})
+    assert "Done: filed." in r.text, r.text
+    [claim] = api.service.get(no).claims.values()
+    base = f"/console/claims/{no}/{claim.claim_id}"
+    assert api.client.post(f"{base}/assess", data={"csrf_token": csrf}).status_code == 200
+    r = api.client.post(f"{base}/approve", data={"csrf_token": csrf})
+    assert r.status_code == 403 and "needed: supervisor" in r.text
+    assert str(api.service.get(no).claims[claim.claim_id].status) == "assessed"
+    csrf = sign_in(api, "supervisor")
+    assert api.client.post(f"{base}/approve", data={"csrf_token": csrf}).status_code == 200
+    assert api.client.post(f"{base}/pay", data={"csrf_token": csrf,
+                                                "payment_ref": "PAY-1"}).status_code == 200
+    api.catch_up("cases")
+    page = api.client.get("/console/claims", params={"status": "paid"}).text
+    assert no in page and ">paid<" in page
+    assert str(api.service.get(no).claims[claim.claim_id].status) == "paid"
+
+
+def test_the_statistics_are_the_stats_reports_own_figures(console, clock):
+    api = console
+    for n in range(1, 4):
+        _parcel(api, n, scans=6)
+    api.catch_up("stats", "cases")
+    sign_in(api, "auditor")
+    page = api.client.get("/console/stats").text
+    assert page.count("<svg") == 5 and "On-time delivery rate" in page
+    days = re.findall(r'<option value="(\d{4}-\d\d-\d\d)"', page)
+    assert len(days) == 14
+    from parcelflow.projections.registry import open_view
+
+    for day in days:
+        report = open_view(api.service, "stats").report(day)
+        if report["facilities"]:
+            break
+    else:
+        pytest.fail("the journeys left no statistics in the last 14 days")
+    table = api.client.get("/console/stats", params={"day": day}).text
+    for name, row in report["facilities"].items():
+        assert re.search(rf'<th scope="row">{name}</th><td>{row["scans"]}</td>'
+                         rf'<td>{row["parcels"]}</td>', table)
+    assert api.client.get("/console/stats", params={"day": "yesterday"}).status_code == 422
+
+
+def test_an_auditor_sees_a_tampered_parcel_flagged_and_others_intact(console, postgres_url):
+    from parcelflow.domain.ids import parcel_id
+    from tests.support.tamper import tamper
+
+    api = console
+    good, bad = _parcel(api, 1), _parcel(api, 2)
+    tamper(postgres_url, parcel_id(bad), 3, "SZX-HUB-01", "SZX-HUB-09")
+    sign_in(api, "auditor")
+    ok = api.client.get("/console/audit", params={"tracking_no": good}).text
+    assert "Intact" in ok and "Tampered" not in ok
+    flagged = api.client.get("/console/audit", params={"tracking_no": bad}).text
+    assert "Tampered: the chain is broken</strong> at event 3" in flagged
+    sign_in(api, "cs_agent")
+    assert api.client.get("/console/audit", params={"tracking_no": bad}).status_code == 403

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 
 
 def mount_console(app: FastAPI) -> None:
-    from parcelflow.web.console import pages, routes
+    from parcelflow.web.console import audit, cases, pages, routes, stats
 
     pages.install(app)
-    app.include_router(routes.router)
+    for module in (routes, cases, stats, audit):
+        app.include_router(module.router)

@@ -7,6 +7,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import ValidationError
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -22,6 +23,11 @@ def _local(value: str | datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%
         return ""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment.astimezone(zone).strftime(fmt)
+
+
+def field_errors(error: ValidationError) -> list[str]:
+    """Per field of a form, what is wrong (never the value that was sent)."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
 
 
 def render(request: Request, template: str, *, staff: Staff | None = None, status: int = 200,

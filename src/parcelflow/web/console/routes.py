@@ -30,7 +30,7 @@ from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.domain.errors import NotFound
 from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Actor, Channel, ExceptionCode
 from parcelflow.web.console.clocks import clock_words, parse_time
-from parcelflow.web.console.pages import render
+from parcelflow.web.console.pages import field_errors, render
 from parcelflow.web.console.session import (
     CSRF_FIELD,
     Refused,
@@ -210,11 +210,6 @@ def _check_tracking_no(request: Request, tracking_no: str) -> None:
         raise Refused(404, "no such exception on this parcel") from None
 
 
-def _form_errors(error: ValidationError) -> list[str]:
-    """Per field, what is wrong (never the value that was sent)."""
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
-
-
 @router.post("/exceptions/{tracking_no}/{exception_id}/{action}")
 async def exception_action(request: Request, tracking_no: str, exception_id: ExceptionId,
                            action: str, staff: Staff = Depends(signed_in)) -> Response:
@@ -234,7 +229,7 @@ async def exception_action(request: Request, tracking_no: str, exception_id: Exc
             ExceptionWorkflow(ctx.service), exception_id, body, by(staff.credential)))
     except ValidationError as e:
         return await _refused_on_page(request, staff, tracking_no, exception_id, 422,
-                                      _form_errors(e))
+                                      field_errors(e))
     except (Problem, Refused) as e:
         status = e.status
         message = (e.detail or e.title) if isinstance(e, Problem) else e.message
