@@ -240,6 +240,14 @@ class Settings(BaseSettings):
     api_ready_projections: list[str] = Field(
         ["tracking", "exceptions"], description="read models /readyz checks (JSON list)"
     )
+    # ---- web pages ----
+    web_secret_key: SecretStr | None = Field(
+        None, description="signs the web pages' cookies (the tracking page's remembered "
+        "phone proof); unset: a random key per process, so set it when serving with more "
+        "than one worker or replica")
+    web_proof_lifetime: timedelta = Field(
+        timedelta(minutes=15), description="how long the tracking page remembers a phone "
+        "proof (never beyond the browser session)")
     # ---- audit: checkpoints and EPCIS ----
     checkpoint_key: SecretStr | None = Field(
         None, description="signed-note Ed25519 private key (PRIVATE+KEY+name+id+key) that "

@@ -8,14 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from parcelflow.web.console.session import CSRF_FIELD, CSRF_HEADER, Refused, SignInNeeded, Staff
+from parcelflow.web.base import render as base_render
+from parcelflow.web.base import web
+from parcelflow.web.console.session import CSRF_FIELD, Refused, SignInNeeded, Staff
 
-_env = Environment(loader=PackageLoader("parcelflow.web", "templates"),
-                   autoescape=select_autoescape(default=True), trim_blocks=True,
-                   lstrip_blocks=True)
+# The console is in English (staff tooling; the customer pages are bilingual): the base
+# template's own words are taken in English too, and it offers no language switch.
+LANG = "en"
 
 
 def _local(value: str | datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -32,12 +33,18 @@ def field_errors(error: ValidationError) -> list[str]:
 
 def render(request: Request, template: str, *, staff: Staff | None = None, status: int = 200,
            **values: Any) -> HTMLResponse:
+    """A console page through the web base's renderer (its templates, static paths and
+    security headers), with who is signed in, the CSRF field and `local(time)`."""
     zone = request.app.state.ctx.service.network.zone
-    page = _env.get_template(template).render(
-        request=request, staff=staff, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER,
+    catalogue = web(request).catalogue
+    values = {"errors": None, "done": None, "nav": None, **values}
+    response = base_render(
+        request, template, status=status, staff=staff, csrf_field=CSRF_FIELD,
         csrf_token=staff.session.csrf_token if staff else None,
-        local=lambda v, fmt="%Y-%m-%d %H:%M": _local(v, zone, fmt), **values)
-    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+        local=lambda v, fmt="%Y-%m-%d %H:%M": _local(v, zone, fmt),
+        lang=LANG, switch=[], t=lambda key, **v: catalogue.text(LANG, key, **v), **values)
+    response.headers["Content-Language"] = LANG
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -178,12 +178,23 @@ def _exception_page(request: Request, tracking_no: str, exception_id: str) -> di
     due = exc["first_response_due"] if exc["status"] == "open" else exc["resolution_due"]
     exc["words"] = None if exc["status"] == "resolved" else clock_words(parse_time(due), now)
     events = [item.to_json() for item in history(service, tracking_no)]
-    own = [e for e in events if e["details"].get("exception_id") == exc["exception_id"]]
+    own = [_step(e) for e in events if e["details"].get("exception_id") == exc["exception_id"]]
     row = ctx.tracking.get(tracking_no)
     complaints = [Complaints(service).show(tracking_no, c) for c in exc["complaints"]]
     claims = [Claims(service).show(tracking_no, c) for c in exc["claims"]]
     return {"exc": exc, "history": own, "tracking": full(row) if row else None,
             "complaints": complaints, "claims": claims}
+
+
+def _step(event: dict[str, Any]) -> dict[str, Any]:
+    """One line of an exception's history: when, what, who, and the step's particulars
+    (channel, clock, team, outcome; never the sealed free text)."""
+    details = event["details"]
+    particulars = [str(details[k]).replace("_", " ") for k in
+                   ("channel", "clock", "to", "to_team", "to_agent", "outcome", "code")
+                   if details.get(k)]
+    return {"at": event["recorded_at"], "what": event["type"].replace("_", " "),
+            "by": event["operator_id"], "particulars": ", ".join(particulars)}
 
 
 def _exception_values(staff: Staff) -> dict[str, Any]:
