@@ -28,7 +28,7 @@ from parcelflow.application.complaints import Complaints
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.domain.errors import NotFound
-from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Actor, Channel, ExceptionCode
+from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Actor, Channel, ExceptionCode, Outcome
 from parcelflow.web.console.clocks import clock_words, parse_time
 from parcelflow.web.console.pages import field_errors, render
 from parcelflow.web.console.session import (
@@ -199,7 +199,7 @@ def _step(event: dict[str, Any]) -> dict[str, Any]:
 
 def _exception_values(staff: Staff) -> dict[str, Any]:
     return {"labels": ACTION_LABELS, "channels": [c.value for c in Channel],
-            "outcomes": sorted(o.value for o in STAFF_OUTCOMES),
+            "outcomes": [o.value for o in Outcome if o in STAFF_OUTCOMES],
             "teams": [a.value for a in Actor], "may_work": staff.may(*WORKERS),
             "may_compensate": staff.may(Role.SUPERVISOR)}
 
