@@ -6,8 +6,8 @@ has answered, the resolution after that. Whether an open exception is overdue de
 on the clock, so it is decided when the queue is read, not stored; a breach is stored
 once the detector has recorded it on the parcel.
 
-Each row says who must act (`owner`: the rule's team, or the team it was handed to)
-and who owns it (`assignee`: the person who took it, first-contact responsibility),
+Each row says which team must act (`team`: the rule's team, or the team it was handed
+to) and who has it (`assignee`: the person who took it, first-contact responsibility),
 its clocks and breaches, its escalation, the customer contacts, and the complaints and
 claims that stand on it.
 """
@@ -41,7 +41,7 @@ from parcelflow.projections.tracking_view import utc
 RESOLVED = str(ExceptionStatus.RESOLVED)
 
 COLUMNS = (
-    "exception_id", "tracking_no", "parcel_id", "code", "severity", "owner", "customer_facing",
+    "exception_id", "tracking_no", "parcel_id", "code", "severity", "team", "customer_facing",
     "customer_tier", "priority", "status", "auto", "detail", "facility", "occurred_at",
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
@@ -59,7 +59,7 @@ class ExceptionQueueStore(ViewStore):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS exception_queue ("
         "exception_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, "
-        "code TEXT NOT NULL, severity TEXT NOT NULL, owner TEXT NOT NULL, "
+        "code TEXT NOT NULL, severity TEXT NOT NULL, team TEXT NOT NULL, "
         "customer_facing INTEGER NOT NULL, customer_tier TEXT NOT NULL, "
         "priority INTEGER NOT NULL, status TEXT NOT NULL, auto INTEGER NOT NULL, detail TEXT, "
         "facility TEXT, occurred_at TEXT NOT NULL, raised_at TEXT NOT NULL, raised_by TEXT, "
@@ -77,8 +77,9 @@ class ExceptionQueueStore(ViewStore):
     )
 
     def create_views(self) -> None:
-        # A queue written by an older version lacks columns: drop it and its position,
-        # and the runner rebuilds it from the log (read models are disposable).
+        # A queue written by an older version lacks columns (before issue 16 the team
+        # was called `owner`): drop it and its position, and the runner rebuilds it from
+        # the log (read models are disposable).
         if self._columns() and set(COLUMNS) - self._columns():
             with self.datastore.transaction(commit=True) as c:
                 c.execute("DROP TABLE exception_queue")
@@ -97,7 +98,7 @@ class ExceptionQueueStore(ViewStore):
             self.upsert(c, "exception_queue", "exception_id", COLUMNS, rows)
 
     def open(self, *, overdue_at: datetime | None = None, code: str | None = None,
-             owner: str | None = None, assignee: str | None = None,
+             team: str | None = None, assignee: str | None = None,
              breached: bool = False, escalated: bool = False,
              limit: int = 1000) -> list[dict[str, Any]]:
         """Open exceptions in working order; only the overdue ones with `overdue_at`,
@@ -106,7 +107,7 @@ class ExceptionQueueStore(ViewStore):
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
-        for column, value in (("code", code), ("owner", owner), ("assignee", assignee)):
+        for column, value in (("code", code), ("team", team), ("assignee", assignee)):
             if value:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -189,7 +190,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "parcel_id": str(parcel.id),
         "code": str(record.code),
         "severity": str(record.severity),
-        "owner": record.acting_team,
+        "team": record.team,
         "customer_facing": int(record.customer_facing),
         "customer_tier": str(tier),
         # Severity first; a large account ahead of others only at equal severity.

@@ -32,14 +32,20 @@ def _rename(row: dict[str, Any], old: str, new: str) -> None:
 def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
     """The fixture's expectations with what was renamed since, values untouched: an
     exception's occurrence key was called `cause` (ExceptionRaised v1, which the code
-    now upcasts to v2; its records, issues and queue rows followed)."""
+    now upcasts to v2; its records, issues and queue rows followed). And "owner" meant
+    three things (issue 16): a record's rule's team is `rule_team`, the team it was
+    handed to `handed_to`, and a queue row's team that must act `team` (the stored
+    events keep their field names: `owner`, `new_owner`)."""
     for parcel in want["parcels"].values():
         for record in parcel["exceptions"].values():
             _rename(record, "cause", "occurrence")
+            _rename(record, "owner", "rule_team")
+            _rename(record, "team", "handed_to")
         for issue in parcel["state"]["issues"].values():
             _rename(issue, "cause", "occurrence")
     for row in want["read_models"]["exceptions"]:
         _rename(row, "cause", "occurrence")
+        _rename(row, "owner", "team")
     for tracking_no, items in want["histories"].items():
         for item, details in zip(items, want["revealed"][tracking_no], strict=True):
             if item["type"] == "exception_raised":

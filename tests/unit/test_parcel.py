@@ -182,7 +182,7 @@ def test_an_exception_scan_raises_its_code_and_sets_its_flag():
     record(parcel, *journey()[:3], scan("exception", "SZX-HUB-01", 2.2, exception_code="damaged"))
     assert Flag.DAMAGED in parcel.state.flags
     [exc] = parcel.open_exceptions
-    assert (exc.code, exc.owner, exc.customer_facing) == (ExceptionCode.DAMAGED, "hub", True)
+    assert (exc.code, exc.rule_team, exc.customer_facing) == (ExceptionCode.DAMAGED, "hub", True)
 
 
 def test_a_scan_before_the_manifest_creates_an_unmanifested_parcel_that_the_manifest_completes():

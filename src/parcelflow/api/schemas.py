@@ -193,7 +193,8 @@ class QueueRow(BaseModel):
     tracking_no: str
     code: str
     severity: str
-    owner: str
+    team: str = Field(description="the team that must act: the rule's team, or the team "
+                      "it was handed to")
     customer_facing: int
     customer_tier: str
     priority: int
@@ -209,7 +210,8 @@ class QueueRow(BaseModel):
     next_due: str | None
     acknowledged_at: str | None
     acknowledged_by: str | None
-    assignee: str | None
+    assignee: str | None = Field(description="the person who has it (staff:NAME): the first "
+                                 "to acknowledge it, or whom it was handed or escalated to")
     resolved_at: str | None
     resolved_by: str | None
     outcome: str | None
@@ -290,7 +292,8 @@ class Contact(OnParcel):
 class Escalate(OnParcel):
     reason: PlainText = Field(min_length=1, max_length=500)
     to: TeamName | None = Field(None, description="default: the policy's escalation team")
-    new_owner: StaffName | None = None
+    assignee: StaffName | None = Field(None, description=(
+        "the new assignee (a supervisor's act, or the current assignee's)"))
 
 
 class Reopen(OnParcel):

@@ -87,7 +87,7 @@ class Policy:
     delay_statuses: frozenset[Status] = OWING_DELIVERY
     # A late parcel whose route gives no estimate gets this long from now as its ETA.
     delayed_eta_fallback: timedelta = timedelta(hours=24)
-    # Who hears about a missed SLA clock (the exception's owner keeps it).
+    # Who hears about a missed SLA clock (the exception's assignee keeps it).
     escalation_team: str = "cs_supervisors"
     # Compensation: insured parcels up to the declared value; uninsured ones the lesser
     # of the claimed loss and this multiple of the postage.

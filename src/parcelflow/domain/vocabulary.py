@@ -234,7 +234,7 @@ class ExceptionCode(Term):
 @dataclass(frozen=True)
 class ExceptionRule:
     severity: Severity
-    owner: Actor  # who must act
+    team: Actor  # the team that must act
     customer_facing: bool  # is the customer told proactively
     description: str
     flag: Flag | None = None  # the flag an open exception of this code sets
