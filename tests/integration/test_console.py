@@ -308,3 +308,19 @@ def test_an_auditor_sees_a_tampered_parcel_flagged_and_others_intact(console, po
     assert "Tampered: the chain is broken</strong> at event 3" in flagged
     sign_in(api, "cs_agent")
     assert api.client.get("/console/audit", params={"tracking_no": bad}).status_code == 403
+
+
+def test_the_team_filter_finds_an_exception_handed_to_any_team(console):
+    api = console
+    first, second = _parcel(api, 1), _parcel(api, 2)
+    handed, other = _raise(api, first), _raise(api, second)
+    csrf = sign_in(api, "cs_agent")
+    base = f"/console/exceptions/{first}/{handed}"
+    api.client.post(f"{base}/acknowledge", data={"csrf_token": csrf})
+    r = api.client.post(f"{base}/hand-over", data={"csrf_token": csrf, "to_team": "claims_team"})
+    assert "Done: Hand over." in r.text and "claims_team" in r.text
+    api.catch_up("exceptions")
+    page = api.client.get("/console/queue", params={"team": "claims_team"}).text
+    assert handed in page and other not in page
+    r = api.client.get("/console/queue", params={"team": "Claims Team!"})
+    assert r.status_code == 422 and "team:" in r.text

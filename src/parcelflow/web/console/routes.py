@@ -10,6 +10,7 @@ and the same workflow service records the event; its refusals are the API's word
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -21,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from parcelflow.adapters.credentials import Role
 from parcelflow.api.context import context
 from parcelflow.api.problems import Problem
-from parcelflow.api.routers.exceptions import ACTIONS, READERS, WORKERS, by, run_write, staff_id
+from parcelflow.api.routers.exceptions import ACTIONS, READERS, WORKERS, run_write, staff_id
 from parcelflow.application.audit import history
 from parcelflow.application.claims import Claims
 from parcelflow.application.complaints import Complaints
@@ -50,7 +51,7 @@ ACTION_BY_NAME = {a.name: a for a in ACTIONS}
 ACTION_LABELS = {"acknowledge": "Acknowledge", "contact": "Record contact",
                  "hand-over": "Hand over", "escalate": "Escalate", "resolve": "Resolve",
                  "reopen": "Reopen"}
-TEAM_COLUMN = "owner"  # the read model's column for the team that must act
+_TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # api.schemas.TeamName
 
 
 # ---- signing in and out ------------------------------------------------------------------
@@ -99,8 +100,8 @@ def _queue_query(code: str | None, team: str | None, assignee: str | None, breac
     field, never repeating the value)."""
     if code and code not in {c.value for c in ExceptionCode}:
         raise Refused(422, "code: not one of the exception codes")
-    if team and team not in {a.value for a in Actor}:
-        raise Refused(422, "team: not one of the teams")
+    if team and not _TEAM.fullmatch(team):
+        raise Refused(422, "team: a team's name (lower-case letters, digits, _ and -)")
     if assignee and len(assignee) > 64:
         raise Refused(422, "assignee: at most 64 characters")
     return {"code": code or None, "team": team or None, "assignee": assignee or None,
@@ -112,15 +113,15 @@ def _rows(request: Request, staff: Staff, query: dict[str, Any]) -> dict[str, An
     now = ctx.service.clock()
     assignee = staff_id(staff.name) if query["mine"] else (
         staff_id(query["assignee"]) if query["assignee"] else None)
-    filters: dict[str, Any] = {TEAM_COLUMN: query["team"]}
     rows = ctx.exceptions.open(overdue_at=now if query["overdue"] else None, code=query["code"],
-                               assignee=assignee, breached=query["breached"],
-                               escalated=query["escalated"], limit=200, **filters)
+                               team=query["team"], assignee=assignee,
+                               breached=query["breached"], escalated=query["escalated"],
+                               limit=200)
     shown = []
     for row in rows:
         due = parse_time(row["next_due"])
         clock = "first response" if not row["acknowledged_at"] else "resolution"
-        shown.append({**row, "team": row[TEAM_COLUMN], "clock": clock,
+        shown.append({**row, "clock": clock,
                       "words": clock_words(due, now)})
     by_code = ctx.exceptions.open_by_code()
     return {"rows": shown, "total": sum(by_code.values()), "by_code": sorted(by_code.items()),
@@ -144,7 +145,7 @@ async def queue_page(request: Request, staff: Staff = Depends(signed_in),
     data = await run_in_threadpool(_rows, request, staff, query)
     return render(request, "console/queue.html", staff=staff, query=query,
                   refresh=_refresh_url(query), codes=[c.value for c in ExceptionCode],
-                  teams=[a.value for a in Actor], **data)
+                  teams=_teams(request), **data)
 
 
 @router.get("/queue/rows")
@@ -156,6 +157,13 @@ async def queue_rows(request: Request, staff: Staff = Depends(signed_in),
     data = await run_in_threadpool(_rows, request, staff, query)
     return render(request, "console/_queue_live.html", staff=staff, query=query,
                   refresh=_refresh_url(query), **data)
+
+
+def _teams(request: Request) -> list[str]:
+    """The teams to suggest: the rules' own and the policy's escalation team (a hand-over
+    may name any other)."""
+    policy = context(request).service.policy
+    return sorted({a.value for a in Actor} | {policy.escalation_team})
 
 
 def _refresh_url(query: dict[str, Any]) -> str:
@@ -237,7 +245,7 @@ async def exception_action(request: Request, tracking_no: str, exception_id: Exc
         body = take.body.model_validate({**fields, "tracking_no": tracking_no})
         take.check(body, staff.credential)
         await run_in_threadpool(run_write, ctx, lambda: take.run(
-            ExceptionWorkflow(ctx.service), exception_id, body, by(staff.credential)))
+            ExceptionWorkflow(ctx.service), exception_id, body, staff.credential))
     except ValidationError as e:
         return await _refused_on_page(request, staff, tracking_no, exception_id, 422,
                                       field_errors(e))
