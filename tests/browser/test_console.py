@@ -69,6 +69,8 @@ def test_an_agent_sees_a_new_exception_appear_and_works_it_and_the_api_shows_it(
     page.evaluate("() => { window.notReloaded = true; }")
     no = _parcel(site)
     exc = _raise(site, no)
+    for code in ("address_issue", "recipient_absent"):  # company in the queue
+        _raise(site, _parcel(site), code)
     site.catch_up()  # what `parcelflow project --follow` does
     row = page.get_by_role("link", name="damaged").and_(
         page.locator(f'a[href="/console/exceptions/{no}/{exc}"]'))
