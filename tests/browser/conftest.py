@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from parcelflow.bootstrap import build_service
 from parcelflow.projections.registry import runners
 from parcelflow.settings import Settings
 from tests.support.browser import DESKTOP, launch
+from tests.support.builders import Clock
 from tests.support.postgres import fresh_database
 from tests.support.serving import serving
 
@@ -34,6 +36,7 @@ class Site:
     log_path: Path
     settings: Settings
     service: Any
+    clock: Clock
     tokens: dict[str, str] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
@@ -51,16 +54,22 @@ class Site:
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
-    def register(self, *manifests: dict[str, Any]) -> None:
-        answer = self.post("/v1/parcels", list(manifests), self.token(Kind.MANIFESTS, "orders"))
-        assert answer["accepted"] == len(manifests), answer
+    def register(self, *manifests: dict[str, Any], at: datetime) -> None:
+        """Parcels registered at `at` (the order system's clock), as `POST /v1/parcels`
+        would, so their scans can follow in the past."""
+        self.clock.now = at
+        report = self.service.register(list(manifests))
+        assert [str(r.status) for r in report.results] == ["accepted"] * len(manifests), report
 
     def scan(self, *scans: dict[str, Any]) -> None:
-        """Scans through the API, each with its own facility's scanner key."""
+        """Scans through the API, each facility's with its own scanner key."""
+        by_facility: dict[str, list[dict[str, Any]]] = {}
         for s in scans:
-            token = self.token(Kind.SCANNER, f"scanner-{s['facility']}", facility=s["facility"])
-            answer = self.post("/v1/scans", [s], token)
-            assert answer["accepted"] == 1, answer
+            by_facility.setdefault(s["facility"], []).append(s)
+        for facility, batch in by_facility.items():
+            token = self.token(Kind.SCANNER, f"scanner-{facility}", facility=facility)
+            answer = self.post("/v1/scans", batch, token)
+            assert answer["accepted"] == len(batch), answer
 
     def catch_up(self) -> None:
         """What `parcelflow project --follow` does in production, done now."""
@@ -80,7 +89,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("site")
     with fresh_database() as db:
         settings = Settings(_env_file=None, database_url=db)  # type: ignore[call-arg]
-        service = build_service(settings)
+        clock = Clock()
+        service = build_service(settings, clock=clock)
         try:
             # A fixed cookie key, and lookup limits no test run reaches by accident (the
             # proof limit keeps its default: a test counts up to it).
@@ -88,7 +98,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                          PARCELFLOW_API_LOOKUP_LIMIT_PER_ADDRESS="100000/minute",
                          PARCELFLOW_API_LOOKUP_LIMIT_PER_PARCEL="100000/minute"
                          ) as (base, _, log_path):
-                yield Site(base, db, log_path, settings, service)
+                yield Site(base, db, log_path, settings, service, clock)
         finally:
             service.close()
 
@@ -118,11 +128,17 @@ class Pages:
              java_script: bool = True) -> Any:
         context = self.browser.new_context(locale=locale, viewport=viewport,
                                            java_script_enabled=java_script)
+        context.set_default_timeout(10_000)
         self.contexts.append(context)
         page = context.new_page()
+        # A page answered 404 or 422 is a page too (the console reports it as a failed
+        # load): what counts is a script error, a CSP refusal, or an asset that failed.
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
+                if m.type in ("error", "warning")
+                and not m.text.startswith("Failed to load resource") else None)
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        page.on("response", lambda r: self.console.append(f"{r.status}: {r.url}")
+                if r.status >= 400 and r.request.resource_type != "document" else None)
         return page
 
 
@@ -139,3 +155,10 @@ def pages(browser: Any) -> Iterator[Pages]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def parcels(site: Site) -> Any:
+    from tests.browser.parcels import seed
+
+    return seed(site)

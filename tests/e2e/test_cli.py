@@ -117,6 +117,12 @@ def test_demo_tells_what_happened_on_the_embedded_default(tmp_path):
     shown = subprocess.run([*PARCELFLOW, "history", number, "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["tracking_no"] == number
+    assert f"http://127.0.0.1:8000/track/{number}" in done.stdout
+    # The read models are up to date: `serve` shows the parcel on its tracking page.
+    lag = subprocess.run([*PARCELFLOW, "lag", "--json"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert lag.returncode == 0, lag.stderr
+    assert all(row["behind"] == 0 for row in json.loads(lag.stdout)), lag.stdout
 
 
 def test_no_personal_data_in_any_log_line(tmp_path):

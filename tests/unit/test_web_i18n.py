@@ -35,3 +35,14 @@ def test_every_phrase_of_the_pages_is_in_both_languages():
 def test_a_phrase_missing_in_one_language_is_refused_at_load():
     with pytest.raises(MissingTranslation, match="zh-CN lacks track.x"):
         Catalogue.checked({"en": {"track.x": "X"}, "zh-CN": {}})
+
+
+def test_every_status_event_and_complaint_category_has_words_for_customers():
+    from parcelflow.domain.vocabulary import ComplaintCategory, ComplaintStatus, Fact, ScanType, Status
+
+    catalogue = Catalogue.load()
+    wanted = [f"track.status.{s}" for s in Status] + \
+        [f"track.event.{e}" for e in (*ScanType, *Fact)] + \
+        [f"track.categories.{c}" for c in ComplaintCategory] + \
+        [f"track.complaint_status.{c}" for c in ComplaintStatus]
+    assert [k for k in wanted if not catalogue.has(k)] == []

@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -88,26 +89,19 @@ def language(request: Request) -> str:
 
 
 def render(request: Request, template: str, *, status: int = 200,
-           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+           headers: dict[str, str] | None = None, here: str | None = None,
+           **context: Any) -> HTMLResponse:
     """The template rendered in the request's language, as an HTML answer.
 
     Every template gets `t(key, **values)` (the words), `lang`, `switch` (the other
     languages, each with the link that switches to it and comes back here), `static(path)`,
     `when(moment)` (a time as people of that language read it, in the network's zone)
-    and `request`.
+    and `request`. `here`: the page the switch links come back to (for an answer to a
+    POST, the page the form was on; default: this URL).
     """
     w = web(request)
     lang = language(request)
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    zone = getattr(request.app.state, "ctx", None)
-    zone = zone.service.network.zone if zone else None
-
-    def when(moment: str | datetime | None) -> str:
-        if not moment:
-            return ""
-        at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-        return local_time(at, lang, zone) if zone else at.isoformat()
-
+    here = here or request.url.path + (f"?{request.url.query}" if request.url.query else "")
     values = {
         "t": lambda key, **v: w.catalogue.text(lang, key, **v),
         "lang": lang,
@@ -116,7 +110,7 @@ def render(request: Request, template: str, *, status: int = 200,
                    for other in LANGUAGES if other != lang],
         "static": lambda path: f"{STATIC_PATH}/{path}",
         "htmx": f"{STATIC_PATH}/{HTMX}",
-        "when": when,
+        "when": time_words(request),
         "request": request,
         **context,
     }
@@ -125,6 +119,22 @@ def render(request: Request, template: str, *, status: int = 200,
     response.headers["Content-Language"] = lang
     response.headers.setdefault("Cache-Control", "no-store")  # pages show live state
     return response
+
+
+def time_words(request: Request) -> Callable[[str | datetime | None], str]:
+    """Times as people of the request's language read them, in the network's zone (the
+    customer notifications' format)."""
+    lang = language(request)
+    ctx = getattr(request.app.state, "ctx", None)
+    zone = ctx.service.network.zone if ctx else timezone.utc
+
+    def when(moment: str | datetime | None) -> str:
+        if not moment:
+            return ""
+        at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return local_time(at, lang, zone)
+
+    return when
 
 
 router = APIRouter(include_in_schema=False)
