@@ -23,6 +23,7 @@ SENDER = manifest()["sender"]
 
 
 def _parcel(site, scans: int = 3) -> str:
+    """A parcel on its way since 30 hours ago."""
     n = site.new_number()
     t0 = (datetime.now(CST) - timedelta(hours=30)).replace(microsecond=0)
     site.register(manifest(n), at=t0 - timedelta(hours=2))
