@@ -219,6 +219,9 @@ class Settings(BaseSettings):
     api_staff_token_lifetime: timedelta = Field(
         timedelta(hours=12), description="how long a staff token is valid (scanner and "
         "manifests keys do not expire; revoke or rotate them)")
+    console_session_idle: timedelta = Field(
+        timedelta(minutes=30), description="a staff console session ends after this long "
+        "without a request (and with its staff token's expiry, whichever comes first)")
     api_ops_limit_per_address: str = Field(
         "120/minute", description="/metrics, /readyz and /openapi.json requests per client "
         "address")

@@ -6,8 +6,8 @@ htmx (vendored in static/vendor/) is there for the pages that update in place. T
 call the same application services and read the same read models as the API, through
 the API's context (`parcelflow.api.context`): no second code path.
 
-Adding an area of pages (the console): a module with an `APIRouter` named `router`,
-listed in `PAGES`; its words in `messages/<area>.toml`, its templates in
+Adding an area of pages (the console): a module with an `APIRouter` named `router`
+(and optionally `install(app)`), listed in `PAGES`; its words in `messages/<area>.toml`, its templates in
 `templates/<area>/`.
 """
 
@@ -35,6 +35,7 @@ from parcelflow.web.security import SecurityHeaders
 # The page areas mount_web includes, by module: each has an APIRouter named `router`.
 PAGES: tuple[str, ...] = (
     "parcelflow.web.track",
+    "parcelflow.web.console",
 )
 STATIC_PATH = "/static"
 HTMX = "vendor/htmx-2.0.11.min.js"
@@ -167,6 +168,9 @@ def mount_web(app: FastAPI, settings: Settings, pages: tuple[str, ...] = PAGES) 
     app.state.web = build_web(settings)
     app.include_router(router)
     for name in pages:
-        app.include_router(importlib.import_module(name).router)
+        area = importlib.import_module(name)
+        app.include_router(area.router)
+        if hasattr(area, "install"):  # an area's own exception handlers (the console's)
+            area.install(app)
     app.mount(STATIC_PATH, StaticFiles(packages=[("parcelflow.web", "static")]), name="static")
     app.add_middleware(SecurityHeaders)
