@@ -87,6 +87,18 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL,
         description="sqlite:///path (the embedded default) or postgresql://user@host:port/db",
     )
+    database_pool_size: int | None = Field(
+        None, ge=1, le=100,
+        description="PostgreSQL connections each process keeps open (default: what the "
+        "process needs: for `project --follow` one per read model it follows, one for "
+        "writes and one listening for new events; 4 elsewhere)")
+    database_pool_overflow: int | None = Field(
+        None, ge=0, le=100,
+        description="connections a process may open beyond that under load, closed when "
+        "idle (default: none for `project --follow`, 10 elsewhere)")
+    database_application_name: str = Field(
+        "parcelflow", min_length=1, max_length=63, pattern=r"^[ -~]+$",
+        description="application_name of every PostgreSQL connection (pg_stat_activity)")
     kafka_bootstrap_servers: str | None = Field(
         None, description="host:port[,host:port]; absent: consumers follow the store directly"
     )

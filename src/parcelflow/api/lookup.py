@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from parcelflow.api.context import ApiContext
 from parcelflow.api.problems import Problem
-from parcelflow.api.tracking import coarse, full
+from parcelflow.application.tracking_document import coarse, full
 
 # One answer for "no such parcel" and "the proof does not match": a wrong phone_last4
 # must not tell a guesser anything an unknown tracking number would not.

@@ -23,6 +23,7 @@ from parcelflow.adapters.credentials import Role
 from parcelflow.api.context import context
 from parcelflow.api.problems import Problem
 from parcelflow.api.routers.exceptions import ACTIONS, READERS, WORKERS, run_write, staff_id
+from parcelflow.application.tracking_document import full
 from parcelflow.application.audit import history
 from parcelflow.application.claims import Claims
 from parcelflow.application.complaints import Complaints
@@ -174,8 +175,6 @@ def _refresh_url(query: dict[str, Any]) -> str:
 # ---- an exception ------------------------------------------------------------------------
 
 def _exception_page(request: Request, tracking_no: str, exception_id: str) -> dict[str, Any]:
-    from parcelflow.api.tracking import full
-
     ctx = context(request)
     service = ctx.service
     try:
