@@ -17,8 +17,11 @@ from tests.support.tamper import tamper
 PARCELFLOW = [sys.executable, "-m", "parcelflow"]
 
 
-def run(args: list[str], db: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+def run(args: list[str], db: str, cwd: Path, stdin: str | None = None,
+        columns: int | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it; `columns`: as if on a terminal that wide."""
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
+           **({"COLUMNS": str(columns)} if columns else {})}
     return subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
 

@@ -5,23 +5,18 @@ at narrow widths (and named), `--wide` shows everything."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 
 import pytest
 
-from tests.e2e.test_cli import PARCELFLOW, write_lines
+from tests.e2e.test_cli import run, write_lines
 from tests.support.builders import journey, manifest, recent_start, tracking
 
 MINUTE = r"\d{4}-\d\d-\d\d \d\d:\d\d"
 
 
 def at_width(width: int, args: list[str], db: str, cwd) -> str:
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
-           "COLUMNS": str(width)}
-    done = subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = run(args, db, cwd, columns=width)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

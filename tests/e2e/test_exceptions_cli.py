@@ -112,10 +112,7 @@ def test_detect_every_runs_passes_until_interrupted(tmp_path):
 
 
 def _printed_at(width: int, args, db, cwd) -> str:
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
-           "COLUMNS": str(width)}
-    done = subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = run(args, db, cwd, columns=width)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

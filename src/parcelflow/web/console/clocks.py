@@ -20,11 +20,14 @@ class ClockWords:
 
 
 def span(delta: timedelta) -> str:
-    """A duration as people say it in a queue: minutes under 2 hours, hours under 2 days,
-    then days (rounded down: "due in 59 min" is not yet an hour)."""
-    minutes = int(delta.total_seconds() // 60)
+    """A duration as people say it in a queue: minutes under an hour, hours and minutes
+    under two, hours under two days, then days (rounded down: "due in 59 min" is not yet
+    an hour)."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 60:
+        return f"{minutes} min"
     if minutes < 120:
-        return f"{max(minutes, 0)} min"
+        return f"1 h {minutes - 60} min" if minutes > 60 else "1 h"
     hours = minutes // 60
     if hours < 48:
         return f"{hours} h"
