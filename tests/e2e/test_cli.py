@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from parcelflow.domain.ids import parcel_id
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, recent_start, scan, tracking
 from tests.support.tamper import tamper
 
 PARCELFLOW = [sys.executable, "-m", "parcelflow"]
@@ -184,3 +184,24 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
     assert missing.returncode == 1 and "no parcel" in missing.stderr
     bad_day = run(["stats", "--day", "22-11-2026"], db, tmp_path)
     assert bad_day.returncode == 2
+
+
+def test_a_scan_at_an_unknown_facility_is_shown_on_the_parcel_and_in_the_statistics(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    t0 = recent_start()
+    stray = scan("arrival", "ZZZ-HUB-99", 2.2, 1, t0=t0)
+    write_lines(tmp_path / "m.jsonl", [manifest(1)])
+    write_lines(tmp_path / "s.jsonl", [*journey(1, t0=t0)[:3], stray])
+    assert run(["register", "m.jsonl"], db, tmp_path).returncode == 0
+    ingested = run(["ingest", "s.jsonl", "--json"], db, tmp_path)
+    assert json.loads(ingested.stdout)["accepted"] == 4  # kept, as every scan is
+    tracked = run(["track", tracking(1)], db, tmp_path, columns=120)
+    assert "data quality: scanned at ZZZ-HUB-99, which is not in the network registry" in \
+        tracked.stdout
+    day = stray["occurred_at"][:10]
+    stats = run(["stats", "--day", day], db, tmp_path, columns=120)
+    assert stats.returncode == 0, stats.stderr
+    assert "data quality: 1 scans at facilities not in the network registry (kept): " \
+        "ZZZ-HUB-99 1" in " ".join(stats.stdout.split())
+    report = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+    assert report["network"]["unknown_facility_scans"] == 1
