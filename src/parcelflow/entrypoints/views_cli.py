@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from parcelflow.application.tracking_document import full
 from parcelflow.entrypoints.cli_support import (
     JsonFlag,
     TrackingArg,
@@ -54,7 +55,14 @@ NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ig
 def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         "--follow", help="Keep following the log until interrupted.")] = False) -> None:
     """Bring the read models up to date with the event log (once, or following it)."""
-    svc = service()
+    from parcelflow.adapters.store import Pool
+    from parcelflow.bootstrap import build_service
+    from parcelflow.projections.registry import PROJECTIONS
+
+    # Following: one connection per read model (its reads), one for the writes, one
+    # listening for new events on behalf of all; nothing more under load.
+    following = len(set(names or PROJECTIONS))
+    svc = build_service(pool=Pool(size=following + 2, overflow=0)) if follow else service()
     chosen = runners(svc, names)
     if not follow:
         for runner in chosen:
@@ -149,27 +157,31 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
         row = catch_up(svc, "tracking").projection.view.get(tracking_no)
     if row is None:
         fail(f"no parcel with tracking number {tracking_no}")
+    doc = full(row)  # the API's document: one renderer for both surfaces
     if as_json:
-        print_json(row)
+        print_json(doc)
         return
-    flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
-    out.print(styled((tracking_no, "bold"), f": {row['status']}{flags}"), highlight=False)
-    place = f"{row['facility']} ({row['city']})" if row["facility"] else "not scanned yet"
-    out.print(f"  at {place}; last event {row['last_event']} at {local(row['last_event_at'])}")
-    out.print(f"  promised by {local(row['promised_by'])}; ETA {local(row['eta'])}; next: "
-              f"{row['next_activity'] or '—'} {row['next_facility'] or ''}".rstrip())
-    receiver = row.get("receiver") or {}
+    flags = f" [{', '.join(doc['flags'])}]" if doc["flags"] else ""
+    out.print(styled((tracking_no, "bold"), f": {doc['status']}{flags}"), highlight=False)
+    location, step = doc["location"], doc["next_expected"] or {}
+    place = f"{location['facility']} ({location['city']})" if location["facility"] else (
+        "not scanned yet")
+    out.print(f"  at {place}; last event {doc['last_event']} at {local(doc['last_event_at'])}")
+    out.print(f"  promised by {local(doc['promised_by'])}; ETA {local(doc['eta'])}; next: "
+              f"{step.get('activity') or '—'} {step.get('facility') or ''}".rstrip())
+    receiver = doc["receiver"] or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
                   f"{receiver.get('address')}", highlight=False)
-    if row["delivered_at"]:
-        out.print(f"  delivered {local(row['delivered_at'])}, signed by {row['signed_by']}")
-    out.print(f"  open exceptions: {row['open_exceptions']}")
-    for problem in row["data_problems"]:
+    if doc["delivered"]:
+        out.print(f"  delivered {local(doc['delivered']['at'])}, "
+                  f"signed by {doc['delivered']['signed_by']}")
+    out.print(f"  open exceptions: {doc['open_exceptions']}")
+    for problem in row["data_problems"]:  # for staff: not part of the customers' document
         out.print(f"  data quality: scanned at {problem['facility']}, which is not in the "
                   f"network registry ({local(problem['occurred_at'])}; kept)", highlight=False)
     table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
-    for item in row["timeline"]:
+    for item in doc["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
                                           ("voided", item["voided"])) if on)
         table.add_row(local(item["occurred_at"]), item["description"],
