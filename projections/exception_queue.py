@@ -80,21 +80,10 @@ class ExceptionQueueStore(ViewStore):
     )
 
     def create_views(self) -> None:
-        # A queue written by an older version lacks columns (before issue 16 the team
-        # was called `owner`): drop it and its position, and the runner rebuilds it from
-        # the log (read models are disposable).
-        if self._columns() and set(COLUMNS) - self._columns():
-            with self.datastore.transaction(commit=True) as c:
-                c.execute("DROP TABLE exception_queue")
-                c.execute(f"DELETE FROM {self.name}_tracking")
+        # A queue written by an older version (before issue 16 the team was called
+        # `owner`) is rebuilt from the log.
+        self.rebuild_if_older("exception_queue", set(COLUMNS))
         super().create_views()
-
-    def _columns(self) -> set[str]:
-        statement = ("SELECT column_name AS name FROM information_schema.columns "
-                     "WHERE table_name = 'exception_queue' AND table_schema = current_schema()"
-                     if self.is_postgres
-                     else "SELECT name FROM pragma_table_info('exception_queue')")
-        return {r["name"] for r in self.query(statement)}
 
     def write_rows(self, rows: list[dict[str, Any]], tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:

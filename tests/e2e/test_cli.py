@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from parcelflow.domain.ids import parcel_id
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, recent_start, scan, tracking
 from tests.support.tamper import tamper
 
 PARCELFLOW = [sys.executable, "-m", "parcelflow"]
@@ -178,9 +178,13 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
 
     queue = json.loads(run(["exceptions", "--json"], db, tmp_path).stdout)
     assert [(r["tracking_no"], r["code"]) for r in queue] == [(tracking(1), "damaged")]
-    day = t0.date().isoformat()
-    stats = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
-    assert stats["network"]["scans"] >= 3 and stats["network"]["exceptions"] == {"damaged": 1}
+    def stats_on(day: str) -> dict:
+        return json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+
+    # Visits count on the day they began, exceptions on the day the problem was reported
+    # (started after 21:30 in Shenzhen, these are two days).
+    assert stats_on(t0.date().isoformat())["network"]["scans"] >= 3
+    assert stats_on(damaged["occurred_at"][:10])["network"]["exceptions"] == {"damaged": 1}
     lag = json.loads(run(["lag", "--json"], db, tmp_path).stdout)
     assert {row["projection"] for row in lag} == {"tracking", "exceptions", "stats", "cases"}
     rebuilt = run(["rebuild", "tracking"], db, tmp_path)
@@ -213,3 +217,24 @@ def test_track_json_is_the_document_the_api_returns_for_the_same_parcel(
             answer = api.client.get(f"/v1/parcels/{tracking(n)}", params={"phone_last4": "4321"})
             assert answer.status_code == 200, answer.text
             assert shown[n] == answer.json()
+
+
+def test_a_scan_at_an_unknown_facility_is_shown_on_the_parcel_and_in_the_statistics(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    t0 = recent_start()
+    stray = scan("arrival", "ZZZ-HUB-99", 2.2, 1, t0=t0)
+    write_lines(tmp_path / "m.jsonl", [manifest(1)])
+    write_lines(tmp_path / "s.jsonl", [*journey(1, t0=t0)[:3], stray])
+    assert run(["register", "m.jsonl"], db, tmp_path).returncode == 0
+    ingested = run(["ingest", "s.jsonl", "--json"], db, tmp_path)
+    assert json.loads(ingested.stdout)["accepted"] == 4  # kept, as every scan is
+    tracked = run(["track", tracking(1)], db, tmp_path, columns=120)
+    assert "data quality: scanned at ZZZ-HUB-99, which is not in the network registry" in \
+        tracked.stdout
+    day = stray["occurred_at"][:10]
+    stats = run(["stats", "--day", day], db, tmp_path, columns=120)
+    assert stats.returncode == 0, stats.stderr
+    assert "data quality: 1 scans at facilities not in the network registry (kept): " \
+        "ZZZ-HUB-99 1" in " ".join(stats.stdout.split())
+    report = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+    assert report["network"]["unknown_facility_scans"] == 1

@@ -205,7 +205,7 @@ def test_refusals_are_the_workflows_own_words_and_change_nothing(console):
     assert r.status_code == 422 and "to_agent, to_team" in r.text
     csrf = sign_in(api, "supervisor")
     r = api.client.post(f"{base}/resolve", data={"csrf_token": csrf, "outcome": "compensated"})
-    assert r.status_code == 409 and "owner" in r.text
+    assert r.status_code == 409 and "assigned to" in r.text
     assert api.service.get(no).exceptions[exc].status == "acknowledged"
 
 

@@ -383,3 +383,30 @@ class CorrectionDone(Closed):
     version: int = Field(description="the correction's own event")
     position: int = Field(description="log head after the correction; read models show it "
                           "once their position reaches this")
+
+
+# ---- statistics ----------------------------------------------------------------------
+
+
+class StatsRow(Closed):
+    """One facility's figures on a day (or the network's)."""
+
+    scans: int
+    parcels: int
+    deliveries: int
+    on_time_deliveries: int
+    on_time_rate: float | None
+    exceptions: dict[str, int] = Field(description="exceptions by code")
+    hub_visits: int
+    scan_compliance: float | None
+    first_response_sla: float | None
+    resolution_sla: float | None
+    unknown_facility_scans: int = Field(description=(
+        "a data-quality problem: scans kept although their facility is not in the network "
+        "registry"))
+
+
+class StatsReport(Closed):
+    day: str
+    network: StatsRow
+    facilities: dict[str, StatsRow]

@@ -177,6 +177,9 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
         out.print(f"  delivered {local(doc['delivered']['at'])}, "
                   f"signed by {doc['delivered']['signed_by']}")
     out.print(f"  open exceptions: {doc['open_exceptions']}")
+    for problem in row["data_problems"]:  # for staff: not part of the customers' document
+        out.print(f"  data quality: scanned at {problem['facility']}, which is not in the "
+                  f"network registry ({local(problem['occurred_at'])}; kept)", highlight=False)
     table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
     for item in doc["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
@@ -221,4 +224,10 @@ def stats(
     table = fitted(STATS_COLUMNS, cells, width=out.width, wide=wide,
                    title=f"Service day {report['day']}")
     print_table(out, table)
+    unknown = {name: row["unknown_facility_scans"] for name, row in report["facilities"].items()
+               if row["unknown_facility_scans"]}
+    if unknown:
+        out.print(f"data quality: {report['network']['unknown_facility_scans']} scans at "
+                  "facilities not in the network registry (kept): "
+                  + ", ".join(f"{name} {n}" for name, n in unknown.items()), highlight=False)
 
