@@ -20,7 +20,6 @@ that were handled before the culprit was found stay handled.
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +39,7 @@ from eventsourcing.persistence import (
 )
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from parcelflow.consumers.retrying import retrying
+from parcelflow.consumers.retrying import error_summary, retrying
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters.kafka import Message, send_all
@@ -72,13 +71,9 @@ class DeadLetter:
 
 
 def failure_reason(error: BaseException) -> str:
-    """What tripped over a record: the exception's type and where it was raised (the
-    innermost frame of parcelflow's own code), never its message."""
-    ours = [(frame.f_globals.get("__name__", "?"), frame.f_code.co_name, line)
-            for frame, line in traceback.walk_tb(error.__traceback__)
-            if str(frame.f_globals.get("__name__", "")).startswith("parcelflow")]
-    where = f" in {ours[-1][0]}.{ours[-1][1]}:{ours[-1][2]}" if ours else ""
-    return f"could not be processed: {type(error).__name__}{where}"
+    """What tripped over a record: the exception's type and where it was raised, never
+    its message."""
+    return f"could not be processed: {error_summary(error)}"
 
 
 class BatchConsumer:
