@@ -60,6 +60,12 @@ def test_control_characters_in_any_query_parameter_are_a_400(api):
     assert "UTF-8" in is_problem(r, 400)["errors"][0]["reason"]
 
 
+def test_a_query_value_without_a_parameter_name_is_a_400_not_the_whole_queue(api):
+    r = api.client.get("/v1/exceptions?=0", headers=api.auth("cs_agent"))
+    assert is_problem(r, 400)["errors"] == [{"field": "query",
+                                             "reason": "every parameter must have a name"}]
+
+
 def test_a_malformed_signature_timestamp_is_a_401_not_a_500(api):
     issued = api.key("signer", Kind.SCANNER, facility="SZX-OUT-07")
     for stamp in ("١٧٩٦١٠٧٥١٦", "9" * 5000, "-5", ""):  # Arabic-Indic digits, 5,000 digits

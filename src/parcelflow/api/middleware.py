@@ -103,7 +103,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 class QueryText:
     """Refuse query strings that are not UTF-8 or carry control characters, for every
     route at once: no parameter has a use for them, and a NUL reaches PostgreSQL only to
-    fail there (a text value cannot hold one)."""
+    fail there (a text value cannot hold one). A value without a parameter name is refused
+    too: silently ignoring it would answer as if no filter had been sent."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -127,6 +128,8 @@ def _query_problem(query: bytes) -> tuple[str, str] | None:
     except UnicodeDecodeError:  # raw bytes beyond ASCII, or a %-escape that is not UTF-8
         return "query", "must be UTF-8, percent-encoded"
     for name, value in pairs:
+        if not name:  # "?=0": a value no parameter can be meant to receive (schemathesis)
+            return "query", "every parameter must have a name"
         if _CONTROL.search(name) or _CONTROL.search(value):
             shown = name if _NAME.fullmatch(name) else "(unnamed)"
             return f"query.{shown}", "must not contain control characters"
