@@ -4,6 +4,7 @@ browser tests share them (each test has its own browser context and its own parc
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,9 +153,14 @@ def pages(browser: Any) -> Iterator[Pages]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests write their screenshots: docs/screenshots (committed, shown in the
+    README) with PARCELFLOW_WRITE_SCREENSHOTS=1, a temporary folder otherwise, so a test
+    run does not leave the working tree changed."""
+    if os.environ.get("PARCELFLOW_WRITE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="session")
