@@ -267,7 +267,8 @@ def sqlite_path(database_url: str) -> str:
     return path
 
 
-_COMMON = {"TRANSCODER_TOPIC": "parcelflow.adapters.transcoder:OrjsonTranscoder"}
+_COMMON = {"TRANSCODER_TOPIC": "parcelflow.adapters.transcoder:OrjsonTranscoder",
+           "MAPPER_TOPIC": "parcelflow.adapters.transcoder:ParcelMapper"}
 
 
 def store_env(database_url: str) -> dict[str, str]:
