@@ -22,7 +22,7 @@ def transcoders() -> tuple[JSONTranscoder, JSONTranscoder]:
     return pair
 
 
-def test_every_kind_of_event_is_stored_as_the_library_would_store_it():
+def workflow_events() -> list:
     parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
     now = T0 + timedelta(days=3)
     parcel.record_scans(as_scans(*journey()[:5], scan("arrival", "HGH-HUB-03", 18, note="破损 \"x\"\n")),
@@ -30,8 +30,13 @@ def test_every_kind_of_event_is_stored_as_the_library_would_store_it():
     parcel.raise_exception(ExceptionCode.DAMAGED, recorded_at=now, by="cs")
     parcel.amend_scan(3, {"occurred_at": T0}, reason="clock", by="a", recorded_at=now)
     parcel.revise_eta(T0 + timedelta(days=2), reason="r", by="eta", recorded_at=now)
+    parcel.change_promised_time(T0 + timedelta(days=4), reason="r", by="cs", recorded_at=now)
+    return list(parcel.collect_events())
+
+
+def test_every_kind_of_event_is_stored_as_the_library_would_store_it():
     library, ours = transcoders()
-    events = parcel.collect_events()
+    events = workflow_events()
     assert len({type(e) for e in events}) >= 5
     for event in events:
         state = dict(vars(event))
@@ -51,18 +56,6 @@ def test_uuids_one_level_down_keep_their_type_too():
                 {"pair": (1, uuid4())}, [{"plain": "x"}, uuid4()]):
         assert ours.decode(ours.encode(obj)) == library.decode(library.encode(obj))
         assert ours.encode(obj) == library.encode(obj)
-
-
-def workflow_events() -> list:
-    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
-    now = T0 + timedelta(days=3)
-    parcel.record_scans(as_scans(*journey()[:5], scan("arrival", "HGH-HUB-03", 18, note="破损 \"x\"\n")),
-                        recorded_at=now)
-    parcel.raise_exception(ExceptionCode.DAMAGED, recorded_at=now, by="cs")
-    parcel.amend_scan(3, {"occurred_at": T0}, reason="clock", by="a", recorded_at=now)
-    parcel.revise_eta(T0 + timedelta(days=2), reason="r", by="eta", recorded_at=now)
-    parcel.change_promised_time(T0 + timedelta(days=4), reason="r", by="cs", recorded_at=now)
-    return list(parcel.collect_events())
 
 
 def test_the_mapper_stores_every_kind_of_event_as_the_library_would():
