@@ -347,3 +347,15 @@ def test_replaying_the_stored_events_rebuilds_the_same_parcel():
     copy = project_aggregate(None, events)
     assert copy.state == parcel.state and copy.exceptions == parcel.exceptions
     assert copy.head_hash == parcel.head_hash
+
+
+def test_a_parcel_just_changed_holds_the_same_timeline_as_its_events_replayed():
+    from parcelflow.application.unit_of_work import replay
+
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    extra = scan("arrival", "HGH-HUB-03", 18, note="box dented")  # misrouted, with a note
+    parcel.record_scans(as_scans(*journey()[:6], extra), recorded_at=T0 + timedelta(days=3))
+    events = [*parcel.collect_events()]
+    replayed = replay(events)
+    assert [e.scan for e in parcel.entries.values()] == [e.scan for e in replayed.entries.values()]
+    assert parcel.state == replayed.state
