@@ -17,7 +17,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes go through the registered transcoding
 
@@ -122,6 +122,7 @@ class ParcelMapper(Mapper[UUID]):
     def __init__(self, transcoder: Any, compressor: Any = None, cipher: Any = None):
         super().__init__(transcoder, compressor=compressor, cipher=cipher)
         self._plans: dict[type, tuple[str, frozenset[str], tuple[str, ...]] | None] = {}
+        self._topics: dict[str, tuple[type, frozenset[str], tuple[str, ...]] | None] = {}
 
     def _fast(self) -> bool:
         return (self.cipher is None and self.compressor is None
@@ -148,3 +149,34 @@ class ParcelMapper(Mapper[UUID]):
                 return super().to_stored_event(domain_event)
         return StoredEvent(originator_id=originator_id, originator_version=originator_version,
                            topic=plan[0], state=orjson.dumps(state))
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        topic = stored_event.topic
+        try:
+            plan = self._topics[topic]
+        except KeyError:
+            cls = resolve_topic(topic)
+            found = _flat_plan(cls) if self._fast() else None
+            plan = self._topics[topic] = (cls, *found) if found else None
+        if plan is None or type(stored_event.originator_id) is not UUID:
+            return super().to_domain_event(stored_event)
+        cls, names, times = plan
+        data = stored_event.state
+        state = orjson.loads(data)
+        if state.keys() != names:
+            return super().to_domain_event(stored_event)
+        revived = 0
+        for name in times:
+            value = state[name]
+            if type(value) is dict:
+                if len(value) != 2 or value.get("_type_") != "datetime_iso":
+                    return super().to_domain_event(stored_event)
+                state[name] = datetime.fromisoformat(value["_data_"])
+                revived += 1
+        if data.count(b'"_type_":') != revived:
+            return super().to_domain_event(stored_event)
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
