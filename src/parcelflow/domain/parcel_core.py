@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 
 from parcelflow.domain import chain
 from parcelflow.domain.errors import DomainError, NotFound
+from parcelflow.domain.frozen import filled
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord, ExceptionRecord
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
@@ -103,15 +104,15 @@ class ParcelCore:
 
     def _add_entry(self, event: ParcelEvent, kind: str, scan: Scan | None = None,
                    late: bool = False, **detail: Any) -> None:
-        self.entries.add(Entry(
-            version=event.originator_version,
-            kind=kind,
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-            scan=scan,
-            detail=detail,
-            late=late,
-        ))
+        self.entries.add(filled(Entry, {
+            "version": event.originator_version,
+            "kind": kind,
+            "occurred_at": event.occurred_at,
+            "recorded_at": event.recorded_at,
+            "scan": scan,
+            "detail": detail,
+            "late": late,
+        }))
 
     def _update_exception(self, exc_id: str, **changes: Any) -> ExceptionRecord:
         record = replace(self.exceptions[exc_id], **changes)
