@@ -198,7 +198,7 @@ RULES = _rules(
     ("view write: COPY + upsert", _f("ViewStore.upsert", "projections/base.py")),
     ("view write: commit + position", _f("ViewStore.writing|\w+._insert_tracking", "")),
     ("reading the log (query)", _f("\w+.select_notifications", "")),
-    ("rendering rows / answers", r"projections/(tracking_view|exception_queue|daily_stats|cases)\.py|parcelflow/api/tracking\.py|parcelflow/domain/privacy|parcelflow/application/describe|parcelflow/domain/eta"),
+    ("rendering rows / answers", r"projections/(tracking_view|exception_queue|daily_stats|cases)\.py|parcelflow/(api/tracking|application/tracking_document)\.py|parcelflow/domain/privacy|parcelflow/application/describe|parcelflow/domain/eta"),
     ("CloudEvents: building and encoding", r"consumers/parcel_events\.py|cloudevents/"),
     ("Kafka client (kafka-python)", r"kafka/"),
     ("relay: position save, lock check, tracking numbers", _f("PositionStore\.\w+|LeaderLock\.\w+|Relay._tracking_numbers|Relay._report_lag", "")),

@@ -6,10 +6,11 @@ has answered, the resolution after that. Whether an open exception is overdue de
 on the clock, so it is decided when the queue is read, not stored; a breach is stored
 once the detector has recorded it on the parcel.
 
-Each row says who must act (`owner`: the rule's team, or the team it was handed to)
-and who owns it (`assignee`: the person who took it, first-contact responsibility),
-its clocks and breaches, its escalation, the customer contacts, and the complaints and
-claims that stand on it.
+Each row says which team must act (`team`: the rule's team, or the team it was handed
+to) and who has it (`assignee`: the person who took it, first-contact responsibility),
+its clocks and breaches, its escalation, the customer contacts, the complaints and
+claims that stand on it, and what ended its condition while someone had it (a stalled
+parcel scanned again: `condition_ended`, `condition_ended_at`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from parcelflow.projections.tracking_view import utc
 RESOLVED = str(ExceptionStatus.RESOLVED)
 
 COLUMNS = (
-    "exception_id", "tracking_no", "parcel_id", "code", "severity", "owner", "customer_facing",
+    "exception_id", "tracking_no", "parcel_id", "code", "severity", "team", "customer_facing",
     "customer_tier", "priority", "status", "auto", "detail", "facility", "occurred_at",
     "raised_at", "raised_by", "first_response_due", "resolution_due", "next_due",
     "acknowledged_at", "acknowledged_by", "assignee", "resolved_at", "resolved_by", "outcome",
@@ -49,6 +50,7 @@ COLUMNS = (
     "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
+    "condition_ended", "condition_ended_at",
 )
 
 
@@ -59,7 +61,7 @@ class ExceptionQueueStore(ViewStore):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS exception_queue ("
         "exception_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, "
-        "code TEXT NOT NULL, severity TEXT NOT NULL, owner TEXT NOT NULL, "
+        "code TEXT NOT NULL, severity TEXT NOT NULL, team TEXT NOT NULL, "
         "customer_facing INTEGER NOT NULL, customer_tier TEXT NOT NULL, "
         "priority INTEGER NOT NULL, status TEXT NOT NULL, auto INTEGER NOT NULL, detail TEXT, "
         "facility TEXT, occurred_at TEXT NOT NULL, raised_at TEXT NOT NULL, raised_by TEXT, "
@@ -70,15 +72,17 @@ class ExceptionQueueStore(ViewStore):
         "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
-        "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL)",
+        "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL, "
+        "condition_ended TEXT, condition_ended_at TEXT)",
         "CREATE INDEX IF NOT EXISTS exception_queue_work "
         "ON exception_queue (status, priority, next_due)",
         "CREATE INDEX IF NOT EXISTS exception_queue_parcel ON exception_queue (tracking_no)",
     )
 
     def create_views(self) -> None:
-        # A queue written by an older version lacks columns: drop it and its position,
-        # and the runner rebuilds it from the log (read models are disposable).
+        # A queue written by an older version lacks columns (before issue 16 the team
+        # was called `owner`): drop it and its position, and the runner rebuilds it from
+        # the log (read models are disposable).
         if self._columns() and set(COLUMNS) - self._columns():
             with self.datastore.transaction(commit=True) as c:
                 c.execute("DROP TABLE exception_queue")
@@ -97,7 +101,7 @@ class ExceptionQueueStore(ViewStore):
             self.upsert(c, "exception_queue", "exception_id", COLUMNS, rows)
 
     def open(self, *, overdue_at: datetime | None = None, code: str | None = None,
-             owner: str | None = None, assignee: str | None = None,
+             team: str | None = None, assignee: str | None = None,
              breached: bool = False, escalated: bool = False,
              limit: int = 1000) -> list[dict[str, Any]]:
         """Open exceptions in working order; only the overdue ones with `overdue_at`,
@@ -106,7 +110,7 @@ class ExceptionQueueStore(ViewStore):
         if overdue_at is not None:
             where.append("next_due < ?")
             params.append(utc(overdue_at))
-        for column, value in (("code", code), ("owner", owner), ("assignee", assignee)):
+        for column, value in (("code", code), ("team", team), ("assignee", assignee)):
             if value:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -189,7 +193,7 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "parcel_id": str(parcel.id),
         "code": str(record.code),
         "severity": str(record.severity),
-        "owner": record.acting_team,
+        "team": record.team,
         "customer_facing": int(record.customer_facing),
         "customer_tier": str(tier),
         # Severity first; a large account ahead of others only at equal severity.
@@ -231,6 +235,8 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "reopen_count": record.reopen_count,
         "complaints": orjson.dumps(list(record.complaint_ids)).decode(),
         "claims": orjson.dumps(list(record.claim_ids)).decode(),
+        "condition_ended": record.condition_ended,
+        "condition_ended_at": utc(record.condition_ended_at),
     }
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from parcelflow.adapters.keystore import keystore_for
 from parcelflow.adapters.sealing import KeyWrap
-from parcelflow.adapters.store import schema_lock, store_env
+from parcelflow.adapters.store import Pool, schema_lock, store_env
 from parcelflow.application.service import ParcelService, utcnow
 from parcelflow.domain.epcis import Identifiers
 from parcelflow.domain.network import Network
@@ -42,15 +42,23 @@ def build_service(
     *,
     clock: Callable[[], datetime] = utcnow,
     cache_size: int | None = None,
+    pool: Pool | None = None,
 ) -> ParcelService:
+    """`pool`: the PostgreSQL connections this process needs (default: 4, and 10 more
+    under load); the settings' `database_pool_*` override either figure."""
     settings = settings or get_settings()
+    pool = pool or Pool()
+    pool = Pool(size=settings.database_pool_size or pool.size,
+                overflow=(pool.overflow if settings.database_pool_overflow is None
+                          else settings.database_pool_overflow),
+                application_name=settings.database_application_name)
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
     previous = (settings.pii_master_key_previous.get_secret_value()
                 if settings.pii_master_key_previous else None)
     wrap = KeyWrap.from_setting(master, previous)
     with schema_lock(settings.database_url):  # the service creates its tables
         return ParcelService(
-            store_env(settings.database_url),
+            store_env(settings.database_url, pool),
             keys=lambda datastore: keystore_for(datastore, wrap),
             network=load_network(settings.network_file),
             policy=settings.policy.build(),

@@ -117,6 +117,12 @@ def test_demo_tells_what_happened_on_the_embedded_default(tmp_path):
     shown = subprocess.run([*PARCELFLOW, "history", number, "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["tracking_no"] == number
+    assert f"http://127.0.0.1:8000/track/{number}" in done.stdout
+    # The read models are up to date: `serve` shows the parcel on its tracking page.
+    lag = subprocess.run([*PARCELFLOW, "lag", "--json"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert lag.returncode == 0, lag.stderr
+    assert all(row["behind"] == 0 for row in json.loads(lag.stdout)), lag.stdout
 
 
 def test_no_personal_data_in_any_log_line(tmp_path):
@@ -181,3 +187,26 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
     assert missing.returncode == 1 and "no parcel" in missing.stderr
     bad_day = run(["stats", "--day", "22-11-2026"], db, tmp_path)
     assert bad_day.returncode == 2
+
+
+def test_track_json_is_the_document_the_api_returns_for_the_same_parcel(
+        tmp_path, postgres_url, make_service):
+    from tests.support.api import make_api
+
+    t0 = recent_start()
+    run(["register", str(write_lines(tmp_path / "m.jsonl", [manifest(1), manifest(2)]))],
+        postgres_url, tmp_path)
+    scans = journey(1, t0=t0) + journey(2, t0=t0)[:5]  # one delivered, one on its way
+    assert run(["ingest", str(write_lines(tmp_path / "s.jsonl", scans))],
+               postgres_url, tmp_path).returncode == 0
+    shown = {n: json.loads(run(["track", tracking(n), "--json"], postgres_url, tmp_path).stdout)
+             for n in (1, 2)}
+    assert shown[1]["delivered"]["signed_by"] and shown[1]["location"]["city"] == "Shanghai"
+    assert shown[2]["delivered"] is None and shown[2]["next_expected"] == {
+        "activity": "arrival", "facility": "SHA-HUB-02"}
+    assert "facility" not in shown[1] and "delivered_at" not in shown[1]  # no flat row
+    for api in make_api(make_service(postgres_url), postgres_url):
+        for n in (1, 2):
+            answer = api.client.get(f"/v1/parcels/{tracking(n)}", params={"phone_last4": "4321"})
+            assert answer.status_code == 200, answer.text
+            assert shown[n] == answer.json()

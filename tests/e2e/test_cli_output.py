@@ -39,7 +39,7 @@ def test_markup_in_names_and_refusals_is_printed_as_it_is(tmp_path):
     taken = run(["exceptions", "acknowledge", tracking(1), "damaged", "--by", MARKUP],
                 db, tmp_path)
     assert taken.returncode == 0, taken.stderr
-    assert f"owner {MARKUP}, due" in taken.stdout
+    assert f"assignee {MARKUP}, due" in taken.stdout
 
     wide = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "COLUMNS": "300"}
     queue = subprocess.run([*PARCELFLOW, "exceptions"], cwd=tmp_path, env=wide,

@@ -185,7 +185,7 @@ def test_the_exception_workflow_by_role(api):
     assert "supervisor" in is_problem(api.client.post(
         f"/v1/exceptions/{exc}/resolve", json=paying, headers=agent), 403)["detail"]
     # First-contact responsibility: the agent owns it until it is handed over.
-    assert "owner" in is_problem(api.client.post(
+    assert "assigned to" in is_problem(api.client.post(
         f"/v1/exceptions/{exc}/resolve", json=paying, headers=supervisor), 409)["detail"]
     is_problem(api.client.post(f"/v1/exceptions/{exc}/hand-over", json={"tracking_no": no},
                                headers=agent), 422)
@@ -230,7 +230,7 @@ def test_escalate_and_reopen_over_http(api):
             "body.reason"
     r = api.client.post(escalate, headers=agent, json={
         "tracking_no": no, "reason": "customer threatens to complain",
-        "new_owner": "emp-supervisor"})
+        "assignee": "emp-supervisor"})
     assert r.status_code == 200 and r.json()["action"] == "escalate"
     api.catch_up("exceptions")
     [row] = api.client.get("/v1/exceptions", params={"escalated": True},

@@ -104,3 +104,43 @@ def test_a_second_relay_waits_for_the_first_then_carries_on_from_its_position(
     assert second.published == 2  # only what came after the first relay's saved position
     records = read_topic(kafka_broker.bootstrap, settings.kafka_events_topic, 6)
     assert len(records) == 6
+
+
+@pytest.mark.postgres
+def test_the_lag_gauge_reads_zero_as_soon_as_the_relay_has_caught_up(
+        kafka_broker, make_service, postgres_url):
+    from parcelflow.application.service import utcnow
+    from parcelflow.metrics import REGISTRY
+
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value("parcelflow_relay_lag_events")
+
+    # Small batches: a backlog takes several batches, each well within a second of the last.
+    settings = kafka_test_settings(postgres_url, kafka_broker.bootstrap, relay_batch_size=3)
+    svc = make_service(postgres_url, clock=utcnow)
+    svc.register([manifest(n) for n in (1, 2)])
+    svc.ingest(journey(1, t0=recent_start()) + journey(2, t0=recent_start()))
+    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        for more in (None, journey(3, t0=recent_start())):
+            if more is not None:
+                svc.register([manifest(3)])
+                svc.ingest(more)
+            head = svc.recorder.max_notification_id()
+            deadline = time.monotonic() + 30
+            while relay.position < head:
+                assert time.monotonic() < deadline, "the relay did not catch up"
+                time.sleep(0.02)
+            caught_up = time.monotonic()
+            while lag() != 0.0:  # the relay is idle now: nothing else will report for it
+                assert time.monotonic() - caught_up < 2.0, f"lag still {lag()} after catching up"
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        worker.join(10)
+        relay.close()
+    stored = svc.recorder.select_notifications(start=1, limit=10_000)
+    assert relay.published == len(stored)  # every event once: nothing republished on the way

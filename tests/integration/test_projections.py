@@ -262,5 +262,5 @@ def test_casework_builds_the_same_queue_and_cases_incrementally_and_by_rebuild(
     assert (paid["approved"], paid["paid"], paid["payable"]) == ("850.00", "850.00", "900.00")
     queue = {r["exception_id"]: r for r in incremental["exceptions"]}
     assert queue[lost]["claims"] == [claim] and queue[lost]["complaints"] == [cid]
-    assert (queue[lost]["assignee"], queue[lost]["owner"]) == ("cs-2", "claims_team")
+    assert (queue[lost]["assignee"], queue[lost]["team"]) == ("cs-2", "claims_team")
     assert queue[damaged]["escalation_level"] == 0  # its clocks had not run out

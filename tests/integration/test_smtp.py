@@ -133,3 +133,27 @@ def test_a_refused_recipient_is_told_apart_from_a_server_going_away(reply, perma
         finally:
             mailer.close()
     assert server.received == [("noreply@parcelflow.local", ["wang@example.com"])]
+
+
+@pytest.mark.parametrize("to", ["li.na@example.com", "李华@例子.中国"])
+def test_every_email_has_a_date_and_its_language_whatever_the_address(to: str) -> None:
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    with Recorder(smtputf8=True) as server:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}", "Parcelflow <noreply@pf.local>")
+        try:
+            mailer.send(to=to, subject="您的包裹已签收", body="已签收", message_id="d1",
+                        language="zh-CN")
+        finally:
+            mailer.close()
+    sent_at = datetime.now(timezone.utc)
+    # The strict policy raises on any defect the parser finds (RFC 5322 / MIME).
+    strict = policy.strict if to.isascii() else policy.SMTPUTF8.clone(raise_on_defect=True)
+    message = message_from_bytes(server.messages[0], policy=strict)
+    assert message.defects == []
+    assert message["To"] == to and message["Content-Language"] == "zh-CN"
+    dated = parsedate_to_datetime(message["Date"])  # RFC 5322 date-time with a numeric zone
+    assert dated.tzinfo is not None and abs((sent_at - dated).total_seconds()) < 60
+    assert len(message.get_all("Date")) == 1
+    assert message.get_content().strip() == "已签收"

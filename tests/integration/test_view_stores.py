@@ -59,7 +59,7 @@ def test_each_view_keeps_its_own_position_and_a_drop_forgets_rows_and_position(s
 def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open", **more):
     row = {
         "exception_id": eid, "tracking_no": more.pop("tracking_no", "PF202611220000001"),
-        "parcel_id": "p", "code": "damaged", "severity": "high", "owner": "hub",
+        "parcel_id": "p", "code": "damaged", "severity": "high", "team": "hub",
         "customer_facing": 1, "customer_tier": "standard", "priority": priority,
         "status": status, "auto": 1, "detail": "", "facility": "SZX-HUB-01",
         "occurred_at": "2026-11-22T00:00:00+00:00", "raised_at": "2026-11-22T00:00:00+00:00",
@@ -72,6 +72,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "escalation_level": 0, "escalated_to": None, "escalated_at": None,
         "first_response_breached_at": None, "resolution_breached_at": None,
         "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
+        "condition_ended": None, "condition_ended_at": None,
     }
     row.update(more)
     return row

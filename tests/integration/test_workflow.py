@@ -30,7 +30,7 @@ def queue(runners):
     return row
 
 
-def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_step(
+def test_acknowledge_hand_over_contact_resolve_with_team_assignee_and_due_times_at_each_step(
         service, clock, queue, capsys):
     desk = ExceptionWorkflow(service)
     service.register([manifest(1)])
@@ -39,7 +39,7 @@ def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_
     exc = desk.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="hub-lead-3",
                                detail="carton crushed").case_id
     row = queue(exc)
-    assert (row["status"], row["owner"], row["assignee"]) == ("open", "hub", None)
+    assert (row["status"], row["team"], row["assignee"]) == ("open", "hub", None)
     assert row["first_response_due"] == utc(raised + timedelta(hours=1))
     assert row["resolution_due"] == utc(raised + timedelta(hours=24))
     assert row["next_due"] == row["first_response_due"]
@@ -47,18 +47,18 @@ def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_
     clock.advance(minutes=20)
     desk.acknowledge(tracking(1), "damaged", by="cs-anna")  # named by its code
     row = queue(exc)
-    assert (row["status"], row["assignee"], row["owner"]) == ("acknowledged", "cs-anna", "hub")
+    assert (row["status"], row["assignee"], row["team"]) == ("acknowledged", "cs-anna", "hub")
     assert row["next_due"] == row["resolution_due"] == utc(raised + timedelta(hours=24))
-    with pytest.raises(DomainError, match="owned by cs-anna"):
+    with pytest.raises(DomainError, match="assigned to cs-anna"):
         desk.resolve(tracking(1), exc, Outcome.NO_FAULT, by="cs-bob")  # first contact owns it
 
     clock.advance(hours=2)
     desk.hand_over(tracking(1), exc[:8], by="cs-anna", to_agent="claims-li",
                    to_team="claims_team", note="customer wants compensation")
     row = queue(exc)
-    assert (row["assignee"], row["owner"], row["handovers"]) == ("claims-li", "claims_team", 1)
+    assert (row["assignee"], row["team"], row["handovers"]) == ("claims-li", "claims_team", 1)
     assert row["resolution_due"] == utc(raised + timedelta(hours=24))  # the clock runs on
-    with pytest.raises(DomainError, match="owned by claims-li"):
+    with pytest.raises(DomainError, match="assigned to claims-li"):
         desk.hand_over(tracking(1), exc, by="cs-anna", to_agent="cs-anna")
 
     clock.advance(minutes=30)
@@ -80,7 +80,7 @@ def test_acknowledge_hand_over_contact_resolve_with_owner_and_due_times_at_each_
     assert (row["first_response_met"], row["resolution_met"], row["next_due"]) == (1, 1, None)
     assert "13987654321" not in capsys.readouterr().out  # nor in the logs
 
-    # Reopened: back with its owner, on a fresh resolution clock.
+    # Reopened: back with its assignee, on a fresh resolution clock.
     clock.advance(hours=1)
     desk.reopen(tracking(1), exc, by="cs-anna", reason="customer says the payment never came")
     row = queue(exc)
@@ -128,7 +128,7 @@ def test_a_breached_sla_is_recorded_once_and_escalates(service, clock, queue):
     assert [r["exception_id"] for r in open_rows] == [vip, std]
     # A supervisor takes it over explicitly, and may then close it.
     desk.escalate(tracking(1), vip, by="sup-wang", reason="VIP account manager asked",
-                  to="sup-wang", new_owner="sup-wang")
+                  to="sup-wang", assignee="sup-wang", by_supervisor=True)
     desk.resolve(tracking(1), vip, Outcome.REDELIVERED, by="sup-wang")
     row = queue(vip)
     assert (row["status"], row["escalation_level"], row["resolution_met"]) == ("resolved", 3, 0)

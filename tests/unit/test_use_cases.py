@@ -72,10 +72,10 @@ def test_the_exception_workflow_answers_each_step_with_its_case_and_position(ser
     assert flow.show(tracking(1), raised.case_id)["contacts"][0]["summary"] == "[sealed]"
     assert flow.show(tracking(1), raised.case_id, reveal=True)["contacts"][0]["summary"] == \
         "rang 13987654321"
-    with pytest.raises(DomainError, match="owned by cs-anna"):
+    with pytest.raises(DomainError, match="assigned to cs-anna"):
         flow.resolve(tracking(1), raised.case_id, Outcome.NO_FAULT, by="cs-bob")
     escalated = flow.escalate(tracking(1), raised.case_id, by="sup-wang", reason="away",
-                              new_owner="sup-wang")
+                              assignee="sup-wang", by_supervisor=True)
     assert service.get(tracking(1)).exceptions[raised.case_id].escalated_to == "cs_supervisors"
     done = flow.resolve(tracking(1), raised.case_id, Outcome.NO_FAULT, by="sup-wang")
     assert done.position > escalated.position

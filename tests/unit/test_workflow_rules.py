@@ -1,4 +1,4 @@
-"""The workflow's rules on the parcel itself: ownership, clocks, detection decisions."""
+"""The workflow's rules on the parcel itself: assignees, clocks, detection decisions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from parcelflow.bootstrap import load_network
 from parcelflow.domain import sla
 from parcelflow.domain.detection import findings
-from parcelflow.domain.errors import DomainError
+from parcelflow.domain.errors import DomainError, NotPermitted
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.vocabulary import (
@@ -17,6 +17,7 @@ from parcelflow.domain.vocabulary import (
     ComplaintCategory,
     CustomerTier,
     ExceptionCode,
+    ExceptionStatus,
     Outcome,
     SlaClock,
     Status,
@@ -38,12 +39,12 @@ def test_the_first_to_answer_owns_it_until_it_is_handed_over_or_taken_by_escalat
     parcel.acknowledge_exception(exc, by="anna", recorded_at=NOW)
     for act in (lambda: parcel.resolve_exception(exc, Outcome.NO_FAULT, by="bob", recorded_at=NOW),
                 lambda: parcel.hand_over(exc, by="bob", to_agent="bob", recorded_at=NOW)):
-        with pytest.raises(DomainError, match="owned by anna"):
+        with pytest.raises(DomainError, match="assigned to anna"):
             act()
     parcel.record_contact(exc, Channel.CHAT, summary_sealed=None, by="bob", recorded_at=NOW)
-    parcel.hand_over(exc, by="anna", to_team="hub_ops", recorded_at=NOW)  # to a team: no owner
+    parcel.hand_over(exc, by="anna", to_team="hub_ops", recorded_at=NOW)  # to a team: no assignee
     record = parcel.exceptions[exc]
-    assert (record.assignee, record.acting_team) == (None, "hub_ops")
+    assert (record.assignee, record.team) == (None, "hub_ops")
     parcel.acknowledge_exception(exc, by="dora", recorded_at=NOW + timedelta(hours=1))
     record = parcel.exceptions[exc]  # dora of hub_ops takes it; the first response stands
     assert (record.assignee, record.acknowledged_by, record.acknowledged_at) == (
@@ -51,8 +52,11 @@ def test_the_first_to_answer_owns_it_until_it_is_handed_over_or_taken_by_escalat
     parcel.hand_over(exc, by="dora", to_agent="chen", recorded_at=NOW)
     with pytest.raises(DomainError, match="handed to chen"):
         parcel.acknowledge_exception(exc, by="bob", recorded_at=NOW)
+    with pytest.raises(NotPermitted, match="only a supervisor or its assignee"):
+        parcel.escalate(exc, to="cs_supervisors", reason="mine now", by="bob", recorded_at=NOW,
+                        assignee="bob")
     parcel.escalate(exc, to="sup-li", reason="chen is on leave", by="sup-li", recorded_at=NOW,
-                    new_owner="sup-li")
+                    assignee="sup-li", by_supervisor=True)
     with pytest.raises(DomainError, match="system's own outcome"):
         parcel.resolve_exception(exc, Outcome.CLEARED, by="sup-li", recorded_at=NOW)
     parcel.resolve_exception(exc, Outcome.REDELIVERED, by="sup-li", recorded_at=NOW)
@@ -123,3 +127,21 @@ def test_detection_decides_on_the_parcel_with_the_policy_numbers():
     assert codes(T0 + timedelta(hours=48)) == ["stalled"]
     economy = Policy().stall_limit("economy", Status.IN_TRANSIT)
     assert economy == timedelta(hours=72)
+
+
+def test_a_stall_ends_with_the_scan_that_interrupted_its_quiet_spell_and_returns_if_voided():
+    far = T0 + timedelta(days=30)
+    parcel = quiet(0, promised_by=far)
+    flagged = T0 + timedelta(hours=52)
+    [stall] = findings(parcel, POLICY, NETWORK, flagged)
+    exc = parcel.record_finding(stall, by="detector", recorded_at=flagged)
+    # Scanned before the detector ran, uploaded after it: the quiet spell had ended.
+    parcel.record_scans(as_scans(scan("arrival", "SHA-HUB-02", 51.5)),
+                        recorded_at=flagged + timedelta(minutes=5))
+    record = parcel.exceptions[exc]
+    assert (record.status, record.outcome, record.note) == (
+        ExceptionStatus.RESOLVED, Outcome.MOVING_AGAIN, "scanned again at SHA-HUB-02")
+    arrival = max(v for v, e in parcel.entries.items() if e.scan is not None)
+    parcel.void(arrival, reason="scanned the wrong label", by="auditor",
+                recorded_at=flagged + timedelta(hours=1))
+    assert parcel.exceptions[exc].is_open  # no scan ended the spell after all

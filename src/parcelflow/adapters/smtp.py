@@ -2,7 +2,8 @@
 
 One connection is kept open between messages and reopened when the server drops it.
 Each message carries a Message-ID derived from the notification, so a message sent
-twice after a crash is recognisably the same one. Lines end in CRLF on the wire, as
+twice after a crash is recognisably the same one, and the Date it was written
+(RFC 5322 requires it; in UTC, with a numeric zone). Lines end in CRLF on the wire, as
 SMTP requires (smtplib passes bytes through as they are: a message rendered with bare
 LFs reads as one line to the server, refused as too long once it passes 998 bytes).
 """
@@ -10,11 +11,12 @@ LFs reads as one line to the server, refused as too long once it passes 998 byte
 from __future__ import annotations
 
 import smtplib
+from datetime import datetime, timezone
 from email import policy
 from email.header import Header
 from email.message import EmailMessage
 from email.mime.text import MIMEText
-from email.utils import formataddr, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import unquote, urlsplit
 
 import structlog
@@ -27,6 +29,10 @@ _WIRE = policy.compat32.clone(linesep="\r\n")  # MIMEText's own policy, with SMT
 _UTF8_WIRE = policy.SMTPUTF8.clone(linesep="\r\n")
 
 
+def _now() -> str:
+    return format_datetime(datetime.now(timezone.utc))  # "Tue, 01 Dec 2026 12:38:18 +0000"
+
+
 def _international(sender: str, to: str, subject: str, body: str, message_id: str,
                    language: str) -> bytes:
     """A message to an address beyond ASCII (RFC 6532): its headers in UTF-8 as they
@@ -35,9 +41,11 @@ def _international(sender: str, to: str, subject: str, body: str, message_id: st
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = _now()
     message["Message-ID"] = f"<{message_id}@parcelflow>"
-    message["Content-Language"] = language
     message.set_content(body, charset="utf-8")
+    # After set_content, which clears every Content-* header already set.
+    message["Content-Language"] = language
     return message.as_bytes()
 
 
@@ -92,6 +100,7 @@ class SmtpMailer:
             message["From"] = self.sender
             message["To"] = to
             message["Subject"] = Header(subject, "utf-8")
+            message["Date"] = _now()
             message["Message-ID"] = f"<{message_id}@parcelflow>"
             message["Content-Language"] = language
             data = message.as_bytes(policy=_WIRE)

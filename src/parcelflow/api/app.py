@@ -29,6 +29,7 @@ from parcelflow.api.routers import audit, exceptions, ops, parcels, scans
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
+from parcelflow.web.base import mount_web
 from parcelflow.wire.manifests import ManifestV1
 from parcelflow.wire.scans import ScanV1
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
     problems.install(app)
     for module in (scans, parcels, audit, exceptions, ops):
         app.include_router(module.router)
+    mount_web(app, settings)  # the tracking page and the console (parcelflow.web)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())
     app.add_middleware(OpsLimit, paths=OPS_PATHS)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Channel, ExceptionCode, Outcome
 from parcelflow.wire.common import (
     TRACKING_NO_PATTERN,
     FacilityCode,
@@ -193,7 +193,8 @@ class QueueRow(BaseModel):
     tracking_no: str
     code: str
     severity: str
-    owner: str
+    team: str = Field(description="the team that must act: the rule's team, or the team "
+                      "it was handed to")
     customer_facing: int
     customer_tier: str
     priority: int
@@ -209,7 +210,8 @@ class QueueRow(BaseModel):
     next_due: str | None
     acknowledged_at: str | None
     acknowledged_by: str | None
-    assignee: str | None
+    assignee: str | None = Field(description="the person who has it (staff:NAME): the first "
+                                 "to acknowledge it, or whom it was handed or escalated to")
     resolved_at: str | None
     resolved_by: str | None
     outcome: str | None
@@ -235,6 +237,10 @@ class QueueRow(BaseModel):
     reopen_count: int
     complaints: list[str]
     claims: list[str]
+    condition_ended: str | None = Field(description=(
+        "what ended the exception's condition while someone had it (it stays theirs to "
+        "close), e.g. `moving again: scanned again at SHA-HUB-02`"))
+    condition_ended_at: str | None = Field(description="when that happened (the scan's time)")
 
 
 class Queue(Closed):
@@ -254,7 +260,7 @@ class OnParcel(Closed):
 
 
 class ResolveException(OnParcel):
-    outcome: Literal[tuple(o.value for o in Outcome if o != Outcome.CLEARED)]  # type: ignore[valid-type]
+    outcome: Literal[tuple(o.value for o in Outcome if o in STAFF_OUTCOMES)]  # type: ignore[valid-type]
     note: PlainText | None = Field(None, max_length=500)
 
 
@@ -290,7 +296,8 @@ class Contact(OnParcel):
 class Escalate(OnParcel):
     reason: PlainText = Field(min_length=1, max_length=500)
     to: TeamName | None = Field(None, description="default: the policy's escalation team")
-    new_owner: StaffName | None = None
+    assignee: StaffName | None = Field(None, description=(
+        "the new assignee (a supervisor's act, or the current assignee's)"))
 
 
 class Reopen(OnParcel):

@@ -6,7 +6,8 @@ Every step is an event on the parcel with who did it and when (the service's clo
 and answers with the exception's id and the log position the step reached. Exceptions
 are named by id, a unique prefix of it, or their code ("the open `delayed` one"), so
 staff never copy UUIDs around. The parcel enforces the workflow's rules (the first to
-acknowledge owns it until it is handed over or escalated); who may ask is the caller's.
+acknowledge is its assignee until it is handed over or escalated); who may ask is the
+caller's.
 What staff write — the detail of an exception they raise, a summary of a call, a note on
 a hand-over or a resolution, a reason to escalate or reopen — may name the customer: it
 is sealed with the parcel's key before it is stored, opened only on request (`show`
@@ -67,7 +68,7 @@ class ExceptionWorkflow:
         return Step(tracking_no, done.position, done.value)
 
     def acknowledge(self, tracking_no: str, ref: str, *, by: str) -> Step:
-        """The first response: `by` owns the exception from now on."""
+        """The first response: `by` is the exception's assignee from now on."""
         return self._step(tracking_no, ref, "acknowledged", lambda p, r, now: (
             p.acknowledge_exception(r.exception_id, by=by, recorded_at=now)))
 
@@ -88,13 +89,16 @@ class ExceptionWorkflow:
                              recorded_at=now)))
 
     def escalate(self, tracking_no: str, ref: str, *, by: str, reason: str,
-                 to: str | None = None, new_owner: str | None = None) -> Step:
-        """One level up, to `to` (default: the policy's escalation team)."""
+                 to: str | None = None, assignee: str | None = None,
+                 by_supervisor: bool = False) -> Step:
+        """One level up, to `to` (default: the policy's escalation team); with
+        `assignee`, the exception passes to them (a supervisor's act, or the current
+        assignee's: `by_supervisor` says the caller checked `by`'s role)."""
         target = to or self.service.policy.escalation_team
         reason = self._seal(tracking_no, reason) or reason
         return self._step(tracking_no, ref, "escalated", lambda p, r, now: p.escalate(
             r.exception_id, to=target, reason=reason, by=by, recorded_at=now,
-            new_owner=new_owner))
+            assignee=assignee, by_supervisor=by_supervisor))
 
     def resolve(self, tracking_no: str, ref: str, outcome: Outcome, *, by: str,
                 note: str | None = None) -> Step:
@@ -121,7 +125,7 @@ class ExceptionWorkflow:
         return {
             "exception_id": record.exception_id, "tracking_no": parcel.tracking_no,
             "code": str(record.code), "severity": str(record.severity),
-            "status": str(record.status), "must_act": record.acting_team,
+            "status": str(record.status), "team": record.team,
             "assignee": record.assignee, "detail": opened(record.detail),
             "raised_at": record.raised_at.isoformat(), "raised_by": record.raised_by,
             "first_response_due": clocks.first_response_due.isoformat()
@@ -135,5 +139,8 @@ class ExceptionWorkflow:
                          for c in record.contacts],
             "outcome": str(record.outcome) if record.outcome else None,
             "note": opened(record.note),
+            "condition_ended": record.condition_ended,
+            "condition_ended_at": record.condition_ended_at.isoformat()
+            if record.condition_ended_at else None,
             "complaints": list(record.complaint_ids), "claims": list(record.claim_ids),
         }

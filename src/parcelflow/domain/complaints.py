@@ -1,8 +1,8 @@
 """Customer complaints on the Parcel aggregate: filed on the complaint clock, closed
 with the customer's confirmation or a recorded reason.
 
-A complaint raises its own `complaint` exception, which carries the owner, the clocks
-and the place in the queue, and links to the exceptions it is about. The customer's own
+A complaint raises its own `complaint` exception, which carries the team, the assignee,
+the clocks and the place in the queue, and links to the exceptions it is about. The customer's own
 words are personal data: they reach the domain only sealed with the parcel's key.
 """
 
@@ -19,6 +19,7 @@ from parcelflow.domain.records import ComplaintRecord
 from parcelflow.domain.vocabulary import (
     COMPLAINT_LINKS,
     STAFF_OUTCOMES,
+    WENT_AWAY,
     Channel,
     ComplaintCategory,
     ComplaintStatus,
@@ -71,7 +72,7 @@ class ComplaintCommands(ExceptionCommands):
                        links: list[str] | None = None, reference: str | None = None) -> str:
         """A customer's complaint, linked to the exceptions it is about (those given, or
         the parcel's exceptions its category points at), on the complaint clock. It
-        raises its own `complaint` exception, which carries the owner and the clocks."""
+        raises its own `complaint` exception, which carries the assignee and the clocks."""
         if reference:
             for complaint in self.complaints.values():
                 if complaint.reference == reference:
@@ -79,7 +80,7 @@ class ComplaintCommands(ExceptionCommands):
         if links is None:
             codes = COMPLAINT_LINKS[category]
             links = [r.exception_id for r in self.exceptions.values()
-                     if r.code in codes and r.outcome != Outcome.CLEARED]
+                     if r.code in codes and r.outcome not in WENT_AWAY]
         for exc_id in links:
             self._exception(exc_id)
         key = f"complaint@{self.version + 1}"
@@ -112,7 +113,7 @@ class ComplaintCommands(ExceptionCommands):
             raise DomainError(f"{outcome} is not an outcome staff can give")
         record = self.exceptions[complaint.exception_id]
         if record.is_open:
-            self._check_owner(record, by, "close the complaint of")
+            self._check_assignee(record, by, "close the complaint of")
         self._emit(ComplaintClosed, recorded_at=recorded_at, operator_id=by,
                    complaint_id=complaint_id, outcome=str(outcome),
                    customer_confirmed=customer_confirmed, reason=reason)

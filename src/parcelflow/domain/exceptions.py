@@ -5,7 +5,7 @@ Three sources, one record each. What the timeline shows (a misdirected arrival, 
 impossible sequence, a reported problem, a scan before the manifest) is raised and
 closed by `reconcile` as scans come and go. Staff raise exceptions by hand, detectors
 record what they found (once per occurrence). Then the customer-service workflow, each
-step an event with who and when: the first to acknowledge owns it (first-contact
+step an event with who and when: the first to acknowledge is its assignee (first-contact
 responsibility), it is handed over, the customer is contacted, it is escalated, resolved
 with an outcome, reopened. SLA clocks that ran out are recorded and escalated.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from parcelflow.domain import sla
-from parcelflow.domain.errors import DomainError
-from parcelflow.domain.ids import exception_id, raised_by_hand
+from parcelflow.domain.errors import DomainError, NotPermitted
+from parcelflow.domain.ids import exception_id, quiet_start, raised_by_hand
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import Breach, Contact, ExceptionRecord, Finding
@@ -40,7 +40,7 @@ class ExceptionRaised(ParcelEvent):
     exception_id: str
     code: str
     severity: str
-    owner: str
+    owner: str  # stored name: the team its rule says must act (the record's `rule_team`)
     customer_facing: bool
     occurrence: str  # what it was raised for (domain/ids.py)
     auto: bool
@@ -58,7 +58,7 @@ class ExceptionRaised(ParcelEvent):
             exception_id=self.exception_id,
             code=ExceptionCode(self.code),
             severity=Severity(self.severity),
-            owner=Actor(self.owner),
+            rule_team=Actor(self.owner),
             customer_facing=self.customer_facing,
             occurrence=self.occurrence,
             auto=self.auto,
@@ -82,7 +82,7 @@ class ExceptionAcknowledged(ParcelEvent):
             # handed to one's team later does not move it.
             acknowledged_by=before.acknowledged_by or self.operator_id,
             acknowledged_at=before.acknowledged_at or self.recorded_at,
-            assignee=self.operator_id,  # first contact: whoever answers owns it
+            assignee=self.operator_id,  # first contact: whoever answers takes it
         )
 
 
@@ -113,7 +113,7 @@ class ExceptionReopened(ParcelEvent):
         before = parcel.exceptions[self.exception_id]
         record = parcel._update_exception(
             self.exception_id,
-            # Back to its owner, if it had one: responsibility does not lapse.
+            # Back to its assignee, if it had one: responsibility does not lapse.
             status=ExceptionStatus.ACKNOWLEDGED if before.assignee else ExceptionStatus.OPEN,
             resolved_by=None,
             resolved_at=None,
@@ -126,7 +126,7 @@ class ExceptionReopened(ParcelEvent):
 
 
 class ExceptionHandedOver(ParcelEvent):
-    """Ownership passed on explicitly: to another agent, another team, or both."""
+    """Passed on explicitly: to another agent (the new assignee), another team, or both."""
 
     exception_id: str
     to_agent: str | None
@@ -136,7 +136,8 @@ class ExceptionHandedOver(ParcelEvent):
     def on(self, parcel: ParcelCore) -> None:
         before = parcel.exceptions[self.exception_id]
         parcel._update_exception(
-            self.exception_id, assignee=self.to_agent, team=self.to_team or before.team,
+            self.exception_id, assignee=self.to_agent,
+            handed_to=self.to_team or before.handed_to,
             handovers=before.handovers + 1)
 
 
@@ -157,13 +158,26 @@ class ExceptionEscalated(ParcelEvent):
     level: int
     to: str
     reason: str
-    new_owner: str | None
+    new_owner: str | None  # stored name: the new assignee, if the escalation passed it on
 
     def on(self, parcel: ParcelCore) -> None:
         before = parcel.exceptions[self.exception_id]
         parcel._update_exception(
             self.exception_id, escalation_level=self.level, escalated_to=self.to,
             escalated_at=self.recorded_at, assignee=self.new_owner or before.assignee)
+
+
+class ConditionEnded(ParcelEvent):
+    """What an exception was about no longer holds, but a person has it: it stays theirs
+    to close, and shows what happened (a stalled parcel scanned again)."""
+
+    exception_id: str
+    what: str
+    at: datetime  # when it ended (the scan's own time)
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_exception(self.exception_id, condition_ended=self.what,
+                                 condition_ended_at=self.at)
 
 
 class SlaBreached(ParcelEvent):
@@ -191,7 +205,8 @@ class ExceptionCommands(ParcelCore):
         voided, the manifest arrived, the parcel is back on its route or delivered); and
         reopens what the system closed but shows again. Exceptions raised by people or
         detectors are closed only where their rule says a later scan (lost, stalled) or
-        the delivery (delays, failed attempts) settles them.
+        the delivery (delays, failed attempts) settles them; one that a person has taken
+        stays with them, marked with what ended it.
         """
         state = self.state
         for (code, occurrence), issue in state.issues.items():
@@ -209,20 +224,58 @@ class ExceptionCommands(ParcelCore):
             rule = EXCEPTION_RULES[record.code]
             key = (record.code, record.occurrence)
             if record.auto and key not in state.issues:
-                if key in state.settled and delivered and record.code in ATTEMPT_REASONS:
+                if record.code == ExceptionCode.UNMANIFESTED and self.manifest is not None:
+                    self._clear(record, "the manifest arrived", recorded_at,
+                                Outcome.MANIFEST_ARRIVED)
+                elif key in state.settled and delivered and record.code in ATTEMPT_REASONS:
                     self._clear(record, "delivered after the failed attempt", recorded_at,
-                                Outcome.REDELIVERED)
+                                Outcome.DELIVERED)
                 elif key in state.settled:
                     self._clear(record, "settled by a later scan", recorded_at)
-                else:
+                elif self._voided(record.occurrence):
+                    self._clear(record, "the scan that showed it was voided", recorded_at,
+                                Outcome.SCAN_VOIDED)
+                else:  # an amended scan no longer shows it
                     self._clear(record, "no longer shown by the timeline", recorded_at)
             elif record.auto:
                 continue
-            elif (rule.cleared_by_later_scan and state.last_scan_at is not None
-                  and state.last_scan_at > record.raised_at):
-                self._clear(record, f"scanned again at {state.location}", recorded_at)
             elif rule.closed_by_delivery and delivered:
-                self._clear(record, "delivered", recorded_at)
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
+            elif rule.cleared_by_later_scan and self._moved_since(record):
+                self._moving_again(record, recorded_at)
+        for record in list(self.exceptions.values()):
+            # The scan that moved it was voided: the quiet spell never ended.
+            if (not record.is_open and record.outcome == Outcome.MOVING_AGAIN
+                    and record.resolved_by == SYSTEM and not self._moved_since(record)):
+                self._emit(ExceptionReopened, recorded_at=recorded_at,
+                           exception_id=record.exception_id,
+                           reason="the scan that moved it was voided")
+
+    def _moved_since(self, record: ExceptionRecord) -> bool:
+        """Was the parcel scanned after the quiet spell the exception is about began (a
+        detector's finding), or after it was raised (by hand)? By the scans' own times:
+        an arrival uploaded after the detector ran still ends the spell it interrupted."""
+        last = self.state.last_scan_at
+        since = quiet_start(record.occurrence) or record.raised_at
+        return last is not None and last > since
+
+    def _voided(self, occurrence: str) -> bool:
+        version = self.scan_versions.get(occurrence)  # an occurrence that is a scan id
+        return version is not None and self.entries[version].voided
+
+    def _moving_again(self, record: ExceptionRecord, recorded_at: datetime) -> None:
+        state = self.state
+        what = f"scanned again at {state.location}" if state.location else "scanned again"
+        if record.acknowledged_at is None and record.assignee is None:
+            if state.status in HANDED_OVER_STATUSES:  # a lost parcel turns up delivered
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
+            else:
+                self._clear(record, what, recorded_at, Outcome.MOVING_AGAIN)
+        elif record.condition_ended_at is None:  # taken by someone: theirs to close
+            assert state.last_scan_at is not None
+            self._emit(ConditionEnded, recorded_at=recorded_at,
+                       exception_id=record.exception_id, what=f"moving again: {what}",
+                       at=state.last_scan_at)
 
     def _clear(self, record: ExceptionRecord, why: str, recorded_at: datetime,
                outcome: Outcome = Outcome.CLEARED) -> None:
@@ -240,7 +293,7 @@ class ExceptionCommands(ParcelCore):
             exception_id=exc_id,
             code=str(code),
             severity=str(rule.severity),
-            owner=str(rule.owner),
+            owner=str(rule.team),
             customer_facing=rule.customer_facing,
             occurrence=occurrence,
             auto=auto,
@@ -289,17 +342,18 @@ class ExceptionCommands(ParcelCore):
         return record
 
     @staticmethod
-    def _check_owner(record: ExceptionRecord, by: str, doing: str) -> None:
-        # First-contact responsibility: once someone owns an exception, it changes hands
-        # only explicitly. Its owner, or whoever it was escalated to, acts on it.
+    def _check_assignee(record: ExceptionRecord, by: str, doing: str) -> None:
+        # First-contact responsibility: once someone has taken an exception, it changes
+        # hands only explicitly. Its assignee, or whoever it was escalated to, acts on it.
         if record.assignee is not None and by not in (record.assignee, record.escalated_to):
             raise DomainError(
-                f"exception {record.exception_id} is owned by {record.assignee}; {by} cannot "
-                f"{doing} it (the owner hands it over, or escalate it with a new owner)")
+                f"exception {record.exception_id} is assigned to {record.assignee}; {by} "
+                f"cannot {doing} it (the assignee hands it over, or a supervisor escalates "
+                "it to a new assignee)")
 
     def acknowledge_exception(self, exc_id: str, *, by: str, recorded_at: datetime) -> None:
-        """The first response: whoever gives it owns the exception from now on. Also how
-        someone takes an exception handed to their team without an owner."""
+        """The first response: whoever gives it is the exception's assignee from now on.
+        Also how someone takes an exception handed to their team without an assignee."""
         record = self._exception(exc_id)
         if not record.is_open:
             raise DomainError(f"exception {exc_id} is {record.status}, not open")
@@ -315,9 +369,9 @@ class ExceptionCommands(ParcelCore):
                           recorded_at: datetime, note: str | None = None) -> None:
         record = self._open_exception(exc_id)
         if outcome not in STAFF_OUTCOMES:
-            raise DomainError(f"{outcome} is the system's own outcome; choose one of "
+            raise DomainError(f"{outcome} is one of the system's own outcomes; choose one of "
                               f"{', '.join(sorted(STAFF_OUTCOMES))}")
-        self._check_owner(record, by, "resolve")
+        self._check_assignee(record, by, "resolve")
         self._emit(ExceptionResolved, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id, outcome=str(outcome), note=note)
 
@@ -325,14 +379,14 @@ class ExceptionCommands(ParcelCore):
                   to_agent: str | None = None, to_team: str | None = None,
                   note: str | None = None) -> None:
         """Pass an exception on to another agent, another team, or an agent of another
-        team. Handing it to a team alone leaves it without an owner until someone there
+        team. Handing it to a team alone leaves it without an assignee until someone there
         acknowledges it (or it is handed to one of them)."""
         record = self._open_exception(exc_id)
         if not to_agent and not to_team:
             raise DomainError("hand over to an agent, a team, or both")
-        if to_agent == record.assignee and to_team in (None, record.team):
+        if to_agent == record.assignee and to_team in (None, record.handed_to):
             raise DomainError(f"exception {exc_id} is already {to_agent}'s")
-        self._check_owner(record, by, "hand over")
+        self._check_assignee(record, by, "hand over")
         self._emit(ExceptionHandedOver, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id, to_agent=to_agent or None, to_team=to_team or None,
                    note=note)
@@ -345,15 +399,26 @@ class ExceptionCommands(ParcelCore):
                    exception_id=exc_id, channel=str(channel), summary_sealed=summary_sealed)
 
     def escalate(self, exc_id: str, *, to: str, reason: str, by: str, recorded_at: datetime,
-                 new_owner: str | None = None) -> None:
+                 assignee: str | None = None, by_supervisor: bool = False) -> None:
         """Raise an exception's level and bring in `to` (a supervisor or a team); with
-        `new_owner`, ownership passes too (a supervisor taking over from an absent owner)."""
+        `assignee`, the exception passes to them too (a supervisor taking over from an
+        absent assignee).
+
+        Anyone working the queue may escalate, but passing the exception to a new
+        assignee is a supervisor's act, or its current assignee's: otherwise any agent
+        could take someone else's exception by escalating it to themselves."""
         record = self._open_exception(exc_id)
         if not reason.strip():
             raise DomainError("an escalation needs a reason")
+        if assignee is not None and assignee != record.assignee and not by_supervisor \
+                and by != record.assignee:
+            held = f"assigned to {record.assignee}" if record.assignee else "not assigned"
+            raise NotPermitted(
+                f"exception {exc_id} is {held}; only a supervisor or its assignee escalates "
+                "it to a new assignee")
         self._emit(ExceptionEscalated, recorded_at=recorded_at, operator_id=by,
                    exception_id=exc_id, level=record.escalation_level + 1, to=to, reason=reason,
-                   new_owner=new_owner)
+                   new_owner=assignee)
 
     def reopen_exception(self, exc_id: str, *, reason: str, by: str,
                          recorded_at: datetime) -> None:
@@ -367,7 +432,7 @@ class ExceptionCommands(ParcelCore):
 
     def check_sla(self, policy: Policy, *, now: datetime) -> list[tuple[str, SlaClock]]:
         """Record every SLA clock that ran out and escalate each breach, once per due
-        time; the exceptions' owners keep them. Returns what was breached."""
+        time; the exceptions' assignees keep them. Returns what was breached."""
         found = []
         for record in self.open_exceptions:
             for clock, due in sla.missed(record, self.customer_tier, policy, now):

@@ -87,12 +87,16 @@ class Policy:
     delay_statuses: frozenset[Status] = OWING_DELIVERY
     # A late parcel whose route gives no estimate gets this long from now as its ETA.
     delayed_eta_fallback: timedelta = timedelta(hours=24)
-    # Who hears about a missed SLA clock (the exception's owner keeps it).
+    # Who hears about a missed SLA clock (the exception's assignee keeps it).
     escalation_team: str = "cs_supervisors"
     # Compensation: insured parcels up to the declared value; uninsured ones the lesser
     # of the claimed loss and this multiple of the postage.
     uninsured_postage_multiple: Decimal = Decimal(3)
     money_quantum: Decimal = Decimal("0.01")  # CNY fen
+
+    def complaint_due(self, filed_at: datetime) -> datetime:
+        """When a complaint filed at `filed_at` must be settled."""
+        return filed_at + self.complaint_resolution
 
     def stall_limit(self, level: ServiceLevel | None, status: Status) -> timedelta:
         """How long a parcel of this service level may go without a scan in `status`.

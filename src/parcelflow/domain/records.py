@@ -51,7 +51,7 @@ class ExceptionRecord:
     exception_id: str
     code: ExceptionCode
     severity: Severity
-    owner: Actor  # who must act
+    rule_team: Actor  # the team its rule says must act
     customer_facing: bool
     occurrence: str  # what it was raised for (domain/ids.py): one exception per occurrence
     auto: bool  # derived from the timeline (and cleared by it), not raised by a person
@@ -66,11 +66,11 @@ class ExceptionRecord:
     resolved_at: datetime | None = None
     outcome: Outcome | None = None
     note: str | None = None
-    # The customer-service workflow. The first person to take the exception owns it
-    # (first-contact responsibility) until they hand it over or it is escalated to a
-    # new owner; `team` is who must act once it was handed to another team.
+    # The customer-service workflow. The first person to take the exception is its
+    # assignee (first-contact responsibility) until they hand it over or it is escalated
+    # to a new assignee; `handed_to` is the team it was handed to, if any.
     assignee: str | None = None
-    team: str | None = None
+    handed_to: str | None = None
     handovers: int = 0
     contacts: tuple[Contact, ...] = ()
     escalation_level: int = 0
@@ -79,6 +79,10 @@ class ExceptionRecord:
     breaches: tuple[Breach, ...] = ()
     reopened_at: datetime | None = None
     reopen_count: int = 0
+    # What ended the condition while someone had the exception (it stays theirs to
+    # close): e.g. a stalled parcel scanned again, and when that scan happened.
+    condition_ended: str | None = None
+    condition_ended_at: datetime | None = None
     complaint_ids: tuple[str, ...] = ()
     claim_ids: tuple[str, ...] = ()
 
@@ -87,9 +91,9 @@ class ExceptionRecord:
         return self.status != ExceptionStatus.RESOLVED
 
     @property
-    def acting_team(self) -> str:
-        """Who must act: the team it was handed to, else the rule's owner."""
-        return self.team or str(self.owner)
+    def team(self) -> str:
+        """The team that must act: the one it was handed to, else the rule's team."""
+        return self.handed_to or str(self.rule_team)
 
     def breached_at(self, clock: SlaClock, due: datetime | None) -> datetime | None:
         """When the `due` time of `clock` was recorded as breached (None: it was not;
@@ -106,7 +110,7 @@ class ComplaintRecord:
     parcel's key, like the manifest's names and addresses, and are never logged."""
 
     complaint_id: str
-    exception_id: str  # its own `complaint` exception: the owner, the clock, the queue
+    exception_id: str  # its own `complaint` exception: team, assignee, clock, queue
     channel: Channel
     category: ComplaintCategory
     words_sealed: str | None  # None when the parcel's personal data had been erased

@@ -1,6 +1,6 @@
 """`parcelflow exceptions`: the open exception queue and its workflow.
 
-    parcelflow exceptions [--overdue] [--code C] [--owner TEAM] ...   the open queue
+    parcelflow exceptions [--overdue] [--code C] [--team TEAM] [--assignee WHO] ...   the queue
     parcelflow exceptions acknowledge|hand-over|contact|escalate|resolve|reopen|show|raise
 
 Exceptions are named by id, a unique prefix of it (4+ characters), or their code (the
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
 from parcelflow.application.results import Step
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
@@ -31,8 +30,17 @@ from parcelflow.entrypoints.cli_support import (
     service,
     wall_clock,
 )
+from parcelflow.entrypoints.tables import Column, fitted, print_table
 
 app = typer.Typer(help="The exception queue and its workflow.", no_args_is_help=False)
+
+# What an agent works from is always whole; the rest as the width allows, by rank.
+QUEUE_COLUMNS = (
+    Column("parcel", keep=True), Column("exception", rank=3), Column("code", keep=True),
+    Column("severity", rank=4), Column("team", rank=1), Column("assignee", keep=True),
+    Column("tier", rank=6), Column("status", rank=2), Column("raised", rank=7),
+    Column("due", keep=True), Column("esc", rank=5), Column("breached", rank=5),
+)
 
 ExcArg = Annotated[str, typer.Argument(
     help="Exception id, a unique prefix of it, or its code (the open one).")]
@@ -45,39 +53,44 @@ def exceptions(
     = False,
     code: Annotated[Optional[ExceptionCode], typer.Option(
         metavar="CODE", help=one_of("Only this exception code.", ExceptionCode))] = None,
-    owner: Annotated[Optional[str], typer.Option(
-        help="Only those this team must act on (the rule's owner, or the team it was handed to).")]
+    team: Annotated[Optional[str], typer.Option(
+        help="Only those this team must act on (the rule's team, or the team it was handed to).")]
     = None,
-    assignee: Annotated[Optional[str], typer.Option(help="Only those this person owns.")] = None,
+    assignee: Annotated[Optional[str], typer.Option(
+        help="Only those this person has (who took it, or whom it was handed to).")] = None,
     breached: Annotated[bool, typer.Option("--breached", help="Only those with a missed SLA.")]
     = False,
     escalated: Annotated[bool, typer.Option("--escalated", help="Only escalated ones.")] = False,
     limit: int = 50,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")]
+    = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The open exception queue, in working order (priority, escalation, then due time)."""
+    """The open exception queue, in working order (priority, escalation, then due time).
+    Tracking number, code, due time and assignee are always shown whole; the other
+    columns as the terminal's width allows (--wide: all of them)."""
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
     local = wall_clock(svc)
     view = catch_up(svc, "exceptions").projection.view
     rows = view.open(overdue_at=svc.clock() if overdue else None,
-                     code=str(code) if code else None, owner=owner, assignee=assignee,
+                     code=str(code) if code else None, team=team, assignee=assignee,
                      breached=breached, escalated=escalated, limit=limit)
     if as_json:
         print_json(rows)
         return
-    table = Table("parcel", "exception", "code", "severity", "team", "owner", "tier", "status",
-                  "raised", "due", "esc", "breached", title=f"{len(rows)} open exceptions"
-                  + (" past due" if overdue else ""), title_justify="left")
+    cells = []
     for r in rows:
         missed = ", ".join(name for name, col in (("1st", "first_response_breached_at"),
                                                   ("res", "resolution_breached_at")) if r[col])
-        table.add_row(r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
-                      r["owner"], r["assignee"] or "", r["customer_tier"], r["status"],
+        cells.append((r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
+                      r["team"], r["assignee"] or "—", r["customer_tier"], r["status"],
                       local(r["raised_at"]), local(r["next_due"]),
-                      str(r["escalation_level"] or ""), missed)
-    out.print(table)
+                      str(r["escalation_level"] or ""), missed))
+    table = fitted(QUEUE_COLUMNS, cells, width=out.width, wide=wide,
+                   title=f"{len(rows)} open exceptions" + (" past due" if overdue else ""))
+    print_table(out, table)
 
 
 def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
@@ -93,7 +106,7 @@ def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
         shown["first_response_due"] else shown["resolution_due"]
     emit(shown, as_json,
          f"{tracking_no} {shown['code']} {exc_id[:8]} {verb}: {shown['status']}, "
-         f"team {shown['must_act']}, owner {shown['assignee'] or '—'}"
+         f"team {shown['team']}, assignee {shown['assignee'] or '—'}"
          + (f", due {wall_clock(svc)(due)}" if shown["status"] != "resolved" else
             f", outcome {shown['outcome']}"))
 
@@ -113,7 +126,8 @@ def raise_(tracking_no: TrackingArg,
 @app.command()
 def acknowledge(tracking_no: TrackingArg, exception: ExcArg, by: By,
                 as_json: JsonFlag = False) -> None:
-    """First response: you own the exception from now on (first-contact responsibility)."""
+    """First response: you are the exception's assignee from now on (first-contact
+    responsibility)."""
     _exception_step(tracking_no, exception, as_json, "acknowledged",
                     lambda d: d.acknowledge(tracking_no, exception, by=by))
 
@@ -124,7 +138,7 @@ def hand_over(tracking_no: TrackingArg, exception: ExcArg, by: By,
               = None,
               team: Annotated[Optional[str], typer.Option(help="The team taking it.")] = None,
               note: Optional[str] = None, as_json: JsonFlag = False) -> None:
-    """Pass an exception you own to another agent and/or team."""
+    """Pass an exception assigned to you to another agent and/or team."""
     _exception_step(tracking_no, exception, as_json, "handed over", lambda d: d.hand_over(
         tracking_no, exception, by=by, to_agent=to, to_team=team, note=note))
 
@@ -146,13 +160,18 @@ def escalate(tracking_no: TrackingArg, exception: ExcArg, by: By,
              reason: Annotated[str, typer.Option(help="Why.")],
              to: Annotated[Optional[str], typer.Option(
                  help="Supervisor or team (default: the policy's escalation team).")] = None,
-             new_owner: Annotated[Optional[str], typer.Option(
-                 "--new-owner", help="Who owns it from now on (a supervisor taking over).")]
-             = None,
+             assignee: Annotated[Optional[str], typer.Option(
+                 "--assignee", help="Who has it from now on (a supervisor taking over, or "
+                 "the assignee passing it up).")] = None,
+             supervisor: Annotated[bool, typer.Option(
+                 "--supervisor", help="You act as a supervisor: you may pass someone else's "
+                 "exception to a new --assignee (the CLI trusts its operator; the API checks "
+                 "the role).")] = False,
              as_json: JsonFlag = False) -> None:
     """Escalate an exception one level."""
     _exception_step(tracking_no, exception, as_json, "escalated", lambda d: d.escalate(
-        tracking_no, exception, by=by, reason=reason, to=to, new_owner=new_owner))
+        tracking_no, exception, by=by, reason=reason, to=to, assignee=assignee,
+        by_supervisor=supervisor))
 
 
 @app.command()
@@ -170,7 +189,7 @@ def resolve(tracking_no: TrackingArg, exception: ExcArg, by: By,
 def reopen(tracking_no: TrackingArg, exception: ExcArg, by: By,
            reason: Annotated[str, typer.Option(help="Why it is not over.")],
            as_json: JsonFlag = False) -> None:
-    """Reopen a resolved exception: back to its owner, on a fresh resolution clock."""
+    """Reopen a resolved exception: back to its assignee, on a fresh resolution clock."""
     _exception_step(tracking_no, exception, as_json, "reopened",
                     lambda d: d.reopen(tracking_no, exception, by=by, reason=reason))
 
@@ -180,7 +199,7 @@ def show(tracking_no: TrackingArg, exception: ExcArg,
          reveal: Annotated[bool, typer.Option(
              "--reveal", help="Open the sealed contact summaries.")] = False,
          as_json: JsonFlag = False) -> None:
-    """One exception: its owner, clocks, breaches, contacts, complaints and claims."""
+    """One exception: its team, assignee, clocks, breaches, contacts, complaints and claims."""
     from parcelflow.application.exceptions import ExceptionWorkflow
 
     svc = service()

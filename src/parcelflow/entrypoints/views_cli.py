@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from parcelflow.application.tracking_document import full
 from parcelflow.entrypoints.cli_support import (
     JsonFlag,
     TrackingArg,
@@ -31,10 +32,20 @@ from parcelflow.entrypoints.cli_support import (
     wall_clock,
 )
 from parcelflow.entrypoints.running import until_signalled
+from parcelflow.entrypoints.tables import Column, fitted, print_table
 from parcelflow.projections.registry import ProjectionName
 from parcelflow.settings import get_settings
 
 app = typer.Typer()
+
+# The facility always whole; the figures as the width allows, by rank.
+STATS_COLUMNS = (
+    Column("facility", keep=True), Column("scans", rank=1, justify="right"),
+    Column("parcels", rank=2, justify="right"), Column("deliveries", rank=3, justify="right"),
+    Column("on time", rank=4, justify="right"), Column("compliance", rank=8, justify="right"),
+    Column("1st resp SLA", rank=6, justify="right"),
+    Column("resolution SLA", rank=7, justify="right"), Column("exceptions", rank=5, fold=True),
+)
 
 NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ignore[valid-type]
     help="The read models (default: all).")]
@@ -44,7 +55,14 @@ NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ig
 def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         "--follow", help="Keep following the log until interrupted.")] = False) -> None:
     """Bring the read models up to date with the event log (once, or following it)."""
-    svc = service()
+    from parcelflow.adapters.store import Pool
+    from parcelflow.bootstrap import build_service
+    from parcelflow.projections.registry import PROJECTIONS
+
+    # Following: one connection per read model (its reads), one for the writes, one
+    # listening for new events on behalf of all; nothing more under load.
+    following = len(set(names or PROJECTIONS))
+    svc = build_service(pool=Pool(size=following + 2, overflow=0)) if follow else service()
     chosen = runners(svc, names)
     if not follow:
         for runner in chosen:
@@ -139,24 +157,28 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
         row = catch_up(svc, "tracking").projection.view.get(tracking_no)
     if row is None:
         fail(f"no parcel with tracking number {tracking_no}")
+    doc = full(row)  # the API's document: one renderer for both surfaces
     if as_json:
-        print_json(row)
+        print_json(doc)
         return
-    flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
-    out.print(styled((tracking_no, "bold"), f": {row['status']}{flags}"), highlight=False)
-    place = f"{row['facility']} ({row['city']})" if row["facility"] else "not scanned yet"
-    out.print(f"  at {place}; last event {row['last_event']} at {local(row['last_event_at'])}")
-    out.print(f"  promised by {local(row['promised_by'])}; ETA {local(row['eta'])}; next: "
-              f"{row['next_activity'] or '—'} {row['next_facility'] or ''}".rstrip())
-    receiver = row.get("receiver") or {}
+    flags = f" [{', '.join(doc['flags'])}]" if doc["flags"] else ""
+    out.print(styled((tracking_no, "bold"), f": {doc['status']}{flags}"), highlight=False)
+    location, step = doc["location"], doc["next_expected"] or {}
+    place = f"{location['facility']} ({location['city']})" if location["facility"] else (
+        "not scanned yet")
+    out.print(f"  at {place}; last event {doc['last_event']} at {local(doc['last_event_at'])}")
+    out.print(f"  promised by {local(doc['promised_by'])}; ETA {local(doc['eta'])}; next: "
+              f"{step.get('activity') or '—'} {step.get('facility') or ''}".rstrip())
+    receiver = doc["receiver"] or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
                   f"{receiver.get('address')}", highlight=False)
-    if row["delivered_at"]:
-        out.print(f"  delivered {local(row['delivered_at'])}, signed by {row['signed_by']}")
-    out.print(f"  open exceptions: {row['open_exceptions']}")
+    if doc["delivered"]:
+        out.print(f"  delivered {local(doc['delivered']['at'])}, "
+                  f"signed by {doc['delivered']['signed_by']}")
+    out.print(f"  open exceptions: {doc['open_exceptions']}")
     table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
-    for item in row["timeline"]:
+    for item in doc["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
                                           ("voided", item["voided"])) if on)
         table.add_row(local(item["occurred_at"]), item["description"],
@@ -167,9 +189,13 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
 @app.command()
 def stats(
     day: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today).")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")]
+    = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Daily service statistics: scans, deliveries, on-time, exceptions, compliance, SLAs."""
+    """Daily service statistics: scans, deliveries, on-time, exceptions, compliance, SLAs.
+    The facility is always shown whole; the other columns as the width allows (--wide:
+    all of them)."""
     from parcelflow.projections.daily_stats import today_in
 
     svc = service()
@@ -187,13 +213,12 @@ def stats(
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:.1%}"
 
-    table = Table("facility", "scans", "parcels", "deliveries", "on time", "compliance",
-                  "1st resp SLA", "resolution SLA", "exceptions", title=f"Service day {report['day']}",
-                  title_justify="left")
-    for name, row in [*report["facilities"].items(), ("NETWORK", report["network"])]:
-        table.add_row(name, str(row["scans"]), str(row["parcels"]), str(row["deliveries"]),
-                      pct(row["on_time_rate"]), pct(row["scan_compliance"]),
-                      pct(row["first_response_sla"]), pct(row["resolution_sla"]),
-                      ", ".join(f"{k} {v}" for k, v in row["exceptions"].items()))
-    out.print(table)
+    cells = [(name, str(row["scans"]), str(row["parcels"]), str(row["deliveries"]),
+              pct(row["on_time_rate"]), pct(row["scan_compliance"]),
+              pct(row["first_response_sla"]), pct(row["resolution_sla"]),
+              ", ".join(f"{k} {v}" for k, v in row["exceptions"].items()))
+             for name, row in [*report["facilities"].items(), ("NETWORK", report["network"])]]
+    table = fitted(STATS_COLUMNS, cells, width=out.width, wide=wide,
+                   title=f"Service day {report['day']}")
+    print_table(out, table)
 

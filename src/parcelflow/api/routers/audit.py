@@ -17,7 +17,7 @@ from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.routers.exceptions import by, run_write
 from parcelflow.api.routers.parcels import TrackingNo
 from parcelflow.api.schemas import CorrectionDone, CorrectionRequest, FullTracking
-from parcelflow.api.tracking import full
+from parcelflow.application.tracking_document import full
 from parcelflow.application.corrections import Correction, CorrectionRefused, Corrections
 from parcelflow.application.epcis_export import EpcisExport
 from parcelflow.application.errors import ParcelNotFound
