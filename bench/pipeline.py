@@ -159,6 +159,9 @@ def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int
     items = journeys(first, parcels)
     produce(bootstrap, settings.kafka_scans_topic, items, **BULK)
     env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_LEVEL": "WARNING",
+           # A throwaway database seeded without master keys (issue 12 requires them
+           # in production): the long-running commands run as a development run.
+           "PARCELFLOW_DEVELOPMENT": "true",
            "PARCELFLOW_LOG_FORMAT": "json"}
     base = svc.recorder.max_notification_id()
     workers = [subprocess.Popen([sys.executable, "-m", "parcelflow", "ingest-worker"], env=env,
@@ -276,6 +279,9 @@ def serve_peer(kind: str) -> None:
 def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
     """Each worker in its own process, as deployed: `parcelflow <command>`."""
     env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_FORMAT": "json",
+           # A throwaway database seeded without master keys (issue 12 requires them
+           # in production): the long-running commands run as a development run.
+           "PARCELFLOW_DEVELOPMENT": "true",
            "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING"),
            "PARCELFLOW_SMS_PROVIDER": "recording"}
     started = []

@@ -147,7 +147,10 @@ def lag(url: str, rate: int, seconds: float, first: int, *, profile: bool = Fals
     scans = [j[step] for step in range(11) for j in journeys]
     tracking.run()
 
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING",
+           # A throwaway database seeded without master keys (issue 12 requires them
+           # in production): the long-running commands run as a development run.
+           "PARCELFLOW_DEVELOPMENT": "true"}
     projector = subprocess.Popen([sys.executable, "-m", "parcelflow", "project", "tracking",
                                   "--follow"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)

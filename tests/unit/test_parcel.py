@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -347,3 +348,57 @@ def test_replaying_the_stored_events_rebuilds_the_same_parcel():
     copy = project_aggregate(None, events)
     assert copy.state == parcel.state and copy.exceptions == parcel.exceptions
     assert copy.head_hash == parcel.head_hash
+
+
+def test_a_parcel_just_changed_holds_the_same_timeline_as_its_events_replayed():
+    from parcelflow.application.unit_of_work import replay
+
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    extra = scan("arrival", "HGH-HUB-03", 18, note="box dented")  # misrouted, with a note
+    parcel.record_scans(as_scans(*journey()[:6], extra), recorded_at=T0 + timedelta(days=3))
+    events = [*parcel.collect_events()]
+    replayed = replay(events)
+    assert [e.scan for e in parcel.entries.values()] == [e.scan for e in replayed.entries.values()]
+    assert parcel.state == replayed.state
+
+
+JOURNEY = journey()  # the same scan ids for both runs
+_MISROUTED = scan("arrival", "HGH-HUB-03", 18, note="x")
+
+
+def _workflow(parcel: Parcel) -> list[ParcelEvent]:
+    now = T0 + timedelta(days=3)
+    parcel.record_scans(as_scans(*JOURNEY[:5], _MISROUTED), recorded_at=now)
+    parcel.raise_exception(ExceptionCode.DAMAGED, recorded_at=now, by="cs")
+    parcel.revise_eta(T0 + timedelta(days=2), reason="r", by="eta", recorded_at=now)
+    parcel.record_scans(as_scans(*JOURNEY[5:]), recorded_at=now)
+    return list(parcel.collect_events())
+
+
+def test_events_are_made_exactly_as_their_constructor_makes_them(monkeypatch):
+    from parcelflow.domain import parcel_core
+
+    start = Parcel.register(sealed_manifest(), recorded_at=T0)  # sealing is randomised:
+    start.collect_events()  # both runs start from this one parcel
+    made_fast = []
+    fast = parcel_core._new_event
+    monkeypatch.setattr(parcel_core, "_new_event",
+                        lambda cls, fields: made_fast.append(cls) or fast(cls, fields))
+    ours = _workflow(copy.deepcopy(start))
+    monkeypatch.setattr(parcel_core, "_new_event", lambda cls, fields: cls(**fields))
+    theirs = _workflow(copy.deepcopy(start))
+    assert len(ours) == len(theirs) > 10
+    for mine, constructed in zip(ours, theirs, strict=True):
+        assert type(mine) is type(constructed)
+        assert list(vars(mine).items()) == list(vars(constructed).items())  # order too
+    assert {Parcel.ScanRecorded, Parcel.ExceptionRaised, Parcel.ExceptionResolved} <= set(made_fast)
+
+
+def test_an_event_given_a_field_it_lacks_is_refused_by_its_constructor():
+    from parcelflow.domain.parcel_core import _new_event
+
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    with pytest.raises(TypeError):
+        parcel._emit(Parcel.ScanRecorded, recorded_at=T0, scan_id="s1")  # the rest missing
+    with pytest.raises(TypeError):
+        _new_event(Parcel.Cancelled, {"nonsense": 1})

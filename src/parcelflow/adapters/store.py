@@ -138,9 +138,18 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
             # Under the table lock only this transaction adds rows, so the ids above the
-            # old maximum are exactly ours, in the order they were copied.
-            curs.execute(self._ids_after, (before,))
-            ids = [row["notification_id"] for row in curs.fetchall()]
+            # old maximum are exactly ours, in the order they were copied. They are
+            # consecutive when the new maximum is `before + n` (n distinct ids above
+            # `before` can span no less); then one number is read instead of 1,000 rows
+            # (~2 us a scan of the warm ingest). Otherwise (a gap in the sequence) they
+            # are read back.
+            curs.execute(self._max_id)
+            after = curs.fetchone()["n"]  # type: ignore[index]
+            if after - before == len(stored_events):
+                ids = list(range(before + 1, after + 1))
+            else:
+                curs.execute(self._ids_after, (before,))
+                ids = [row["notification_id"] for row in curs.fetchall()]
         if len(ids) != len(stored_events):
             raise ProgrammingError(f"expected {len(stored_events)} notification ids, got {len(ids)}")
         return ids
@@ -272,7 +281,8 @@ def sqlite_path(database_url: str) -> str:
     return path
 
 
-_COMMON = {"TRANSCODER_TOPIC": "parcelflow.adapters.transcoder:OrjsonTranscoder"}
+_COMMON = {"TRANSCODER_TOPIC": "parcelflow.adapters.transcoder:OrjsonTranscoder",
+           "MAPPER_TOPIC": "parcelflow.adapters.transcoder:ParcelMapper"}
 
 
 @dataclass(frozen=True)

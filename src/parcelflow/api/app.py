@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         try:
             yield
         finally:
+            app.state.ctx.tracking.close()
             if own:
                 svc.close()
 

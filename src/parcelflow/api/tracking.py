@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 from eventsourcing.application import LRUCache
+from psycopg_pool import ConnectionPool
 
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.service import ParcelService
@@ -28,18 +29,34 @@ class TrackingRows:
     The view's own `get()` runs its SELECT inside a transaction (BEGIN, SELECT,
     ROLLBACK: three round trips); a single autocommit SELECT reads the same committed
     row. On SQLite, where a transaction costs no round trip, the view answers itself.
+
+    On PostgreSQL the lookup has a pool of its own, `POOL_SIZE` autocommit connections
+    on which the SELECT is prepared once each: the library's pool (4 connections) is
+    shared by every query of the API, and at 1,000 lookups a second the lookups' 40
+    worker threads queued for it (bench/profiles/README.md §5).
     """
+
+    POOL_SIZE = 8
+    _SELECT = "SELECT * FROM tracking_view WHERE tracking_no = %s"
 
     def __init__(self, view: Any):
         self.view = view
+        self._pool: ConnectionPool | None = None
+        if view.is_postgres:
+            kwargs = {**view.datastore.pool.kwargs, "autocommit": True, "prepare_threshold": 0}
+            self._pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=self.POOL_SIZE,
+                                        open=True, name="tracking-lookup")
 
     def get(self, tracking_no: str) -> dict[str, Any] | None:
-        if not self.view.is_postgres:
+        if self._pool is None:
             return self.view.get(tracking_no)  # type: ignore[no-any-return]
-        with self.view.datastore.get_connection() as conn:
-            row = conn.execute("SELECT * FROM tracking_view WHERE tracking_no = %s",
-                               [tracking_no]).fetchone()
+        with self._pool.connection() as conn:
+            row = conn.execute(self._SELECT, [tracking_no], prepare=True).fetchone()
         return decode(row) if row else None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
 
 class PhoneProofs:

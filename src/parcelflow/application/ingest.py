@@ -26,6 +26,7 @@ from parcelflow.application.personal_data import PersonalData, Sealer, is_role
 from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
 from parcelflow.application.unit_of_work import UnitOfWork, Work
 from parcelflow.domain.errors import DomainError
+from parcelflow.domain.frozen import filled
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
@@ -38,20 +39,20 @@ log = structlog.get_logger(__name__)
 
 def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     """A validated wire scan as the domain knows it, with the registry's facility kind."""
-    return Scan(
-        scan_id=item.scan_id,
-        scan_type=item.type,
-        occurred_at=plain_tz(item.occurred_at),
-        facility=item.facility,
-        device_id=item.device_id,
-        operator_id=item.operator_id,
-        next_facility=item.next_facility,
-        exception_code=item.exception_code,
-        attempt_reason=item.attempt_reason,
-        signed_by=item.signed_by,
-        note=item.note,
-        facility_kind=network.kind_of(item.facility),
-    )
+    return filled(Scan, {
+        "scan_id": item.scan_id,
+        "scan_type": item.type,
+        "occurred_at": plain_tz(item.occurred_at),
+        "facility": item.facility,
+        "device_id": item.device_id,
+        "operator_id": item.operator_id,
+        "next_facility": item.next_facility,
+        "exception_code": item.exception_code,
+        "attempt_reason": item.attempt_reason,
+        "signed_by": item.signed_by,
+        "note": item.note,
+        "facility_kind": network.kind_of(item.facility),
+    })
 
 
 def _private(item: ScanV1) -> bool:

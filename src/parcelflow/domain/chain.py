@@ -60,7 +60,8 @@ def digest(topic: str, fields: dict[str, Any]) -> str:
     in JSON, a datetime and its ISO string read back), so a stored event re-hashes to
     the digest it was created with. orjson keeps this off the ingest path's bill.
     """
-    body = {k: v for k, v in fields.items() if k != DIGEST_FIELD}
+    body = dict(fields)  # a C-level copy, then one key out: half the dict comprehension's cost
+    body.pop(DIGEST_FIELD, None)
     payload = orjson.dumps([topic, body], default=_encode, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
 

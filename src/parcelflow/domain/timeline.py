@@ -268,10 +268,14 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
             )
     fold.close_lost_found()
     fold.close_delivered()
-    flags = set(fold.flags) | open_flags
+    flags = fold.flags | open_flags
     if fold.status in HANDED_OVER_STATUSES:
         flags.discard(Flag.ON_HOLD)
-    return ParcelState(
+    # Every field set, as ParcelState(...) would, without the frozen dataclass's
+    # object.__setattr__ per field: this runs once per parcel per ingest batch
+    # (tests/unit/test_timeline_state.py checks it against the constructor).
+    state = object.__new__(ParcelState)
+    state.__dict__.update(
         status=fold.status,
         flags=frozenset(flags),
         location=fold.location,
@@ -285,6 +289,7 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
         anomalies=frozenset(fold.anomalies),
         timeline=timeline,
     )
+    return state
 
 
 _CLOSED_BY_DELIVERY = frozenset(c for c, rule in EXCEPTION_RULES.items() if rule.closed_by_delivery)
@@ -312,11 +317,11 @@ class _Fold:
         self.lost_by_scan: list[Issue] = []  # lost reported by a scan, until a later scan
 
     def copy(self) -> _Fold:
+        """A twin for `_finish`, which changes only the issues and what is settled
+        (flags, anomalies and lost_by_scan it reads, and copies into the state)."""
         twin = _Fold.__new__(_Fold)
         twin.__dict__.update(self.__dict__)
-        twin.flags, twin.issues = set(self.flags), dict(self.issues)
-        twin.settled, twin.anomalies = set(self.settled), set(self.anomalies)
-        twin.lost_by_scan = list(self.lost_by_scan)
+        twin.issues, twin.settled = dict(self.issues), set(self.settled)
         return twin
 
     def step(self, entry: Entry) -> None:

@@ -131,10 +131,12 @@ class BatchTooLarge(ValueError):
         self.size, self.limit = size, limit
 
 
-def validate_scan(item: Any, *, now: datetime, limits: ScanLimits) -> ScanV1 | Rejected:
+def validate_scan(item: Any, *, now: datetime, limits: ScanLimits,
+                  context: dict[str, Any] | None = None) -> ScanV1 | Rejected:
     if not isinstance(item, dict):
         return Rejected("item must be a JSON object")
-    context = {"now": now, "limits": limits, "tracking_numbers": limits.tracking_numbers}
+    if context is None:
+        context = _context(now, limits)
     try:
         return ScanV1.model_validate(item, context=context)
     except ValidationError as e:
@@ -146,4 +148,9 @@ def validate_scans(
 ) -> list[ScanV1 | Rejected]:
     if len(items) > limits.max_batch:
         raise BatchTooLarge(len(items), limits.max_batch)
-    return [validate_scan(item, now=now, limits=limits) for item in items]
+    context = _context(now, limits)  # one for the batch: the validators only read it
+    return [validate_scan(item, now=now, limits=limits, context=context) for item in items]
+
+
+def _context(now: datetime, limits: ScanLimits) -> dict[str, Any]:
+    return {"now": now, "limits": limits, "tracking_numbers": limits.tracking_numbers}

@@ -1,0 +1,42 @@
+"""`filled` makes the same frozen objects as their constructors."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from parcelflow.domain.frozen import filled
+from parcelflow.domain.timeline import Entry, Scan
+from parcelflow.domain.vocabulary import ExceptionCode, FacilityKind, ScanType
+from tests.support.builders import T0
+
+SCAN = {"scan_id": "s-1", "scan_type": ScanType.DELIVERY_ATTEMPT, "occurred_at": T0,
+        "facility": "SHA-STN-05", "device_id": "d-1",
+        "attempt_reason": ExceptionCode.RECIPIENT_ABSENT, "facility_kind": FacilityKind.STATION}
+
+
+def test_a_scan_made_quickly_equals_the_constructed_one_defaults_included():
+    quick, built = filled(Scan, SCAN), Scan(**SCAN)
+    assert quick == built and quick.note is None and quick.operator_id is None
+    assert dataclasses.asdict(quick) == dataclasses.asdict(built)
+
+
+def test_an_entry_made_quickly_runs_its_post_init_and_stays_frozen():
+    scan = Scan(**SCAN)
+    values = {"version": 4, "kind": "delivery_attempt", "occurred_at": T0,
+              "recorded_at": T0 + timedelta(hours=1), "scan": scan, "detail": {}, "late": True}
+    quick, built = filled(Entry, values), Entry(**values)
+    assert quick == built and quick.sort_key == built.sort_key and not quick.voided
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.late = False  # type: ignore[misc]
+
+
+def test_what_the_quick_way_cannot_make_goes_to_the_constructor():
+    no_detail = {"version": 1, "kind": "registered", "occurred_at": T0, "recorded_at": T0}
+    assert filled(Entry, no_detail).detail == {}  # the default_factory, by the constructor
+    with pytest.raises(TypeError):
+        filled(Scan, {**SCAN, "colour": "red"})
+    with pytest.raises(TypeError):
+        filled(Scan, {"scan_id": "s-2"})
