@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -231,7 +232,10 @@ def test_a_scan_at_an_unknown_facility_is_shown_on_the_parcel_and_in_the_statist
     tracked = run(["track", tracking(1)], db, tmp_path, columns=120)
     assert "data quality: scanned at ZZZ-HUB-99, which is not in the network registry" in \
         tracked.stdout
-    day = stray["occurred_at"][:10]
+    # Counted on the scan's day in UTC: a facility the registry does not know has no
+    # time zone of its own (Network.zone_at).
+    day = datetime.fromisoformat(stray["occurred_at"]).astimezone(timezone.utc).date()
+    day = day.isoformat()
     stats = run(["stats", "--day", day], db, tmp_path, columns=120)
     assert stats.returncode == 0, stats.stderr
     assert "data quality: 1 scans at facilities not in the network registry (kept): " \
