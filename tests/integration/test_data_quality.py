@@ -37,7 +37,7 @@ def test_a_scan_at_an_unknown_facility_is_kept_flagged_and_counted(api):
         ("unknown_facility", UNKNOWN, stray["scan_id"])]
     assert clean == []
 
-    day = stray["occurred_at"][:10]
+    day = stray["occurred_at"][:10]  # T0's day, in Shenzhen and in UTC (an unknown facility's)
     r = api.client.get("/v1/stats", params={"day": day}, headers=api.auth("supervisor"))
     assert r.status_code == 200, r.text
     report = r.json()
