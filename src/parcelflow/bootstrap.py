@@ -43,14 +43,35 @@ def build_service(
     clock: Callable[[], datetime] = utcnow,
     cache_size: int | None = None,
 ) -> ParcelService:
+    """The parcels' application on the configured store; on several shards (more than one
+    URL in `PARCELFLOW_SHARDS`) a `ShardedParcelService`, which answers the same calls."""
     settings = settings or get_settings()
+    urls = settings.shard_urls()
+    if len(urls) > 1:
+        return build_sharded_service(settings, urls, clock=clock, cache_size=cache_size)
+    return _shard_service(settings, urls[0], clock=clock, cache_size=cache_size)
+
+
+def build_sharded_service(settings: Settings, urls: list[str], *,
+                          clock: Callable[[], datetime] = utcnow,
+                          cache_size: int | None = None) -> ParcelService:
+    from parcelflow.adapters.shard_map import SqlShardMap
+    from parcelflow.application.sharding import ShardedParcelService
+
+    shards = [_shard_service(settings, url, clock=clock, cache_size=cache_size) for url in urls]
+    layout = SqlShardMap(shards[0].factory.datastore).layout(urls)  # type: ignore[attr-defined]
+    return ShardedParcelService(shards, layout)  # type: ignore[return-value]  # same calls
+
+
+def _shard_service(settings: Settings, database_url: str, *,
+                   clock: Callable[[], datetime], cache_size: int | None) -> ParcelService:
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
     previous = (settings.pii_master_key_previous.get_secret_value()
                 if settings.pii_master_key_previous else None)
     wrap = KeyWrap.from_setting(master, previous)
-    with schema_lock(settings.database_url):  # the service creates its tables
+    with schema_lock(database_url):  # the service creates its tables
         return ParcelService(
-            store_env(settings.database_url),
+            store_env(database_url),
             keys=lambda datastore: keystore_for(datastore, wrap),
             network=load_network(settings.network_file),
             policy=settings.policy.build(),
