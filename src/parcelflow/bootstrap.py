@@ -55,11 +55,18 @@ def build_service(
 def build_sharded_service(settings: Settings, urls: list[str], *,
                           clock: Callable[[], datetime] = utcnow,
                           cache_size: int | None = None) -> ParcelService:
-    from parcelflow.adapters.shard_map import SqlShardMap
+    from parcelflow.adapters.shard_map import SqlShardMap, check_home
     from parcelflow.application.sharding import ShardedParcelService
 
     shards = [_shard_service(settings, url, clock=clock, cache_size=cache_size) for url in urls]
-    layout = SqlShardMap(shards[0].factory.datastore).layout(urls)  # type: ignore[attr-defined]
+    datastores = [s.factory.datastore for s in shards]  # type: ignore[attr-defined]
+    try:
+        check_home(datastores, urls)
+        layout = SqlShardMap(datastores[0]).layout(urls)
+    except Exception:
+        for shard in shards:
+            shard.close()
+        raise
     return ShardedParcelService(shards, layout)  # type: ignore[return-value]  # same calls
 
 

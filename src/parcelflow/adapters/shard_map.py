@@ -33,6 +33,30 @@ def shard_name(database_url: str) -> str:
     return f"sqlite:///{sqlite_path(database_url)}"
 
 
+def holds_a_map(datastore: Any) -> bool:
+    """Whether this database keeps a shard map (without creating one)."""
+    probe = SqlShardMap.__new__(SqlShardMap)
+    probe.datastore = datastore
+    if probe.is_postgres:
+        rows = probe.query("SELECT to_regclass('shard_buckets') IS NOT NULL AS found")
+    else:
+        rows = probe.query("SELECT COUNT(*) > 0 AS found FROM sqlite_master "
+                           "WHERE type = 'table' AND name = 'shard_buckets'")
+    return bool(rows[0]["found"])
+
+
+def check_home(datastores: Sequence[Any], urls: Sequence[str]) -> None:
+    """The map is kept on the first shard: refuse to start (and make a second map) when
+    another listed shard has it — PARCELFLOW_SHARDS' first URL was changed."""
+    if holds_a_map(datastores[0]):
+        return
+    for datastore, url in zip(datastores[1:], urls[1:], strict=True):
+        if holds_a_map(datastore):
+            raise ShardMapError(f"the shard map is kept on {shard_name(url)}: list it first "
+                                "in PARCELFLOW_SHARDS (the first shard holds the map and "
+                                "the read side)")
+
+
 class SqlShardMap(SqlTables):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS shard_buckets ("

@@ -1,0 +1,128 @@
+"""The event store sharded over real PostgreSQL servers the tests start (on other ports):
+each parcel's events, keys and answers on its own shard, exactly once; the shard map
+kept in the first shard; the API on every shard's parcels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from parcelflow.adapters.shard_map import ShardMapError, SqlShardMap
+from parcelflow.application.sharding import ShardedParcelService
+from parcelflow.bootstrap import build_service
+from parcelflow.domain.buckets import BUCKETS, bucket_of, even_layout
+from parcelflow.settings import Settings
+from tests.support.api import make_api
+from tests.support.builders import journey, manifest, tracking
+
+PARCELS = range(1, 61)
+
+
+@pytest.fixture
+def make_network(clock) -> Iterator[Callable[..., ShardedParcelService]]:
+    made: list[ShardedParcelService] = []
+
+    def make(urls: list[str], **kwargs: object) -> ShardedParcelService:
+        svc = build_service(settings_for(urls), clock=clock, **kwargs)  # type: ignore[arg-type]
+        assert isinstance(svc, ShardedParcelService)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.close()
+
+
+def settings_for(urls: list[str], **overrides: object) -> Settings:
+    return Settings(shards=json.dumps(urls), _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def stored_per_shard(urls: list[str], table: str) -> list[dict[str, int]]:
+    """Each shard's events per tracking number, read with SQL of our own."""
+    found = []
+    for url in urls:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(f"SELECT originator_id, COUNT(*) FROM {table} "
+                                "GROUP BY originator_id").fetchall()
+        found.append({str(pid): n for pid, n in rows})
+    return found
+
+
+def map_rows(url: str) -> dict[int, str]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT bucket, shard FROM shard_buckets").fetchall())
+
+
+def test_the_shard_map_is_made_once_in_the_first_shard_and_then_decides(make_service,
+                                                                        database_url):
+    datastore = make_service(database_url).factory.datastore
+    a, b = "postgresql://ingest:secret@10.0.0.1:5432/parcels", "postgresql://10.0.0.2/parcels"
+    assert SqlShardMap(datastore).layout([a, b]) == even_layout(2)
+    # Listed the other way round later, every bucket stays where the table put it.
+    assert SqlShardMap(datastore).layout([b, a]) == [1 - s for s in even_layout(2)]
+    SqlShardMap(datastore).assign(0, b)
+    assert SqlShardMap(datastore).layout([a, b])[:2] == [1, 0]
+    with pytest.raises(ShardMapError, match="10.0.0.2"):
+        SqlShardMap(datastore).layout([a, "postgresql://10.0.0.3/parcels"])
+    stored = " ".join(r["shard"] for r in SqlShardMap(datastore).query(
+        "SELECT shard FROM shard_buckets"))
+    assert "secret" not in stored and "ingest" not in stored
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_every_scan_is_stored_on_its_shard_exactly_once(count, two_shards, three_shards,
+                                                        make_network):
+    urls = (two_shards if count == 2 else three_shards)[:count]
+    network = make_network(urls)
+    assert network.register([manifest(n) for n in PARCELS]).accepted == len(PARCELS)
+    scans = [s for n in PARCELS for s in journey(n)]
+    batches = [scans[i:i + 97] for i in range(0, len(scans), 97)]
+    # Two writers at once, each batch sent twice (a scanner's retries), one out of order.
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(network.ingest, batches + batches[::-1]))
+    assert sum(r.accepted for r in reports) == len(scans)
+    assert sum(r.duplicates for r in reports) == len(scans)
+
+    table = network.shards[0].recorder.events_table_name
+    per_shard = stored_per_shard(urls, table)
+    rows = map_rows(urls[0])
+    names = [n.split("@")[-1] for n in urls]
+    assert len(rows) == BUCKETS
+    for n in PARCELS:
+        pid = str(network.get(tracking(n)).id)
+        holding = [i for i, stored in enumerate(per_shard) if pid in stored]
+        assert len(holding) == 1, (n, holding)
+        assert rows[bucket_of(tracking(n))].endswith(names[holding[0]])
+        assert per_shard[holding[0]][pid] == 1 + len(journey(n))  # registered + every scan
+    assert all(stored for stored in per_shard)  # every shard holds parcels
+
+    # A process started later, with the other shards listed in another order, finds
+    # them all; one that lists another shard first is refused (it would make a new map).
+    again = make_network(urls[:1] + urls[:0:-1])
+    assert all(again.get(tracking(n)).state.status == "delivered" for n in PARCELS)
+    with pytest.raises(ShardMapError, match="list it first"):
+        make_network(urls[::-1])
+
+
+def test_the_api_answers_for_parcels_on_every_shard(three_shards, make_network):
+    network = make_network(three_shards)
+    for api in make_api(network, three_shards[0], shards=json.dumps(three_shards)):
+        r = api.client.post("/v1/parcels", json=[manifest(n) for n in PARCELS[:12]],
+                            headers=api.auth("orders"))
+        assert r.status_code == 200, r.text
+        r = api.client.post("/v1/scans", json=[journey(n)[0] for n in PARCELS[:12]],
+                            headers=api.auth("SZX-OUT-07"))
+        assert r.status_code == 200 and r.json()["accepted"] == 12, r.text
+        shards_used = {network.router.index_of(tracking(n)) for n in PARCELS[:12]}
+        assert shards_used == {0, 1, 2}
+        for n in PARCELS[:12]:
+            r = api.client.get(f"/v1/parcels/{tracking(n)}/history",
+                               headers=api.auth("auditor"))
+            assert r.status_code == 200, r.text
+            assert [e["type"] for e in r.json()["events"]][-1:] == ["scan_recorded"]
+        assert api.client.get(f"/v1/parcels/{tracking(99)}/history",
+                              headers=api.auth("auditor")).status_code == 404
