@@ -55,7 +55,7 @@ def build_service(
 def build_sharded_service(settings: Settings, urls: list[str], *,
                           clock: Callable[[], datetime] = utcnow,
                           cache_size: int | None = None) -> ParcelService:
-    from parcelflow.adapters.shard_map import SqlShardMap, check_home
+    from parcelflow.adapters.shard_map import SqlShardMap, check_home, shard_name
     from parcelflow.application.sharding import ShardedParcelService
 
     shards = [_shard_service(settings, url, clock=clock, cache_size=cache_size) for url in urls]
@@ -67,7 +67,7 @@ def build_sharded_service(settings: Settings, urls: list[str], *,
         for shard in shards:
             shard.close()
         raise
-    return ShardedParcelService(shards, layout)  # type: ignore[return-value]  # same calls
+    return ShardedParcelService(shards, layout, [shard_name(u) for u in urls])  # type: ignore[return-value]  # same calls
 
 
 def _shard_service(settings: Settings, database_url: str, *,

@@ -126,3 +126,61 @@ def test_the_api_answers_for_parcels_on_every_shard(three_shards, make_network):
             assert [e["type"] for e in r.json()["events"]][-1:] == ["scan_recorded"]
         assert api.client.get(f"/v1/parcels/{tracking(99)}/history",
                               headers=api.auth("auditor")).status_code == 404
+
+
+def test_one_read_side_follows_every_shard_and_equals_a_rebuild(three_shards, make_network,
+                                                                clock):
+    from parcelflow.projections.registry import runners as build
+    from tests.integration.test_projections import busy_history
+    from tests.support.views import dump
+
+    network = make_network(three_shards)
+    runners = {r.name: r for r in build(network)}
+    try:
+        busy_history(network, clock)  # parcels 1-4: corrections, erasure, casework
+        for r in runners.values():
+            r.run()
+        network.register([manifest(n) for n in PARCELS[4:]])
+        for start in range(4, len(PARCELS), 14):  # projections run between the batches
+            network.ingest([s for n in PARCELS[start:start + 14] for s in journey(n)[:7]])
+            for r in runners.values():
+                r.run()
+        incremental = dump(runners)
+        heads = [s.recorder.max_notification_id() for s in network.shards]
+        assert all(r.positions == heads for r in runners.values())
+        for r in runners.values():
+            r.rebuild()
+        assert dump(runners) == incremental
+        assert all(r.positions == heads for r in runners.values())
+        rows = {row["tracking_no"] for row in incremental["tracking"]}
+        assert rows == {tracking(n) for n in PARCELS}
+        assert {network.router.index_of(t) for t in rows} == {0, 1, 2}
+        lag = runners["tracking"].lag()
+        assert lag.behind == 0 and [s.head for s in lag.shards] == heads
+        network.ingest([journey(n)[7] for n in PARCELS[4:]])  # now every shard is behind
+        lag = runners["tracking"].lag()
+        assert lag.behind == len(PARCELS) - 4 and all(s.behind for s in lag.shards)
+    finally:
+        for r in runners.values():
+            r.close()
+
+
+def test_the_public_lookup_answers_for_parcels_on_every_shard(three_shards, make_network):
+    network = make_network(three_shards)
+    for api in make_api(network, three_shards[0], shards=json.dumps(three_shards)):
+        api.client.post("/v1/parcels", json=[manifest(n) for n in PARCELS[:12]],
+                        headers=api.auth("orders"))
+        api.client.post("/v1/scans", json=[journey(n)[0] for n in PARCELS[:12]],
+                        headers=api.auth("SZX-OUT-07"))
+        api.catch_up()
+        for n in PARCELS[:12]:
+            r = api.client.get(f"/v1/parcels/{tracking(n)}")
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "picked_up"
+            r = api.client.get(f"/v1/parcels/{tracking(n)}", params={"phone_last4": "4321"})
+            assert r.status_code == 200 and r.json()["timeline"], r.text
+        assert api.client.get(f"/v1/parcels/{tracking(99)}").status_code == 404
+        ready = api.client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert [len(p["shards"]) for p in ready.json()["projections"]] == [3] * len(
+            api.settings.api_ready_projections)

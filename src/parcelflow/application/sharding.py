@@ -136,13 +136,19 @@ class ShardedRecorder:
 class ShardedParcelService:
     """`ParcelService`'s calls, each parcel's on its shard (see the module docstring)."""
 
-    def __init__(self, shards: Sequence[ParcelService], layout: Sequence[int]):
+    def __init__(self, shards: Sequence[ParcelService], layout: Sequence[int],
+                 names: Sequence[str] | None = None):
+        """`names`: each shard's lasting name (where it is), which keys the read side's
+        position in its log; the first shard's position keeps the application's name, as
+        with one shard."""
         if len(shards) < 2:
             raise ValueError("one shard is a plain ParcelService")
         self.router = Router(shards, layout)
         self.shards = self.router.shards
         home = self.shards[0]
         self.name = home.name
+        names = list(names or (f"shard{i}" for i in range(len(shards))))
+        self.log_names = [home.name] + [f"{home.name}@{n}" for n in names[1:]]
         self.factory = home.factory  # the read side's database
         self.mapper = home.mapper  # one transcoder and one event model on every shard
         self.network, self.policy, self.limits, self.clock = (

@@ -30,7 +30,8 @@ def readiness(ctx: ApiContext) -> dict[str, Any]:
     reasons: list[str] = []
     lags: list[dict[str, Any]] = []
     try:
-        ctx.service.recorder.max_notification_id()
+        for store in getattr(ctx.service, "shards", [ctx.service]):  # every shard answers
+            store.recorder.max_notification_id()
         database = True
     except Exception as e:  # noqa: BLE001 — any failure means not ready
         log.warning("readyz.database_unreachable", error_type=type(e).__name__)
