@@ -27,7 +27,8 @@ def make_network(clock) -> Iterator[Callable[..., ShardedParcelService]]:
     made: list[ShardedParcelService] = []
 
     def make(urls: list[str], **kwargs: object) -> ShardedParcelService:
-        svc = build_service(settings_for(urls), clock=clock, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("clock", clock)
+        svc = build_service(settings_for(urls), **kwargs)  # type: ignore[arg-type]
         assert isinstance(svc, ShardedParcelService)
         made.append(svc)
         return svc
@@ -184,3 +185,74 @@ def test_the_public_lookup_answers_for_parcels_on_every_shard(three_shards, make
         assert ready.status_code == 200, ready.text
         assert [len(p["shards"]) for p in ready.json()["projections"]] == [3] * len(
             api.settings.api_ready_projections)
+
+
+def test_kafka_ingest_workers_store_every_scan_on_its_shard_exactly_once(
+        kafka_broker, three_shards, make_network):
+    import threading
+    import time
+
+    from kafka import KafkaProducer
+
+    from parcelflow.adapters.scan_partitions import bucket_partitioner
+    from parcelflow.application.service import utcnow
+    from parcelflow.consumers.ingest_worker import build_ingest_worker
+    from tests.support.builders import recent_start
+    from tests.support.kafka_broker import PRODUCER_CONFIG
+    from tests.support.kafka_settings import kafka_test_settings
+
+    settings = kafka_test_settings(three_shards[0], kafka_broker.bootstrap,
+                                   shards=json.dumps(three_shards), kafka_partitions=6)
+    kafka_broker.create_topics([settings.kafka_scans_topic, settings.kafka_scans_dlq_topic],
+                               partitions=6)
+    network = make_network(three_shards, clock=utcnow)
+    network.register([manifest(n) for n in PARCELS])
+    t0 = recent_start()
+    scans = [s for n in PARCELS for s in journey(n, t0=t0)]
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap,
+                             partitioner=bucket_partitioner, **PRODUCER_CONFIG)
+    sent = [producer.send(settings.kafka_scans_topic, key=s["tracking_no"].encode(),
+                          value=json.dumps(s).encode()) for s in scans]
+    # Retries of a few scans, on a partition of another shard (a topic cut otherwise).
+    strays = [s for s in scans[::37]]
+    for s in strays:
+        producer.send(settings.kafka_scans_topic, key=s["tracking_no"].encode(),
+                      value=json.dumps(s).encode(), partition=0)
+    producer.flush()
+    partitions: dict[int, set[int]] = {}
+    for s, future in zip(scans, sent, strict=True):
+        partitions.setdefault(future.get().partition, set()).add(
+            network.router.index_of(s["tracking_no"]))
+    assert len(partitions) == 6 and all(len(on) == 1 for on in partitions.values())
+
+    workers = [build_ingest_worker(make_network(three_shards, clock=utcnow, cache_size=10_000),
+                                   settings) for _ in range(2)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    table = network.shards[0].recorder.events_table_name
+
+    def scans_stored() -> int:
+        return sum(len(network.get(tracking(n)).scan_versions) for n in PARCELS)
+
+    try:
+        deadline = time.monotonic() + 60
+        while scans_stored() < len(scans):
+            assert time.monotonic() < deadline, "scans did not reach the shards"
+            time.sleep(0.5)
+        time.sleep(1)  # anything extra (a stray stored twice) would land by now
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        for w in workers:
+            w.close()
+    assert scans_stored() == len(scans)  # each scan once, the strays changed nothing
+    per_shard = stored_per_shard(three_shards, table)
+    for n in PARCELS:
+        parcel = network.get(tracking(n))
+        holding = [i for i, stored in enumerate(per_shard) if str(parcel.id) in stored]
+        assert holding == [network.router.index_of(tracking(n))]
+        assert len(parcel.scan_versions) == len(journey(n))
+        assert per_shard[holding[0]][str(parcel.id)] == parcel.version

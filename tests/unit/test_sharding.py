@@ -147,3 +147,20 @@ def test_shards_setting_is_a_list_of_urls_or_one_url():
     for bad in ('[]', '["postgresql://a/p", "postgresql://a/p"]', '[1]', '["x", '):
         with pytest.raises(ValueError, match="shards"):
             Settings(shards=bad, _env_file=None)
+
+
+def test_the_scans_topic_is_cut_along_the_shards_lines():
+    from parcelflow.adapters.scan_partitions import bucket_partitioner, scan_producer_options
+
+    numbers = [f"PF2026112{n:08d}" for n in range(3000)]
+    for partitions, shards in [(12, 3), (6, 3), (12, 2), (4, 4)]:
+        layout = even_layout(shards)
+        on: dict[int, set[int]] = {}
+        for number in numbers:
+            p = bucket_partitioner(number.encode(), list(range(partitions)), [])
+            on.setdefault(p, set()).add(layout[bucket_of(number)])
+        assert sorted(on) == list(range(partitions))  # every partition used
+        assert all(len(s) == 1 for s in on.values())  # each partition: one shard
+    assert scan_producer_options(Settings(_env_file=None)) == {}  # one shard: as today
+    two = Settings(shards='["postgresql://a/p", "postgresql://b/p"]', _env_file=None)
+    assert scan_producer_options(two)["partitioner"] is bucket_partitioner

@@ -106,7 +106,10 @@ def publish_scans(file: Annotated[str, typer.Argument(
     _needs_kafka("publish-scans")
     settings = get_settings()
     kafka.ensure_topics(settings, [settings.kafka_scans_topic])
-    producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
+    from parcelflow.adapters.scan_partitions import scan_producer_options
+
+    producer = kafka.producer(settings, client_id="parcelflow-publish-scans",
+                              **scan_producer_options(settings))
     numbers: list[int] = []  # the line each message came from
     messages: list[kafka.Message] = []
     failed: list[tuple[int, str]] = []  # (line number, why it was not published)
