@@ -39,7 +39,7 @@ from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.settings import Settings  # noqa: E402
 from tests.support.builders import journey, manifest  # noqa: E402
-from tests.support.pg_servers import postgres_servers  # noqa: E402
+from tests.support.pg_servers import fresh_database, postgres_servers  # noqa: E402
 
 from figures import Figure, write  # noqa: E402  (bench/figures.py)
 from physical_limits import copy_rows, stored_rows  # noqa: E402
@@ -103,7 +103,7 @@ def main() -> None:
         limit = None
         for k in (1, 2, 3):
             with ExitStack() as stack:
-                urls = [stack.enter_context(s.fresh_database("parcelflow_bench"))
+                urls = [stack.enter_context(fresh_database(s, "parcelflow_bench"))
                         for s in servers[:k]]
                 result = run(urls, args.parcels, args.max_batch)
                 if limit is None:

@@ -256,3 +256,35 @@ def test_kafka_ingest_workers_store_every_scan_on_its_shard_exactly_once(
         assert holding == [network.router.index_of(tracking(n))]
         assert len(parcel.scan_versions) == len(journey(n))
         assert per_shard[holding[0]][str(parcel.id)] == parcel.version
+
+
+def test_a_relay_per_shard_publishes_every_event_once_keyed_by_tracking_number(
+        kafka_broker, two_shards, make_network):
+    import threading
+
+    from parcelflow.consumers.relay import build_relays
+    from tests.support.kafka_settings import kafka_test_settings
+    from tests.support.topics import read_topic
+
+    settings = kafka_test_settings(two_shards[0], kafka_broker.bootstrap,
+                                   shards=json.dumps(two_shards))
+    kafka_broker.create_topics([settings.kafka_events_topic])
+    network = make_network(two_shards)
+    network.register([manifest(n) for n in PARCELS[:20]])
+    network.ingest([s for n in PARCELS[:20] for s in journey(n)[:3]])
+    relays = build_relays(network, settings)
+    assert len(relays) == 2
+    try:
+        for r in relays:
+            r.run(threading.Event(), follow=False)
+        heads = [s.recorder.max_notification_id() for s in network.shards]
+        assert [r.position for r in relays] == heads  # each kept on its own shard
+    finally:
+        for r in relays:
+            r.close()
+    total = 20 * 4
+    records = read_topic(kafka_broker.bootstrap, settings.kafka_events_topic, total)
+    assert len(records) == total
+    keys = [r.key.decode() for r in records]
+    assert {k: keys.count(k) for k in set(keys)} == {tracking(n): 4 for n in PARCELS[:20]}
+    assert {network.router.index_of(k) for k in keys} == {0, 1}

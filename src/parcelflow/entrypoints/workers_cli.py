@@ -50,20 +50,44 @@ def ingest_worker(
 def relay(once: Annotated[bool, typer.Option(
         "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
     """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
-    from parcelflow.consumers.relay import build_relay
+    import threading
+
+    from parcelflow.consumers.relay import build_relays
 
     _needs_kafka("relay")
     settings = get_settings()
-    the_relay = build_relay(_service(0), settings)
+    relays = build_relays(_service(0), settings)  # one per shard
     stop = until_signalled(settings, "relay")
     err.print(f"relaying events to {settings.kafka_events_topic} from position "
-              f"{the_relay.position} (Ctrl-C stops)")
+              f"{', '.join(str(r.position) for r in relays)} (Ctrl-C stops)")
+    failed: list[BaseException] = []
+
+    def run(one: Any) -> None:
+        try:
+            one.run(stop, follow=not once)
+        except BaseException as e:  # one shard's relay failing stops them all, loudly
+            failed.append(e)
+            stop.set()
+
     try:
-        the_relay.run(stop, follow=not once)
+        if len(relays) == 1:
+            relays[0].run(stop, follow=not once)
+        else:
+            threads = [threading.Thread(target=run, args=(r,), name=f"relay-{i}")
+                       for i, r in enumerate(relays)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+            if failed:
+                raise failed[0]
     finally:
-        the_relay.close()
+        for r in relays:
+            r.close()
     if once:
-        out.print(f"published {the_relay.published} events; position {the_relay.position}")
+        out.print(f"published {sum(r.published for r in relays)} events; position "
+                  f"{', '.join(str(r.position) for r in relays)}")
 
 
 @app.command()
@@ -140,6 +164,9 @@ def dev(
     workdir: Annotated[Path, typer.Option(help="Where the dev database and mail go.")] = Path(
         "parcelflow-dev"),
     port: Annotated[int, typer.Option(help="Kafka port for the local broker.")] = 19092,
+    shards: Annotated[int, typer.Option(
+        min=1, max=8, help="Shard the store over N throwaway PostgreSQL servers "
+        "(the machine's binaries; their data is thrown away on exit).")] = 1,
 ) -> None:
     """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
     from parcelflow.entrypoints.dev import run_dev
@@ -147,5 +174,5 @@ def dev(
     # A development run by definition: its workers get PARCELFLOW_DEVELOPMENT too.
     settings = get_settings().model_copy(update={"development": True})
     stop = until_signalled(settings, "dev", metrics_served=False)
-    run_dev(workdir, port, stop, console=err)
+    run_dev(workdir, port, stop, console=err, shards=shards)
 
