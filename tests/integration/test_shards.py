@@ -288,3 +288,52 @@ def test_a_relay_per_shard_publishes_every_event_once_keyed_by_tracking_number(
     keys = [r.key.decode() for r in records]
     assert {k: keys.count(k) for k in set(keys)} == {tracking(n): 4 for n in PARCELS[:20]}
     assert {network.router.index_of(k) for k in keys} == {0, 1}
+
+
+def test_detectors_flag_parcels_of_every_shard_and_record_each_on_its_own(
+        three_shards, make_network, clock):
+    from datetime import timedelta
+
+    from parcelflow.application.detectors import Detectors
+    from parcelflow.domain.vocabulary import ExceptionCode
+    from parcelflow.projections.watchlist import Watchlist
+    from tests.support.builders import T0
+
+    clock.now = T0 + timedelta(hours=4)
+    network = make_network(three_shards)
+    far = "2026-12-31T18:00:00+08:00"
+    network.register([manifest(n, promised_by=far) for n in PARCELS[:12]])
+    network.ingest([s for n in PARCELS[:12] for s in journey(n)[:5]])  # quiet from T0+3h
+    watchlist = Watchlist(network)
+    try:
+        clock.now = T0 + timedelta(hours=3 + 48)  # standard service: stalled after 48 h
+        assert Detectors(network, watchlist).run_pass().raised == {"stalled": 12}
+        assert Detectors(network, watchlist).run_pass().raised == {}  # once
+    finally:
+        watchlist.close()
+    for n in PARCELS[:12]:
+        home = network.shard_for(tracking(n))
+        [stalled] = [e for e in home.get(tracking(n)).exceptions.values()
+                     if e.code == ExceptionCode.STALLED]
+        assert stalled.is_open
+    assert {network.router.index_of(tracking(n)) for n in PARCELS[:12]} == {0, 1, 2}
+
+
+def test_health_asks_every_shard(three_shards, make_network):
+    import os
+    import subprocess
+    import sys
+
+    make_network(three_shards)  # the stores made
+    env = {**os.environ, "PARCELFLOW_SHARDS": json.dumps(three_shards)}
+    env.pop("PARCELFLOW_DATABASE_URL", None)
+    healthy = subprocess.run([sys.executable, "-m", "parcelflow", "health", "--projection",
+                              "tracking", "--json"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert len(json.loads(healthy.stdout)["projections"][0]["shards"]) == 3
+    down = three_shards[:2] + ["postgresql://postgres@127.0.0.1:1/parcels"]
+    env["PARCELFLOW_SHARDS"] = json.dumps(down)
+    unhealthy = subprocess.run([sys.executable, "-m", "parcelflow", "health", "--timeout", "2"],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert unhealthy.returncode == 1 and "database unreachable" in unhealthy.stdout

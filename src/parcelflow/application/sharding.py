@@ -41,6 +41,11 @@ from parcelflow.wire.scans import BatchTooLarge
 T = TypeVar("T")
 
 
+def stores(service: Any) -> list[ParcelService]:
+    """Every event store behind a service: its shards, or itself."""
+    return list(getattr(service, "shards", None) or [service])
+
+
 class ShardedLog(RuntimeError):
     """A read of one notification log asked of the whole network."""
 
