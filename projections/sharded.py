@@ -29,10 +29,21 @@ class NetworkLag(Lag):
     shards: list[Lag] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"projection": self.name, "behind": self.behind,
+        return {"projection": self.name, "position": [s.position for s in self.shards],
+                "head": [s.head for s in self.shards], "behind": self.behind,
                 "seconds_behind": round(self.seconds, 3),
                 "shards": [{"position": s.position, "head": s.head, "behind": s.behind,
                             "seconds_behind": round(s.seconds, 3)} for s in self.shards]}
+
+
+class _AllLogs:
+    """The shards' logs as far as a progress bar needs them: how many ids they hold."""
+
+    def __init__(self, runners: list[Runner]):
+        self.runners = runners
+
+    def head(self) -> int:
+        return sum(r.follower.head() for r in self.runners)
 
 
 class ShardedRunner:
@@ -51,6 +62,12 @@ class ShardedRunner:
     @property
     def positions(self) -> list[int]:
         return [r.position for r in self.runners]
+
+    position = positions  # what the commands print: one position per shard
+
+    @property
+    def follower(self) -> _AllLogs:
+        return _AllLogs(self.runners)
 
     def run(self, *, follow: bool = False, stop: threading.Event | None = None,
             upto: int | None = None, progress: Progress | None = None,
@@ -78,9 +95,13 @@ class ShardedRunner:
         started = time.perf_counter()
         self.projection.view.drop()
         events = 0
-        for r in self.runners:
-            upto = r.follower.head()
-            events += r.replay(r.service.recorder.parcel_ids(upto), upto, progress)
+        heads = [r.follower.head() for r in self.runners]
+        for r, upto in zip(self.runners, heads, strict=True):
+            def shown(done: int, _position: int, _head: int, before: int = events) -> None:
+                if progress:
+                    progress(before + done, before + done, sum(heads))
+
+            events += r.replay(r.service.recorder.parcel_ids(upto), upto, shown)
             r.record_position(upto)
         return events, time.perf_counter() - started
 

@@ -337,3 +337,28 @@ def test_health_asks_every_shard(three_shards, make_network):
     unhealthy = subprocess.run([sys.executable, "-m", "parcelflow", "health", "--timeout", "2"],
                                env=env, capture_output=True, text=True, timeout=120)
     assert unhealthy.returncode == 1 and "database unreachable" in unhealthy.stdout
+
+
+def test_the_read_model_commands_work_on_every_shard(three_shards, make_network):
+    import os
+    import subprocess
+    import sys
+
+    network = make_network(three_shards)
+    network.register([manifest(n) for n in PARCELS[:12]])
+    network.ingest([s for n in PARCELS[:12] for s in journey(n)[:4]])
+    env = {**os.environ, "PARCELFLOW_SHARDS": json.dumps(three_shards)}
+    env.pop("PARCELFLOW_DATABASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "parcelflow", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    heads = [s.recorder.max_notification_id() for s in network.shards]
+    assert "tracking: 60 events" in run("project", "tracking").stdout  # 12 × (1 + 4)
+    [lag] = json.loads(run("lag", "--json").stdout)[:1]
+    assert lag["position"] == heads and lag["behind"] == 0
+    assert "rebuilt from 60 events" in run("rebuild", "tracking").stdout
+    assert "at_facility" in run("track", tracking(12)).stdout
