@@ -362,3 +362,41 @@ def test_the_read_model_commands_work_on_every_shard(three_shards, make_network)
     assert lag["position"] == heads and lag["behind"] == 0
     assert "rebuilt from 60 events" in run("rebuild", "tracking").stdout
     assert "at_facility" in run("track", tracking(12)).stdout
+
+
+def test_checkpoints_and_verify_run_on_every_shard_and_name_tampering_on_any(
+        three_shards, make_network):
+    import os
+    import subprocess
+    import sys
+
+    from parcelflow.adapters.signing import NoteSigner
+    from tests.support.tamper import delete_event
+
+    network = make_network(three_shards)
+    network.register([manifest(n) for n in PARCELS[:12]])
+    network.ingest([s for n in PARCELS[:12] for s in journey(n)[:5]])
+    key = NoteSigner.generate("test.parcelflow/checkpoints")
+    env = {**os.environ, "PARCELFLOW_SHARDS": json.dumps(three_shards),
+           "PARCELFLOW_CHECKPOINT_KEY": key.private_text()}
+    env.pop("PARCELFLOW_DATABASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "parcelflow", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    made = run("checkpoint", "--json")
+    assert made.returncode == 0, made.stderr
+    trees = [json.loads(line)["tree_size"] for line in made.stdout.splitlines()]
+    on = [sum(1 for n in PARCELS[:12] if network.router.index_of(tracking(n)) == i)
+          for i in range(3)]
+    assert sorted(trees) == sorted(on) and sum(trees) == 12  # each shard: its own parcels
+    assert run("verify", "--all").returncode == 0
+    victim = next(n for n in PARCELS[:12] if network.router.index_of(tracking(n)) == 2)
+    delete_event(three_shards[2], network.get(tracking(victim)).id, 6)
+    for args in (["verify", "--all"], ["verify", tracking(victim)]):
+        shown = run(*args)
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert f"TAMPERED {tracking(victim)} event 6 (deleted_newest_event)" in shown.stdout
+    other = next(n for n in PARCELS[:12] if network.router.index_of(tracking(n)) == 1)
+    assert run("verify", tracking(other)).returncode == 0

@@ -50,9 +50,10 @@ def ingest_worker(
 def relay(once: Annotated[bool, typer.Option(
         "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
     """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
-    import threading
+    from functools import partial
 
     from parcelflow.consumers.relay import build_relays
+    from parcelflow.entrypoints.per_shard import run_per_shard
 
     _needs_kafka("relay")
     settings = get_settings()
@@ -60,28 +61,8 @@ def relay(once: Annotated[bool, typer.Option(
     stop = until_signalled(settings, "relay")
     err.print(f"relaying events to {settings.kafka_events_topic} from position "
               f"{', '.join(str(r.position) for r in relays)} (Ctrl-C stops)")
-    failed: list[BaseException] = []
-
-    def run(one: Any) -> None:
-        try:
-            one.run(stop, follow=not once)
-        except BaseException as e:  # one shard's relay failing stops them all, loudly
-            failed.append(e)
-            stop.set()
-
     try:
-        if len(relays) == 1:
-            relays[0].run(stop, follow=not once)
-        else:
-            threads = [threading.Thread(target=run, args=(r,), name=f"relay-{i}")
-                       for i, r in enumerate(relays)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.5)
-            if failed:
-                raise failed[0]
+        run_per_shard([partial(r.run, stop, follow=not once) for r in relays], stop, "relay")
     finally:
         for r in relays:
             r.close()
