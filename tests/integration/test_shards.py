@@ -400,3 +400,32 @@ def test_checkpoints_and_verify_run_on_every_shard_and_name_tampering_on_any(
         assert f"TAMPERED {tracking(victim)} event 6 (deleted_newest_event)" in shown.stdout
     other = next(n for n in PARCELS[:12] if network.router.index_of(tracking(n)) == 1)
     assert run("verify", tracking(other)).returncode == 0
+
+
+def test_rotate_master_rewraps_the_keys_on_every_shard(three_shards, tmp_path):
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    old, new = (base64.b64encode(c * 32).decode() for c in (b"o", b"n"))
+    env = {**os.environ, "PARCELFLOW_SHARDS": json.dumps(three_shards),
+           "PARCELFLOW_PII_MASTER_KEY": old}
+    env.pop("PARCELFLOW_DATABASE_URL", None)
+
+    def run(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "parcelflow", *args], env=environment,
+                              capture_output=True, text=True, timeout=120)
+
+    (manifests := tmp_path / "manifests.jsonl").write_text(
+        "".join(json.dumps(manifest(n)) + "\n" for n in PARCELS[:12]))
+    assert run(env, "register", str(manifests)).returncode == 0
+    rotating = {**env, "PARCELFLOW_PII_MASTER_KEY": new, "PARCELFLOW_PII_MASTER_KEY_PREVIOUS": old}
+    done = run(rotating, "keys", "rotate-master")
+    assert done.returncode == 0, done.stderr
+    assert "12 data keys rewrapped under the new master key, 0 already under it" in done.stdout
+    after = {**env, "PARCELFLOW_PII_MASTER_KEY": new}
+    for n in PARCELS[:12]:
+        shown = json.loads(run(after, "history", tracking(n), "--json", "--reveal").stdout)
+        assert shown["events"][0]["details"]["manifest"]["receiver"]["phone"] == "13987654321"
+
