@@ -6,10 +6,15 @@ the ledger) and after the broker acknowledged every dead letter, so a crash anyw
 before the commit means the batch is read again, never skipped. Redelivery is made
 harmless by the handlers (scan_id idempotency, the notification ledger).
 
-If handling fails (the database or the broker is away), the worker seeks back to the
-start of the batch and tries again with backoff (`consumers.retrying`): the same records,
-in the same order. A bad record never stops a partition: the handler turns it into a
-dead letter.
+If handling fails because the database or the broker is away (`TRANSIENT`), the worker
+seeks back to the start of the batch and tries again with backoff
+(`consumers.retrying`): the same records, in the same order. A bad record never stops a
+partition: the handler turns what it can tell is bad into a dead letter, and a record
+that trips a bug (any other exception) is isolated: the batch is split in halves, each
+handled on its own, down to the one record that fails, which is dead-lettered with the
+error's type and place (never its message, which may quote personal data) while every
+other record is handled. Handlers make handling a record twice harmless, so the halves
+that were handled before the culprit was found stay handled.
 """
 
 from __future__ import annotations
@@ -17,16 +22,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
+from eventsourcing.persistence import (
+    ConnectionPoolClosedError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    WaitInterruptedError,
+)
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from parcelflow.consumers.retrying import retrying
+from parcelflow.consumers.retrying import error_summary, retrying
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters.kafka import Message, send_all
+from parcelflow.application.errors import ConflictRetriesExhausted
 
 log = structlog.get_logger(__name__)
 
@@ -35,22 +52,35 @@ SOURCE_HEADER = "parcelflow-source"  # topic/partition/offset of the original re
 OWN_HEADERS = "parcelflow-"  # the dead-letter headers' namespace: ours alone
 
 
+# The store or the broker away, or a writer racing us: the whole batch is tried again
+# later. Anything else a handler raises is a bug some record trips, and is isolated.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, IntegrityError, InternalError,
+    ConnectionPoolClosedError, WaitInterruptedError, ConflictRetriesExhausted,
+    psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError,
+)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     record: ConsumerRecord
     reason: str
     headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
     value: bytes | None = None  # default: the original record's value
+    token: Any = None  # the handler's own, handed back to `settle`
 
 
-Handler = Callable[[list[ConsumerRecord]], list[DeadLetter]]
-Settle = Callable[[list[DeadLetter]], None]  # after the dead letters are acknowledged
+def failure_reason(error: BaseException) -> str:
+    """What tripped over a record: the exception's type and where it was raised, never
+    its message."""
+    return f"could not be processed: {error_summary(error)}"
 
 
 class BatchConsumer:
     def __init__(self, name: str, consumer: KafkaConsumer, producer: KafkaProducer, *,
                  dlq_topic: str, max_records: int, send_timeout: float = 30.0,
-                 max_backoff: float = 10.0):
+                 max_backoff: float = 10.0,
+                 transient: tuple[type[BaseException], ...] = ()):
         self.name = name
         self.consumer = consumer
         self.producer = producer
@@ -58,6 +88,7 @@ class BatchConsumer:
         self.max_records = max_records
         self.send_timeout = send_timeout
         self.max_backoff = max_backoff
+        self.transient = TRANSIENT + transient
 
     def run(self, handle: Handler, stop: threading.Event, *, poll_ms: int = 200,
             settle: Settle | None = None) -> None:
@@ -76,7 +107,7 @@ class BatchConsumer:
             return 0
         records = [r for tp in sorted(polled) for r in polled[tp]]
         try:
-            dead = handle(records)
+            dead = self._isolating(handle, records)
             failpoints.reached(f"{self.name}.after_handle")
             self._dead_letter(dead)
             if settle is not None:
@@ -86,6 +117,24 @@ class BatchConsumer:
             self._rewind(polled)
             raise
         return len(records)
+
+    def _isolating(self, handle: Handler, records: list[ConsumerRecord]) -> list[DeadLetter]:
+        """`handle(records)`; when that trips a bug, each half on its own, down to the
+        record that trips it, which becomes a dead letter. (A batch of n records with
+        one culprit costs about 2·log2(n) more calls: 20 for a poll of 1000.)"""
+        try:
+            return handle(records)
+        except self.transient:
+            raise
+        except Exception as e:
+            if len(records) > 1:
+                half = len(records) // 2
+                return (self._isolating(handle, records[:half])
+                        + self._isolating(handle, records[half:]))
+            r, reason = records[0], failure_reason(e)
+            log.error("kafka.record_failed", worker=self.name, topic=r.topic,
+                      partition=r.partition, offset=r.offset, reason=reason)
+            return [DeadLetter(r, reason)]
 
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
         if not dead:
@@ -102,6 +151,7 @@ class BatchConsumer:
                        *letter.headers]
             value = letter.value if letter.value is not None else r.value
             messages.append(Message(self.dlq_topic, value, r.key, headers))
+        failpoints.reached(f"{self.name}.dead_letter")  # a fault test's refused publish
         send_all(self.producer, messages, timeout=self.send_timeout)  # raises if not taken
         metrics.KAFKA_DEAD_LETTERS.labels(self.name).inc(len(dead))
         log.warning("kafka.dead_lettered", worker=self.name, topic=self.dlq_topic,

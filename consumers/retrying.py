@@ -11,6 +11,7 @@ failures in a row); a stop request cuts a wait short and ends the loop quietly.
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,19 @@ from parcelflow.adapters.log_follower import LogFollower
 log = structlog.get_logger(__name__)
 
 
+def error_summary(error: BaseException | None) -> str:
+    """An error as a log line or a dead letter may carry it: its type and where it was
+    raised (the innermost frame of parcelflow's own code), never its message, which can
+    quote the data it tripped over (a database error's DETAIL, a value)."""
+    if error is None:
+        return "unknown"
+    ours = [(frame.f_globals.get("__name__", "?"), frame.f_code.co_name, line)
+            for frame, line in traceback.walk_tb(error.__traceback__)
+            if str(frame.f_globals.get("__name__", "")).startswith("parcelflow")]
+    where = f" in {ours[-1][0]}.{ours[-1][1]}:{ours[-1][2]}" if ours else ""
+    return f"{type(error).__name__}{where}"
+
+
 def retrying(event: str, stop: threading.Event, *, first: float = 0.2, most: float = 10.0,
              **fields: Any) -> Retrying:
     """Call a step with `retrying(event, stop)(step, ...)`: its result, or None when
@@ -30,7 +44,7 @@ def retrying(event: str, stop: threading.Event, *, first: float = 0.2, most: flo
 
     def report(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.warning(event, **fields, error=f"{type(error).__name__}: {error}",
+        log.warning(event, **fields, error=error_summary(error),
                     attempt=state.attempt_number,
                     retry_in=round(state.next_action.sleep if state.next_action else 0, 2))
 

@@ -137,6 +137,26 @@ class ViewStore(PortableSql, TrackingRecorder):
     def create_views(self) -> None:
         self.run_all(self.create_statements)
 
+    def rebuild_if_older(self, table: str, columns: set[str]) -> None:
+        """A table written by an older version lacks some of `columns`: drop it and the
+        position, so the runner rebuilds the read model from the log (read models are
+        disposable). Call before `create_views`."""
+        have = self.columns_of(table)
+        if have and columns - have:
+            with self.datastore.transaction(commit=True) as c:
+                for name in self.tables:
+                    c.execute(f"DROP TABLE IF EXISTS {name}")
+                # (the library's own marker row stays: without it, the next start would
+                # look for a legacy `tracking` table to migrate)
+                c.execute(f"DELETE FROM {self.name}_tracking "
+                          "WHERE application_name <> '__migration__'")
+
+    def columns_of(self, table: str) -> set[str]:
+        statement = ("SELECT column_name AS name FROM information_schema.columns "
+                     "WHERE table_name = ? AND table_schema = current_schema()"
+                     if self.is_postgres else "SELECT name FROM pragma_table_info(?)")
+        return {r["name"] for r in self.query(statement, [table])}
+
     @classmethod
     def decoded(cls, row: dict[str, Any]) -> dict[str, Any]:
         """A stored row with its JSON columns as values."""

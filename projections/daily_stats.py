@@ -2,7 +2,8 @@
 
 Scans, parcels handled, deliveries and on-time deliveries, exceptions by code, scan
 compliance at hubs (arrival, sort and departure all present for every visit that has
-left), and first-response and resolution SLA hit rates.
+left), first-response and resolution SLA hit rates, and the data-quality problems: scans
+kept although their facility is not in the network registry.
 
 Counters would go wrong: a late upload fills a missed scan the day after, an amended
 scan moves to another facility. So the projection keeps per-parcel facts (its visits,
@@ -26,7 +27,7 @@ from parcelflow.domain.vocabulary import FacilityKind
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.exception_queue import facility_at, sla_met
 
-VISIT = ("parcel_id", "day", "facility", "hub", "scans", "complete")
+VISIT = ("parcel_id", "day", "facility", "hub", "scans", "complete", "unknown")
 DELIVERY = ("parcel_id", "day", "facility", "on_time")
 EXCEPTION = ("exception_id", "parcel_id", "day", "facility", "code", "first_response_met",
              "resolution_met")
@@ -43,7 +44,7 @@ class DailyStatsStore(ViewStore):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS stats_visits (parcel_id TEXT NOT NULL, day TEXT NOT NULL, "
         "facility TEXT NOT NULL, hub INTEGER NOT NULL, scans INTEGER NOT NULL, "
-        "complete INTEGER)",
+        "complete INTEGER, unknown INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS stats_visits_parcel ON stats_visits (parcel_id)",
         "CREATE INDEX IF NOT EXISTS stats_visits_day ON stats_visits (day, facility)",
         "CREATE TABLE IF NOT EXISTS stats_deliveries (parcel_id TEXT PRIMARY KEY, "
@@ -55,6 +56,11 @@ class DailyStatsStore(ViewStore):
         "CREATE INDEX IF NOT EXISTS stats_exceptions_parcel ON stats_exceptions (parcel_id)",
         "CREATE INDEX IF NOT EXISTS stats_exceptions_day ON stats_exceptions (day, facility)",
     )
+
+    def create_views(self) -> None:
+        # Statistics kept before unknown facilities were counted (issue 16) are rebuilt.
+        self.rebuild_if_older("stats_visits", set(VISIT))
+        super().create_views()
 
     def write_facts(self, parcel_ids: list[str], facts: dict[str, list[dict[str, Any]]],
                     tracking: Tracking | None) -> None:
@@ -78,11 +84,13 @@ class DailyStatsStore(ViewStore):
         for r in self.query(
                 "SELECT facility, SUM(scans) AS scans, COUNT(DISTINCT parcel_id) AS parcels, "
                 "SUM(CASE WHEN hub = 1 AND complete IS NOT NULL THEN 1 ELSE 0 END) AS visits, "
-                "SUM(CASE WHEN complete = 1 THEN 1 ELSE 0 END) AS complete "
+                "SUM(CASE WHEN complete = 1 THEN 1 ELSE 0 END) AS complete, "
+                "SUM(CASE WHEN unknown = 1 THEN scans ELSE 0 END) AS unknown "
                 "FROM stats_visits WHERE day = ? GROUP BY facility", [day]):
             row = per[r["facility"]]
             row.update(scans=int(r["scans"]), parcels=int(r["parcels"]),
-                       hub_visits=int(r["visits"]), hub_visits_complete=int(r["complete"]))
+                       hub_visits=int(r["visits"]), hub_visits_complete=int(r["complete"]),
+                       unknown_facility_scans=int(r["unknown"]))
         for r in self.query(
                 "SELECT facility, COUNT(*) AS n, SUM(CASE WHEN on_time = 1 THEN 1 ELSE 0 END) "
                 "AS on_time, SUM(CASE WHEN on_time IS NOT NULL THEN 1 ELSE 0 END) AS promised "
@@ -118,7 +126,7 @@ class DailyStatsStore(ViewStore):
 def _empty() -> dict[str, Any]:
     return {"scans": 0, "parcels": 0, "deliveries": 0, "on_time": 0, "promised": 0,
             "hub_visits": 0, "hub_visits_complete": 0, "exceptions": {}, "fr_met": 0,
-            "fr_known": 0, "res_met": 0, "res_known": 0}
+            "fr_known": 0, "res_met": 0, "res_known": 0, "unknown_facility_scans": 0}
 
 
 def _rate(hit: int, of: int) -> float | None:
@@ -137,6 +145,8 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
         "scan_compliance": _rate(row["hub_visits_complete"], row["hub_visits"]),
         "first_response_sla": _rate(row["fr_met"], row["fr_known"]),
         "resolution_sla": _rate(row["res_met"], row["res_known"]),
+        # A data-quality problem: scans kept at a facility the registry does not know.
+        "unknown_facility_scans": row["unknown_facility_scans"],
     }
 
 
@@ -151,7 +161,8 @@ def facts(parcel: Parcel, network: Network, policy: Policy) -> dict[str, list[di
         complete = int(not visit.missing()) if hub and visit.left else None
         visit_rows.append({"parcel_id": pid, "facility": visit.facility, "hub": int(hub),
                            "day": local_day(first.occurred_at, visit.facility, network),
-                           "scans": len(visit.scans), "complete": complete})
+                           "scans": len(visit.scans), "complete": complete,
+                           "unknown": int(visit.kind is None)})
     deliveries = []
     if state.delivered is not None:
         promised = parcel.promised_by

@@ -8,8 +8,9 @@ once the detector has recorded it on the parcel.
 
 Each row says which team must act (`team`: the rule's team, or the team it was handed
 to) and who has it (`assignee`: the person who took it, first-contact responsibility),
-its clocks and breaches, its escalation, the customer contacts, and the complaints and
-claims that stand on it.
+its clocks and breaches, its escalation, the customer contacts, the complaints and
+claims that stand on it, and what ended its condition while someone had it (a stalled
+parcel scanned again: `condition_ended`, `condition_ended_at`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ COLUMNS = (
     "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
+    "condition_ended", "condition_ended_at",
 )
 
 
@@ -70,28 +72,18 @@ class ExceptionQueueStore(ViewStore):
         "contacts INTEGER NOT NULL, last_contact_at TEXT, last_contact_channel TEXT, "
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
-        "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL)",
+        "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL, "
+        "condition_ended TEXT, condition_ended_at TEXT)",
         "CREATE INDEX IF NOT EXISTS exception_queue_work "
         "ON exception_queue (status, priority, next_due)",
         "CREATE INDEX IF NOT EXISTS exception_queue_parcel ON exception_queue (tracking_no)",
     )
 
     def create_views(self) -> None:
-        # A queue written by an older version lacks columns (before issue 16 the team
-        # was called `owner`): drop it and its position, and the runner rebuilds it from
-        # the log (read models are disposable).
-        if self._columns() and set(COLUMNS) - self._columns():
-            with self.datastore.transaction(commit=True) as c:
-                c.execute("DROP TABLE exception_queue")
-                c.execute(f"DELETE FROM {self.name}_tracking")
+        # A queue written by an older version (before issue 16 the team was called
+        # `owner`) is rebuilt from the log.
+        self.rebuild_if_older("exception_queue", set(COLUMNS))
         super().create_views()
-
-    def _columns(self) -> set[str]:
-        statement = ("SELECT column_name AS name FROM information_schema.columns "
-                     "WHERE table_name = 'exception_queue' AND table_schema = current_schema()"
-                     if self.is_postgres
-                     else "SELECT name FROM pragma_table_info('exception_queue')")
-        return {r["name"] for r in self.query(statement)}
 
     def write_rows(self, rows: list[dict[str, Any]], tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
@@ -232,6 +224,8 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "reopen_count": record.reopen_count,
         "complaints": orjson.dumps(list(record.complaint_ids)).decode(),
         "claims": orjson.dumps(list(record.claim_ids)).decode(),
+        "condition_ended": record.condition_ended,
+        "condition_ended_at": utc(record.condition_ended_at),
     }
 
 

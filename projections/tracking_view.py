@@ -37,13 +37,14 @@ COLUMNS = (
     "last_event", "last_event_at", "last_scan_at", "promised_by", "eta", "next_activity",
     "next_facility", "open_exceptions", "delivered_at", "signed_by", "service_level",
     "customer_tier", "origin", "destination", "manifested", "receiver", "sender", "timeline",
+    "data_problems",
 )
 
 
 class TrackingViewStore(ViewStore):
     name = "tracking"
     tables = ("tracking_view",)
-    json_columns = frozenset({"flags", "receiver", "sender", "timeline"})
+    json_columns = frozenset({"flags", "receiver", "sender", "timeline", "data_problems"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS tracking_view ("
         "tracking_no TEXT PRIMARY KEY, parcel_id TEXT NOT NULL, version INTEGER NOT NULL, "
@@ -52,7 +53,7 @@ class TrackingViewStore(ViewStore):
         "next_activity TEXT, next_facility TEXT, open_exceptions INTEGER NOT NULL, "
         "delivered_at TEXT, signed_by TEXT, service_level TEXT, customer_tier TEXT, "
         "origin TEXT, destination TEXT, manifested INTEGER NOT NULL, receiver TEXT, "
-        "sender TEXT, timeline TEXT NOT NULL)",
+        "sender TEXT, timeline TEXT NOT NULL, data_problems TEXT NOT NULL)",
         # The detectors' access paths (projections/watchlist.py): active parcels by how
         # long they have been quiet, late ones by status and promised time, and the few
         # whose ETA slipped past their promise (a partial index: two columns compared).
@@ -63,6 +64,11 @@ class TrackingViewStore(ViewStore):
         "CREATE INDEX IF NOT EXISTS tracking_view_eta_slipped "
         "ON tracking_view (status) WHERE eta > promised_by",
     )
+
+    def create_views(self) -> None:
+        # A view written before data problems were shown (issue 16) is rebuilt.
+        self.rebuild_if_older("tracking_view", set(COLUMNS))
+        super().create_views()
 
     def write_rows(self, rows: list[dict[str, Any]], tracking: Tracking | None) -> None:
         with self.writing(tracking) as c:
@@ -205,6 +211,11 @@ class Renderer:
             "receiver": self._party(parcel, parcel.receiver_sealed, opener),
             "sender": self._party(parcel, manifest.sender_sealed if manifest else None, opener),
             "timeline": self._timeline(parcel, opener),
+            # Kept, and flagged: a scan at a facility the registry does not know.
+            "data_problems": orjson.dumps([
+                {"problem": "unknown_facility", "facility": s.facility, "scan_id": s.scan_id,
+                 "occurred_at": utc(s.occurred_at)}
+                for s in parcel.state.unknown_facility_scans]).decode(),
         }
 
 

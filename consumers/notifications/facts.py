@@ -19,7 +19,6 @@ import structlog
 from eventsourcing.application import LRUCache
 
 from parcelflow.application.audit import event_name
-from parcelflow.application.personal_data import fingerprint
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
@@ -177,13 +176,5 @@ class FactFinder:
                      city.name_en if city else facility.city)
 
     def pickup_code(self, parcel_id: UUID, scan_id: str) -> str | None:
-        """The code the receiver shows at the pickup point: six digits derived from the
-        parcel's own secret key and the scan that put it there, so the pickup point can
-        check it with the same function and nobody can guess it from the tracking number.
-        None once the parcel's personal data is erased."""
-        key = self.service.personal.keys.keys([parcel_id]).get(parcel_id)
-        if key is None:
-            return None
-        digest = fingerprint(key, {"pickup_code": scan_id})
-        return f"{int(digest[:12], 16) % 1_000_000:06d}"
+        return self.service.personal.pickup_code(parcel_id, scan_id)
 

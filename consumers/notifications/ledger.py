@@ -5,6 +5,14 @@ a batch before sending and records what it did (sent, or given up on with the re
 before it commits its offsets (Kafka) or saves its position (store), in the same
 transaction as that position. Recipients are roles ("receiver", "merchant:<id>"), never
 addresses: no personal data here.
+
+Outcomes: `sent`; `failed` (given up on, and that is the end of it: dead-lettered, or
+no dead-letter topic); `dead_letter_pending` (given up on, its dead letter not yet
+acknowledged by the broker). The pending state is recorded as soon as a message is
+given up on, before the dead letter is published: a batch tried again after the
+publish failed (or after a crash) finds it, publishes the dead letter again and does
+not send the message a second time. Once the broker has the dead letter it turns
+`failed` (`dead_lettered`).
 """
 
 from __future__ import annotations
@@ -19,14 +27,22 @@ from parcelflow.adapters.sql_tables import SqlTables
 
 Key = tuple[str, str, str]  # (event_id, channel, recipient)
 
+SENT, FAILED, DEAD_LETTER_PENDING = "sent", "failed", "dead_letter_pending"
+
 
 @dataclass(frozen=True)
 class Entry:
     key: Key
     rule: str
     tracking_no: str
-    outcome: str  # "sent" | "failed"
+    outcome: str  # SENT | FAILED | DEAD_LETTER_PENDING
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    outcome: str
+    reason: str | None
 
 
 class NotificationLedger(SqlTables):
@@ -37,18 +53,19 @@ class NotificationLedger(SqlTables):
         "recorded_at TEXT NOT NULL, PRIMARY KEY (event_id, channel, recipient))",
     )
 
-    def recorded(self, keys: Collection[Key]) -> dict[Key, str]:
-        """The outcome of each key already in the ledger."""
+    def recorded(self, keys: Collection[Key]) -> dict[Key, Recorded]:
+        """The outcome (and reason) of each key already in the ledger."""
         wanted = set(keys)
         events = sorted({k[0] for k in wanted})
         found: dict[Key, str] = {}
         for marks, chunk in in_chunks(events):
             for row in self.query(
-                    "SELECT event_id, channel, recipient, outcome FROM notification_ledger "
+                    "SELECT event_id, channel, recipient, outcome, reason "
+                    "FROM notification_ledger "
                     f"WHERE event_id IN ({marks})", chunk):
                 key = (row["event_id"], row["channel"], row["recipient"])
                 if key in wanted:
-                    found[key] = row["outcome"]
+                    found[key] = Recorded(row["outcome"], row["reason"])
         return found
 
     def record(self, entries: Sequence[Entry], cursor: Any | None = None) -> None:
@@ -66,6 +83,16 @@ class NotificationLedger(SqlTables):
             return
         with self.transaction() as c:
             c.executemany(statement, rows)
+
+    def dead_lettered(self, keys: Collection[Key]) -> None:
+        """The broker has these given-up messages' dead letters: pending turns failed."""
+        if not keys:
+            return
+        statement = self.sql(
+            f"UPDATE notification_ledger SET outcome = '{FAILED}' WHERE event_id = ? AND "
+            f"channel = ? AND recipient = ? AND outcome = '{DEAD_LETTER_PENDING}'")
+        with self.transaction() as c:
+            c.executemany(statement, [list(k) for k in keys])
 
     def count(self, *, tracking_no: str | None = None, channel: str | None = None,
               outcome: str | None = None) -> int:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, replace
 import structlog
 from parcelflow.consumers.notifications.channels import Channel, Notice, Recipient
 from parcelflow.consumers.notifications.facts import EventFacts, EventRef, FactFinder
-from parcelflow.consumers.notifications.ledger import Entry, NotificationLedger
+from parcelflow.consumers.notifications.ledger import (
+    DEAD_LETTER_PENDING,
+    FAILED,
+    SENT,
+    Entry,
+    NotificationLedger,
+)
 from parcelflow.consumers.notifications.rules import Rules
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -39,7 +45,12 @@ class Handled:
 
     @property
     def failed(self) -> bool:
-        return self.entry.outcome == "failed"
+        """Given up on: just now, or earlier with its dead letter still pending."""
+        return self.entry.outcome in (FAILED, DEAD_LETTER_PENDING)
+
+    def pending(self) -> Handled:
+        """Given up on, to be recorded as such until its dead letter is acknowledged."""
+        return Handled(self.notice, replace(self.entry, outcome=DEAD_LETTER_PENDING))
 
 
 class ChannelUnavailable(Exception):
@@ -88,9 +99,13 @@ class Notifier:
         if not notices:
             return []
         done = self.ledger.recorded([n.key for n in notices])
+        # Given up on in an earlier try whose dead letter the broker never took: not sent
+        # again, only handed back for its dead letter to be published again.
+        again = [Handled(n, self._entry(n, DEAD_LETTER_PENDING, done[n.key].reason))
+                 for n in notices if n.key in done and done[n.key].outcome == DEAD_LETTER_PENDING]
         todo = [n for n in notices if n.key not in done]
         if not todo:
-            return []
+            return again
         todo = self._open_notes(todo)
         recipients = self._recipients(todo)
         decided = time.perf_counter()
@@ -101,7 +116,7 @@ class Notifier:
         away: dict[str, DeliveryError] = {}  # channels found away in this batch
         results = self._pool.map(lambda ns: self._deliver_in_order(ns, recipients, away),
                                  queues.values())
-        handled = [h for batch in results for h in batch]
+        handled = again + [h for batch in results for h in batch]
         if away:
             raise ChannelUnavailable(next(iter(away.values())).reason, handled)
         log.debug("notify.batch", events=len(refs), notices=len(todo),
@@ -115,12 +130,14 @@ class Notifier:
         (so the batch's retry does not send it twice) and `ChannelUnavailable` raised for
         the worker to try the batch again later, from the same place. What was given up
         on is recorded too when that is the end of it (`given_up_is_done`: no
-        dead-letter topic to publish it to first); otherwise the retry tries it again."""
+        dead-letter topic to publish it to first); otherwise it is recorded as
+        `dead_letter_pending`, and the retry publishes its dead letter without sending it
+        again."""
         try:
             return self.process(refs)
         except ChannelUnavailable as e:
-            self.ledger.record([h.entry for h in e.handled
-                                if given_up_is_done or not h.failed])
+            self.ledger.record([h.entry if given_up_is_done or not h.failed
+                                else h.pending().entry for h in e.handled])
             raise
 
     def _open_notes(self, notices: list[Notice]) -> list[Notice]:
@@ -201,12 +218,12 @@ class Notifier:
             metrics.NOTIFICATIONS_FAILED.labels(notice.channel).inc()
             log.warning("notify.failed", channel=notice.channel, rule=notice.rule,
                         tracking_no=notice.facts.tracking_no, reason=reason)
-            return Handled(notice, self._entry(notice, "failed", reason))
+            return Handled(notice, self._entry(notice, FAILED, reason))
         metrics.NOTIFICATIONS_SENT.labels(notice.channel).inc()
         recorded_at = notice.facts.recorded_at
         if recorded_at is not None:
             metrics.NOTIFICATION_DELAY_SECONDS.observe(max(0.0, time.time() - recorded_at.timestamp()))
-        return Handled(notice, self._entry(notice, "sent"))
+        return Handled(notice, self._entry(notice, SENT))
 
     @staticmethod
     def _entry(notice: Notice, outcome: str, reason: str | None = None) -> Entry:

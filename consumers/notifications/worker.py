@@ -1,9 +1,10 @@
 """`parcelflow notify`: the notification worker, fed by Kafka or by the store itself.
 
 - With Kafka configured: a consumer group on `parcelflow.parcel-events.v1`. Per poll:
-  decide and send, record what was sent in the ledger, publish what was given up on to
+  decide and send, record what was sent in the ledger (and what was given up on, as
+  pending its dead letter), publish what was given up on to
   `parcelflow.notifications.dlq.v1` (the original CloudEvent, with the reason, channel,
-  recipient and rule in headers) and record it once the broker took it, then commit
+  recipient and rule in headers) and mark it done once the broker took it, then commit
   the offsets.
 - Without (the embedded default): the same notifier follows the store's notification
   log from its own saved position; ledger entries and the position are written in one
@@ -32,7 +33,7 @@ from parcelflow.consumers.notifications.channels import (
 from parcelflow.consumers.notifications.facts import EventRef
 from parcelflow.consumers.notifications.ledger import NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
-from parcelflow.consumers.notifications.notifier import Handled, Notifier
+from parcelflow.consumers.notifications.notifier import ChannelUnavailable, Notifier
 from parcelflow.consumers.notifications.rules import Rules
 from parcelflow.consumers.retrying import follow_saved_position, retrying
 
@@ -62,14 +63,15 @@ def event_ref(record: ConsumerRecord) -> tuple[EventRef | None, str | None]:
 
 
 class KafkaNotifyWorker:
-    """Per poll: decide and send; record what was sent in the ledger; publish what was
-    given up on to the dead-letter topic and only then record it (a dead letter the
-    broker did not take is tried again with the batch, not marked done); commit."""
+    """Per poll: decide and send; record what was sent, and what was given up on as
+    `dead_letter_pending`, in the ledger; publish the given-up messages to the
+    dead-letter topic and only then mark them `failed` (a dead letter the broker did not
+    take is published again with the batch's retry, and its message not sent again);
+    commit. So each message goes out at most once per channel and recipient."""
 
     def __init__(self, notifier: Notifier, batches: BatchConsumer):
         self.notifier = notifier
         self.batches = batches
-        self._given_up: list[Handled] = []  # this batch's, recorded once dead-lettered
 
     def handle(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
@@ -83,21 +85,25 @@ class KafkaNotifyWorker:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
         handled = self.notifier.process_or_keep(refs, given_up_is_done=False)
-        self._given_up = [h for h in handled if h.failed]
-        # What went out is recorded at once, before anything else can fail.
-        self.notifier.ledger.record([h.entry for h in handled if not h.failed])
-        for h in self._given_up:
+        # What went out, and what was given up on (as pending its dead letter), is
+        # recorded at once, before anything else can fail: a retry of this batch (the
+        # dead-letter publish failed, the worker died) sends neither again.
+        self.notifier.ledger.record([h.pending().entry if h.failed else h.entry
+                                     for h in handled])
+        for h in handled:
+            if not h.failed:
+                continue
             n = h.notice
             dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
                                    headers=[("parcelflow-channel", n.channel.encode()),
                                             ("parcelflow-recipient", n.recipient.encode()),
-                                            ("parcelflow-rule", n.rule.encode())]))
+                                            ("parcelflow-rule", n.rule.encode())],
+                                   token=h.entry.key))
         return dead
 
     def settle(self, dead: list[DeadLetter]) -> None:
         """The dead letters are on the topic: what was given up on is now done."""
-        self.notifier.ledger.record([h.entry for h in self._given_up])
-        self._given_up = []
+        self.notifier.ledger.dead_lettered([d.token for d in dead if d.token is not None])
 
     def run(self, stop: threading.Event) -> None:
         log.info("notify.started", source="kafka", topic=self.batches.consumer.subscription())
@@ -192,5 +198,6 @@ def build_notify_worker(service: ParcelService, settings: Settings, *,
     producer = kafka.producer(settings, client_id=f"{client_id}-dlq")
     batches = BatchConsumer("notify", consumer, producer,
                             dlq_topic=settings.kafka_notifications_dlq_topic, max_records=500,
-                            send_timeout=settings.kafka_send_timeout)
+                            send_timeout=settings.kafka_send_timeout,
+                            transient=(ChannelUnavailable,))  # the mail server away
     return KafkaNotifyWorker(notifier, batches)

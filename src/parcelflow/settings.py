@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         None, description="the event store's shards: a JSON list of database URLs (parcels "
         "spread over them by tracking number), or one URL; absent: PARCELFLOW_DATABASE_URL "
         "alone (see application/sharding.py)")
+    database_pool_size: int | None = Field(
+        None, ge=1, le=100,
+        description="PostgreSQL connections each process keeps open (default: what the "
+        "process needs: for `project --follow` one per read model it follows, one for "
+        "writes and one listening for new events; 4 elsewhere)")
+    database_pool_overflow: int | None = Field(
+        None, ge=0, le=100,
+        description="connections a process may open beyond that under load, closed when "
+        "idle (default: none for `project --follow`, 10 elsewhere)")
+    database_application_name: str = Field(
+        "parcelflow", min_length=1, max_length=63, pattern=r"^[ -~]+$",
+        description="application_name of every PostgreSQL connection (pg_stat_activity)")
     kafka_bootstrap_servers: str | None = Field(
         None, description="host:port[,host:port]; absent: consumers follow the store directly"
     )
@@ -212,6 +224,9 @@ class Settings(BaseSettings):
     api_staff_token_lifetime: timedelta = Field(
         timedelta(hours=12), description="how long a staff token is valid (scanner and "
         "manifests keys do not expire; revoke or rotate them)")
+    console_session_idle: timedelta = Field(
+        timedelta(minutes=30), description="a staff console session ends after this long "
+        "without a request (and with its staff token's expiry, whichever comes first)")
     api_ops_limit_per_address: str = Field(
         "120/minute", description="/metrics, /readyz and /openapi.json requests per client "
         "address")
@@ -242,6 +257,14 @@ class Settings(BaseSettings):
     api_ready_projections: list[str] = Field(
         ["tracking", "exceptions"], description="read models /readyz checks (JSON list)"
     )
+    # ---- web pages ----
+    web_secret_key: SecretStr | None = Field(
+        None, description="signs the web pages' cookies (the tracking page's remembered "
+        "phone proof); unset: a random key per process, so set it when serving with more "
+        "than one worker or replica")
+    web_proof_lifetime: timedelta = Field(
+        timedelta(minutes=15), description="how long the tracking page remembers a phone "
+        "proof (never beyond the browser session)")
     # ---- audit: checkpoints and EPCIS ----
     checkpoint_key: SecretStr | None = Field(
         None, description="signed-note Ed25519 private key (PRIVATE+KEY+name+id+key) that "

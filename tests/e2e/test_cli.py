@@ -6,19 +6,23 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from parcelflow.domain.ids import parcel_id
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, recent_start, scan, tracking
 from tests.support.tamper import tamper
 
 PARCELFLOW = [sys.executable, "-m", "parcelflow"]
 
 
-def run(args: list[str], db: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+def run(args: list[str], db: str, cwd: Path, stdin: str | None = None,
+        columns: int | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it; `columns`: as if on a terminal that wide."""
+    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
+           **({"COLUMNS": str(columns)} if columns else {})}
     return subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
@@ -117,6 +121,12 @@ def test_demo_tells_what_happened_on_the_embedded_default(tmp_path):
     shown = subprocess.run([*PARCELFLOW, "history", number, "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
     assert json.loads(shown.stdout)["tracking_no"] == number
+    assert f"http://127.0.0.1:8000/track/{number}" in done.stdout
+    # The read models are up to date: `serve` shows the parcel on its tracking page.
+    lag = subprocess.run([*PARCELFLOW, "lag", "--json"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert lag.returncode == 0, lag.stderr
+    assert all(row["behind"] == 0 for row in json.loads(lag.stdout)), lag.stdout
 
 
 def test_no_personal_data_in_any_log_line(tmp_path):
@@ -169,9 +179,13 @@ def test_ingest_then_track_shows_the_new_scan_and_the_other_views_answer(tmp_pat
 
     queue = json.loads(run(["exceptions", "--json"], db, tmp_path).stdout)
     assert [(r["tracking_no"], r["code"]) for r in queue] == [(tracking(1), "damaged")]
-    day = t0.date().isoformat()
-    stats = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
-    assert stats["network"]["scans"] >= 3 and stats["network"]["exceptions"] == {"damaged": 1}
+    def stats_on(day: str) -> dict:
+        return json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+
+    # Visits count on the day they began, exceptions on the day the problem was reported
+    # (started after 21:30 in Shenzhen, these are two days).
+    assert stats_on(t0.date().isoformat())["network"]["scans"] >= 3
+    assert stats_on(damaged["occurred_at"][:10])["network"]["exceptions"] == {"damaged": 1}
     lag = json.loads(run(["lag", "--json"], db, tmp_path).stdout)
     assert {row["projection"] for row in lag} == {"tracking", "exceptions", "stats", "cases"}
     rebuilt = run(["rebuild", "tracking"], db, tmp_path)
@@ -204,3 +218,27 @@ def test_track_json_is_the_document_the_api_returns_for_the_same_parcel(
             answer = api.client.get(f"/v1/parcels/{tracking(n)}", params={"phone_last4": "4321"})
             assert answer.status_code == 200, answer.text
             assert shown[n] == answer.json()
+
+
+def test_a_scan_at_an_unknown_facility_is_shown_on_the_parcel_and_in_the_statistics(tmp_path):
+    db = f"sqlite:///{tmp_path}/p.db"
+    t0 = recent_start()
+    stray = scan("arrival", "ZZZ-HUB-99", 2.2, 1, t0=t0)
+    write_lines(tmp_path / "m.jsonl", [manifest(1)])
+    write_lines(tmp_path / "s.jsonl", [*journey(1, t0=t0)[:3], stray])
+    assert run(["register", "m.jsonl"], db, tmp_path).returncode == 0
+    ingested = run(["ingest", "s.jsonl", "--json"], db, tmp_path)
+    assert json.loads(ingested.stdout)["accepted"] == 4  # kept, as every scan is
+    tracked = run(["track", tracking(1)], db, tmp_path, columns=120)
+    assert "data quality: scanned at ZZZ-HUB-99, which is not in the network registry" in \
+        tracked.stdout
+    # A facility the registry does not know has no time zone of its own: its scans count
+    # on their UTC day (Network.zone_at), which after 22:00 in Shanghai is the day before.
+    day = datetime.fromisoformat(stray["occurred_at"]).astimezone(timezone.utc).date()
+    day = day.isoformat()
+    stats = run(["stats", "--day", day], db, tmp_path, columns=120)
+    assert stats.returncode == 0, stats.stderr
+    assert "data quality: 1 scans at facilities not in the network registry (kept): " \
+        "ZZZ-HUB-99 1" in " ".join(stats.stdout.split())
+    report = json.loads(run(["stats", "--day", day, "--json"], db, tmp_path).stdout)
+    assert report["network"]["unknown_facility_scans"] == 1

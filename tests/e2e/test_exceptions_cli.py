@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from tests.e2e.test_cli import PARCELFLOW, run, write_lines
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, recent_start, scan, tracking
 
 
 def ok(args, db, cwd):
@@ -112,10 +112,7 @@ def test_detect_every_runs_passes_until_interrupted(tmp_path):
 
 
 def _printed_at(width: int, args, db, cwd) -> str:
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json",
-           "COLUMNS": str(width)}
-    done = subprocess.run([*PARCELFLOW, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = run(args, db, cwd, columns=width)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -155,3 +152,41 @@ def test_the_queue_by_team_and_assignee_under_their_own_headings(tmp_path):
     assert "--owner" not in ok(["exceptions", "--help"], db, tmp_path).stdout
     old = run(["exceptions", "--owner", "claims_team"], db, tmp_path)
     assert old.returncode == 2
+
+
+def test_a_stall_leaves_the_queue_when_the_parcel_moves_again_unless_someone_has_it(tmp_path):
+    """Found in the queue: an arrival scanned 30 minutes ago (uploaded after the detector
+    had flagged the parcel) left the stall open. A detector's stall closes itself when
+    the parcel moves again (`moving_again`); one a person has taken stays theirs, and
+    says that the parcel moved."""
+    db = f"sqlite:///{tmp_path}/p.db"
+    now = datetime.now(timezone.utc)
+    t0 = recent_start()  # the last scans below are ~45 h old: past express's 24 h
+    far = (now + timedelta(days=10)).isoformat()
+    write_lines(tmp_path / "m.jsonl", [manifest(n, service_level="express", promised_by=far)
+                                       for n in (1, 2)])
+    write_lines(tmp_path / "s.jsonl", journey(1, t0=t0)[:5] + journey(2, t0=t0)[:5])
+    ok(["register", "m.jsonl"], db, tmp_path)
+    ok(["ingest", "s.jsonl"], db, tmp_path)
+    assert json.loads(ok(["detect", "--json"], db, tmp_path).stdout)["raised"] == {"stalled": 2}
+    stalls = {r["tracking_no"]: r["exception_id"] for r in json.loads(
+        ok(["exceptions", "--json", "--code", "stalled"], db, tmp_path).stdout)}
+    assert set(stalls) == {tracking(1), tracking(2)}
+    ok(["exceptions", "acknowledge", tracking(2), "stalled", "--by", "cs-1"], db, tmp_path)
+
+    moved_at = datetime.now(timezone.utc) - timedelta(minutes=30)
+    hours = (moved_at - t0).total_seconds() / 3600
+    write_lines(tmp_path / "moved.jsonl", [scan("arrival", "SHA-HUB-02", hours, n, t0=t0)
+                                           for n in (1, 2)])
+    ok(["ingest", "moved.jsonl"], db, tmp_path)
+
+    [left] = json.loads(ok(["exceptions", "--json", "--code", "stalled"], db, tmp_path).stdout)
+    assert (left["tracking_no"], left["assignee"]) == (tracking(2), "cs-1")
+    assert left["condition_ended"] == "moving again: scanned again at SHA-HUB-02"
+    ended_at = datetime.fromisoformat(left["condition_ended_at"])
+    assert abs(ended_at - moved_at) < timedelta(seconds=1)  # the scan's time, not the upload's
+    closed = json.loads(ok(["exceptions", "show", tracking(1), stalls[tracking(1)], "--json"],
+                           db, tmp_path).stdout)
+    assert (closed["status"], closed["outcome"]) == ("resolved", "moving_again")
+    shown = ok(["exceptions", "show", tracking(2), "stalled"], db, tmp_path).stdout
+    assert "condition_ended: moving again: scanned again at SHA-HUB-02" in shown

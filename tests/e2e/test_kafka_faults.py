@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -193,3 +194,58 @@ def test_broker_stopped_mid_stream_then_back_without_its_topics(
         assert sorted(subject(m) for m in mail.messages if tracking(n) in subject(m)) == sorted(
             [f"您的包裹 {tracking(n)} 已揽收", f"您的包裹 {tracking(n)} 正在派送",
              f"您的包裹 {tracking(n)} 已签收"])
+
+
+def test_a_given_up_message_is_sent_once_though_its_dead_letter_was_not_taken(
+        kafka_broker, make_service, postgres_url, tmp_path):
+    """The worker dies after sending, before the dead letters are published; restarted,
+    its first dead-letter publish is refused. Each message still goes out once."""
+    from parcelflow.application.service import utcnow
+    from parcelflow.consumers.notifications.ledger import NotificationLedger
+    from parcelflow.consumers.relay import build_relay
+
+    mail, merchant = MailSink().start(), WebhookPeer().start()
+    settings = kafka_test_settings(
+        postgres_url, kafka_broker.bootstrap, smtp_url=mail.url,
+        merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
+                                                       secret=merchant.secret)})
+    svc = make_service(postgres_url, clock=utcnow)
+    parcels = range(1, 4)
+    svc.register([manifest(n) for n in parcels])
+    svc.ingest([journey(n, t0=recent_start())[0] for n in parcels])  # 3 pickups
+    relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
+    relay.run(threading.Event(), follow=False)
+    relay.close()
+    merchant.fail_next(3, status=422)  # every pickup webhook refused for good: given up
+    ledger = NotificationLedger(svc.factory.datastore)
+
+    crashed = parcelflow(["notify"], settings, tmp_path, failpoints="notify.after_handle")
+    try:
+        assert crashed.wait(timeout=90) == -9, crashed.stderr.read().decode()[-2000:]
+    finally:
+        crashed.stderr.close()
+    assert merchant.attempts == 3  # given up on, and not yet dead-lettered:
+    assert read_topic(kafka_broker.bootstrap, settings.kafka_notifications_dlq_topic, 0,
+                      timeout=1) == []
+
+    again = parcelflow(["notify"], settings, tmp_path, failpoints="notify.dead_letter=raise")
+    try:
+        wait_until(lambda: ledger.count(channel="webhook") == 3 and ledger.count(
+            outcome="dead_letter_pending") == 0, timeout=90, what="the webhooks settled")
+        dead = read_topic(kafka_broker.bootstrap, settings.kafka_notifications_dlq_topic, 3)
+    finally:
+        again.terminate()
+        _, err = again.communicate(timeout=30)
+        mail.stop()
+        merchant.stop()
+    assert again.returncode == 0, err.decode()[-2000:]
+    assert merchant.attempts == 3  # each given-up webhook tried once, never again
+    assert b"FailpointError" in err  # the refused publish did happen, and was retried
+    assert merchant.requests == []
+    assert sorted(subject(m) for m in mail.messages) == sorted(
+        f"您的包裹 {tracking(n)} 已揽收" for n in parcels)  # one email each, not two
+    assert len(dead) == 3
+    assert {dict(r.headers)["parcelflow-reason"] for r in dead} == {
+        b"webhook endpoint answered 422"}
+    assert ledger.count(channel="webhook", outcome="failed") == 3
+    assert ledger.count(channel="email", outcome="sent") == 3

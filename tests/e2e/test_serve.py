@@ -4,12 +4,9 @@ PostgreSQL, requests over loopback."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,12 +18,9 @@ from parcelflow.projections.registry import runner
 from parcelflow.settings import Settings
 
 from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.serving import PARCELFLOW, serve_env, serving
 
-PARCELFLOW = [sys.executable, "-m", "parcelflow"]
-
-
-def _env(db: str) -> dict[str, str]:
-    return {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+_env = serve_env  # the environment every command of these tests runs in
 
 
 def run(args: list[str], db: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -50,12 +44,6 @@ def _project(svc) -> None:
         r.run()
     finally:
         r.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_with_keys_and_health(tmp_path, postgres_url):
@@ -102,31 +90,6 @@ def test_serve_with_keys_and_health(tmp_path, postgres_url):
     unreachable = run(["health", "--timeout", "2"], "postgresql://postgres@127.0.0.1:1/none",
                       tmp_path)
     assert unreachable.returncode == 1 and "database unreachable" in unreachable.stdout
-
-
-@contextmanager
-def serving(tmp_path, db: str, **env: str):
-    """`parcelflow serve` on a free port; yields its base URL and log path."""
-    port = free_port()
-    log_path = tmp_path / f"serve-{port}.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen([*PARCELFLOW, "serve", "--port", str(port)], cwd=tmp_path,
-                                  env={**_env(db), **env}, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
-            time.sleep(0.2)
-        yield base, port, log_path
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def _raw(port: int, data: bytes, *, then_close: bool = False, read: bool = True) -> bytes:

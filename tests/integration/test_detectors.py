@@ -73,7 +73,7 @@ def test_a_quiet_parcel_is_stalled_exactly_once_at_its_hour_lost_after_a_week_an
     parcel = service.get(tracking(1))
     assert parcel.state.status == Status.AT_FACILITY
     [lost] = exceptions_of(service, 1, ExceptionCode.LOST)
-    assert lost.status == ExceptionStatus.RESOLVED and lost.outcome == Outcome.CLEARED
+    assert lost.status == ExceptionStatus.RESOLVED and lost.outcome == Outcome.MOVING_AGAIN
     assert lost.note == "scanned again at SHA-HUB-02"
     assert not [r for r in parcel.open_exceptions if r.code == ExceptionCode.STALLED]
     clock.advance(hours=1)

@@ -70,3 +70,26 @@ def test_a_stop_request_ends_a_failing_loop_without_raising(service):
                           follow=True, retry=retrying("test.retry", stop, first=5, most=5))
     follower.close()  # its listener (PostgreSQL) before the service's pool
     assert stop.is_set() and positions.get("test") == 0  # the 5 s wait was cut short
+
+
+def test_a_failure_is_logged_by_its_type_and_place_never_its_message(monkeypatch):
+    """A database error's message can quote the row it tripped over (a DETAIL with a
+    phone number); the retry log line names the error's type and where it was raised."""
+    from structlog.testing import capture_logs
+
+    calls = []
+
+    def step() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("Key (phone)=(13812345678) already exists")
+        return "done"
+
+    stop = threading.Event()
+    retry = retrying("test.retry", stop, first=0.01, most=0.01)
+    monkeypatch.setattr(retry, "sleep", lambda _: None)
+    with capture_logs() as logs:
+        assert retry(step) == "done"
+    (line,) = [entry for entry in logs if entry["event"] == "test.retry"]
+    assert line["error"].startswith("ValueError")
+    assert "13812345678" not in repr(line)

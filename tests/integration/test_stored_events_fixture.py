@@ -41,11 +41,19 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
             _rename(record, "cause", "occurrence")
             _rename(record, "owner", "rule_team")
             _rename(record, "team", "handed_to")
+            record.update(condition_ended=None, condition_ended_at=None)  # issue 16, 17
         for issue in parcel["state"]["issues"].values():
             _rename(issue, "cause", "occurrence")
     for row in want["read_models"]["exceptions"]:
         _rename(row, "cause", "occurrence")
         _rename(row, "owner", "team")
+        row.update(condition_ended=None, condition_ended_at=None)
+    # Data-quality problems on the parcel and in the statistics (issue 16, item 6): none of
+    # the fixture's scans is at a facility outside the registry.
+    for row in want["read_models"]["tracking"]:
+        row["data_problems"] = []
+    for row in want["read_models"]["stats"]["stats_visits"]:
+        row["unknown"] = 0
     for tracking_no, items in want["histories"].items():
         for item, details in zip(items, want["revealed"][tracking_no], strict=True):
             if item["type"] == "exception_raised":
@@ -70,6 +78,20 @@ CUSTOMERS_SINCE = {
                                "Correction: event 6 voided"),
     ("PF202611220000008", 10): ("Correction: event 5 amended (wrong lane)",
                                 "Correction: event 5 amended"),
+    # An automatic closure says what closed it, not `cleared` (issue 16, item 26).
+    **{(tracking_no, version): (f"Exception closed: {what} — cleared",
+                                f"Exception closed: {what} — {closed_by}")
+       for tracking_no, version, what, closed_by in (
+           ("PF202611220000002", 27, "address incomplete or wrong", "the parcel was delivered"),
+           ("PF202611220000005", 14, "no scan for too long", "the parcel is moving again"),
+           ("PF202611220000005", 15, "parcel lost", "the parcel is moving again"),
+           ("PF202611220000006", 21, "arrived where the route did not expect",
+            "a later scan explains it"),
+           ("PF202611220000008", 9, "arrived where the route did not expect",
+            "a correction of its scans explains it"),
+           ("PF202611220000009", 7, "scanned before its manifest arrived",
+            "the manifest arrived"),
+           ("PF202611220000010", 16, "no scan for too long", "the parcel is moving again"))},
 }
 
 

@@ -22,6 +22,7 @@ def tracking_row(n: int, **changes):
         "delivered_at": None, "signed_by": None, "service_level": "standard",
         "customer_tier": "standard", "origin": "SZX", "destination": "SHA", "manifested": 1,
         "receiver": '{"name": "李*"}', "sender": None, "timeline": "[]",
+        "data_problems": "[]",
     }
     row.update(changes)
     return row
@@ -72,6 +73,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "escalation_level": 0, "escalated_to": None, "escalated_at": None,
         "first_response_breached_at": None, "resolution_breached_at": None,
         "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
+        "condition_ended": None, "condition_ended_at": None,
     }
     row.update(more)
     return row
@@ -101,9 +103,11 @@ def test_statistics_facts_are_replaced_per_parcel_and_summed_per_day(service):
         return {
             "stats_visits": [
                 {"parcel_id": pid, "day": "2026-11-22", "facility": "SZX-HUB-01", "hub": 1,
-                 "scans": 3, "complete": complete},
+                 "scans": 3, "complete": complete, "unknown": 0},
                 {"parcel_id": pid, "day": "2026-11-22", "facility": "SHA-STA-13", "hub": 0,
-                 "scans": 2, "complete": None}],
+                 "scans": 2, "complete": None, "unknown": 0},
+                {"parcel_id": pid, "day": "2026-11-22", "facility": "XXX-HUB-99", "hub": 0,
+                 "scans": 1, "complete": None, "unknown": 1}],
             "stats_deliveries": [{"parcel_id": pid, "day": "2026-11-22",
                                   "facility": "SHA-STA-13", "on_time": on_time}],
             "stats_exceptions": [{"exception_id": f"x-{pid}", "parcel_id": pid,
@@ -121,7 +125,10 @@ def test_statistics_facts_are_replaced_per_parcel_and_summed_per_day(service):
     stats.write_facts(["p1"], facts("p1", complete=1, on_time=1), Tracking("parcelflow", 2))
     report = stats.report("2026-11-22")
     network = report["network"]
-    assert (network["scans"], network["parcels"], network["deliveries"]) == (10, 2, 2)
+    assert (network["scans"], network["parcels"], network["deliveries"]) == (12, 2, 2)
+    assert network["unknown_facility_scans"] == 2  # kept, and counted as a data problem
+    assert report["facilities"]["XXX-HUB-99"]["unknown_facility_scans"] == 2
+    assert report["facilities"]["SZX-HUB-01"]["unknown_facility_scans"] == 0
     assert network["on_time_rate"] == 1.0 and network["scan_compliance"] == 1.0
     assert network["exceptions"] == {"damaged": 2} and network["first_response_sla"] == 1.0
     assert network["resolution_sla"] is None
@@ -154,7 +161,31 @@ def test_a_queue_written_by_an_older_version_is_dropped_and_rebuilt(service):
         c.execute("ALTER TABLE exception_queue DROP COLUMN claims")
     reopened = open_view(service, "exceptions")
     assert reopened.all() == [] and reopened.max_tracking_id("parcelflow") is None
-    assert "claims" in reopened._columns()
+    assert "claims" in reopened.columns_of("exception_queue")
+
+
+def test_a_queue_that_called_its_team_owner_and_statistics_without_unknown_facilities_are_rebuilt(
+        service):
+    """Issue 16 renamed the queue's `owner` to `team` and counted unknown facilities: views
+    written before are rebuilt from the log, never read with a column missing."""
+    queue = open_view(service, "exceptions")
+    queue.write_rows([exception_row("a", priority=6, due=datetime(2026, 11, 22, tzinfo=UTC))],
+                     Tracking("parcelflow", 4))
+    stats = open_view(service, "stats")
+    stats.write_facts(["p"], {"stats_visits": [
+        {"parcel_id": "p", "day": "2026-11-22", "facility": "SZX-HUB-01", "hub": 1, "scans": 3,
+         "complete": 1, "unknown": 0}], "stats_deliveries": [], "stats_exceptions": []},
+        Tracking("parcelflow", 4))
+    with queue.datastore.transaction(commit=True) as c:
+        c.execute("ALTER TABLE exception_queue RENAME COLUMN team TO owner")
+        c.execute("ALTER TABLE stats_visits DROP COLUMN unknown")
+    for name, table, column in (("exceptions", "exception_queue", "team"),
+                                ("stats", "stats_visits", "unknown")):
+        reopened = open_view(service, name)
+        assert reopened.max_tracking_id("parcelflow") is None, name
+        assert column in reopened.columns_of(table), name
+    assert open_view(service, "exceptions").all() == []
+    assert open_view(service, "stats").report("2026-11-22")["network"]["scans"] == 0
 
 
 def test_cases_rows_are_upserted_and_the_claims_report_sums_decimals(service):

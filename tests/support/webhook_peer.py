@@ -18,12 +18,14 @@ class Request:
 
 
 class WebhookPeer:
-    """Answers 204; `fail_next(n, status)` makes it answer the next n requests with an error."""
+    """Answers 204; `fail_next(n, status)` makes it answer the next n requests with an error.
+    `requests` keeps the ones answered 204; `attempts` counts every request, failed too."""
 
     secret = "whsec_" + base64.b64encode(b"merchant-shop-123-signing-key-32").decode()
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.attempts = 0
         self._failures: list[int] = []
         self._lock = threading.Lock()
         peer = self
@@ -34,6 +36,7 @@ class WebhookPeer:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with peer._lock:
+                    peer.attempts += 1
                     status = peer._failures.pop(0) if peer._failures else 204
                     if status < 300:
                         peer.requests.append(Request(self.path, dict(self.headers.items()),

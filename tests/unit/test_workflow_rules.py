@@ -17,6 +17,7 @@ from parcelflow.domain.vocabulary import (
     ComplaintCategory,
     CustomerTier,
     ExceptionCode,
+    ExceptionStatus,
     Outcome,
     SlaClock,
     Status,
@@ -126,3 +127,21 @@ def test_detection_decides_on_the_parcel_with_the_policy_numbers():
     assert codes(T0 + timedelta(hours=48)) == ["stalled"]
     economy = Policy().stall_limit("economy", Status.IN_TRANSIT)
     assert economy == timedelta(hours=72)
+
+
+def test_a_stall_ends_with_the_scan_that_interrupted_its_quiet_spell_and_returns_if_voided():
+    far = T0 + timedelta(days=30)
+    parcel = quiet(0, promised_by=far)
+    flagged = T0 + timedelta(hours=52)
+    [stall] = findings(parcel, POLICY, NETWORK, flagged)
+    exc = parcel.record_finding(stall, by="detector", recorded_at=flagged)
+    # Scanned before the detector ran, uploaded after it: the quiet spell had ended.
+    parcel.record_scans(as_scans(scan("arrival", "SHA-HUB-02", 51.5)),
+                        recorded_at=flagged + timedelta(minutes=5))
+    record = parcel.exceptions[exc]
+    assert (record.status, record.outcome, record.note) == (
+        ExceptionStatus.RESOLVED, Outcome.MOVING_AGAIN, "scanned again at SHA-HUB-02")
+    arrival = max(v for v, e in parcel.entries.items() if e.scan is not None)
+    parcel.void(arrival, reason="scanned the wrong label", by="auditor",
+                recorded_at=flagged + timedelta(hours=1))
+    assert parcel.exceptions[exc].is_open  # no scan ended the spell after all

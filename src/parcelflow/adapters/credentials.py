@@ -196,6 +196,12 @@ class CredentialStore(SqlTables):
             return None
         return self._credential(rows[0], with_secret=True)
 
+    def by_id(self, key_id: str) -> Credential | None:
+        """The credential with this key id (without its signing secret), or None: for a
+        session that was opened with its token and is checked again on every request."""
+        rows = self.query("SELECT * FROM api_credentials WHERE key_id = ?", [key_id])
+        return self._credential(rows[0]) if rows else None
+
     def revoke(self, key_id: str) -> bool:
         return self.execute(
             "UPDATE api_credentials SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",

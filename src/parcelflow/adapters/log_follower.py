@@ -21,6 +21,67 @@ from psycopg.sql import SQL, Identifier
 log = structlog.get_logger(__name__)
 
 
+class _Listener:
+    """One LISTEN connection per database pool, waking every follower in the process.
+
+    Each follower used to listen on a connection of its own, held for as long as it
+    ran: a `project --follow` of four read models kept four pooled connections only
+    to hear NOTIFY. They share one now, so a follower needs a connection only while
+    it reads or writes (see `Pool` in adapters/store.py)."""
+
+    _lock = threading.Lock()
+    _by_datastore: dict[int, _Listener] = {}
+
+    def __init__(self, recorder: PostgresApplicationRecorder):
+        self.recorder = recorder
+        self.wakes: set[threading.Event] = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._listen, name="log-listen", daemon=True)
+
+    @classmethod
+    def join(cls, recorder: PostgresApplicationRecorder, wake: threading.Event) -> None:
+        with cls._lock:
+            key = id(recorder.datastore)
+            listener = cls._by_datastore.get(key)
+            if listener is None:
+                listener = cls._by_datastore[key] = cls(recorder)
+                listener.thread.start()
+            listener.wakes.add(wake)
+            wake.set()  # read once now: the listener may not be listening yet
+
+    @classmethod
+    def leave(cls, recorder: PostgresApplicationRecorder, wake: threading.Event) -> None:
+        with cls._lock:
+            key = id(recorder.datastore)
+            listener = cls._by_datastore.get(key)
+            if listener is None or wake not in listener.wakes:
+                return
+            listener.wakes.discard(wake)
+            if listener.wakes:
+                return
+            del cls._by_datastore[key]
+        listener.stopping.set()
+        listener.thread.join(timeout=2)
+
+    def _wake_all(self) -> None:
+        for wake in list(self.wakes):
+            wake.set()
+
+    def _listen(self) -> None:
+        recorder = self.recorder
+        while not self.stopping.is_set():
+            try:
+                with recorder.datastore.get_connection() as conn:
+                    conn.execute(SQL("LISTEN {}").format(Identifier(recorder.channel_name)))
+                    self._wake_all()  # anything committed before LISTEN is read next
+                    while not self.stopping.is_set():
+                        for _ in conn.notifies(timeout=0.2, stop_after=1):
+                            self._wake_all()
+            except Exception as e:  # noqa: BLE001 — reconnect; polling covers the gap
+                log.warning("log_follower.listen_failed", error=str(e))
+                self.stopping.wait(1.0)
+
+
 class LogFollower:
     def __init__(
         self,
@@ -37,37 +98,16 @@ class LogFollower:
         # timeout there is only a safety net.
         self.poll_interval = poll_interval
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._listener: threading.Thread | None = None
-        self._listening = threading.Lock()
+        self._listening = False
         if isinstance(recorder, PostgresApplicationRecorder):
             self.poll_interval = max(poll_interval, 1.0)
 
     def _listen_once_following(self) -> None:
         """Start listening the first time someone follows: a follower only read up to
         the head (a rebuild, a lag figure) holds no connection for a listener."""
-        if not isinstance(self.recorder, PostgresApplicationRecorder):
-            return
-        with self._listening:
-            if self._listener is None:
-                self._listener = threading.Thread(target=self._listen, name="log-listen",
-                                                  daemon=True)
-                self._listener.start()
-
-    def _listen(self) -> None:
-        recorder = self.recorder
-        assert isinstance(recorder, PostgresApplicationRecorder)
-        while not self._stopping.is_set():
-            try:
-                with recorder.datastore.get_connection() as conn:
-                    conn.execute(SQL("LISTEN {}").format(Identifier(recorder.channel_name)))
-                    self._wake.set()  # anything committed before LISTEN is read next
-                    while not self._stopping.is_set():
-                        for _ in conn.notifies(timeout=0.2, stop_after=1):
-                            self._wake.set()
-            except Exception as e:  # noqa: BLE001 — reconnect; polling covers the gap
-                log.warning("log_follower.listen_failed", error=str(e))
-                self._stopping.wait(1.0)
+        if isinstance(self.recorder, PostgresApplicationRecorder) and not self._listening:
+            self._listening = True
+            _Listener.join(self.recorder, self._wake)
 
     def head(self) -> int:
         """The newest notification id in the log (0 when empty)."""
@@ -106,6 +146,7 @@ class LogFollower:
             self._wake.wait(self.poll_interval)
 
     def close(self) -> None:
-        self._stopping.set()
-        if self._listener is not None:
-            self._listener.join(timeout=2)
+        if self._listening:
+            assert isinstance(self.recorder, PostgresApplicationRecorder)
+            _Listener.leave(self.recorder, self._wake)
+            self._listening = False

@@ -25,10 +25,11 @@ from parcelflow.api.context import ApiContext, Recent
 from parcelflow.api.middleware import OPS_PATHS, BodyLimit, OpsLimit, QueryText, RequestContext
 from parcelflow.api.openapi import document_headers, document_tracking_numbers
 from parcelflow.api.ratelimit import LookupLimits
-from parcelflow.api.routers import audit, exceptions, ops, parcels, scans
+from parcelflow.api.routers import audit, exceptions, ops, parcels, scans, stats
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
+from parcelflow.web.base import mount_web
 from parcelflow.wire.manifests import ManifestV1
 from parcelflow.wire.scans import ScanV1
 
@@ -66,6 +67,7 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
         proofs=PhoneProofs(service),
         tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
+        stats=open_view(service, "stats"),
         lag_runners=lag_runners,
         positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
         recent_readiness=Recent(settings.api_ops_cache_seconds),
@@ -100,8 +102,9 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (scans, parcels, audit, exceptions, ops):
+    for module in (scans, parcels, audit, exceptions, stats, ops):
         app.include_router(module.router)
+    mount_web(app, settings)  # the tracking page and the console (parcelflow.web)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())
     app.add_middleware(OpsLimit, paths=OPS_PATHS)

@@ -93,22 +93,37 @@ def allow(*kinds: Kind, roles: tuple[Role, ...] = ()) -> Guard:
             raise refuse(401, "missing", "send Authorization: Bearer <key>")
         credential = await run_in_threadpool(
             context(request).credentials.authenticate, auth.credentials)
-        if credential is None:
-            raise refuse(401, "unknown", "unknown key, or wrong secret")
-        if credential.revoked:
-            raise refuse(401, "revoked", "this key was revoked")
-        if credential.expired():
-            raise refuse(401, "expired", "this key has expired; ask for a new one "
-                         "(parcelflow keys create, or keys rotate)")
-        if credential.kind not in kinds:
-            raise refuse(403, "wrong_kind", f"a {credential.kind} key cannot do this")
-        if credential.kind == Kind.STAFF and roles and credential.role not in (*roles, Role.ADMIN):
-            raise refuse(403, "role", "your role does not allow this; needed: "
-                         + ", ".join(str(r) for r in roles))
+        admit(credential, kinds, roles)
+        assert credential is not None
         await _check_signature(request, credential)
         return credential
 
     return guard
+
+
+def admit(credential: Credential | None, kinds: tuple[Kind, ...],
+          roles: tuple[Role, ...] = ()) -> None:
+    """Refuse (a 401 or 403 problem) a credential that is unknown, revoked, expired, of
+    another kind, or a staff member whose role is not one of `roles` (admin may do what
+    every role may). The API's guards and the staff console's sessions both ask here."""
+    if credential is None:
+        raise refuse(401, "unknown", "unknown key, or wrong secret")
+    if credential.revoked:
+        raise refuse(401, "revoked", "this key was revoked")
+    if credential.expired():
+        raise refuse(401, "expired", "this key has expired; ask for a new one "
+                     "(parcelflow keys create, or keys rotate)")
+    if credential.kind not in kinds:
+        raise refuse(403, "wrong_kind", f"a {credential.kind} key cannot do this")
+    if not may(credential, roles):
+        raise refuse(403, "role", "your role does not allow this; needed: "
+                     + ", ".join(str(r) for r in roles))
+
+
+def may(credential: Credential, roles: tuple[Role, ...]) -> bool:
+    """Whether a credential's role allows what `roles` may do (no roles: anyone)."""
+    return (credential.kind != Kind.STAFF or not roles
+            or credential.role in (*roles, Role.ADMIN))
 
 
 def staff(*roles: Role) -> Guard:

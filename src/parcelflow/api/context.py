@@ -53,6 +53,7 @@ class ApiContext:
     proofs: PhoneProofs
     tracking: TrackingRows  # the tracking view's rows (projections)
     exceptions: Any  # the exception queue's store (projections)
+    stats: Any  # the daily statistics' store (projections)
     lag_runners: list[Any]  # read models /readyz watches (never run here: lag only)
     positions: PositionStore | None = None  # the relay's saved position (with Kafka)
     recent_readiness: Recent = field(default_factory=lambda: Recent(1.0))

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import STAFF_OUTCOMES, Channel, ExceptionCode, Outcome
 from parcelflow.wire.common import (
     TRACKING_NO_PATTERN,
     FacilityCode,
@@ -237,6 +237,10 @@ class QueueRow(BaseModel):
     reopen_count: int
     complaints: list[str]
     claims: list[str]
+    condition_ended: str | None = Field(description=(
+        "what ended the exception's condition while someone had it (it stays theirs to "
+        "close), e.g. `moving again: scanned again at SHA-HUB-02`"))
+    condition_ended_at: str | None = Field(description="when that happened (the scan's time)")
 
 
 class Queue(Closed):
@@ -256,7 +260,7 @@ class OnParcel(Closed):
 
 
 class ResolveException(OnParcel):
-    outcome: Literal[tuple(o.value for o in Outcome if o != Outcome.CLEARED)]  # type: ignore[valid-type]
+    outcome: Literal[tuple(o.value for o in Outcome if o in STAFF_OUTCOMES)]  # type: ignore[valid-type]
     note: PlainText | None = Field(None, max_length=500)
 
 
@@ -379,3 +383,30 @@ class CorrectionDone(Closed):
     version: int = Field(description="the correction's own event")
     position: int = Field(description="log head after the correction; read models show it "
                           "once their position reaches this")
+
+
+# ---- statistics ----------------------------------------------------------------------
+
+
+class StatsRow(Closed):
+    """One facility's figures on a day (or the network's)."""
+
+    scans: int
+    parcels: int
+    deliveries: int
+    on_time_deliveries: int
+    on_time_rate: float | None
+    exceptions: dict[str, int] = Field(description="exceptions by code")
+    hub_visits: int
+    scan_compliance: float | None
+    first_response_sla: float | None
+    resolution_sla: float | None
+    unknown_facility_scans: int = Field(description=(
+        "a data-quality problem: scans kept although their facility is not in the network "
+        "registry"))
+
+
+class StatsReport(Closed):
+    day: str
+    network: StatsRow
+    facilities: dict[str, StatsRow]

@@ -69,7 +69,7 @@ class Complaints:
         `reveal`)."""
         parcel = self.service.get(tracking_no)
         c = parcel.find_complaint(ref)
-        due = c.filed_at + self.service.policy.complaint_resolution
+        due = self.service.policy.complaint_due(c.filed_at)
         pid = parcel_id(tracking_no)
         return {
             "complaint_id": c.complaint_id, "tracking_no": tracking_no,

@@ -7,11 +7,13 @@ from parcelflow.domain.network import Network
 from parcelflow.domain.privacy import mask_signature, scrub_text
 from parcelflow.domain.timeline import Entry
 from parcelflow.domain.vocabulary import (
+    CLOSED_BY,
     EXCEPTION_RULES,
     FACT_RULES,
     SCAN_RULES,
     ExceptionCode,
     Fact,
+    Outcome,
     ScanType,
 )
 
@@ -38,6 +40,35 @@ def _code_text(code: str | None) -> str:
         return EXCEPTION_RULES[ExceptionCode(code)].description.lower()
     except ValueError:
         return code.replace("_", " ")
+
+
+# How the system noted its own closures before each had its own outcome (issue 16):
+# events stored then say `cleared` (or `redelivered`, after a failed attempt) and one of
+# these notes (plain text: what staff write is sealed).
+_DELIVERED_NOTES = frozenset({"delivered", "delivered after the failed attempt"})
+_MOVING_NOTE = "scanned again at "
+_CORRECTED_NOTE = "no longer shown by the timeline"  # a scan voided or amended
+
+
+def _closed_by(detail: dict) -> str:
+    """What closed an exception: for an automatic closure, what ended it (never a staff
+    outcome); for staff, their outcome."""
+    outcome, note, code = detail.get("outcome"), detail.get("note"), detail.get("code")
+    if outcome == Outcome.REDELIVERED and note in _DELIVERED_NOTES:
+        outcome = Outcome.DELIVERED
+    elif outcome == Outcome.CLEARED:
+        if code == ExceptionCode.UNMANIFESTED:
+            outcome = Outcome.MANIFEST_ARRIVED
+        elif note in _DELIVERED_NOTES:
+            outcome = Outcome.DELIVERED
+        elif isinstance(note, str) and note.startswith(_MOVING_NOTE):
+            outcome = Outcome.MOVING_AGAIN
+        elif note == _CORRECTED_NOTE:
+            return "a correction of its scans explains it"
+    try:
+        return CLOSED_BY[Outcome(outcome)]
+    except (KeyError, ValueError):
+        return str(outcome)
 
 
 def describe(entry: Entry, network: Network, *, masked: bool = False) -> str:
@@ -75,7 +106,7 @@ def _describe(entry: Entry, network: Network, masked: bool) -> str:
                 why = None  # what staff wrote about it is sealed: its kind says enough
             return f"Exception: {what}" + (f" ({why})" if why and why.lower() != what else "")
         case Fact.EXCEPTION_RESOLVED:
-            return f"Exception closed: {_code_text(detail.get('code'))} — {detail.get('outcome')}"
+            return f"Exception closed: {_code_text(detail.get('code'))} — {_closed_by(detail)}"
         case Fact.EXCEPTION_REOPENED:
             return f"Exception reopened: {_code_text(detail.get('code'))}"
         case Fact.CORRECTION:

@@ -139,5 +139,8 @@ class ExceptionWorkflow:
                          for c in record.contacts],
             "outcome": str(record.outcome) if record.outcome else None,
             "note": opened(record.note),
+            "condition_ended": record.condition_ended,
+            "condition_ended_at": record.condition_ended_at.isoformat()
+            if record.condition_ended_at else None,
             "complaints": list(record.complaint_ids), "claims": list(record.claim_ids),
         }

@@ -99,6 +99,17 @@ class PersonalData:
     def erase(self, parcel_id: UUID) -> bool:
         return self.keys.destroy(parcel_id)
 
+    def pickup_code(self, parcel_id: UUID, scan_id: str) -> str | None:
+        """The code the receiver shows at the pickup point: six digits derived from the
+        parcel's own secret key and the scan that put it there, so the pickup point can
+        check it with the same function and nobody can guess it from the tracking number.
+        None once the parcel's personal data is erased."""
+        key = self.keys.keys([parcel_id]).get(parcel_id)
+        if key is None:
+            return None
+        digest = fingerprint(key, {"pickup_code": scan_id})
+        return f"{int(digest[:12], 16) % 1_000_000:06d}"
+
     def seal_text(self, parcel_id: UUID, text: str | None) -> str | None:
         """Free text sealed with the parcel's key: None for none, TextTooLong past the
         length kept, ERASED once its personal data was erased (nothing new is kept)."""

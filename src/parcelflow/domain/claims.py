@@ -15,7 +15,7 @@ from parcelflow.domain.ids import case_id
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import ClaimRecord
-from parcelflow.domain.vocabulary import CLAIM_EXCEPTION, ClaimCause, ClaimStatus, Outcome
+from parcelflow.domain.vocabulary import CLAIM_EXCEPTION, WENT_AWAY, ClaimCause, ClaimStatus
 
 
 class ClaimFiled(ParcelEvent):
@@ -102,7 +102,7 @@ class ClaimCommands(ParcelCore):
             raise DomainError("a claim needs at least one evidence reference")
         code = CLAIM_EXCEPTION[cause]
         standing = [r for r in self.exceptions.values()
-                    if r.code == code and r.outcome != Outcome.CLEARED]
+                    if r.code == code and r.outcome not in WENT_AWAY]
         if not standing:
             raise DomainError(f"{self.tracking_no} has no {code} exception on record; a "
                               f"claim stands on a recorded {code} parcel (raise it first)")
@@ -129,7 +129,7 @@ class ClaimCommands(ParcelCore):
 
     def _check_still_lost(self, claim: ClaimRecord) -> None:
         if claim.cause == ClaimCause.LOST and \
-                self.exceptions[claim.exception_id].outcome == Outcome.CLEARED:
+                self.exceptions[claim.exception_id].outcome in WENT_AWAY:
             raise DomainError(f"{self.tracking_no} was found again after the loss was "
                               "declared; reject this claim (or file one for damage)")
 

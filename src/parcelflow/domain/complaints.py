@@ -19,6 +19,7 @@ from parcelflow.domain.records import ComplaintRecord
 from parcelflow.domain.vocabulary import (
     COMPLAINT_LINKS,
     STAFF_OUTCOMES,
+    WENT_AWAY,
     Channel,
     ComplaintCategory,
     ComplaintStatus,
@@ -79,7 +80,7 @@ class ComplaintCommands(ExceptionCommands):
         if links is None:
             codes = COMPLAINT_LINKS[category]
             links = [r.exception_id for r in self.exceptions.values()
-                     if r.code in codes and r.outcome != Outcome.CLEARED]
+                     if r.code in codes and r.outcome not in WENT_AWAY]
         for exc_id in links:
             self._exception(exc_id)
         key = f"complaint@{self.version + 1}"

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from parcelflow.domain import sla
 from parcelflow.domain.errors import DomainError, NotPermitted
-from parcelflow.domain.ids import exception_id, raised_by_hand
+from parcelflow.domain.ids import exception_id, quiet_start, raised_by_hand
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
 from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import Breach, Contact, ExceptionRecord, Finding
@@ -167,6 +167,19 @@ class ExceptionEscalated(ParcelEvent):
             escalated_at=self.recorded_at, assignee=self.new_owner or before.assignee)
 
 
+class ConditionEnded(ParcelEvent):
+    """What an exception was about no longer holds, but a person has it: it stays theirs
+    to close, and shows what happened (a stalled parcel scanned again)."""
+
+    exception_id: str
+    what: str
+    at: datetime  # when it ended (the scan's own time)
+
+    def on(self, parcel: ParcelCore) -> None:
+        parcel._update_exception(self.exception_id, condition_ended=self.what,
+                                 condition_ended_at=self.at)
+
+
 class SlaBreached(ParcelEvent):
     exception_id: str
     clock: str
@@ -192,7 +205,8 @@ class ExceptionCommands(ParcelCore):
         voided, the manifest arrived, the parcel is back on its route or delivered); and
         reopens what the system closed but shows again. Exceptions raised by people or
         detectors are closed only where their rule says a later scan (lost, stalled) or
-        the delivery (delays, failed attempts) settles them.
+        the delivery (delays, failed attempts) settles them; one that a person has taken
+        stays with them, marked with what ended it.
         """
         state = self.state
         for (code, occurrence), issue in state.issues.items():
@@ -210,20 +224,58 @@ class ExceptionCommands(ParcelCore):
             rule = EXCEPTION_RULES[record.code]
             key = (record.code, record.occurrence)
             if record.auto and key not in state.issues:
-                if key in state.settled and delivered and record.code in ATTEMPT_REASONS:
+                if record.code == ExceptionCode.UNMANIFESTED and self.manifest is not None:
+                    self._clear(record, "the manifest arrived", recorded_at,
+                                Outcome.MANIFEST_ARRIVED)
+                elif key in state.settled and delivered and record.code in ATTEMPT_REASONS:
                     self._clear(record, "delivered after the failed attempt", recorded_at,
-                                Outcome.REDELIVERED)
+                                Outcome.DELIVERED)
                 elif key in state.settled:
                     self._clear(record, "settled by a later scan", recorded_at)
-                else:
+                elif self._voided(record.occurrence):
+                    self._clear(record, "the scan that showed it was voided", recorded_at,
+                                Outcome.SCAN_VOIDED)
+                else:  # an amended scan no longer shows it
                     self._clear(record, "no longer shown by the timeline", recorded_at)
             elif record.auto:
                 continue
-            elif (rule.cleared_by_later_scan and state.last_scan_at is not None
-                  and state.last_scan_at > record.raised_at):
-                self._clear(record, f"scanned again at {state.location}", recorded_at)
             elif rule.closed_by_delivery and delivered:
-                self._clear(record, "delivered", recorded_at)
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
+            elif rule.cleared_by_later_scan and self._moved_since(record):
+                self._moving_again(record, recorded_at)
+        for record in list(self.exceptions.values()):
+            # The scan that moved it was voided: the quiet spell never ended.
+            if (not record.is_open and record.outcome == Outcome.MOVING_AGAIN
+                    and record.resolved_by == SYSTEM and not self._moved_since(record)):
+                self._emit(ExceptionReopened, recorded_at=recorded_at,
+                           exception_id=record.exception_id,
+                           reason="the scan that moved it was voided")
+
+    def _moved_since(self, record: ExceptionRecord) -> bool:
+        """Was the parcel scanned after the quiet spell the exception is about began (a
+        detector's finding), or after it was raised (by hand)? By the scans' own times:
+        an arrival uploaded after the detector ran still ends the spell it interrupted."""
+        last = self.state.last_scan_at
+        since = quiet_start(record.occurrence) or record.raised_at
+        return last is not None and last > since
+
+    def _voided(self, occurrence: str) -> bool:
+        version = self.scan_versions.get(occurrence)  # an occurrence that is a scan id
+        return version is not None and self.entries[version].voided
+
+    def _moving_again(self, record: ExceptionRecord, recorded_at: datetime) -> None:
+        state = self.state
+        what = f"scanned again at {state.location}" if state.location else "scanned again"
+        if record.acknowledged_at is None and record.assignee is None:
+            if state.status in HANDED_OVER_STATUSES:  # a lost parcel turns up delivered
+                self._clear(record, "delivered", recorded_at, Outcome.DELIVERED)
+            else:
+                self._clear(record, what, recorded_at, Outcome.MOVING_AGAIN)
+        elif record.condition_ended_at is None:  # taken by someone: theirs to close
+            assert state.last_scan_at is not None
+            self._emit(ConditionEnded, recorded_at=recorded_at,
+                       exception_id=record.exception_id, what=f"moving again: {what}",
+                       at=state.last_scan_at)
 
     def _clear(self, record: ExceptionRecord, why: str, recorded_at: datetime,
                outcome: Outcome = Outcome.CLEARED) -> None:
@@ -317,7 +369,7 @@ class ExceptionCommands(ParcelCore):
                           recorded_at: datetime, note: str | None = None) -> None:
         record = self._open_exception(exc_id)
         if outcome not in STAFF_OUTCOMES:
-            raise DomainError(f"{outcome} is the system's own outcome; choose one of "
+            raise DomainError(f"{outcome} is one of the system's own outcomes; choose one of "
                               f"{', '.join(sorted(STAFF_OUTCOMES))}")
         self._check_assignee(record, by, "resolve")
         self._emit(ExceptionResolved, recorded_at=recorded_at, operator_id=by,

@@ -59,6 +59,14 @@ def quiet_since(last_scan_at: datetime) -> str:
     return QUIET_SINCE + instant(last_scan_at)
 
 
+def quiet_start(occurrence: str) -> datetime | None:
+    """When the quiet spell an occurrence names began (its last scan); None for any
+    other occurrence."""
+    if not occurrence.startswith(QUIET_SINCE):
+        return None
+    return datetime.fromisoformat(occurrence[len(QUIET_SINCE):])
+
+
 def broken_promise(promised_by: datetime) -> str:
     """The promised time that was missed (delayed)."""
     return PROMISE + instant(promised_by)

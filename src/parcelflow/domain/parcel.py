@@ -91,6 +91,7 @@ class Parcel(
     CustomerContacted = exceptions.CustomerContacted
     ExceptionEscalated = exceptions.ExceptionEscalated
     SlaBreached = exceptions.SlaBreached
+    ConditionEnded = exceptions.ConditionEnded
 
     ComplaintFiled = complaints.ComplaintFiled
     ComplaintClosed = complaints.ComplaintClosed

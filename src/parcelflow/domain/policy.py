@@ -94,6 +94,10 @@ class Policy:
     uninsured_postage_multiple: Decimal = Decimal(3)
     money_quantum: Decimal = Decimal("0.01")  # CNY fen
 
+    def complaint_due(self, filed_at: datetime) -> datetime:
+        """When a complaint filed at `filed_at` must be settled."""
+        return filed_at + self.complaint_resolution
+
     def stall_limit(self, level: ServiceLevel | None, status: Status) -> timedelta:
         """How long a parcel of this service level may go without a scan in `status`.
         A parcel without a manifest is held to the standard level."""

@@ -79,6 +79,10 @@ class ExceptionRecord:
     breaches: tuple[Breach, ...] = ()
     reopened_at: datetime | None = None
     reopen_count: int = 0
+    # What ended the condition while someone had the exception (it stays theirs to
+    # close): e.g. a stalled parcel scanned again, and when that scan happened.
+    condition_ended: str | None = None
+    condition_ended_at: datetime | None = None
     complaint_ids: tuple[str, ...] = ()
     claim_ids: tuple[str, ...] = ()
 

@@ -176,6 +176,13 @@ class ParcelState:
         return tuple(Visit(tuple(stay), left=i < len(stays) - 1) for i, stay in enumerate(stays))
 
     @cached_property
+    def unknown_facility_scans(self) -> tuple[Scan, ...]:
+        """Standing scans at a facility the network registry did not know when they were
+        recorded: kept (nothing is lost), and a data-quality problem to put right."""
+        return tuple(e.scan for e in self.physical
+                     if e.scan is not None and e.scan.facility_kind is None)
+
+    @cached_property
     def missed_scans(self) -> tuple[MissedScan, ...]:
         """Gaps that happen every day: tolerated, and counted for scan compliance."""
         physical = self.physical

@@ -336,13 +336,33 @@ class Outcome(Term):
     RESHIPPED = "reshipped"
     NO_FAULT = "no_fault"
     CUSTOMER_WITHDREW = "customer_withdrew"
-    # The system's own outcome: the condition no longer holds (a late scan explains
-    # it, the manifest arrived, a lost parcel was scanned again, the scan was voided).
+    # The system's own outcomes: what closed it. `delivered`: the delivery settled it;
+    # `moving_again`: a stalled or lost parcel was scanned again; `manifest_arrived`;
+    # `scan_voided`: the scan that showed it was voided; `cleared`: a later scan
+    # explains it (and, before issue 16, every automatic closure).
+    DELIVERED = "delivered"
+    MOVING_AGAIN = "moving_again"
+    MANIFEST_ARRIVED = "manifest_arrived"
+    SCAN_VOIDED = "scan_voided"
     CLEARED = "cleared"
 
 
-# What staff may close an exception with; `cleared` is the system's alone.
-STAFF_OUTCOMES = frozenset(Outcome) - {Outcome.CLEARED}
+# The outcomes only the system closes an exception with.
+SYSTEM_OUTCOMES = frozenset({Outcome.DELIVERED, Outcome.MOVING_AGAIN, Outcome.MANIFEST_ARRIVED,
+                             Outcome.SCAN_VOIDED, Outcome.CLEARED})
+# Of those, the ones that say the problem went away (no loss, no damage, nothing to
+# complain or claim about stands on it); a delivery settles a problem that was real.
+WENT_AWAY = SYSTEM_OUTCOMES - {Outcome.DELIVERED}
+# What each automatic closure says on the timeline (customers read it).
+CLOSED_BY = {
+    Outcome.DELIVERED: "the parcel was delivered",
+    Outcome.MOVING_AGAIN: "the parcel is moving again",
+    Outcome.MANIFEST_ARRIVED: "the manifest arrived",
+    Outcome.SCAN_VOIDED: "the scan was voided",
+    Outcome.CLEARED: "a later scan explains it",
+}
+# What staff may close an exception with.
+STAFF_OUTCOMES = frozenset(Outcome) - SYSTEM_OUTCOMES
 
 
 class SlaClock(Term):

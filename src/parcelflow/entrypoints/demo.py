@@ -19,6 +19,7 @@ from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.entrypoints.cli_support import styled
 from parcelflow.logs import configure_logging
+from parcelflow.settings import get_settings
 from parcelflow.simulation import Arrival, Simulation, booking_day, simulate, tracking_no
 
 HOURS = 36
@@ -139,6 +140,22 @@ def run_demo(svc: ParcelService, *, parcels: int, seed: int | None, console: Con
                       describe(entry, svc.network),
                       Text(marks, style="yellow"))
     console.print(table)
+    _project(svc)
+    settings = get_settings()
     console.print(f"\nDone in {time.perf_counter() - started:.1f} s. Try:\n"
                   f"  parcelflow history {parcel.tracking_no}\n"
-                  f"  parcelflow verify --all")
+                  f"  parcelflow verify --all\n"
+                  f"  parcelflow serve, then open "
+                  f"http://{settings.api_host}:{settings.api_port}/track/{parcel.tracking_no}")
+
+
+def _project(svc: ParcelService) -> None:
+    """Bring every read model up to the log, so `parcelflow serve` (its tracking page)
+    shows the day's parcels at once."""
+    from parcelflow.projections.registry import runners
+
+    for runner in runners(svc):
+        try:
+            runner.run()
+        finally:
+            runner.close()

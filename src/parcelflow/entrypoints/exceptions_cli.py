@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
 from parcelflow.application.results import Step
 from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
@@ -31,8 +30,17 @@ from parcelflow.entrypoints.cli_support import (
     service,
     wall_clock,
 )
+from parcelflow.entrypoints.tables import Column, fitted, print_table
 
 app = typer.Typer(help="The exception queue and its workflow.", no_args_is_help=False)
+
+# What an agent works from is always whole; the rest as the width allows, by rank.
+QUEUE_COLUMNS = (
+    Column("parcel", keep=True), Column("exception", rank=3), Column("code", keep=True),
+    Column("severity", rank=4), Column("team", rank=1), Column("assignee", keep=True),
+    Column("tier", rank=6), Column("status", rank=2), Column("raised", rank=7),
+    Column("due", keep=True), Column("esc", rank=5), Column("breached", rank=5),
+)
 
 ExcArg = Annotated[str, typer.Argument(
     help="Exception id, a unique prefix of it, or its code (the open one).")]
@@ -54,9 +62,13 @@ def exceptions(
     = False,
     escalated: Annotated[bool, typer.Option("--escalated", help="Only escalated ones.")] = False,
     limit: int = 50,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")]
+    = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The open exception queue, in working order (priority, escalation, then due time)."""
+    """The open exception queue, in working order (priority, escalation, then due time).
+    Tracking number, code, due time and assignee are always shown whole; the other
+    columns as the terminal's width allows (--wide: all of them)."""
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
@@ -68,17 +80,17 @@ def exceptions(
     if as_json:
         print_json(rows)
         return
-    table = Table("parcel", "exception", "code", "severity", "team", "assignee", "tier", "status",
-                  "raised", "due", "esc", "breached", title=f"{len(rows)} open exceptions"
-                  + (" past due" if overdue else ""), title_justify="left")
+    cells = []
     for r in rows:
         missed = ", ".join(name for name, col in (("1st", "first_response_breached_at"),
                                                   ("res", "resolution_breached_at")) if r[col])
-        table.add_row(r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
-                      r["team"], r["assignee"] or "", r["customer_tier"], r["status"],
+        cells.append((r["tracking_no"], r["exception_id"][:8], r["code"], r["severity"],
+                      r["team"], r["assignee"] or "—", r["customer_tier"], r["status"],
                       local(r["raised_at"]), local(r["next_due"]),
-                      str(r["escalation_level"] or ""), missed)
-    out.print(table)
+                      str(r["escalation_level"] or ""), missed))
+    table = fitted(QUEUE_COLUMNS, cells, width=out.width, wide=wide,
+                   title=f"{len(rows)} open exceptions" + (" past due" if overdue else ""))
+    print_table(out, table)
 
 
 def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,

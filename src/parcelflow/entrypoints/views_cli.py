@@ -32,10 +32,20 @@ from parcelflow.entrypoints.cli_support import (
     wall_clock,
 )
 from parcelflow.entrypoints.running import until_signalled
+from parcelflow.entrypoints.tables import Column, fitted, print_table
 from parcelflow.projections.registry import ProjectionName
 from parcelflow.settings import get_settings
 
 app = typer.Typer()
+
+# The facility always whole; the figures as the width allows, by rank.
+STATS_COLUMNS = (
+    Column("facility", keep=True), Column("scans", rank=1, justify="right"),
+    Column("parcels", rank=2, justify="right"), Column("deliveries", rank=3, justify="right"),
+    Column("on time", rank=4, justify="right"), Column("compliance", rank=8, justify="right"),
+    Column("1st resp SLA", rank=6, justify="right"),
+    Column("resolution SLA", rank=7, justify="right"), Column("exceptions", rank=5, fold=True),
+)
 
 NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ignore[valid-type]
     help="The read models (default: all).")]
@@ -45,7 +55,14 @@ NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ig
 def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
         "--follow", help="Keep following the log until interrupted.")] = False) -> None:
     """Bring the read models up to date with the event log (once, or following it)."""
-    svc = service()
+    from parcelflow.adapters.store import Pool
+    from parcelflow.bootstrap import build_service
+    from parcelflow.projections.registry import PROJECTIONS
+
+    # Following: one connection per read model (its reads), one for the writes, one
+    # listening for new events on behalf of all; nothing more under load.
+    following = len(set(names or PROJECTIONS))
+    svc = build_service(pool=Pool(size=following + 2, overflow=0)) if follow else service()
     chosen = runners(svc, names)
     if not follow:
         for runner in chosen:
@@ -160,6 +177,9 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
         out.print(f"  delivered {local(doc['delivered']['at'])}, "
                   f"signed by {doc['delivered']['signed_by']}")
     out.print(f"  open exceptions: {doc['open_exceptions']}")
+    for problem in row["data_problems"]:  # for staff: not part of the customers' document
+        out.print(f"  data quality: scanned at {problem['facility']}, which is not in the "
+                  f"network registry ({local(problem['occurred_at'])}; kept)", highlight=False)
     table = Table(f"occurred ({svc.network.zone})", "what happened", "", box=None)
     for item in doc["timeline"]:
         marks = ", ".join(m for m, on in (("late upload", item["late"]),
@@ -172,9 +192,13 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
 @app.command()
 def stats(
     day: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today).")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")]
+    = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Daily service statistics: scans, deliveries, on-time, exceptions, compliance, SLAs."""
+    """Daily service statistics: scans, deliveries, on-time, exceptions, compliance, SLAs.
+    The facility is always shown whole; the other columns as the width allows (--wide:
+    all of them)."""
     from parcelflow.projections.daily_stats import today_in
 
     svc = service()
@@ -192,13 +216,18 @@ def stats(
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:.1%}"
 
-    table = Table("facility", "scans", "parcels", "deliveries", "on time", "compliance",
-                  "1st resp SLA", "resolution SLA", "exceptions", title=f"Service day {report['day']}",
-                  title_justify="left")
-    for name, row in [*report["facilities"].items(), ("NETWORK", report["network"])]:
-        table.add_row(name, str(row["scans"]), str(row["parcels"]), str(row["deliveries"]),
-                      pct(row["on_time_rate"]), pct(row["scan_compliance"]),
-                      pct(row["first_response_sla"]), pct(row["resolution_sla"]),
-                      ", ".join(f"{k} {v}" for k, v in row["exceptions"].items()))
-    out.print(table)
+    cells = [(name, str(row["scans"]), str(row["parcels"]), str(row["deliveries"]),
+              pct(row["on_time_rate"]), pct(row["scan_compliance"]),
+              pct(row["first_response_sla"]), pct(row["resolution_sla"]),
+              ", ".join(f"{k} {v}" for k, v in row["exceptions"].items()))
+             for name, row in [*report["facilities"].items(), ("NETWORK", report["network"])]]
+    table = fitted(STATS_COLUMNS, cells, width=out.width, wide=wide,
+                   title=f"Service day {report['day']}")
+    print_table(out, table)
+    unknown = {name: row["unknown_facility_scans"] for name, row in report["facilities"].items()
+               if row["unknown_facility_scans"]}
+    if unknown:
+        out.print(f"data quality: {report['network']['unknown_facility_scans']} scans at "
+                  "facilities not in the network registry (kept): "
+                  + ", ".join(f"{name} {n}" for name, n in unknown.items()), highlight=False)
 

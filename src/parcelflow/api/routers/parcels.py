@@ -17,7 +17,7 @@ from parcelflow.api.http import IDEMPOTENCY_KEY, POSITION_HEADER, answer_once, j
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.routers.scans import batch_items, body_schema, summary
 from parcelflow.api.schemas import History, ManifestBatchAnswer, Tracking
-from parcelflow.application.tracking_document import coarse, full
+from parcelflow.api.lookup import client_address, look_up
 from parcelflow.application.audit import history_report
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.wire.common import Timestamp
@@ -37,9 +37,6 @@ def tracking_no_path(
 
 
 TrackingNo = Annotated[str, Depends(tracking_no_path)]
-# One answer for "no such parcel" and "the proof does not match": a wrong phone_last4
-# must not tell a guesser anything an unknown tracking number would not.
-NOT_FOUND = "no parcel found for this tracking number"
 
 
 def register_for(ctx: ApiContext, credential: Credential, items: list[Any]) -> tuple[dict[str, Any], int | None]:
@@ -75,11 +72,6 @@ async def post_parcels(
     return await answer_once(ctx, request, credential, idempotency_key, compute)
 
 
-def _client(request: Request) -> str:
-    # Behind a proxy uvicorn puts the forwarded address here (for trusted proxies only).
-    return request.client.host if request.client else "unknown"
-
-
 @router.get(
     "/v1/parcels/{tracking_no}",
     summary="Track a parcel (public)",
@@ -101,22 +93,8 @@ def lookup(
     Reads the tracking view, which a `parcelflow project --follow` process keeps up to
     date: a scan shows here once the view's position reaches the position its POST
     answered with (`GET /readyz` shows the positions)."""
-    ctx = context(request)
-    ctx.limits.per_address.hit(_client(request))
-    ctx.limits.per_parcel.hit(tracking_no)
-    row = ctx.tracking.get(tracking_no)
-    if phone_last4 is None:
-        if row is None:
-            raise Problem(404, "not-found", NOT_FOUND)
-        return json_response(coarse(row))
-    # Failures count against the client that made them, so whoever guesses at a parcel
-    # locks out only themselves; the receiver's right answer still gets through.
-    client = _client(request)
-    ctx.limits.check_proofs(client, tracking_no)
-    if not ctx.proofs.matches(tracking_no, row["version"] if row else None, phone_last4):
-        ctx.limits.proof_failed(client, tracking_no)
-        raise Problem(404, "not-found", NOT_FOUND)
-    return json_response(full(row))  # type: ignore[arg-type]  # a match implies a row
+    found = look_up(context(request), client_address(request), tracking_no, phone_last4)
+    return json_response(found.answer())
 
 
 @router.get(

@@ -1,0 +1,52 @@
+"""`parcelflow serve` as an operator runs it: a real process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PARCELFLOW = [sys.executable, "-m", "parcelflow"]
+
+
+def serve_env(db: str) -> dict[str, str]:
+    return {**os.environ, "PARCELFLOW_DATABASE_URL": db, "PARCELFLOW_LOG_FORMAT": "json"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(workdir: Path, db: str, **env: str) -> Iterator[tuple[str, int, Path]]:
+    """`parcelflow serve` on a free port; yields its base URL, port and log path."""
+    port = free_port()
+    log_path = workdir / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([*PARCELFLOW, "serve", "--port", str(port)], cwd=workdir,
+                                  env={**serve_env(db), **env}, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        yield base, port, log_path
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
