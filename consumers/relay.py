@@ -156,10 +156,28 @@ class Relay:
 def build_relay(service: ParcelService, settings: Settings, *,
                 client_id: str = "parcelflow-relay") -> Relay:
     kafka.ensure_topics(settings, [settings.kafka_events_topic])
+    return _relay(service, settings, settings.database_url, client_id)
+
+
+def build_relays(service: ParcelService, settings: Settings, *,
+                 client_id: str = "parcelflow-relay") -> list[Relay]:
+    """One relay per shard into the same events topic, keyed by tracking number as with
+    one store: each follows its shard's log, keeps its position there and leads by a
+    lock on that shard, so the shards' relays may run in one process or in several."""
+    shards = getattr(service, "shards", None)
+    if shards is None:
+        return [build_relay(service, settings, client_id=client_id)]
+    kafka.ensure_topics(settings, [settings.kafka_events_topic])
+    return [_relay(shard, settings, url, f"{client_id}-{i}")
+            for i, (shard, url) in enumerate(zip(shards, settings.shard_urls(), strict=True))]
+
+
+def _relay(service: ParcelService, settings: Settings, database_url: str,
+           client_id: str) -> Relay:
     return Relay(
         service, kafka.producer(settings, client_id=client_id),
         topic=settings.kafka_events_topic,
         positions=PositionStore(service.factory.datastore),  # type: ignore[attr-defined]
-        lock=LeaderLock(settings.database_url, f"relay-{settings.kafka_events_topic}"),
+        lock=LeaderLock(database_url, f"relay-{settings.kafka_events_topic}"),
         batch_size=settings.relay_batch_size, send_timeout=settings.kafka_send_timeout,
     )

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from parcelflow.application.service import ParcelService
+from parcelflow.application.sharding import ShardedParcelService
 from parcelflow.projections.base import ParcelProjection, Replica, ViewStore, view_store
 from parcelflow.projections.cases import Cases
 from parcelflow.projections.daily_stats import DailyStats
 from parcelflow.projections.exception_queue import ExceptionQueue
 from parcelflow.projections.runner import Runner
+from parcelflow.projections.sharded import ShardedRunner
 from parcelflow.projections.tracking_view import TrackingView
 from parcelflow.settings import get_settings
 
@@ -37,6 +39,8 @@ def runner(service: ParcelService, name: str, *, batch_size: int = 1000,
         raise KeyError(f"no projection {name!r}; known: {', '.join(PROJECTIONS)}")
     size = replica_size or get_settings().projection_cache_size
     projection = PROJECTIONS[name](open_view(service, name), Replica(service, size))
+    if isinstance(service, ShardedParcelService):  # one view fed by every shard's log
+        return ShardedRunner(projection, service, batch_size=batch_size)  # type: ignore[return-value]
     return Runner(projection, service, batch_size=batch_size)
 
 

@@ -49,15 +49,18 @@ class Lag:
 
 class Runner:
     def __init__(self, projection: ParcelProjection, service: ParcelService, *,
-                 batch_size: int = 1000):
+                 batch_size: int = 1000, tracking_name: str | None = None):
         self.projection = projection
         self.service = service
         self.name = projection.name
         self.follower = LogFollower(service.recorder, batch_size=batch_size)
+        # Whose log the view's position counts in: the application's name, or one name
+        # per shard when several logs feed one view (projections/sharded.py).
+        self.tracking_name = tracking_name or service.name
 
     @property
     def position(self) -> int:
-        return self.projection.view.max_tracking_id(self.service.name) or 0
+        return self.projection.view.max_tracking_id(self.tracking_name) or 0
 
     def run(self, *, follow: bool = False, stop: threading.Event | None = None,
             upto: int | None = None, progress: Progress | None = None,
@@ -80,7 +83,7 @@ class Runner:
                         if writing is not None:
                             writing.result()
                         writing = writer.submit(self.projection.commit, prepared,
-                                                Tracking(self.service.name, notes[-1].id))
+                                                Tracking(self.tracking_name, notes[-1].id))
                         done += len(notes)
                         if progress:
                             progress(done, notes[-1].id, end or notes[-1].id)
@@ -145,7 +148,7 @@ class Runner:
 
     def record_position(self, position: int) -> None:
         if position:
-            with self.projection.view.writing(Tracking(self.service.name, position)):
+            with self.projection.view.writing(Tracking(self.tracking_name, position)):
                 pass
 
     def lag(self, now: datetime | None = None) -> Lag:

@@ -80,3 +80,29 @@ def kafka_broker() -> Iterator[KafkaBroker]:
     and groups (tests/support/kafka_settings.py). A test that restarts the broker starts
     its own instead."""
     yield from broker_fixture()
+
+
+@pytest.fixture(scope="session")
+def postgres_servers() -> Iterator[list[object]]:
+    """Three throwaway PostgreSQL servers on other ports (the machine's own binaries),
+    for the sharding tests: a test takes fresh databases on two or three of them."""
+    from tests.support.pg_servers import postgres_servers as start
+
+    with start(3) as servers:
+        yield servers
+
+
+@pytest.fixture
+def two_shards(postgres_servers: list[object]) -> Iterator[list[str]]:
+    from tests.support.pg_servers import shard_databases
+
+    with shard_databases(postgres_servers, 2) as urls:  # type: ignore[arg-type]
+        yield urls
+
+
+@pytest.fixture
+def three_shards(postgres_servers: list[object]) -> Iterator[list[str]]:
+    from tests.support.pg_servers import shard_databases
+
+    with shard_databases(postgres_servers, 3) as urls:  # type: ignore[arg-type]
+        yield urls

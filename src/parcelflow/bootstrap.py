@@ -44,21 +44,52 @@ def build_service(
     cache_size: int | None = None,
     pool: Pool | None = None,
 ) -> ParcelService:
-    """`pool`: the PostgreSQL connections this process needs (default: 4, and 10 more
-    under load); the settings' `database_pool_*` override either figure."""
+    """The parcels' application on the configured store; on several shards (more than one
+    URL in `PARCELFLOW_SHARDS`) a `ShardedParcelService`, which answers the same calls.
+    `pool`: the PostgreSQL connections this process needs (default: 4, and 10 more
+    under load), per shard; the settings' `database_pool_*` override either figure."""
     settings = settings or get_settings()
     pool = pool or Pool()
     pool = Pool(size=settings.database_pool_size or pool.size,
                 overflow=(pool.overflow if settings.database_pool_overflow is None
                           else settings.database_pool_overflow),
                 application_name=settings.database_application_name)
+    urls = settings.shard_urls()
+    if len(urls) > 1:
+        return build_sharded_service(settings, urls, clock=clock, cache_size=cache_size,
+                                     pool=pool)
+    return _shard_service(settings, urls[0], clock=clock, cache_size=cache_size, pool=pool)
+
+
+def build_sharded_service(settings: Settings, urls: list[str], *,
+                          clock: Callable[[], datetime] = utcnow,
+                          cache_size: int | None = None,
+                          pool: Pool | None = None) -> ParcelService:
+    from parcelflow.adapters.shard_map import SqlShardMap, check_home, shard_name
+    from parcelflow.application.sharding import ShardedParcelService
+
+    shards = [_shard_service(settings, url, clock=clock, cache_size=cache_size,
+                             pool=pool or Pool()) for url in urls]
+    datastores = [s.factory.datastore for s in shards]  # type: ignore[attr-defined]
+    try:
+        check_home(datastores, urls)
+        layout = SqlShardMap(datastores[0]).layout(urls)
+    except Exception:
+        for shard in shards:
+            shard.close()
+        raise
+    return ShardedParcelService(shards, layout, [shard_name(u) for u in urls])  # type: ignore[return-value]  # same calls
+
+
+def _shard_service(settings: Settings, database_url: str, *, clock: Callable[[], datetime],
+                   cache_size: int | None, pool: Pool) -> ParcelService:
     master = settings.pii_master_key.get_secret_value() if settings.pii_master_key else None
     previous = (settings.pii_master_key_previous.get_secret_value()
                 if settings.pii_master_key_previous else None)
     wrap = KeyWrap.from_setting(master, previous)
-    with schema_lock(settings.database_url):  # the service creates its tables
+    with schema_lock(database_url):  # the service creates its tables
         return ParcelService(
-            store_env(settings.database_url, pool),
+            store_env(database_url, pool),
             keys=lambda datastore: keystore_for(datastore, wrap),
             network=load_network(settings.network_file),
             policy=settings.policy.build(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -10,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parcelflow.domain.policy import Clock, Policy
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL,
         description="sqlite:///path (the embedded default) or postgresql://user@host:port/db",
     )
+    shards: str | None = Field(
+        None, description="the event store's shards: a JSON list of database URLs (parcels "
+        "spread over them by tracking number), or one URL; absent: PARCELFLOW_DATABASE_URL "
+        "alone (see application/sharding.py)")
     database_pool_size: int | None = Field(
         None, ge=1, le=100,
         description="PostgreSQL connections each process keeps open (default: what the "
@@ -293,8 +298,36 @@ class Settings(BaseSettings):
         TrackingNumbers(value)  # a pattern that does not compile fails at start-up
         return value
 
+    @model_validator(mode="after")
+    def _first_shard_is_the_database(self) -> Settings:
+        # A malformed list fails at start-up, not at the first write. The first shard
+        # is `database_url` for everything that is not per parcel (read models, leader
+        # locks, credentials), so one URL in PARCELFLOW_SHARDS is exactly today's setup.
+        if self.shards:
+            self.database_url = _shard_list(self.shards)[0]
+        return self
+
     def tracking_numbers(self) -> TrackingNumbers:
         return TrackingNumbers(self.tracking_number_patterns)
+
+    def shard_urls(self) -> list[str]:
+        """The shards' database URLs, the first holding the read side; one: not sharded."""
+        return _shard_list(self.shards) if self.shards else [self.database_url]
+
+
+def _shard_list(value: str) -> list[str]:
+    text = value.strip()
+    if not text.startswith("["):
+        return [text]
+    try:
+        urls = json.loads(text)
+    except ValueError:
+        raise ValueError("shards: not a JSON list of database URLs") from None
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+        raise ValueError("shards: a JSON list of database URLs, or one URL")
+    if len(set(urls)) != len(urls):
+        raise ValueError("shards: a database URL is listed twice")
+    return urls
 
 
 @lru_cache

@@ -86,3 +86,55 @@ def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
     assert dev.returncode == 0, out
     assert not answers(port), "the broker is still running"
     assert "publish-scans" in out
+
+
+def test_dev_with_three_shards_tracks_parcels_from_every_shard_and_stops_its_servers(
+        tmp_path: Path):
+    from parcelflow.domain.buckets import bucket_of, even_layout
+
+    port = free_port()
+    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json"}
+    for name in ("PARCELFLOW_SMTP_URL", "PARCELFLOW_DATABASE_URL", "PARCELFLOW_SHARDS",
+                 "PARCELFLOW_METRICS_PORT"):
+        env.pop(name, None)
+    dev = subprocess.Popen([*PARCELFLOW, "dev", "--workdir", str(tmp_path / "dev"),
+                            "--port", str(port), "--shards", "3"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    numbers = range(1, 10)
+    assert {even_layout(3)[bucket_of(tracking(n))] for n in numbers} == {0, 1, 2}
+    urls: list[str] = []
+    try:
+        assert dev.stdout is not None
+        for line in dev.stdout:
+            if "PostgreSQL servers for the shards:" in line:
+                urls = line.split(":", 1)[1].strip().split(", ")
+                break
+        assert len(urls) == 3, urls
+        deadline = time.monotonic() + 30
+        while not answers(port):
+            assert dev.poll() is None and time.monotonic() < deadline, "no broker"
+            time.sleep(0.2)
+        client = {**env, "PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+                  "PARCELFLOW_KAFKA_IDEMPOTENCE": "false", "PARCELFLOW_SHARDS": json.dumps(urls)}
+        (tmp_path / "m.jsonl").write_text("".join(json.dumps(manifest(n)) + "\n"
+                                                  for n in numbers))
+        (tmp_path / "s.jsonl").write_text("".join(
+            json.dumps(s) + "\n" for n in numbers for s in journey(n, t0=recent_start())))
+        run = lambda *args: subprocess.run([*PARCELFLOW, *args], cwd=tmp_path, env=client,  # noqa: E731
+                                           capture_output=True, text=True, timeout=60)
+        assert run("register", "m.jsonl").returncode == 0
+        published = run("publish-scans", "s.jsonl")
+        assert published.returncode == 0, published.stderr
+        deadline = time.monotonic() + 90
+        for n in numbers:
+            while True:
+                tracked = run("track", tracking(n), "--json")
+                if tracked.returncode == 0 and json.loads(tracked.stdout)["status"] == "delivered":
+                    break
+                assert time.monotonic() < deadline, (n, tracked.stdout, tracked.stderr)
+                time.sleep(0.5)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        out, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 0, out
+    assert not any(answers(int(u.rsplit(":", 1)[1].split("/")[0])) for u in urls)

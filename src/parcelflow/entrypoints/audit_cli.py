@@ -125,9 +125,27 @@ def verify(
         fail("give a TRACKING_NO or --all (not both)", 2)
     if proof and not tracking_no:
         fail("--proof is for one TRACKING_NO", 2)
+    from parcelflow.application.sharding import stores
+
     svc = service()
+    # Each shard keeps its own chains and checkpoints: a parcel is verified on its own,
+    # --all on every shard in turn (one report each).
+    shard_for = getattr(svc, "shard_for", None)
+    targets = [shard_for(tracking_no)] if shard_for and tracking_no else stores(svc)
+    if checkpoints is not None and len(targets) > 1:
+        fail("--checkpoints holds one store's checkpoints: with several shards, verify "
+             "one TRACKING_NO or against each shard's own", 2)
+    if len(targets) > 1:
+        failed = False
+        for number, store in enumerate(targets, 1):
+            if not as_json:
+                out.print(f"shard {number} of {len(targets)}:")
+            failed |= not _verify_all(store, as_json)
+        if failed:
+            raise typer.Exit(1)
+        return
     try:
-        _, verification = build_checkpoints(svc)
+        _, verification = build_checkpoints(targets[0])
     except KeyFormatError as e:
         fail(str(e), 2)
     if proof:
@@ -163,6 +181,20 @@ def verify(
     _print_audit(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _verify_all(store: Any, as_json: bool) -> bool:
+    """verify --all on one shard: its report printed; whether it verified."""
+    from parcelflow.adapters.signing import KeyFormatError
+    from parcelflow.bootstrap import build_checkpoints
+
+    try:
+        _, verification = build_checkpoints(store)
+    except KeyFormatError as e:
+        fail(str(e), 2)
+    report = verification.run()
+    _print_audit(report, as_json)
+    return report.ok
 
 
 def _print_audit(report: AuditReport, as_json: bool) -> None:
@@ -210,11 +242,12 @@ def checkpoint(
     as_json: JsonFlag = False,
 ) -> None:
     """Commit to every parcel's chain head in a signed Merkle-tree checkpoint."""
+    from functools import partial
+
     from parcelflow.adapters.checkpoint_sinks import KafkaSink, sinks_for
-    from parcelflow.adapters.leader import LeaderLock
     from parcelflow.adapters.signing import KeyFormatError
-    from parcelflow.application.checkpoints import CheckpointError
     from parcelflow.bootstrap import build_checkpoints
+    from parcelflow.entrypoints.per_shard import run_per_shard
 
     settings = get_settings()
 
@@ -227,12 +260,17 @@ def checkpoint(
         return KafkaSink(kafka.producer(settings, client_id="parcelflow-checkpoint"),
                          settings.kafka_checkpoints_topic, settings.kafka_send_timeout)
 
+    from parcelflow.application.sharding import stores
+
+    # One checkpointer per shard, each on its own chains, store and leader lock.
+    shards = stores(service())
     try:
         sinks = sinks_for(to or [], kafka_sink)
-        checkpoints, _ = build_checkpoints(service(), settings)
+        makers = [build_checkpoints(shard, settings)[0] for shard in shards]
     except (ValueError, KeyFormatError) as e:
         fail(str(e), 2)
-    checkpoints.sinks = sinks
+    for maker in makers:
+        maker.sinks = sinks
 
     def report(made: Made) -> None:
         cp = made.stored.checkpoint
@@ -252,8 +290,22 @@ def checkpoint(
                           "anchor stands)", highlight=False)
 
     stop = until_signalled(settings, "checkpoint") if every else threading.Event()
+    try:
+        run_per_shard([partial(_checkpoint_on, m, url, every, stop, report) for m, url in
+                       zip(makers, settings.shard_urls(), strict=True)], stop, "checkpoint")
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _checkpoint_on(checkpoints: Any, database_url: str, every: float | None,
+                   stop: threading.Event, report: Callable[[Made], None]) -> None:
+    """Checkpoints of one store: once, or every `every` seconds until `stop`."""
+    from parcelflow.adapters.leader import LeaderLock
+    from parcelflow.application.checkpoints import CheckpointError
+
     # One checkpointer at a time: two would race for the next checkpoint's number.
-    lock = LeaderLock(settings.database_url, "checkpoint")
+    lock = LeaderLock(database_url, "checkpoint")
     if not lock.acquire(stop):
         return
     try:
@@ -269,8 +321,6 @@ def checkpoint(
         fail(str(e), 2)
     finally:
         lock.release()
-        for sink in sinks:
-            sink.close()
 
 
 @app.command()

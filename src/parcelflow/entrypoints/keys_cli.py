@@ -197,18 +197,26 @@ def rotate_master(
         fail("set PARCELFLOW_PII_MASTER_KEY to the new master key and "
              "PARCELFLOW_PII_MASTER_KEY_PREVIOUS to the one it replaces (on every process "
              "first, so all of them read both while this runs)", 2)
+    from parcelflow.application.sharding import stores
+
     svc = build_service(settings, cache_size=0)
-    store = svc.personal.keys
-    assert isinstance(store, SqlKeyStore)  # what bootstrap builds
-    done = None
-    for done in store.rewrap(batch):
-        err.print(f"  {done.rewrapped} rewrapped, {done.current} already current")
-    if done is None:
+    finals = []  # each shard's keys are its own: rewrapped shard by shard
+    for shard in stores(svc):
+        store = shard.personal.keys
+        assert isinstance(store, SqlKeyStore)  # what bootstrap builds
+        done = None
+        for done in store.rewrap(batch):
+            err.print(f"  {done.rewrapped} rewrapped, {done.current} already current")
+        if done is not None:
+            finals.append(done)
+    if not finals:
         out.print("no data keys to rewrap")
         return
-    out.print(f"{done.rewrapped} data keys rewrapped under the new master key, {done.current} "
-              f"already under it" + (f"; {done.unreadable} under none of the given master keys, "
-                                     "left as they were" if done.unreadable else ""))
-    if done.unreadable:
+    rewrapped, current, unreadable = (sum(getattr(d, name) for d in finals)
+                                      for name in ("rewrapped", "current", "unreadable"))
+    out.print(f"{rewrapped} data keys rewrapped under the new master key, {current} "
+              f"already under it" + (f"; {unreadable} under none of the given master keys, "
+                                     "left as they were" if unreadable else ""))
+    if unreadable:
         raise typer.Exit(1)
     out.print("now remove PARCELFLOW_PII_MASTER_KEY_PREVIOUS from every process")

@@ -63,9 +63,13 @@ def health(
     reasons: list[str] = []
     lags = []
     try:
-        _reachable(get_settings().database_url, timeout)
+        from parcelflow.application.sharding import stores
+
+        for url in get_settings().shard_urls():  # one URL unless sharded
+            _reachable(url, timeout)
         svc = service()
-        svc.recorder.max_notification_id()
+        for store in stores(svc):
+            store.recorder.max_notification_id()
         for name in projection or ():
             lag = runner(svc, str(name)).lag()
             lags.append(lag.to_json())

@@ -50,20 +50,25 @@ def ingest_worker(
 def relay(once: Annotated[bool, typer.Option(
         "--once", help="Publish up to the log's head, then stop.")] = False) -> None:
     """Publish every stored event to Kafka as a CloudEvent, from the saved position."""
-    from parcelflow.consumers.relay import build_relay
+    from functools import partial
+
+    from parcelflow.consumers.relay import build_relays
+    from parcelflow.entrypoints.per_shard import run_per_shard
 
     _needs_kafka("relay")
     settings = get_settings()
-    the_relay = build_relay(_service(0), settings)
+    relays = build_relays(_service(0), settings)  # one per shard
     stop = until_signalled(settings, "relay")
     err.print(f"relaying events to {settings.kafka_events_topic} from position "
-              f"{the_relay.position} (Ctrl-C stops)")
+              f"{', '.join(str(r.position) for r in relays)} (Ctrl-C stops)")
     try:
-        the_relay.run(stop, follow=not once)
+        run_per_shard([partial(r.run, stop, follow=not once) for r in relays], stop, "relay")
     finally:
-        the_relay.close()
+        for r in relays:
+            r.close()
     if once:
-        out.print(f"published {the_relay.published} events; position {the_relay.position}")
+        out.print(f"published {sum(r.published for r in relays)} events; position "
+                  f"{', '.join(str(r.position) for r in relays)}")
 
 
 @app.command()
@@ -106,7 +111,10 @@ def publish_scans(file: Annotated[str, typer.Argument(
     _needs_kafka("publish-scans")
     settings = get_settings()
     kafka.ensure_topics(settings, [settings.kafka_scans_topic])
-    producer = kafka.producer(settings, client_id="parcelflow-publish-scans")
+    from parcelflow.adapters.scan_partitions import scan_producer_options
+
+    producer = kafka.producer(settings, client_id="parcelflow-publish-scans",
+                              **scan_producer_options(settings))
     numbers: list[int] = []  # the line each message came from
     messages: list[kafka.Message] = []
     failed: list[tuple[int, str]] = []  # (line number, why it was not published)
@@ -137,6 +145,9 @@ def dev(
     workdir: Annotated[Path, typer.Option(help="Where the dev database and mail go.")] = Path(
         "parcelflow-dev"),
     port: Annotated[int, typer.Option(help="Kafka port for the local broker.")] = 19092,
+    shards: Annotated[int, typer.Option(
+        min=1, max=8, help="Shard the store over N throwaway PostgreSQL servers "
+        "(the machine's binaries; their data is thrown away on exit).")] = 1,
 ) -> None:
     """Start a local broker (from the `broker` extra), an SMTP sink and every worker."""
     from parcelflow.entrypoints.dev import run_dev
@@ -144,5 +155,5 @@ def dev(
     # A development run by definition: its workers get PARCELFLOW_DEVELOPMENT too.
     settings = get_settings().model_copy(update={"development": True})
     stop = until_signalled(settings, "dev", metrics_served=False)
-    run_dev(workdir, port, stop, console=err)
+    run_dev(workdir, port, stop, console=err, shards=shards)
 

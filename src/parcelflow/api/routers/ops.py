@@ -14,6 +14,7 @@ from parcelflow.adapters.positions import RELAY
 from parcelflow.api.context import ApiContext, context
 from parcelflow.api.http import json_response
 from parcelflow.api.schemas import Health, Readiness
+from parcelflow.application.sharding import stores
 from parcelflow.domain.vocabulary import ExceptionCode
 
 log = structlog.get_logger(__name__)
@@ -30,7 +31,8 @@ def readiness(ctx: ApiContext) -> dict[str, Any]:
     reasons: list[str] = []
     lags: list[dict[str, Any]] = []
     try:
-        ctx.service.recorder.max_notification_id()
+        for store in stores(ctx.service):  # every shard answers
+            store.recorder.max_notification_id()
         database = True
     except Exception as e:  # noqa: BLE001 — any failure means not ready
         log.warning("readyz.database_unreachable", error_type=type(e).__name__)
