@@ -72,6 +72,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "escalation_level": 0, "escalated_to": None, "escalated_at": None,
         "first_response_breached_at": None, "resolution_breached_at": None,
         "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
+        "clock_basis": "calendar", "calendar": "default", "waiting_since": None,
     }
     row.update(more)
     return row

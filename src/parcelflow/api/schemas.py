@@ -205,8 +205,14 @@ class QueueRow(BaseModel):
     raised_at: str
     raised_by: str | None
     first_response_due: str | None
-    resolution_due: str
+    resolution_due: str | None = Field(description="null while the clocks stand still "
+                                       "(waiting on the customer or a third party)")
     next_due: str | None
+    clock_basis: str = Field(description="what the resolution clock counts: calendar or "
+                             "business time (the acting team's working hours)")
+    calendar: str = Field(description="the team calendar business time is read in")
+    waiting_since: str | None = Field(description="since when it waits on the customer or "
+                                      "a third party (status awaiting_*)")
     acknowledged_at: str | None
     acknowledged_by: str | None
     assignee: str | None
@@ -295,6 +301,15 @@ class Escalate(OnParcel):
 
 class Reopen(OnParcel):
     reason: PlainText = Field(min_length=1, max_length=500)
+
+
+class AwaitAnswer(OnParcel):
+    on: Literal["customer", "third_party"] = Field(description="who must answer")
+    reason: PlainText | None = Field(None, max_length=500)
+
+
+class Resume(OnParcel):
+    note: PlainText | None = Field(None, max_length=500)
 
 
 class ActionDone(Closed):

@@ -11,6 +11,7 @@ The aggregate is put together here from its parts, one module each:
     scanning.py      scans
     exceptions.py    exceptions: raised by the timeline (`reconcile`), by staff and by
                      detectors; the customer-service workflow; SLA breaches
+    waiting.py       an exception waiting on the customer or a third party (clocks stop)
     complaints.py    complaints (each on its own exception)
     claims.py        claims and compensation
     corrections.py   voids and amendments; cancel, dispose, redirect, promised time, ETA,
@@ -27,7 +28,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from parcelflow.domain import chain, claims, complaints, corrections, exceptions, scanning
+from parcelflow.domain import (
+    chain,
+    claims,
+    complaints,
+    corrections,
+    exceptions,
+    scanning,
+    waiting,
+)
 from parcelflow.domain.errors import DomainError
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.manifest import Manifest
@@ -67,6 +76,7 @@ class Parcel(
     complaints.ComplaintCommands,
     claims.ClaimCommands,
     corrections.CorrectionCommands,
+    waiting.WaitingCommands,
     exceptions.ExceptionCommands,
     Aggregate,
 ):
@@ -91,6 +101,8 @@ class Parcel(
     CustomerContacted = exceptions.CustomerContacted
     ExceptionEscalated = exceptions.ExceptionEscalated
     SlaBreached = exceptions.SlaBreached
+    ExceptionAwaiting = waiting.ExceptionAwaiting
+    ExceptionResumed = waiting.ExceptionResumed
 
     ComplaintFiled = complaints.ComplaintFiled
     ComplaintClosed = complaints.ComplaintClosed

@@ -22,6 +22,7 @@ from parcelflow.api.http import POSITION_HEADER, json_response
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.schemas import (
     ActionDone,
+    AwaitAnswer,
     Contact,
     Escalate,
     HandOver,
@@ -30,12 +31,13 @@ from parcelflow.api.schemas import (
     RaiseException,
     Reopen,
     ResolveException,
+    Resume,
 )
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.application.results import Step
 from parcelflow.domain.errors import DomainError, NotFound
-from parcelflow.domain.vocabulary import Actor, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import Actor, ExceptionCode, ExceptionStatus, Outcome
 from parcelflow.wire.common import Timestamp
 
 T = TypeVar("T")
@@ -93,6 +95,13 @@ ACTIONS: list[Action] = [
            WORKERS, lambda flow, exc, body, who: flow.resolve(
                body.tracking_no, exc, Outcome(body.outcome), by=who, note=body.note),
            _resolve_rules),
+    Action("await", "Wait for the customer's or a third party's answer (clocks stand still)",
+           AwaitAnswer, WORKERS, lambda flow, exc, body, who: flow.await_answer(
+               body.tracking_no, exc, ExceptionStatus(f"awaiting_{body.on}"), by=who,
+               reason=body.reason)),
+    Action("resume", "The answer came: the clocks run on", Resume, WORKERS,
+           lambda flow, exc, body, who: flow.resume(
+               body.tracking_no, exc, by=who, note=body.note)),
     Action("reopen", "Open a resolved exception again, for its owner", Reopen, WORKERS,
            lambda flow, exc, body, who: flow.reopen(
                body.tracking_no, exc, by=who, reason=body.reason)),
