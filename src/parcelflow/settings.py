@@ -86,6 +86,8 @@ class PolicySettings(BaseModel):
     calendars: dict[str, CalendarSettings] = Field(
         {}, description="working calendars by team; `default` for every team without one")
     follow_up_within: timedelta | None = None
+    follow_up_team: str | None = None
+    follow_up_attempts: int | None = Field(None, ge=1)
 
     @field_validator("calendars")
     @classmethod
@@ -109,7 +111,7 @@ class PolicySettings(BaseModel):
                 changes[name] = {**getattr(base, name), **given}
         for name in ("complaint_resolution", "complete_delay", "pickup_hold",
                      "delayed_eta_fallback", "escalation_team", "uninsured_postage_multiple",
-                     "follow_up_within"):
+                     "follow_up_within", "follow_up_team", "follow_up_attempts"):
             if getattr(self, name) is not None:
                 changes[name] = getattr(self, name)
         if self.basis:

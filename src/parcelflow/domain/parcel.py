@@ -13,6 +13,7 @@ The aggregate is put together here from its parts, one module each:
                      detectors; the customer-service workflow; SLA breaches
     waiting.py       an exception waiting on the customer or a third party (clocks stop)
     complaints.py    complaints (each on its own exception)
+    followups.py     the follow-up call a resolution makes due, and its outcomes
     claims.py        claims and compensation
     corrections.py   voids and amendments; cancel, dispose, redirect, promised time, ETA,
                      erasure
@@ -34,6 +35,7 @@ from parcelflow.domain import (
     complaints,
     corrections,
     exceptions,
+    followups,
     scanning,
     waiting,
 )
@@ -73,6 +75,7 @@ class ManifestAttached(ParcelEvent):
 
 class Parcel(
     scanning.ScanCommands,
+    followups.FollowUpCommands,
     complaints.ComplaintCommands,
     claims.ClaimCommands,
     corrections.CorrectionCommands,
@@ -106,6 +109,9 @@ class Parcel(
 
     ComplaintFiled = complaints.ComplaintFiled
     ComplaintClosed = complaints.ComplaintClosed
+    ComplaintReopened = followups.ComplaintReopened
+    FollowUpDue = followups.FollowUpDue
+    FollowUpRecorded = followups.FollowUpRecorded
 
     ClaimFiled = claims.ClaimFiled
     ClaimAssessed = claims.ClaimAssessed

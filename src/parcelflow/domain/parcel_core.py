@@ -90,6 +90,7 @@ class ParcelCore:
         self.exceptions: dict[str, ExceptionRecord] = {}
         self.complaints: dict[str, ComplaintRecord] = {}
         self.claims: dict[str, ClaimRecord] = {}
+        self.follow_ups: dict[str, Any] = {}  # domain/followups.py: FollowUpRecord by id
         self.latest_scan_at: datetime | None = None
         self.head_hash = chain.GENESIS
         self.erased = False

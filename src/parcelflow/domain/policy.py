@@ -136,6 +136,14 @@ class Policy:
     basis: dict[ClockKind, TimeBasis] = field(default_factory=_default_basis)
     calendars: dict[str, TeamCalendar] = field(default_factory=_default_calendars)
     follow_up_within: timedelta = timedelta(hours=24)
+    follow_up_team: str = "customer_service"  # whose calendar the follow-up clock reads
+    follow_up_attempts: int = 3  # unanswered calls before a follow-up is closed unreached
+
+    def follow_up_due(self, resolved_at: datetime) -> datetime:
+        due = self.due(Window(ClockKind.FOLLOW_UP, self.follow_up_within),
+                       team=self.follow_up_team, start=resolved_at)
+        assert due is not None  # nothing pauses a follow-up
+        return due
 
     def stall_limit(self, level: ServiceLevel | None, status: Status) -> timedelta:
         """How long a parcel of this service level may go without a scan in `status`.
