@@ -50,8 +50,9 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
 
 def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     """Fields added since, with what they say of events that never had them (issue 14):
-    an exception record's waits (none: nothing was ever put on hold), and the queue's
-    clock basis and calendar (the default policy: calendar time, the default calendar)."""
+    an exception record's waits (none: nothing was ever put on hold), the queue's clock
+    basis and calendar (the default policy: calendar time, the default calendar), and the
+    follow-ups table (empty: no follow-up was made due by the events of then)."""
     for parcel in want["parcels"].values():
         for record in parcel["exceptions"].values():
             assert "waits" not in record
@@ -59,6 +60,8 @@ def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     for row in want["read_models"]["exceptions"]:
         assert "clock_basis" not in row
         row.update(clock_basis="calendar", calendar="default", waiting_since=None)
+    assert "follow_ups" not in want["read_models"]["cases"]
+    want["read_models"]["cases"]["follow_ups"] = []  # resolved before follow-ups existed
     return want
 
 

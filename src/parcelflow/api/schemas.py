@@ -320,6 +320,50 @@ class ActionDone(Closed):
                           "it once its own position reaches this")
 
 
+# ---- follow-ups -----------------------------------------------------------------------
+
+
+class FollowUpRow(BaseModel):
+    """One follow-up call to make (the cases read model's row)."""
+
+    follow_up_id: str
+    tracking_no: str
+    exception_id: str = Field(description="the resolved exception it follows")
+    complaint_id: str | None
+    code: str
+    owner: str | None = Field(description="who had the exception; a not_satisfied answer "
+                              "reopens it to them")
+    resolved_at: str
+    due: str = Field(description="on the follow-up clock (policy: 24 business hours)")
+    clock_basis: str
+    calendar: str
+    status: Literal["due", "done"]
+    attempts: int = Field(description="calls that did not get through")
+    outcome: str | None
+    last_step_at: str | None
+    last_step_by: str | None
+    closed_at: str | None
+
+
+class FollowUpList(Closed):
+    count: int
+    position: int = Field(description="the cases read model's position in the log")
+    follow_ups: list[FollowUpRow]
+
+
+class RecordFollowUp(Closed):
+    tracking_no: TrackingNoField
+    outcome: Literal["reached", "not_reached", "satisfied", "not_satisfied"]
+    note: PlainText | None = Field(None, max_length=500, description="sealed; never logged")
+
+
+class FollowUpDone(Closed):
+    follow_up_id: str
+    tracking_no: str
+    outcome: str
+    position: int
+
+
 # ---- operations ----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from parcelflow.entrypoints import (
     demo_cli,
     detect_cli,
     exceptions_cli,
+    followups_cli,
     ingest_cli,
     keys_cli,
     serve_cli,
@@ -51,6 +52,7 @@ for commands in (ingest_cli.app, audit_cli.app, demo_cli.app, views_cli.app, det
     app.add_typer(commands)  # no name: its commands become top-level commands
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(complaints_cli.app, name="complaints")
+app.add_typer(followups_cli.app, name="followups")
 app.add_typer(claims_cli.app, name="claims")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(audit_cli.export_app, name="export")
