@@ -48,7 +48,7 @@ CLAIM_COLUMNS = (
 
 FOLLOW_UP_COLUMNS = (
     "follow_up_id", "tracking_no", "parcel_id", "exception_id", "complaint_id", "code",
-    "owner", "resolved_at", "due", "clock_basis", "calendar", "status", "attempts",
+    "owner", "level", "since", "due", "clock_basis", "calendar", "status", "attempts",
     "outcome", "last_step_at", "last_step_by", "closed_at",
 )
 
@@ -82,7 +82,8 @@ class CasesStore(ViewStore):
         "CREATE INDEX IF NOT EXISTS claims_parcel ON claims (tracking_no)",
         "CREATE TABLE IF NOT EXISTS follow_ups (follow_up_id TEXT PRIMARY KEY, "
         "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, "
-        "complaint_id TEXT, code TEXT NOT NULL, owner TEXT, resolved_at TEXT NOT NULL, "
+        "complaint_id TEXT, code TEXT NOT NULL, owner TEXT, level TEXT NOT NULL, "
+        "since TEXT NOT NULL, "
         "due TEXT NOT NULL, clock_basis TEXT NOT NULL, calendar TEXT NOT NULL, "
         "status TEXT NOT NULL, attempts INTEGER NOT NULL, outcome TEXT, last_step_at TEXT, "
         "last_step_by TEXT, closed_at TEXT)",
@@ -201,10 +202,13 @@ def render_follow_up(parcel: Parcel, follow_up: FollowUpRecord,
         "parcel_id": str(parcel.id),
         "exception_id": follow_up.exception_id,
         "complaint_id": follow_up.complaint_id,
-        "code": str(parcel.exceptions[follow_up.exception_id].code),
+        # What it is about: the exception's code, or the rating of a delivery.
+        "code": str(parcel.exceptions[follow_up.exception_id].code)
+        if follow_up.exception_id else "low_rating",
         "owner": follow_up.owner,
-        "resolved_at": utc(follow_up.resolved_at),
-        "due": utc(policy.follow_up_due(follow_up.resolved_at)),
+        "level": str(follow_up.level),
+        "since": utc(follow_up.since),
+        "due": utc(follow_up.due(policy)),
         "clock_basis": str(policy.basis[ClockKind.FOLLOW_UP]),
         "calendar": calendar.name,
         "status": str(follow_up.status),

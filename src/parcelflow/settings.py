@@ -88,6 +88,8 @@ class PolicySettings(BaseModel):
     follow_up_within: timedelta | None = None
     follow_up_team: str | None = None
     follow_up_attempts: int | None = Field(None, ge=1)
+    low_rating_at_most: int | None = Field(None, ge=0, le=5)
+    complaint_follow_up_within: timedelta | None = None
 
     @field_validator("calendars")
     @classmethod
@@ -111,7 +113,8 @@ class PolicySettings(BaseModel):
                 changes[name] = {**getattr(base, name), **given}
         for name in ("complaint_resolution", "complete_delay", "pickup_hold",
                      "delayed_eta_fallback", "escalation_team", "uninsured_postage_multiple",
-                     "follow_up_within", "follow_up_team", "follow_up_attempts"):
+                     "follow_up_within", "follow_up_team", "follow_up_attempts",
+                     "low_rating_at_most", "complaint_follow_up_within"):
             if getattr(self, name) is not None:
                 changes[name] = getattr(self, name)
         if self.basis:

@@ -39,7 +39,7 @@ def test_resolving_a_customer_facing_exception_makes_a_follow_up_due_in_business
         exc, "anna", FollowUpStatus.DUE)
     # 24 business hours from Friday 17:00 (default calendar, 9 h a day): Fri 1 + Mon 9 +
     # Tue 9 + Wed 5 -> Wednesday 2 December 14:00.
-    assert Policy().follow_up_due(follow_up.resolved_at) == datetime(2026, 12, 2, 14, tzinfo=CST)
+    assert follow_up.due(Policy()) == datetime(2026, 12, 2, 14, tzinfo=CST)
 
 
 def test_an_internal_exception_needs_no_follow_up():

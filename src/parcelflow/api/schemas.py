@@ -328,13 +328,17 @@ class FollowUpRow(BaseModel):
 
     follow_up_id: str
     tracking_no: str
-    exception_id: str = Field(description="the resolved exception it follows")
+    exception_id: str | None = Field(description="the resolved exception it follows (null: "
+                                     "a low rating of the delivery)")
     complaint_id: str | None
-    code: str
+    code: str = Field(description="the exception's code, or low_rating")
     owner: str | None = Field(description="who had the exception; a not_satisfied answer "
                               "reopens it to them")
-    resolved_at: str
-    due: str = Field(description="on the follow-up clock (policy: 24 business hours)")
+    level: Literal["standard", "complaint"] = Field(
+        description="complaint: after a rating of 1-2, on the shorter clock")
+    since: str = Field(description="the resolution or rating it follows")
+    due: str = Field(description="on the follow-up clock (policy: 24 business hours; "
+                     "complaint level 4)")
     clock_basis: str
     calendar: str
     status: Literal["due", "done"]

@@ -57,8 +57,8 @@ class FollowUps:
         return {
             "follow_up_id": f.follow_up_id, "tracking_no": tracking_no,
             "exception_id": f.exception_id, "complaint_id": f.complaint_id,
-            "owner": f.owner, "resolved_at": f.resolved_at.isoformat(),
-            "due": policy.follow_up_due(f.resolved_at).isoformat(), "status": str(f.status),
+            "owner": f.owner, "level": str(f.level), "since": f.since.isoformat(),
+            "due": f.due(policy).isoformat(), "status": str(f.status),
             "attempts": f.attempts, "outcome": str(f.outcome) if f.outcome else None,
             "closed_at": f.closed_at.isoformat() if f.closed_at else None,
             "steps": [{"at": s.at.isoformat(), "by": s.by, "outcome": str(s.outcome),

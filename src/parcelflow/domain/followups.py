@@ -5,7 +5,10 @@ A staff resolution of such an exception makes a follow-up due on the follow-up c
 (policy: within 24 business hours, in the follow-up team's calendar). The agent records
 each try: `not_reached` counts an attempt and leaves it due (after the policy's last
 attempt it is closed unreached); `reached`, `satisfied` and `not_satisfied` close it, and
-`not_satisfied` reopens the exception (and its complaint) to whoever owned it. Each step
+`not_satisfied` reopens the exception (and its complaint) to whoever owned it. A rating
+of 1-2 (`domain/satisfaction.py`) makes a complaint-level follow-up due on a shorter
+clock; one about the delivery has no exception to reopen, so `not_satisfied` files a
+complaint instead. Each step
 an event with who and when; what the agent writes is sealed like other free text.
 """
 
@@ -18,8 +21,16 @@ from parcelflow.domain.complaints import ComplaintCommands
 from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.ids import case_id
 from parcelflow.domain.parcel_core import SYSTEM, ParcelCore, ParcelEvent
+from parcelflow.domain.policy import Policy
 from parcelflow.domain.records import ExceptionRecord
-from parcelflow.domain.vocabulary import ComplaintStatus, ExceptionCode, Outcome, Term
+from parcelflow.domain.vocabulary import (
+    Channel,
+    ComplaintCategory,
+    ComplaintStatus,
+    ExceptionCode,
+    Outcome,
+    Term,
+)
 
 
 class FollowUpOutcome(Term):
@@ -34,6 +45,11 @@ class FollowUpStatus(Term):
     DONE = "done"
 
 
+class FollowUpLevel(Term):
+    STANDARD = "standard"  # after a resolution: the follow-up clock
+    COMPLAINT = "complaint"  # after a rating of 1-2: the shorter complaint-level clock
+
+
 @dataclass(frozen=True)
 class FollowUpStep:
     at: datetime
@@ -45,10 +61,11 @@ class FollowUpStep:
 @dataclass(frozen=True)
 class FollowUpRecord:
     follow_up_id: str
-    exception_id: str
+    exception_id: str | None  # None: a low rating of the delivery, no exception behind it
     complaint_id: str | None
     owner: str | None  # who had the exception when it was resolved
-    resolved_at: datetime  # the resolution it follows: its clock starts here
+    since: datetime  # the resolution or the rating it follows: its clock starts here
+    level: FollowUpLevel = FollowUpLevel.STANDARD
     status: FollowUpStatus = FollowUpStatus.DUE
     attempts: int = 0  # unanswered tries
     outcome: FollowUpOutcome | None = None
@@ -59,17 +76,23 @@ class FollowUpRecord:
     def is_due(self) -> bool:
         return self.status == FollowUpStatus.DUE
 
+    def due(self, policy: Policy) -> datetime:
+        """When the call is to be made, on the follow-up clock for its level."""
+        return policy.follow_up_due(self.since,
+                                    complaint_level=self.level == FollowUpLevel.COMPLAINT)
+
 
 class FollowUpDue(ParcelEvent):
     follow_up_id: str
-    exception_id: str
+    exception_id: str | None
     complaint_id: str | None
     owner: str | None
+    level: str
 
     def on(self, parcel: ParcelCore) -> None:
         parcel.follow_ups[self.follow_up_id] = FollowUpRecord(
             self.follow_up_id, self.exception_id, self.complaint_id, self.owner,
-            self.recorded_at)
+            self.recorded_at, FollowUpLevel(self.level))
 
 
 class FollowUpRecorded(ParcelEvent):
@@ -125,12 +148,18 @@ class FollowUpCommands(ComplaintCommands):
             return
         if any(f.exception_id == exc_id and f.is_due for f in self.follow_ups.values()):
             return  # one call back per exception at a time
-        complaint = (record.complaint_ids[0] if record.code == ExceptionCode.COMPLAINT
-                     and record.complaint_ids else None)
-        self._emit(FollowUpDue, recorded_at=recorded_at,
-                   follow_up_id=case_id(self.id, "follow-up", f"follow-up@{self.version + 1}"),
-                   exception_id=exc_id, complaint_id=complaint,
-                   owner=record.assignee or record.resolved_by)
+        self._make_follow_up(exc_id, FollowUpLevel.STANDARD, recorded_at)
+
+    def _make_follow_up(self, exc_id: str | None, level: FollowUpLevel,
+                        recorded_at: datetime) -> str:
+        record = self.exceptions[exc_id] if exc_id else None
+        complaint = (record.complaint_ids[0] if record is not None and record.complaint_ids
+                     and record.code == ExceptionCode.COMPLAINT else None)
+        follow_up_id = case_id(self.id, "follow-up", f"follow-up@{self.version + 1}")
+        self._emit(FollowUpDue, recorded_at=recorded_at, follow_up_id=follow_up_id,
+                   exception_id=exc_id, complaint_id=complaint, level=str(level),
+                   owner=(record.assignee or record.resolved_by) if record else None)
+        return follow_up_id
 
     def find_follow_up(self, ref: str) -> FollowUpRecord:
         """A follow-up by its id or a unique prefix of it (4+ characters)."""
@@ -156,6 +185,12 @@ class FollowUpCommands(ComplaintCommands):
         if outcome != FollowUpOutcome.NOT_SATISFIED:
             return
         reason = "follow-up: the customer is not satisfied"
+        if follow_up.exception_id is None:
+            # A poor rating of the delivery, still not put right: it becomes a complaint,
+            # in the agent's notes of the call (sealed), on the complaint clock.
+            self.file_complaint(ComplaintCategory.OTHER, Channel.PHONE, words_sealed=note_sealed,
+                                by=by, recorded_at=recorded_at, links=[])
+            return
         if not self.exceptions[follow_up.exception_id].is_open:
             self.reopen_exception(follow_up.exception_id, reason=reason, by=by,
                                   recorded_at=recorded_at)

@@ -14,6 +14,7 @@ The aggregate is put together here from its parts, one module each:
     waiting.py       an exception waiting on the customer or a third party (clocks stop)
     complaints.py    complaints (each on its own exception)
     followups.py     the follow-up call a resolution makes due, and its outcomes
+    satisfaction.py  the receiver's ratings (a low one makes a follow-up due)
     claims.py        claims and compensation
     corrections.py   voids and amendments; cancel, dispose, redirect, promised time, ETA,
                      erasure
@@ -36,6 +37,7 @@ from parcelflow.domain import (
     corrections,
     exceptions,
     followups,
+    satisfaction,
     scanning,
     waiting,
 )
@@ -75,6 +77,7 @@ class ManifestAttached(ParcelEvent):
 
 class Parcel(
     scanning.ScanCommands,
+    satisfaction.SatisfactionCommands,
     followups.FollowUpCommands,
     complaints.ComplaintCommands,
     claims.ClaimCommands,
@@ -112,6 +115,7 @@ class Parcel(
     ComplaintReopened = followups.ComplaintReopened
     FollowUpDue = followups.FollowUpDue
     FollowUpRecorded = followups.FollowUpRecorded
+    SatisfactionRated = satisfaction.SatisfactionRated
 
     ClaimFiled = claims.ClaimFiled
     ClaimAssessed = claims.ClaimAssessed

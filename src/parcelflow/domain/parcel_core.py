@@ -91,6 +91,7 @@ class ParcelCore:
         self.complaints: dict[str, ComplaintRecord] = {}
         self.claims: dict[str, ClaimRecord] = {}
         self.follow_ups: dict[str, Any] = {}  # domain/followups.py: FollowUpRecord by id
+        self.ratings: dict[str, Any] = {}  # domain/satisfaction.py: Rating by occasion
         self.latest_scan_at: datetime | None = None
         self.head_hash = chain.GENESIS
         self.erased = False

@@ -138,10 +138,15 @@ class Policy:
     follow_up_within: timedelta = timedelta(hours=24)
     follow_up_team: str = "customer_service"  # whose calendar the follow-up clock reads
     follow_up_attempts: int = 3  # unanswered calls before a follow-up is closed unreached
+    # Satisfaction: a rating at most this low makes a complaint-level follow-up due,
+    # within this (on the follow-up clock's basis).
+    low_rating_at_most: int = 2
+    complaint_follow_up_within: timedelta = timedelta(hours=4)
 
-    def follow_up_due(self, resolved_at: datetime) -> datetime:
-        due = self.due(Window(ClockKind.FOLLOW_UP, self.follow_up_within),
-                       team=self.follow_up_team, start=resolved_at)
+    def follow_up_due(self, since: datetime, *, complaint_level: bool = False) -> datetime:
+        length = self.complaint_follow_up_within if complaint_level else self.follow_up_within
+        due = self.due(Window(ClockKind.FOLLOW_UP, length), team=self.follow_up_team,
+                       start=since)
         assert due is not None  # nothing pauses a follow-up
         return due
 

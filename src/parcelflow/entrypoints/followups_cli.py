@@ -53,11 +53,11 @@ def followups(
     if as_json:
         print_json(rows)
         return
-    table = Table("parcel", "follow-up", "about", "owner", "resolved", "due", "status",
+    table = Table("parcel", "follow-up", "about", "level", "owner", "since", "due", "status",
                   "attempts", "outcome", title=f"{len(rows)} follow-ups", title_justify="left")
     for r in rows:
-        table.add_row(r["tracking_no"], r["follow_up_id"][:8], r["code"], r["owner"] or "",
-                      local(r["resolved_at"]), local(r["due"]), r["status"],
+        table.add_row(r["tracking_no"], r["follow_up_id"][:8], r["code"], r["level"],
+                      r["owner"] or "", local(r["since"]), local(r["due"]), r["status"],
                       str(r["attempts"]), r["outcome"] or "")
     out.print(table)
 
