@@ -81,7 +81,7 @@ class CasesStore(ViewStore):
         "CREATE INDEX IF NOT EXISTS claims_paid ON claims (paid_at)",
         "CREATE INDEX IF NOT EXISTS claims_parcel ON claims (tracking_no)",
         "CREATE TABLE IF NOT EXISTS follow_ups (follow_up_id TEXT PRIMARY KEY, "
-        "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, "
+        "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT, "
         "complaint_id TEXT, code TEXT NOT NULL, owner TEXT, level TEXT NOT NULL, "
         "since TEXT NOT NULL, "
         "due TEXT NOT NULL, clock_basis TEXT NOT NULL, calendar TEXT NOT NULL, "

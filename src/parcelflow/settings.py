@@ -231,6 +231,13 @@ class Settings(BaseSettings):
         32, ge=1, le=256, description="parcels whose messages are sent at the same time")
     tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",
                               description="link in customer messages")
+    survey_secret: SecretStr | None = Field(
+        None, description="signs the satisfaction survey links; absent: no surveys are sent "
+        "and the survey API finds none")
+    survey_url: str = Field("https://track.parcelflow.local/survey/{token}",
+                            description="the survey link in customer messages")
+    survey_valid_for: timedelta = Field(timedelta(days=14),
+                                        description="how long a survey link can be answered")
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

@@ -25,7 +25,7 @@ from parcelflow.api.context import ApiContext, Recent
 from parcelflow.api.middleware import OPS_PATHS, BodyLimit, OpsLimit, QueryText, RequestContext
 from parcelflow.api.openapi import document_headers, document_tracking_numbers
 from parcelflow.api.ratelimit import LookupLimits
-from parcelflow.api.routers import audit, exceptions, followups, ops, parcels, scans
+from parcelflow.api.routers import audit, exceptions, followups, ops, parcels, scans, surveys
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
@@ -43,6 +43,7 @@ def credential_store(service: ParcelService, settings: Settings) -> CredentialSt
 
 
 def build_context(settings: Settings, service: ParcelService) -> ApiContext:
+    from parcelflow.bootstrap import build_surveys
     from parcelflow.projections.registry import open_view, runner
 
     datastore = service.factory.datastore  # type: ignore[attr-defined]
@@ -67,6 +68,7 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
         tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
         cases=open_view(service, "cases"),
+        surveys=build_surveys(service, settings),
         lag_runners=lag_runners,
         positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
         recent_readiness=Recent(settings.api_ops_cache_seconds),
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (scans, parcels, audit, exceptions, followups, ops):
+    for module in (scans, parcels, audit, exceptions, followups, surveys, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())

@@ -368,6 +368,39 @@ class FollowUpDone(Closed):
     position: int
 
 
+# ---- satisfaction surveys -------------------------------------------------------------
+
+
+class SurveyQuestion(Closed):
+    tracking_no: str
+    occasion: Literal["delivery", "resolution"]
+    answered: bool = Field(description="a parcel is rated once per occasion")
+    scale: list[int] = Field(description="lowest and highest rating")
+
+
+class SurveyAnswer(Closed):
+    rating: int = Field(ge=1, le=5)
+    comment: PlainText | None = Field(None, max_length=500,
+                                      description="the customer's words (sealed; never logged)")
+
+
+class SurveyAnswered(Closed):
+    tracking_no: str
+    position: int
+    follow_up_id: str | None = Field(description="the complaint-level follow-up a rating of "
+                                     "1-2 made due")
+
+
+class SurveyLinkRequest(Closed):
+    tracking_no: TrackingNoField
+    exception_id: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$", description=(
+        "the resolved exception to ask about; absent: the delivery"))
+
+
+class SurveyLink(Closed):
+    url: str
+
+
 # ---- operations ----------------------------------------------------------------------
 
 
