@@ -22,6 +22,7 @@ from eventsourcing.persistence import Tracking
 from parcelflow.application.personal_data import is_sealed
 from parcelflow.domain.privacy import SEALED
 from parcelflow.domain.followups import FollowUpRecord
+from parcelflow.domain.satisfaction import Rating
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.policy import ClockKind, Policy
@@ -32,6 +33,7 @@ CASE_EVENTS = (
     Parcel.ComplaintFiled, Parcel.ComplaintClosed, Parcel.ClaimFiled, Parcel.ClaimAssessed,
     Parcel.ClaimApproved, Parcel.ClaimRejected, Parcel.ClaimPaid,
     Parcel.FollowUpDue, Parcel.FollowUpRecorded, Parcel.ComplaintReopened,
+    Parcel.SatisfactionRated,
 )
 
 COMPLAINT_COLUMNS = (
@@ -52,6 +54,9 @@ FOLLOW_UP_COLUMNS = (
     "outcome", "last_step_at", "last_step_by", "closed_at",
 )
 
+RATING_COLUMNS = ("tracking_no", "occasion", "rating", "rated_at", "exception_id", "team",
+                  "agent")
+
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
@@ -59,7 +64,7 @@ def _money(value: Decimal | None) -> str | None:
 
 class CasesStore(ViewStore):
     name = "cases"
-    tables = ("complaints", "claims", "follow_ups")
+    tables = ("complaints", "claims", "follow_ups", "ratings")
     json_columns = frozenset({"links", "evidence"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS complaints (complaint_id TEXT PRIMARY KEY, "
@@ -88,15 +93,21 @@ class CasesStore(ViewStore):
         "status TEXT NOT NULL, attempts INTEGER NOT NULL, outcome TEXT, last_step_at TEXT, "
         "last_step_by TEXT, closed_at TEXT)",
         "CREATE INDEX IF NOT EXISTS follow_ups_work ON follow_ups (status, due)",
+        # The comment stays sealed in the store; the row has the rating and whose work it rates.
+        "CREATE TABLE IF NOT EXISTS ratings (tracking_no TEXT NOT NULL, occasion TEXT NOT NULL, "
+        "rating INTEGER NOT NULL, rated_at TEXT NOT NULL, exception_id TEXT, team TEXT, "
+        "agent TEXT, PRIMARY KEY (tracking_no, occasion))",
     )
 
     def write_rows(self, complaints: list[dict[str, Any]], claims: list[dict[str, Any]],
                    tracking: Tracking | None,
-                   follow_ups: list[dict[str, Any]] | None = None) -> None:
+                   follow_ups: list[dict[str, Any]] | None = None,
+                   ratings: list[dict[str, Any]] | None = None) -> None:
         with self.writing(tracking) as c:
             self.upsert(c, "complaints", "complaint_id", COMPLAINT_COLUMNS, complaints)
             self.upsert(c, "claims", "claim_id", CLAIM_COLUMNS, claims)
             self.upsert(c, "follow_ups", "follow_up_id", FOLLOW_UP_COLUMNS, follow_ups or [])
+            self.upsert(c, "ratings", "tracking_no, occasion", RATING_COLUMNS, ratings or [])
 
     def follow_ups(self, *, due_at: datetime | None = None, every: bool = False,
                    tracking_no: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -220,6 +231,19 @@ def render_follow_up(parcel: Parcel, follow_up: FollowUpRecord,
     }
 
 
+def render_rating(parcel: Parcel, rating: Rating) -> dict[str, Any]:
+    exc_id = rating.occasion.split(":", 1)[1] if ":" in rating.occasion else None
+    record = parcel.exceptions.get(exc_id) if exc_id else None
+    return {
+        "tracking_no": parcel.tracking_no, "occasion": rating.occasion.split(":")[0],
+        "rating": rating.rating, "rated_at": utc(rating.at), "exception_id": exc_id,
+        # Whose work it rates: a resolution's team and agent; a delivery's nobody's here.
+        "team": record.acting_team if record else None,
+        "agent": (record.resolved_by if record and not record.is_open else
+                  record.assignee) if record else None,
+    }
+
+
 def render_claim(parcel: Parcel, claim: ClaimRecord) -> dict[str, Any]:
     manifest = parcel.manifest
     assert manifest is not None  # claims are filed only on manifested parcels
@@ -271,12 +295,13 @@ class Cases(ParcelProjection):
         claims = [render_claim(p, c) for p in touched.values() for c in p.claims.values()]
         follow_ups = [render_follow_up(p, f, self.service.policy)
                       for p in touched.values() for f in p.follow_ups.values()]
-        return complaints, claims, follow_ups
+        ratings = [render_rating(p, r) for p in touched.values() for r in p.ratings.values()]
+        return complaints, claims, follow_ups, ratings
 
     def commit(self, prepared: tuple[list[dict[str, Any]], ...], tracking: Tracking) -> None:
         assert isinstance(self.view, CasesStore)
-        complaints, claims, follow_ups = prepared
-        self.view.write_rows(complaints, claims, tracking, follow_ups)
+        complaints, claims, follow_ups, ratings = prepared
+        self.view.write_rows(complaints, claims, tracking, follow_ups, ratings)
 
 
 __all__ = ["Cases", "CasesStore"]

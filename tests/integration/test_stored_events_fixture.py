@@ -62,6 +62,7 @@ def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
         row.update(clock_basis="calendar", calendar="default", waiting_since=None)
     assert "follow_ups" not in want["read_models"]["cases"]
     want["read_models"]["cases"]["follow_ups"] = []  # resolved before follow-ups existed
+    want["read_models"]["cases"]["ratings"] = []
     return want
 
 

@@ -59,6 +59,8 @@ def test_survey_link_rating_and_the_complaint_level_follow_up_it_makes_due(api, 
     # 08:00 in Shanghai, before the desk opens): 09:00-13:00, Wednesday 13:00.
     assert clock.now == datetime(2026, 11, 25, 8, tzinfo=CST)
     assert row["due"] == datetime(2026, 11, 25, 5, tzinfo=timezone.utc).isoformat()
+    centre = api.client.get("/v1/reports?period=week", headers=agent).json()["centre"]
+    assert (centre["ratings"], centre["csat"]) == (1, 0.0)  # one rating, of 2
     recorded = api.client.post(f"/v1/followups/{follow_up_id}/record", headers=agent, json={
         "tracking_no": tracking(1), "outcome": "not_satisfied", "note": "still unhappy"})
     assert recorded.status_code == 200, recorded.text

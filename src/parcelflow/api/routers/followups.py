@@ -1,9 +1,11 @@
-"""/v1/followups: the follow-up calls (回访) a resolution makes due, and their outcomes.
+"""/v1/followups: the follow-up calls (回访) a resolution makes due, and their outcomes;
+/v1/reports: the service KPIs the follow-ups, ratings and the queue add up to.
 
 The same service as the CLI's (`application/followups.py`); the list is read from the
 cases read model, as the exception queue is from its own.
 """
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,6 +19,7 @@ from parcelflow.api.problems import problem_responses
 from parcelflow.api.routers.exceptions import READERS, WORKERS, by, run_write
 from parcelflow.api.schemas import FollowUpDone, FollowUpList, RecordFollowUp
 from parcelflow.application.followups import FollowUps
+from parcelflow.application.reports import Period, Reports
 from parcelflow.domain.followups import FollowUpOutcome
 
 router = APIRouter(tags=["follow-ups"])
@@ -56,3 +59,21 @@ def record(
     return json_response({"follow_up_id": step.case_id, "tracking_no": step.tracking_no,
                           "outcome": body.outcome, "position": step.position},
                          headers={POSITION_HEADER: str(step.position)})
+
+
+@router.get("/v1/reports", summary="Service KPIs for a day, a week or a month",
+            tags=["reports"], responses=problem_responses(401, 403, 422))
+def reports(
+    request: Request,
+    period: Period = Period.DAY,
+    day: Annotated[date | None, Query(description="a date in the period (default: today)")]
+    = None,
+    _: Credential = Depends(staff(*READERS)),
+) -> dict[str, Any]:
+    """The centre, each team and each agent: first-contact resolution, follow-up
+    completion, CSAT, complaints per 10,000 parcels delivered, repeat complaints, average
+    handling time, SLA hit rate (read from the read models, as they stand)."""
+    ctx = context(request)
+    wanted = day or ctx.service.clock().astimezone(ctx.service.network.zone).date()
+    return Reports(ctx.service, ctx.exceptions, ctx.cases, ctx.tracking.view).report(
+        period, wanted)
