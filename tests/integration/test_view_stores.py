@@ -74,6 +74,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "first_response_breached_at": None, "resolution_breached_at": None,
         "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
         "condition_ended": None, "condition_ended_at": None,
+        "clock_basis": "calendar", "calendar": "default", "waiting_since": None,
     }
     row.update(more)
     return row
