@@ -99,6 +99,12 @@ class CasesStore(ViewStore):
         "agent TEXT, PRIMARY KEY (tracking_no, occasion))",
     )
 
+    def create_views(self) -> None:
+        # Follow-ups written before issue 16's words reached them (the person was
+        # `owner`) are rebuilt from the log.
+        self.rebuild_if_older("follow_ups", set(FOLLOW_UP_COLUMNS))
+        super().create_views()
+
     def write_rows(self, complaints: list[dict[str, Any]], claims: list[dict[str, Any]],
                    tracking: Tracking | None,
                    follow_ups: list[dict[str, Any]] | None = None,

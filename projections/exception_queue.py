@@ -86,7 +86,8 @@ class ExceptionQueueStore(ViewStore):
 
     def create_views(self) -> None:
         # A queue written by an older version (before issue 16 the team was called
-        # `owner`) is rebuilt from the log.
+        # `owner`; before issue 14 it had no clock basis, calendar or waiting_since) is
+        # rebuilt from the log.
         self.rebuild_if_older("exception_queue", set(COLUMNS))
         super().create_views()
 
