@@ -1,6 +1,6 @@
 """`parcelflow followups`: the follow-up calls a resolution makes due, and their outcomes.
 
-    parcelflow followups [--due] [--all] [--json]      what is to be called, the first due first
+    parcelflow followups [--due] [--all] [--json] [--wide]   what is to be called, the first due first
     parcelflow followups record TRACKING_NO FOLLOWUP --by WHO --outcome OUTCOME [--note TEXT]
     parcelflow followups show TRACKING_NO FOLLOWUP [--reveal]
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from parcelflow.domain.followups import FollowUpOutcome
 from parcelflow.entrypoints.cli_support import (
@@ -28,8 +27,18 @@ from parcelflow.entrypoints.cli_support import (
     service,
     wall_clock,
 )
+from parcelflow.entrypoints.tables import Column, fitted, print_table
 
 app = typer.Typer(help="Follow-up calls after a resolution (回访).")
+
+# What the caller works from is always whole (the tables of `parcelflow exceptions`
+# do the same); the rest as the width allows, by rank.
+FOLLOW_UP_COLUMNS = (
+    Column("parcel", keep=True), Column("follow-up", keep=True), Column("about", rank=1),
+    Column("level", rank=3), Column("assignee", keep=True), Column("since", rank=5),
+    Column("due", keep=True), Column("status", rank=2), Column("attempts", rank=4),
+    Column("outcome", rank=6),
+)
 
 FollowUpArg = Annotated[str, typer.Argument(help="Follow-up id or a unique prefix.")]
 
@@ -42,8 +51,12 @@ def followups(
     every: Annotated[bool, typer.Option("--all", help="Done ones too.")] = False,
     limit: int = 50,
     as_json: JsonFlag = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whatever the width.")]
+    = False,
 ) -> None:
-    """Follow-ups still to make, the first due first."""
+    """Follow-ups still to make, the first due first. Tracking number, follow-up, assignee
+    and due time are always shown whole; the other columns as the terminal's width allows
+    (--wide: all of them)."""
     if ctx.invoked_subcommand is not None:
         return
     svc = service()
@@ -53,13 +66,11 @@ def followups(
     if as_json:
         print_json(rows)
         return
-    table = Table("parcel", "follow-up", "about", "level", "assignee", "since", "due", "status",
-                  "attempts", "outcome", title=f"{len(rows)} follow-ups", title_justify="left")
-    for r in rows:
-        table.add_row(r["tracking_no"], r["follow_up_id"][:8], r["code"], r["level"],
-                      r["assignee"] or "", local(r["since"]), local(r["due"]), r["status"],
-                      str(r["attempts"]), r["outcome"] or "")
-    out.print(table)
+    cells = [(r["tracking_no"], r["follow_up_id"][:8], r["code"], r["level"],
+              r["assignee"] or "—", local(r["since"]), local(r["due"]), r["status"],
+              str(r["attempts"]), r["outcome"] or "") for r in rows]
+    print_table(out, fitted(FOLLOW_UP_COLUMNS, cells, width=out.width, wide=wide,
+                            title=f"{len(rows)} follow-ups"))
 
 
 @app.command("record")
