@@ -34,7 +34,7 @@ def follow_up_list(runners):
     return rows
 
 
-def test_resolution_makes_a_follow_up_due_and_not_satisfied_reopens_it_to_its_owner(
+def test_resolution_makes_a_follow_up_due_and_not_satisfied_reopens_it_to_its_assignee(
         service, clock, runners, follow_up_list):
     desk, calls = ExceptionWorkflow(service), FollowUps(service)
     service.register([manifest(1)])
