@@ -1,4 +1,5 @@
-"""Complaints and claims: one row each, for the complaints desk and the claims report.
+"""Complaints, claims and follow-ups: one row each, for the complaints desk, the claims
+report and the follow-up calls (each follow-up its own work item, on its own clock).
 
 Only parcels with complaint or claim events concern this read model, so it applies
 just their events to its replica (which loads the rest of a parcel from the store when
@@ -20,15 +21,19 @@ from eventsourcing.persistence import Tracking
 
 from parcelflow.application.personal_data import is_sealed
 from parcelflow.domain.privacy import SEALED
+from parcelflow.domain.followups import FollowUpRecord
+from parcelflow.domain.satisfaction import Rating
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
-from parcelflow.domain.policy import Policy
+from parcelflow.domain.policy import ClockKind, Policy
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
 
 CASE_EVENTS = (
     Parcel.ComplaintFiled, Parcel.ComplaintClosed, Parcel.ClaimFiled, Parcel.ClaimAssessed,
     Parcel.ClaimApproved, Parcel.ClaimRejected, Parcel.ClaimPaid,
+    Parcel.FollowUpDue, Parcel.FollowUpRecorded, Parcel.ComplaintReopened,
+    Parcel.SatisfactionRated,
 )
 
 COMPLAINT_COLUMNS = (
@@ -43,6 +48,15 @@ CLAIM_COLUMNS = (
     "decided_at", "decided_by", "rejection", "paid_at", "payment_ref",
 )
 
+FOLLOW_UP_COLUMNS = (
+    "follow_up_id", "tracking_no", "parcel_id", "exception_id", "complaint_id", "code",
+    "assignee", "level", "since", "due", "clock_basis", "calendar", "status", "attempts",
+    "outcome", "last_step_at", "last_step_by", "closed_at",
+)
+
+RATING_COLUMNS = ("tracking_no", "occasion", "rating", "rated_at", "exception_id", "team",
+                  "agent")
+
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
@@ -50,7 +64,7 @@ def _money(value: Decimal | None) -> str | None:
 
 class CasesStore(ViewStore):
     name = "cases"
-    tables = ("complaints", "claims")
+    tables = ("complaints", "claims", "follow_ups", "ratings")
     json_columns = frozenset({"links", "evidence"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS complaints (complaint_id TEXT PRIMARY KEY, "
@@ -71,13 +85,43 @@ class CasesStore(ViewStore):
         "CREATE INDEX IF NOT EXISTS claims_filed ON claims (filed_at)",
         "CREATE INDEX IF NOT EXISTS claims_paid ON claims (paid_at)",
         "CREATE INDEX IF NOT EXISTS claims_parcel ON claims (tracking_no)",
+        "CREATE TABLE IF NOT EXISTS follow_ups (follow_up_id TEXT PRIMARY KEY, "
+        "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT, "
+        "complaint_id TEXT, code TEXT NOT NULL, assignee TEXT, level TEXT NOT NULL, "
+        "since TEXT NOT NULL, "
+        "due TEXT NOT NULL, clock_basis TEXT NOT NULL, calendar TEXT NOT NULL, "
+        "status TEXT NOT NULL, attempts INTEGER NOT NULL, outcome TEXT, last_step_at TEXT, "
+        "last_step_by TEXT, closed_at TEXT)",
+        "CREATE INDEX IF NOT EXISTS follow_ups_work ON follow_ups (status, due)",
+        # The comment stays sealed in the store; the row has the rating and whose work it rates.
+        "CREATE TABLE IF NOT EXISTS ratings (tracking_no TEXT NOT NULL, occasion TEXT NOT NULL, "
+        "rating INTEGER NOT NULL, rated_at TEXT NOT NULL, exception_id TEXT, team TEXT, "
+        "agent TEXT, PRIMARY KEY (tracking_no, occasion))",
     )
 
+    def create_views(self) -> None:
+        # Follow-ups written before issue 16's words reached them (the person was
+        # `owner`) are rebuilt from the log.
+        self.rebuild_if_older("follow_ups", set(FOLLOW_UP_COLUMNS))
+        super().create_views()
+
     def write_rows(self, complaints: list[dict[str, Any]], claims: list[dict[str, Any]],
-                   tracking: Tracking | None) -> None:
+                   tracking: Tracking | None,
+                   follow_ups: list[dict[str, Any]] | None = None,
+                   ratings: list[dict[str, Any]] | None = None) -> None:
         with self.writing(tracking) as c:
             self.upsert(c, "complaints", "complaint_id", COMPLAINT_COLUMNS, complaints)
             self.upsert(c, "claims", "claim_id", CLAIM_COLUMNS, claims)
+            self.upsert(c, "follow_ups", "follow_up_id", FOLLOW_UP_COLUMNS, follow_ups or [])
+            self.upsert(c, "ratings", "tracking_no, occasion", RATING_COLUMNS, ratings or [])
+
+    def follow_ups(self, *, due_at: datetime | None = None, every: bool = False,
+                   tracking_no: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Follow-ups still to make, the first due first (with `every`, done ones too);
+        only those whose due time has come by `due_at` with it."""
+        conditions = [] if due_at is None else [("due <= ?", utc(due_at))]
+        return self._rows("follow_ups", "due, follow_up_id", limit, conditions,
+                          status=None if every else "due", tracking_no=tracking_no)
 
     def _rows(self, table: str, order: str, limit: int,
               conditions: list[tuple[str, Any]], **equal: Any) -> list[dict[str, Any]]:
@@ -165,6 +209,47 @@ def render_complaint(parcel: Parcel, complaint: ComplaintRecord,
     }
 
 
+def render_follow_up(parcel: Parcel, follow_up: FollowUpRecord,
+                     policy: Policy) -> dict[str, Any]:
+    last = follow_up.steps[-1] if follow_up.steps else None
+    calendar = policy.calendar_for(policy.follow_up_team)
+    return {
+        "follow_up_id": follow_up.follow_up_id,
+        "tracking_no": parcel.tracking_no,
+        "parcel_id": str(parcel.id),
+        "exception_id": follow_up.exception_id,
+        "complaint_id": follow_up.complaint_id,
+        # What it is about: the exception's code, or the rating of a delivery.
+        "code": str(parcel.exceptions[follow_up.exception_id].code)
+        if follow_up.exception_id else "low_rating",
+        "assignee": follow_up.assignee,
+        "level": str(follow_up.level),
+        "since": utc(follow_up.since),
+        "due": utc(follow_up.due(policy)),
+        "clock_basis": str(policy.basis[ClockKind.FOLLOW_UP]),
+        "calendar": calendar.name,
+        "status": str(follow_up.status),
+        "attempts": follow_up.attempts,
+        "outcome": str(follow_up.outcome) if follow_up.outcome else None,
+        "last_step_at": utc(last.at) if last else None,
+        "last_step_by": last.by if last else None,
+        "closed_at": utc(follow_up.closed_at),
+    }
+
+
+def render_rating(parcel: Parcel, rating: Rating) -> dict[str, Any]:
+    exc_id = rating.occasion.split(":", 1)[1] if ":" in rating.occasion else None
+    record = parcel.exceptions.get(exc_id) if exc_id else None
+    return {
+        "tracking_no": parcel.tracking_no, "occasion": rating.occasion.split(":")[0],
+        "rating": rating.rating, "rated_at": utc(rating.at), "exception_id": exc_id,
+        # Whose work it rates: a resolution's team and agent; a delivery's nobody's here.
+        "team": record.team if record else None,
+        "agent": (record.resolved_by if record and not record.is_open else
+                  record.assignee) if record else None,
+    }
+
+
 def render_claim(parcel: Parcel, claim: ClaimRecord) -> dict[str, Any]:
     manifest = parcel.manifest
     assert manifest is not None  # claims are filed only on manifested parcels
@@ -204,7 +289,7 @@ class Cases(ParcelProjection):
     name = "cases"
     store = CasesStore
 
-    def prepare(self, events: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def prepare(self, events: Any) -> tuple[list[dict[str, Any]], ...]:
         # Every event of the parcels with casework in this batch (a parcel's events must
         # reach its replica without gaps; one skipped in an earlier batch makes the
         # replica reload that parcel from the store).
@@ -214,12 +299,15 @@ class Cases(ParcelProjection):
         complaints = [render_complaint(p, c, self.service.policy)
                       for p in touched.values() for c in p.complaints.values()]
         claims = [render_claim(p, c) for p in touched.values() for c in p.claims.values()]
-        return complaints, claims
+        follow_ups = [render_follow_up(p, f, self.service.policy)
+                      for p in touched.values() for f in p.follow_ups.values()]
+        ratings = [render_rating(p, r) for p in touched.values() for r in p.ratings.values()]
+        return complaints, claims, follow_ups, ratings
 
-    def commit(self, prepared: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-               tracking: Tracking) -> None:
+    def commit(self, prepared: tuple[list[dict[str, Any]], ...], tracking: Tracking) -> None:
         assert isinstance(self.view, CasesStore)
-        self.view.write_rows(*prepared, tracking)
+        complaints, claims, follow_ups, ratings = prepared
+        self.view.write_rows(complaints, claims, tracking, follow_ups, ratings)
 
 
 __all__ = ["Cases", "CasesStore"]

@@ -6,6 +6,10 @@ has answered, the resolution after that. Whether an open exception is overdue de
 on the clock, so it is decided when the queue is read, not stored; a breach is stored
 once the detector has recorded it on the parcel.
 
+Due times are read on the clock policy gives each (calendar or business time, in the
+calendar of the team that must act); while an exception waits on the customer or a third party its
+clocks stand still: no due time, so it is never overdue (`waiting_since` says since when).
+
 Each row says which team must act (`team`: the rule's team, or the team it was handed
 to) and who has it (`assignee`: the person who took it, first-contact responsibility),
 its clocks and breaches, its escalation, the customer contacts, the complaints and
@@ -50,7 +54,7 @@ COLUMNS = (
     "occurrence", "handovers", "contacts", "last_contact_at", "last_contact_channel",
     "escalation_level", "escalated_to", "escalated_at", "first_response_breached_at",
     "resolution_breached_at", "reopened_at", "reopen_count", "complaints", "claims",
-    "condition_ended", "condition_ended_at",
+    "condition_ended", "condition_ended_at", "clock_basis", "calendar", "waiting_since",
 )
 
 
@@ -65,7 +69,7 @@ class ExceptionQueueStore(ViewStore):
         "customer_facing INTEGER NOT NULL, customer_tier TEXT NOT NULL, "
         "priority INTEGER NOT NULL, status TEXT NOT NULL, auto INTEGER NOT NULL, detail TEXT, "
         "facility TEXT, occurred_at TEXT NOT NULL, raised_at TEXT NOT NULL, raised_by TEXT, "
-        "first_response_due TEXT, resolution_due TEXT NOT NULL, next_due TEXT, "
+        "first_response_due TEXT, resolution_due TEXT, next_due TEXT, "
         "acknowledged_at TEXT, acknowledged_by TEXT, assignee TEXT, resolved_at TEXT, "
         "resolved_by TEXT, outcome TEXT, note TEXT, first_response_met INTEGER, "
         "resolution_met INTEGER, occurrence TEXT NOT NULL, handovers INTEGER NOT NULL, "
@@ -73,7 +77,8 @@ class ExceptionQueueStore(ViewStore):
         "escalation_level INTEGER NOT NULL, escalated_to TEXT, escalated_at TEXT, "
         "first_response_breached_at TEXT, resolution_breached_at TEXT, reopened_at TEXT, "
         "reopen_count INTEGER NOT NULL, complaints TEXT NOT NULL, claims TEXT NOT NULL, "
-        "condition_ended TEXT, condition_ended_at TEXT)",
+        "condition_ended TEXT, condition_ended_at TEXT, "
+        "clock_basis TEXT NOT NULL, calendar TEXT NOT NULL, waiting_since TEXT)",
         "CREATE INDEX IF NOT EXISTS exception_queue_work "
         "ON exception_queue (status, priority, next_due)",
         "CREATE INDEX IF NOT EXISTS exception_queue_parcel ON exception_queue (tracking_no)",
@@ -81,7 +86,8 @@ class ExceptionQueueStore(ViewStore):
 
     def create_views(self) -> None:
         # A queue written by an older version (before issue 16 the team was called
-        # `owner`) is rebuilt from the log.
+        # `owner`; before issue 14 it had no clock basis, calendar or waiting_since) is
+        # rebuilt from the log.
         self.rebuild_if_older("exception_queue", set(COLUMNS))
         super().create_views()
 
@@ -226,6 +232,9 @@ def render(parcel: Parcel, record: ExceptionRecord, policy: Policy) -> dict[str,
         "claims": orjson.dumps(list(record.claim_ids)).decode(),
         "condition_ended": record.condition_ended,
         "condition_ended_at": utc(record.condition_ended_at),
+        "clock_basis": str(clocks.basis),
+        "calendar": clocks.calendar,
+        "waiting_since": utc(record.waiting_since),
     }
 
 

@@ -4,6 +4,7 @@ merchants' webhook payloads."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from importlib.resources import files
@@ -34,12 +35,15 @@ def local_time(moment: datetime | None, language: str, zone: tzinfo) -> str:
 
 
 class Messages:
-    def __init__(self, *, tracking_url: str, zone: tzinfo, text: str | None = None):
+    def __init__(self, *, tracking_url: str, zone: tzinfo, text: str | None = None,
+                 survey_link: Callable[[str, datetime], str] | None = None):
         source = text if text is not None else \
             (files("parcelflow.consumers.notifications") / "templates.toml").read_text("utf-8")
         data = tomllib.loads(source)
         self.words: dict[str, dict[str, dict[str, str]]] = data.pop("words", {})
         self.tracking_url = tracking_url
+        # (tracking number, delivered at) -> the signed satisfaction survey link
+        self.survey_link = survey_link
         self.zone = zone  # times in messages are local to the network
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                                  trim_blocks=False, lstrip_blocks=True)
@@ -86,6 +90,8 @@ class Messages:
             "pickup_code": facts.pickup_code or "",
             "note": facts.note or "",
             "tracking_url": self.tracking_url.format(tracking_no=facts.tracking_no),
+            "survey_url": self.survey_link(facts.tracking_no, facts.occurred_at)
+            if self.survey_link is not None and facts.status == "delivered" else "",
         }
 
 

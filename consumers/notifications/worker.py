@@ -154,8 +154,11 @@ class StoreNotifyWorker:
 
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
-    messages = Messages(tracking_url=settings.tracking_url,
-                        zone=service.network.zone)
+    from parcelflow.bootstrap import build_surveys
+
+    surveys = build_surveys(service, settings)
+    messages = Messages(tracking_url=settings.tracking_url, zone=service.network.zone,
+                        survey_link=surveys.delivery_link if surveys else None)
     wanted = set(settings.notify_channels)
     channels: dict[str, Channel] = {}
     if "webhook" in wanted:

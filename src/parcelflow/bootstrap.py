@@ -28,6 +28,7 @@ from parcelflow.wire.scans import ScanLimits
 
 if TYPE_CHECKING:  # imported where used: most commands never make checkpoints
     from parcelflow.application.checkpoints import Checkpoints, Verification
+    from parcelflow.application.surveys import Surveys
 
 
 @lru_cache(maxsize=8)  # read once per process: staff screens ask it for every time shown
@@ -124,3 +125,15 @@ def epcis_identifiers(network: Network, settings: Settings | None = None) -> Ide
     return Identifiers(settings.epcis_uri_base, settings.gs1_company_prefix,
                        settings.gs1_extension_digit,
                        {code: f.gln for code, f in network.facilities.items() if f.gln})
+
+
+def build_surveys(service: ParcelService, settings: Settings | None = None) -> Surveys | None:
+    """Satisfaction surveys with the settings' signing secret; None without one."""
+    from parcelflow.adapters.survey_links import SurveyTokens
+    from parcelflow.application.surveys import Surveys
+
+    settings = settings or get_settings()
+    if settings.survey_secret is None:
+        return None
+    return Surveys(service, SurveyTokens(settings.survey_secret.get_secret_value()),
+                   settings.survey_url, settings.survey_valid_for)

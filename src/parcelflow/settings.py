@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -14,7 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from parcelflow.domain.policy import Clock, Policy
+from parcelflow.domain.business_hours import WEEKDAYS, Span, TeamCalendar, TimeBasis, office_hours
+from parcelflow.domain.errors import DomainError
+from parcelflow.domain.policy import DEFAULT_CALENDAR, Clock, ClockKind, Policy
 from parcelflow.domain.vocabulary import CustomerTier, ServiceLevel, Severity, Status
 from parcelflow.wire.tracking_numbers import DEFAULT_FORMATS, TrackingNumbers
 
@@ -27,12 +29,48 @@ class ClockSettings(BaseModel):
     resolution: timedelta | None = None
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class CalendarSettings(BaseModel):
+    """A team's working calendar: its time zone, working hours per weekday (a weekday
+    not given has none; nothing given: Monday to Friday 09:00-18:00), China's public
+    holidays and adjusted working days (`holidays: "cn"`, from the `chinesecalendar`
+    package) or none, and dates of its own (holidays, adjusted working days)."""
+
+    model_config = ConfigDict(extra="forbid")
+    zone: str = "Asia/Shanghai"
+    hours: dict[Weekday, list[str]] | None = None
+    holidays: Literal["cn", "none"] = "cn"
+    extra_holidays: list[date] = []
+    extra_workdays: list[date] = []
+    workday_hours: list[str] = Field(
+        [], description="hours on an adjusted working day (default: the first working "
+        "weekday's)")
+
+    def build(self, name: str) -> TeamCalendar:
+        from parcelflow.adapters.public_holidays import china
+
+        holidays, workdays = china() if self.holidays == "cn" else (frozenset(), frozenset())
+        try:
+            weekly = office_hours("09:00-18:00") if self.hours is None else {
+                day: tuple(Span.parse(s) for s in self.hours.get(day, [])) for day in WEEKDAYS}
+            return TeamCalendar(
+                name, self.zone, weekly,
+                holidays=(holidays | set(self.extra_holidays)) - set(self.extra_workdays),
+                workdays=(workdays | set(self.extra_workdays)) - set(self.extra_holidays),
+                workday_hours=tuple(Span.parse(s) for s in self.workday_hours))
+        except DomainError as e:
+            # Named by the calendar, never repeating what was given.
+            raise ValueError(f"policy.calendars.{name}: {e}") from None
+
+
 class PolicySettings(BaseModel):
     """Overrides of the service-level policy (`parcelflow.domain.policy.Policy`); what is
     not given keeps its default. Set as JSON in PARCELFLOW_POLICY, or one field at a time
     as PARCELFLOW_POLICY__FIELD (durations in ISO 8601, e.g. PT48H, P7D)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     clocks: dict[CustomerTier, ClockSettings] = {}
     internal_resolution: dict[Severity, timedelta] = {}
     complaint_resolution: timedelta | None = None
@@ -43,6 +81,23 @@ class PolicySettings(BaseModel):
     delayed_eta_fallback: timedelta | None = None
     escalation_team: str | None = None
     uninsured_postage_multiple: Decimal | None = Field(None, ge=0)
+    basis: dict[ClockKind, TimeBasis] = Field(
+        {}, description="per clock, calendar or business time (first_response, resolution, "
+        "internal_resolution, complaint_resolution, follow_up)")
+    calendars: dict[str, CalendarSettings] = Field(
+        {}, description="working calendars by team; `default` for every team without one")
+    follow_up_within: timedelta | None = None
+    follow_up_team: str | None = None
+    follow_up_attempts: int | None = Field(None, ge=1)
+    low_rating_at_most: int | None = Field(None, ge=0, le=5)
+    complaint_follow_up_within: timedelta | None = None
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendars_build(cls, given: dict[str, CalendarSettings]) -> dict[str, CalendarSettings]:
+        for name, calendar in given.items():
+            calendar.build(name)  # refused here, at start-up, naming the calendar
+        return given
 
     def build(self) -> Policy:
         base = Policy()
@@ -58,9 +113,15 @@ class PolicySettings(BaseModel):
             if given:
                 changes[name] = {**getattr(base, name), **given}
         for name in ("complaint_resolution", "complete_delay", "pickup_hold",
-                     "delayed_eta_fallback", "escalation_team", "uninsured_postage_multiple"):
+                     "delayed_eta_fallback", "escalation_team", "uninsured_postage_multiple",
+                     "follow_up_within", "follow_up_team", "follow_up_attempts",
+                     "low_rating_at_most", "complaint_follow_up_within"):
             if getattr(self, name) is not None:
                 changes[name] = getattr(self, name)
+        if self.basis:
+            changes["basis"] = {**base.basis, **self.basis}
+        calendars = {DEFAULT_CALENDAR: CalendarSettings()} | self.calendars
+        changes["calendars"] = {name: c.build(name) for name, c in calendars.items()}
         return replace(base, **changes)
 
 
@@ -187,6 +248,13 @@ class Settings(BaseSettings):
         32, ge=1, le=256, description="parcels whose messages are sent at the same time")
     tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",
                               description="link in customer messages")
+    survey_secret: SecretStr | None = Field(
+        None, description="signs the satisfaction survey links; absent: no surveys are sent "
+        "and the survey API finds none")
+    survey_url: str = Field("https://track.parcelflow.local/survey/{token}",
+                            description="the survey link in customer messages")
+    survey_valid_for: timedelta = Field(timedelta(days=14),
+                                        description="how long a survey link can be answered")
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

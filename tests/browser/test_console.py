@@ -99,7 +99,9 @@ def test_an_agent_sees_a_new_exception_appear_and_works_it_and_the_api_shows_it(
     assert steps == [("exception_raised", "staff:emp-raiser"),
                      ("exception_acknowledged", "staff:emp-cs_agent"),
                      ("customer_contacted", "staff:emp-cs_agent"),
-                     ("exception_resolved", "staff:emp-cs_agent")]
+                     ("exception_resolved", "staff:emp-cs_agent"),
+                     # the resolution makes its follow-up call due (issue 14): the system's
+                     ("follow_up_due", None)]
 
 
 def test_a_cs_agent_is_refused_compensation(site, pages):

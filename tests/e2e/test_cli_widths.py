@@ -80,3 +80,24 @@ def test_the_statistics_show_every_facility_whole(db, tmp_path, width):
     assert all(len(line) <= width for line in printed.splitlines())
     wide = at_width(80, ["stats", "--day", day, "--wide"], db, tmp_path)
     assert "resolution SLA" in wide and "compliance" in wide
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_follow_ups_show_tracking_number_id_assignee_and_due_time_whole(db, tmp_path,
+                                                                           width):
+    """Issue 14's follow-up list, on the same footing as the queue."""
+    at_width(120, ["exceptions", "acknowledge", tracking(3), "damaged", "--by", "cs-3"],
+             db, tmp_path)
+    at_width(120, ["exceptions", "resolve", tracking(3), "damaged", "--by", "cs-3",
+                   "--outcome", "redelivered"], db, tmp_path)
+    printed = at_width(width, ["followups"], db, tmp_path)
+    assert "…" not in printed
+    [line] = [line for line in printed.splitlines() if tracking(3) in line]
+    assert "cs-3" in line and re.search(MINUTE, line), line  # assignee and due, one line
+    assert re.search(r"│ [0-9a-f]{8} +│", line), line  # the follow-up id people copy
+    if width == 80:
+        assert "--wide" in printed and all(len(x) <= 80 for x in printed.splitlines())
+    wide = at_width(80, ["followups", "--wide"], db, tmp_path)
+    header = next(x for x in wide.splitlines() if "parcel" in x)
+    for heading in ("about", "level", "since", "status", "attempts", "outcome"):
+        assert heading in header

@@ -187,7 +187,39 @@ def test_an_agent_works_an_exception_and_the_api_shows_each_event(console):
              if e["details"].get("exception_id") == exc]
     assert steps[1:] == [("exception_acknowledged", "staff:emp-cs_agent"),
                          ("customer_contacted", "staff:emp-cs_agent"),
-                         ("exception_resolved", "staff:emp-cs_agent")]
+                         ("exception_resolved", "staff:emp-cs_agent"),
+                         # the resolution of a customer-facing exception makes its
+                         # follow-up call due (issue 14), the system's own step
+                         ("follow_up_due", None)]
+
+
+def test_an_agent_puts_an_exception_on_hold_and_resumes_it_from_the_console(console):
+    """The console's await/resume forms are the API's own actions (issue 14): while the
+    exception waits its clocks stand still and the queue says since when."""
+    api = console
+    no = _parcel(api, 1)
+    exc = _raise(api, no)
+    csrf = sign_in(api, "cs_agent")
+    base = f"/console/exceptions/{no}/{exc}"
+    assert api.client.post(f"{base}/acknowledge", data={"csrf_token": csrf}).status_code == 200
+    r = api.client.post(f"{base}/await", data={"csrf_token": csrf, "on": "customer",
+                                               "reason": "asked for a photo"})
+    assert r.status_code == 200 and "Done: Wait for an answer." in r.text
+    assert "clocks stand still: awaiting customer" in r.text and ">Answer came</button>" in r.text
+    assert _queued(api, exc)[:2] == ("awaiting_customer", None)  # no due time while waiting
+    assert _queued(api, exc)[2] is not None
+    r = api.client.post(f"{base}/resume", data={"csrf_token": csrf, "note": "photo came"})
+    assert r.status_code == 200 and "Done: Answer came." in r.text
+    assert "clocks stand still: " not in r.text and ">Wait for an answer</button>" in r.text
+    status, due, since = _queued(api, exc)
+    assert (status, since) == ("acknowledged", None) and due is not None
+
+
+def _queued(api: Api, exc: str) -> tuple[str, str | None, str | None]:
+    api.catch_up("exceptions")
+    [row] = [q for q in api.client.get("/v1/exceptions", headers=api.auth("cs_agent"))
+             .json()["exceptions"] if q["exception_id"] == exc]
+    return row["status"], row["resolution_due"], row["waiting_since"]
 
 
 def test_refusals_are_the_workflows_own_words_and_change_nothing(console):

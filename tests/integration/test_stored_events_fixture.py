@@ -62,6 +62,24 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
     return want
 
 
+def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
+    """Fields added since, with what they say of events that never had them (issue 14):
+    an exception record's waits (none: nothing was ever put on hold), the queue's clock
+    basis and calendar (the default policy: calendar time, the default calendar), and the
+    follow-ups table (empty: no follow-up was made due by the events of then)."""
+    for parcel in want["parcels"].values():
+        for record in parcel["exceptions"].values():
+            assert "waits" not in record
+            record["waits"] = []
+    for row in want["read_models"]["exceptions"]:
+        assert "clock_basis" not in row
+        row.update(clock_basis="calendar", calendar="default", waiting_since=None)
+    assert "follow_ups" not in want["read_models"]["cases"]
+    want["read_models"]["cases"]["follow_ups"] = []  # resolved before follow-ups existed
+    want["read_models"]["cases"]["ratings"] = []
+    return want
+
+
 # Free text stored in the clear before it was sealed (issue 12) is masked in the history
 # shown without `reveal`, like the text sealed since: a phone in a scanner's note, the
 # name of who signed. These are the fixture's values that this changes; the revealed
@@ -112,7 +130,7 @@ def test_events_stored_by_the_earlier_layout_load_into_the_same_parcels(make_ser
                                                                         database_url):
     svc = make_service(database_url)
     load_fixture(svc)
-    want = _as_shown_today(_as_named_today(expected()))
+    want = _as_shaped_today(_as_shown_today(_as_named_today(expected())))
     assert set(want["parcels"]) == {f"PF20261122{n:07d}" for n in range(1, 12)}
     for tracking_no, parcel in want["parcels"].items():
         assert _json(snapshot(svc.get(tracking_no))) == parcel, tracking_no
@@ -147,8 +165,8 @@ def test_read_models_built_from_the_earlier_layouts_events_are_the_same(make_ser
     try:
         for r in runners.values():
             r.run()
-        assert _json(dump(runners)) == _as_shown_today(_as_named_today(expected()))[
-            "read_models"]
+        assert _json(dump(runners)) == _as_shaped_today(
+            _as_shown_today(_as_named_today(expected())))["read_models"]
     finally:
         for r in runners.values():
             r.close()

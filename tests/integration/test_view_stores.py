@@ -74,6 +74,7 @@ def exception_row(eid: str, *, priority: int, due: datetime, status: str = "open
         "first_response_breached_at": None, "resolution_breached_at": None,
         "reopened_at": None, "reopen_count": 0, "complaints": "[]", "claims": "[]",
         "condition_ended": None, "condition_ended_at": None,
+        "clock_basis": "calendar", "calendar": "default", "waiting_since": None,
     }
     row.update(more)
     return row
@@ -186,6 +187,27 @@ def test_a_queue_that_called_its_team_owner_and_statistics_without_unknown_facil
         assert column in reopened.columns_of(table), name
     assert open_view(service, "exceptions").all() == []
     assert open_view(service, "stats").report("2026-11-22")["network"]["scans"] == 0
+
+
+def test_a_queue_without_issue_14s_clock_columns_and_follow_ups_with_an_owner_are_rebuilt(
+        service):
+    """Issue 14 added the clock's basis, calendar and waiting to the queue, and its
+    follow-ups named the person `owner` before the merge with issue 16 made it `assignee`:
+    views written before are rebuilt from the log, never read with a column missing."""
+    queue = open_view(service, "exceptions")
+    queue.write_rows([exception_row("a", priority=6, due=datetime(2026, 11, 22, tzinfo=UTC))],
+                     Tracking("parcelflow", 4))
+    cases = open_view(service, "cases")
+    cases.write_rows([], [], Tracking("parcelflow", 4))
+    with queue.datastore.transaction(commit=True) as c:
+        c.execute("ALTER TABLE exception_queue DROP COLUMN waiting_since")
+        c.execute("ALTER TABLE follow_ups RENAME COLUMN assignee TO owner")
+    for name, table, column in (("exceptions", "exception_queue", "waiting_since"),
+                                ("cases", "follow_ups", "assignee")):
+        reopened = open_view(service, name)
+        assert reopened.max_tracking_id("parcelflow") is None, name
+        assert column in reopened.columns_of(table), name
+    assert open_view(service, "exceptions").all() == []
 
 
 def test_cases_rows_are_upserted_and_the_claims_report_sums_decimals(service):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -11,15 +11,43 @@ from parcelflow.application.detectors import Detectors
 from parcelflow.application.complaints import Complaints
 from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.domain.errors import DomainError
-from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import (
+    Channel,
+    ComplaintCategory,
+    ExceptionCode,
+    ExceptionStatus,
+    Outcome,
+)
 from parcelflow.projections.watchlist import Watchlist
 from tests.support.builders import T0, journey, manifest, tracking
 
 UTC = timezone.utc
+CST = timezone(timedelta(hours=8))
 
 
 def utc(moment):
     return moment.astimezone(UTC).isoformat()
+
+
+def at(*args):
+    return datetime(*args, tzinfo=CST)
+
+
+@pytest.fixture
+def queue_of():
+    """The exception queue's runner on a service the test built itself."""
+    from parcelflow.projections.registry import runners as build
+
+    made = []
+
+    def runner_for(service):
+        runner = next(r for r in build(service) if r.name == "exceptions")
+        made.append(runner)
+        runner.run()
+        return runner
+    yield runner_for
+    for runner in made:
+        runner.close()
 
 
 @pytest.fixture
@@ -194,3 +222,60 @@ def test_each_step_answers_with_the_log_position_of_its_own_event(service):
     again = desk.raise_exception(tracking(1), ExceptionCode.DAMAGED, by="cs-2")  # still open
     assert again.case_id == raised.case_id
     assert again.position == service.recorder.max_notification_id() >= taken.position
+
+
+def test_business_hours_clocks_stand_still_while_waiting_on_the_customer(
+        monkeypatch, make_service, database_url, clock, queue_of):
+    # Customer-facing clocks on business time: the default calendar's Monday-Friday
+    # 09:00-18:00 in Shanghai (China's holidays do not fall in these days).
+    monkeypatch.setenv("PARCELFLOW_POLICY", '{"basis": {"first_response": "business", '
+                       '"resolution": "business"}}')
+    service = make_service(database_url)
+    runner = queue_of(service)
+
+    def queue(exc_id):
+        runner.run()
+        return runner.projection.view.get(exc_id)
+    desk = ExceptionWorkflow(service)
+    watchlist = Watchlist(service)
+    detectors = Detectors(service, watchlist)
+    far = (T0 + timedelta(days=30)).isoformat()
+    service.register([manifest(1, promised_by=far)])
+    clock.now = at(2026, 11, 25, 8)  # Wednesday, before the desk opens
+    service.ingest(journey(1, t0=clock.now - timedelta(hours=20))[:6])
+    exc = desk.raise_exception(tracking(1), ExceptionCode.ADDRESS_ISSUE, by="cs-1").case_id
+    row = queue(exc)
+    # 1 working hour: 09:00-10:00; 24: Wed 9 + Thu 9 + Fri 6 -> Friday 15:00.
+    assert (row["first_response_due"], row["resolution_due"]) == (
+        utc(at(2026, 11, 25, 10)), utc(at(2026, 11, 27, 15)))
+    assert (row["clock_basis"], row["calendar"]) == ("business", "default")
+
+    clock.now = at(2026, 11, 25, 9, 30)
+    desk.acknowledge(tracking(1), exc, by="cs-anna")
+    clock.now = at(2026, 11, 26, 10)  # 10 h counted, 14 left
+    desk.await_answer(tracking(1), exc, ExceptionStatus.AWAITING_CUSTOMER, by="cs-anna",
+                      reason="asked for the new address")
+    row = queue(exc)
+    assert (row["status"], row["waiting_since"]) == ("awaiting_customer", utc(clock.now))
+    assert (row["resolution_due"], row["next_due"]) == (None, None)
+    clock.now = at(2026, 11, 30, 8)  # long after Friday 15:00: not overdue, not breached
+    assert detectors.run_pass().breaches == {}
+    assert runner.projection.view.open(overdue_at=clock.now) == []
+
+    clock.now = at(2026, 11, 30, 9)  # Monday: the customer answers; Mon 9 + Tue 5
+    desk.resume(tracking(1), exc, by="cs-bob")
+    row = queue(exc)
+    assert (row["status"], row["assignee"], row["waiting_since"]) == (
+        "acknowledged", "cs-anna", None)
+    assert row["resolution_due"] == row["next_due"] == utc(at(2026, 12, 1, 14))
+    shown = desk.show(tracking(1), exc)
+    assert shown["waits"][0]["until"] == at(2026, 11, 30, 9).isoformat()
+
+    clock.now = at(2026, 12, 1, 13, 59)
+    assert detectors.run_pass().breaches == {}
+    clock.now = at(2026, 12, 1, 14, 1)
+    assert detectors.run_pass().breaches == {"resolution": 1}
+    assert queue(exc)["resolution_breached_at"] == utc(clock.now)
+    clock.advance(hours=3)
+    assert detectors.run_pass().breaches == {}  # once per due time
+    watchlist.close()

@@ -113,3 +113,26 @@ def test_messages_tell_times_in_the_networks_own_zone():
                  language="en", eta=datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
     assert "arrive by Tue 24 Nov 11:00" in messages.render(
         "exception", late, receiver_name="Amy").body
+
+
+def test_the_delivered_message_carries_the_survey_link_when_surveys_are_configured():
+    from parcelflow.adapters.survey_links import SurveyTokens
+
+    tokens = SurveyTokens("secret-for-this-test")
+    links = []
+
+    def link(tracking_no, delivered_at):
+        links.append((tracking_no, delivered_at))
+        return f"https://t.example/survey/{tokens.issue(tracking_no, 'delivery', delivered_at)}"
+
+    with_link = Messages(tracking_url="https://t.example/{tracking_no}", zone=SHANGHAI,
+                         survey_link=link)
+    without = Messages(tracking_url="https://t.example/{tracking_no}", zone=SHANGHAI)
+    facts_ = facts(event="scan_recorded", status="delivered", previous_status="out_for_delivery",
+                   scan_type="delivered")
+    body = with_link.render("delivered", facts_, receiver_name="李华").body
+    assert "https://t.example/survey/" in body and "1–5" in body
+    assert links == [(facts_.tracking_no, facts_.occurred_at)]
+    token = body.split("https://t.example/survey/")[1].split()[0]
+    assert tokens.read(token)[:2] == (facts_.tracking_no, "delivery")
+    assert "survey" not in without.render("delivered", facts_, receiver_name="李华").body

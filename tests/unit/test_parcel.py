@@ -48,7 +48,7 @@ def test_every_event_is_stored_as_a_parcel_event_of_its_name_wherever_its_class_
     change, the topic may not (eventsourcing resolves it through Parcel.<Name>)."""
     # (eventsourcing defines a Parcel.Created of its own, which nothing triggers)
     events = [e for e in _subclasses(ParcelEvent) if e is not Parcel.Created]
-    assert len(events) == 28  # ConditionEnded (issue 16) the newest
+    assert len(events) == 34  # ConditionEnded (issue 16); issue 14's waiting, follow-ups, ratings
     for cls in events:
         assert get_topic(cls) == f"parcelflow.domain.parcel:Parcel.{cls.__name__}"
         assert getattr(Parcel, cls.__name__) is cls

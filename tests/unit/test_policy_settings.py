@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,11 @@ from parcelflow.settings import Settings
 
 
 def test_no_overrides_is_the_default_policy():
-    assert Settings(_env_file=None).policy.build() == Policy()  # type: ignore[call-arg]
+    built = Settings(_env_file=None).policy.build()  # type: ignore[call-arg]
+    # ... except that settings bring China's holidays into the default calendar (the
+    # domain's bare default has none: it reads no package).
+    assert replace(built, calendars=Policy().calendars) == Policy()
+    assert date(2026, 10, 1) in built.calendars["default"].holidays
 
 
 def test_overrides_from_json_and_from_one_variable_each(monkeypatch):

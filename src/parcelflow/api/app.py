@@ -25,7 +25,9 @@ from parcelflow.api.context import ApiContext, Recent
 from parcelflow.api.middleware import OPS_PATHS, BodyLimit, OpsLimit, QueryText, RequestContext
 from parcelflow.api.openapi import document_headers, document_tracking_numbers
 from parcelflow.api.ratelimit import LookupLimits
-from parcelflow.api.routers import audit, exceptions, ops, parcels, scans, stats
+from parcelflow.api.routers import (
+    audit, exceptions, followups, ops, parcels, scans, stats, surveys,
+)
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
 from parcelflow.application.service import ParcelService
 from parcelflow.settings import Settings, get_settings
@@ -44,6 +46,7 @@ def credential_store(service: ParcelService, settings: Settings) -> CredentialSt
 
 
 def build_context(settings: Settings, service: ParcelService) -> ApiContext:
+    from parcelflow.bootstrap import build_surveys
     from parcelflow.projections.registry import open_view, runner
 
     datastore = service.factory.datastore  # type: ignore[attr-defined]
@@ -68,6 +71,8 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
         tracking=TrackingRows(open_view(service, "tracking")),
         exceptions=open_view(service, "exceptions"),
         stats=open_view(service, "stats"),
+        cases=open_view(service, "cases"),
+        surveys=build_surveys(service, settings),
         lag_runners=lag_runners,
         positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
         recent_readiness=Recent(settings.api_ops_cache_seconds),
@@ -103,7 +108,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (scans, parcels, audit, exceptions, stats, ops):
+    for module in (scans, parcels, audit, exceptions, stats, followups, surveys, ops):
         app.include_router(module.router)
     mount_web(app, settings)  # the tracking page and the console (parcelflow.web)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,

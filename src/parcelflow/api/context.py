@@ -55,6 +55,8 @@ class ApiContext:
     exceptions: Any  # the exception queue's store (projections)
     stats: Any  # the daily statistics' store (projections)
     lag_runners: list[Any]  # read models /readyz watches (never run here: lag only)
+    cases: Any = None  # the cases read model's store: complaints, claims, follow-ups
+    surveys: Any = None  # application/surveys.py; None without PARCELFLOW_SURVEY_SECRET
     positions: PositionStore | None = None  # the relay's saved position (with Kafka)
     recent_readiness: Recent = field(default_factory=lambda: Recent(1.0))
     recent_gauges: Recent = field(default_factory=lambda: Recent(1.0))

@@ -206,8 +206,14 @@ class QueueRow(BaseModel):
     raised_at: str
     raised_by: str | None
     first_response_due: str | None
-    resolution_due: str
+    resolution_due: str | None = Field(description="null while the clocks stand still "
+                                       "(waiting on the customer or a third party)")
     next_due: str | None
+    clock_basis: str = Field(description="what the resolution clock counts: calendar or "
+                             "business time (the acting team's working hours)")
+    calendar: str = Field(description="the team calendar business time is read in")
+    waiting_since: str | None = Field(description="since when it waits on the customer or "
+                                      "a third party (status awaiting_*)")
     acknowledged_at: str | None
     acknowledged_by: str | None
     assignee: str | None = Field(description="the person who has it (staff:NAME): the first "
@@ -304,12 +310,102 @@ class Reopen(OnParcel):
     reason: PlainText = Field(min_length=1, max_length=500)
 
 
+class AwaitAnswer(OnParcel):
+    on: Literal["customer", "third_party"] = Field(description="who must answer")
+    reason: PlainText | None = Field(None, max_length=500)
+
+
+class Resume(OnParcel):
+    note: PlainText | None = Field(None, max_length=500)
+
+
 class ActionDone(Closed):
     exception_id: str
     tracking_no: str
     action: str
     position: int = Field(description="the log position the step reached; the queue shows "
                           "it once its own position reaches this")
+
+
+# ---- follow-ups -----------------------------------------------------------------------
+
+
+class FollowUpRow(BaseModel):
+    """One follow-up call to make (the cases read model's row)."""
+
+    follow_up_id: str
+    tracking_no: str
+    exception_id: str | None = Field(description="the resolved exception it follows (null: "
+                                     "a low rating of the delivery)")
+    complaint_id: str | None
+    code: str = Field(description="the exception's code, or low_rating")
+    assignee: str | None = Field(description="the person who had the exception; a "
+                                 "not_satisfied answer reopens it to them")
+    level: Literal["standard", "complaint"] = Field(
+        description="complaint: after a rating of 1-2, on the shorter clock")
+    since: str = Field(description="the resolution or rating it follows")
+    due: str = Field(description="on the follow-up clock (policy: 24 business hours; "
+                     "complaint level 4)")
+    clock_basis: str
+    calendar: str
+    status: Literal["due", "done"]
+    attempts: int = Field(description="calls that did not get through")
+    outcome: str | None
+    last_step_at: str | None
+    last_step_by: str | None
+    closed_at: str | None
+
+
+class FollowUpList(Closed):
+    count: int
+    position: int = Field(description="the cases read model's position in the log")
+    follow_ups: list[FollowUpRow]
+
+
+class RecordFollowUp(Closed):
+    tracking_no: TrackingNoField
+    outcome: Literal["reached", "not_reached", "satisfied", "not_satisfied"]
+    note: PlainText | None = Field(None, max_length=500, description="sealed; never logged")
+
+
+class FollowUpDone(Closed):
+    follow_up_id: str
+    tracking_no: str
+    outcome: str
+    position: int
+
+
+# ---- satisfaction surveys -------------------------------------------------------------
+
+
+class SurveyQuestion(Closed):
+    tracking_no: str
+    occasion: Literal["delivery", "resolution"]
+    answered: bool = Field(description="a parcel is rated once per occasion")
+    scale: list[int] = Field(description="lowest and highest rating")
+
+
+class SurveyAnswer(Closed):
+    rating: int = Field(ge=1, le=5)
+    comment: PlainText | None = Field(None, max_length=500,
+                                      description="the customer's words (sealed; never logged)")
+
+
+class SurveyAnswered(Closed):
+    tracking_no: str
+    position: int
+    follow_up_id: str | None = Field(description="the complaint-level follow-up a rating of "
+                                     "1-2 made due")
+
+
+class SurveyLinkRequest(Closed):
+    tracking_no: TrackingNoField
+    exception_id: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$", description=(
+        "the resolved exception to ask about; absent: the delivery"))
+
+
+class SurveyLink(Closed):
+    url: str
 
 
 # ---- operations ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from parcelflow.domain import sla
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.records import ExceptionRecord
-from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import Channel, ExceptionCode, ExceptionStatus, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +111,19 @@ class ExceptionWorkflow:
         return self._step(tracking_no, ref, "reopened", lambda p, r, now: p.reopen_exception(
             r.exception_id, reason=reason, by=by, recorded_at=now))
 
+    def await_answer(self, tracking_no: str, ref: str, waiting_on: ExceptionStatus, *,
+                     by: str, reason: str | None = None) -> Step:
+        """The next step is the customer's or a third party's: the clocks stand still."""
+        reason = self._seal(tracking_no, reason)
+        return self._step(tracking_no, ref, "awaiting", lambda p, r, now: p.await_answer(
+            r.exception_id, waiting_on, by=by, recorded_at=now, reason=reason))
+
+    def resume(self, tracking_no: str, ref: str, *, by: str, note: str | None = None) -> Step:
+        """The answer came: the clocks run on from where they stood."""
+        note = self._seal(tracking_no, note)
+        return self._step(tracking_no, ref, "resumed", lambda p, r, now: p.resume(
+            r.exception_id, by=by, recorded_at=now, note=note))
+
     def show(self, tracking_no: str, ref: str, *, reveal: bool = False) -> dict[str, Any]:
         """One exception as the parcel knows it now, with its clocks, breaches and
         contacts (what staff wrote sealed unless `reveal`)."""
@@ -130,7 +143,13 @@ class ExceptionWorkflow:
             "raised_at": record.raised_at.isoformat(), "raised_by": record.raised_by,
             "first_response_due": clocks.first_response_due.isoformat()
             if clocks.first_response_due else None,
-            "resolution_due": clocks.resolution_due.isoformat(),
+            "resolution_due": clocks.resolution_due.isoformat()
+            if clocks.resolution_due else None,
+            "clock_basis": str(clocks.basis), "calendar": clocks.calendar,
+            "waiting_since": record.waiting_since.isoformat() if record.waiting_since else None,
+            "waits": [{"on": str(w.on), "since": w.since.isoformat(), "by": w.by,
+                       "until": w.until.isoformat() if w.until else None}
+                      for w in record.waits],
             "escalation_level": record.escalation_level, "escalated_to": record.escalated_to,
             "breaches": [{"clock": str(b.clock), "due": b.due.isoformat(),
                           "at": b.at.isoformat()} for b in record.breaches],

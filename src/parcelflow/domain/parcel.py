@@ -11,7 +11,10 @@ The aggregate is put together here from its parts, one module each:
     scanning.py      scans
     exceptions.py    exceptions: raised by the timeline (`reconcile`), by staff and by
                      detectors; the customer-service workflow; SLA breaches
+    waiting.py       an exception waiting on the customer or a third party (clocks stop)
     complaints.py    complaints (each on its own exception)
+    followups.py     the follow-up call a resolution makes due, and its outcomes
+    satisfaction.py  the receiver's ratings (a low one makes a follow-up due)
     claims.py        claims and compensation
     corrections.py   voids and amendments; cancel, dispose, redirect, promised time, ETA,
                      erasure
@@ -27,7 +30,17 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from parcelflow.domain import chain, claims, complaints, corrections, exceptions, scanning
+from parcelflow.domain import (
+    chain,
+    claims,
+    complaints,
+    corrections,
+    exceptions,
+    followups,
+    satisfaction,
+    scanning,
+    waiting,
+)
 from parcelflow.domain.errors import DomainError
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.manifest import Manifest
@@ -64,9 +77,12 @@ class ManifestAttached(ParcelEvent):
 
 class Parcel(
     scanning.ScanCommands,
+    satisfaction.SatisfactionCommands,
+    followups.FollowUpCommands,
     complaints.ComplaintCommands,
     claims.ClaimCommands,
     corrections.CorrectionCommands,
+    waiting.WaitingCommands,
     exceptions.ExceptionCommands,
     Aggregate,
 ):
@@ -92,9 +108,15 @@ class Parcel(
     ExceptionEscalated = exceptions.ExceptionEscalated
     SlaBreached = exceptions.SlaBreached
     ConditionEnded = exceptions.ConditionEnded
+    ExceptionAwaiting = waiting.ExceptionAwaiting
+    ExceptionResumed = waiting.ExceptionResumed
 
     ComplaintFiled = complaints.ComplaintFiled
     ComplaintClosed = complaints.ComplaintClosed
+    ComplaintReopened = followups.ComplaintReopened
+    FollowUpDue = followups.FollowUpDue
+    FollowUpRecorded = followups.FollowUpRecorded
+    SatisfactionRated = satisfaction.SatisfactionRated
 
     ClaimFiled = claims.ClaimFiled
     ClaimAssessed = claims.ClaimAssessed

@@ -92,6 +92,8 @@ class ParcelCore:
         self.exceptions: dict[str, ExceptionRecord] = {}
         self.complaints: dict[str, ComplaintRecord] = {}
         self.claims: dict[str, ClaimRecord] = {}
+        self.follow_ups: dict[str, Any] = {}  # domain/followups.py: FollowUpRecord by id
+        self.ratings: dict[str, Any] = {}  # domain/satisfaction.py: Rating by occasion
         self.latest_scan_at: datetime | None = None
         self.head_hash = chain.GENESIS
         self.erased = False

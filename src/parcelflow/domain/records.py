@@ -47,6 +47,18 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """A stretch the exception's clocks stood still: waiting on the customer or a third
+    party (`on`, one of the waiting statuses), from `since` until the answer came."""
+
+    on: ExceptionStatus
+    since: datetime
+    by: str
+    reason: str | None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ExceptionRecord:
     exception_id: str
     code: ExceptionCode
@@ -83,6 +95,7 @@ class ExceptionRecord:
     # close): e.g. a stalled parcel scanned again, and when that scan happened.
     condition_ended: str | None = None
     condition_ended_at: datetime | None = None
+    waits: tuple[Wait, ...] = ()
     complaint_ids: tuple[str, ...] = ()
     claim_ids: tuple[str, ...] = ()
 
@@ -94,6 +107,23 @@ class ExceptionRecord:
     def team(self) -> str:
         """The team that must act: the one it was handed to, else the rule's team."""
         return self.handed_to or str(self.rule_team)
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """When the exception began waiting on someone, while it still does."""
+        last = self.waits[-1] if self.waits else None
+        return last.since if last is not None and self.status == last.on else None
+
+    def pauses(self) -> tuple[tuple[datetime, datetime | None], ...]:
+        """The stretches its clocks stood still. A wait that ended without an answer
+        (the exception was resolved, and perhaps reopened, meanwhile) ended then."""
+        out = []
+        for wait in self.waits:
+            until = wait.until
+            if until is None and self.status != wait.on:
+                until = self.resolved_at or self.reopened_at or wait.since
+            out.append((wait.since, until))
+        return tuple(out)
 
     def breached_at(self, clock: SlaClock, due: datetime | None) -> datetime | None:
         """When the `due` time of `clock` was recorded as breached (None: it was not;

@@ -326,7 +326,14 @@ SCANNABLE_EXCEPTION_CODES = frozenset(ExceptionCode) - DERIVED_ONLY_CODES
 class ExceptionStatus(Term):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+    # Waiting for an answer: the clocks stand still until it comes (domain/waiting.py).
+    AWAITING_CUSTOMER = "awaiting_customer"
+    AWAITING_THIRD_PARTY = "awaiting_third_party"
     RESOLVED = "resolved"
+
+
+WAITING_STATUSES = frozenset({ExceptionStatus.AWAITING_CUSTOMER,
+                              ExceptionStatus.AWAITING_THIRD_PARTY})
 
 
 class Outcome(Term):

@@ -18,8 +18,10 @@ from parcelflow.entrypoints import (
     demo_cli,
     detect_cli,
     exceptions_cli,
+    followups_cli,
     ingest_cli,
     keys_cli,
+    reports_cli,
     serve_cli,
     views_cli,
     workers_cli,
@@ -47,10 +49,11 @@ def _setup() -> None:
 # In the order `parcelflow --help` lists them: data in, audit, a demo day, read models,
 # exception work, the long-running workers, the service surface.
 for commands in (ingest_cli.app, audit_cli.app, demo_cli.app, views_cli.app, detect_cli.app,
-                 workers_cli.app, serve_cli.app):
+                 reports_cli.app, workers_cli.app, serve_cli.app):
     app.add_typer(commands)  # no name: its commands become top-level commands
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(complaints_cli.app, name="complaints")
+app.add_typer(followups_cli.app, name="followups")
 app.add_typer(claims_cli.app, name="claims")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(audit_cli.export_app, name="export")

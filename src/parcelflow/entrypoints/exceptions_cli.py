@@ -1,7 +1,7 @@
 """`parcelflow exceptions`: the open exception queue and its workflow.
 
     parcelflow exceptions [--overdue] [--code C] [--team TEAM] [--assignee WHO] ...   the queue
-    parcelflow exceptions acknowledge|hand-over|contact|escalate|resolve|reopen|show|raise
+    parcelflow exceptions acknowledge|hand-over|contact|escalate|await|resume|resolve|reopen|show|raise
 
 Exceptions are named by id, a unique prefix of it (4+ characters), or their code (the
 open one).
@@ -10,12 +10,13 @@ open one).
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any, Optional
 
 import typer
 
 from parcelflow.application.results import Step
-from parcelflow.domain.vocabulary import Channel, ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import Channel, ExceptionCode, ExceptionStatus, Outcome
 from parcelflow.entrypoints.cli_support import (
     By,
     JsonFlag,
@@ -107,8 +108,9 @@ def _exception_step(tracking_no: str, ref: str, as_json: bool, verb: str,
     emit(shown, as_json,
          f"{tracking_no} {shown['code']} {exc_id[:8]} {verb}: {shown['status']}, "
          f"team {shown['team']}, assignee {shown['assignee'] or '—'}"
-         + (f", due {wall_clock(svc)(due)}" if shown["status"] != "resolved" else
-            f", outcome {shown['outcome']}"))
+         + (f", outcome {shown['outcome']}" if shown["status"] == "resolved" else
+            ", clocks stand still" if shown["waiting_since"] else
+            f", due {wall_clock(svc)(due)}"))
 
 
 @app.command("raise")
@@ -192,6 +194,32 @@ def reopen(tracking_no: TrackingArg, exception: ExcArg, by: By,
     """Reopen a resolved exception: back to its assignee, on a fresh resolution clock."""
     _exception_step(tracking_no, exception, as_json, "reopened",
                     lambda d: d.reopen(tracking_no, exception, by=by, reason=reason))
+
+
+class WaitingOn(StrEnum):
+    CUSTOMER = "customer"
+    THIRD_PARTY = "third_party"
+
+
+@app.command("await")
+def await_(tracking_no: TrackingArg, exception: ExcArg, by: By,
+           on: Annotated[WaitingOn, typer.Option(
+               metavar="WHOM", help=one_of("Who must answer.", WaitingOn))],
+           reason: Annotated[Optional[str], typer.Option(
+               help="What is asked of them (sealed).")] = None,
+           as_json: JsonFlag = False) -> None:
+    """Wait for the customer's or a third party's answer: the SLA clocks stand still."""
+    status = ExceptionStatus(f"awaiting_{on.value}")
+    _exception_step(tracking_no, exception, as_json, "waiting", lambda d: d.await_answer(
+        tracking_no, exception, status, by=by, reason=reason))
+
+
+@app.command()
+def resume(tracking_no: TrackingArg, exception: ExcArg, by: By,
+           note: Optional[str] = None, as_json: JsonFlag = False) -> None:
+    """The answer came: the clocks run on from where they stood."""
+    _exception_step(tracking_no, exception, as_json, "resumed",
+                    lambda d: d.resume(tracking_no, exception, by=by, note=note))
 
 
 @app.command()

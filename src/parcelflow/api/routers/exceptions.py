@@ -22,6 +22,7 @@ from parcelflow.api.http import POSITION_HEADER, json_response
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.schemas import (
     ActionDone,
+    AwaitAnswer,
     Contact,
     Escalate,
     HandOver,
@@ -30,13 +31,14 @@ from parcelflow.api.schemas import (
     RaiseException,
     Reopen,
     ResolveException,
+    Resume,
     TeamName,
 )
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.exceptions import ExceptionWorkflow
 from parcelflow.application.results import Step
 from parcelflow.domain.errors import DomainError, NotFound, NotPermitted
-from parcelflow.domain.vocabulary import ExceptionCode, Outcome
+from parcelflow.domain.vocabulary import ExceptionCode, ExceptionStatus, Outcome
 from parcelflow.wire.common import Timestamp
 
 T = TypeVar("T")
@@ -99,6 +101,13 @@ ACTIONS: list[Action] = [
            WORKERS, lambda flow, exc, body, c: flow.resolve(
                body.tracking_no, exc, Outcome(body.outcome), by=by(c), note=body.note),
            _resolve_rules),
+    Action("await", "Wait for the customer's or a third party's answer (clocks stand still)",
+           AwaitAnswer, WORKERS, lambda flow, exc, body, c: flow.await_answer(
+               body.tracking_no, exc, ExceptionStatus(f"awaiting_{body.on}"), by=by(c),
+               reason=body.reason)),
+    Action("resume", "The answer came: the clocks run on", Resume, WORKERS,
+           lambda flow, exc, body, c: flow.resume(
+               body.tracking_no, exc, by=by(c), note=body.note)),
     Action("reopen", "Open a resolved exception again, for its assignee", Reopen, WORKERS,
            lambda flow, exc, body, c: flow.reopen(
                body.tracking_no, exc, by=by(c), reason=body.reason)),

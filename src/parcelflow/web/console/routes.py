@@ -51,7 +51,7 @@ ExceptionId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 ACTION_BY_NAME = {a.name: a for a in ACTIONS}
 ACTION_LABELS = {"acknowledge": "Acknowledge", "contact": "Record contact",
                  "hand-over": "Hand over", "escalate": "Escalate", "resolve": "Resolve",
-                 "reopen": "Reopen"}
+                 "reopen": "Reopen", "await": "Wait for an answer", "resume": "Answer came"}
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # api.schemas.TeamName
 
 
