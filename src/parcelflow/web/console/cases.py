@@ -182,12 +182,8 @@ async def file_complaint(request: Request, staff: Staff = Depends(signed_in)) ->
 @router.post("/complaints/{tracking_no}/{complaint_id}/{action}")
 async def complaint_action(request: Request, tracking_no: str, complaint_id: CaseId,
                            action: str, staff: Staff = Depends(signed_in)) -> Response:
-    form = await request.form()
-    check_csrf(request, staff, form)
-    take = COMPLAINT_ACTIONS.get(action)
-    if take is None:
-        raise Refused(404, "no such action")
-    refused = await _case_action(request, staff, take, tracking_no, complaint_id, form)
+    refused = await _case_action(request, staff, COMPLAINT_ACTIONS, action, tracking_no,
+                                 complaint_id)
     if refused:
         return await _complaints_page(request, staff, code=refused.status, errors=refused.errors)
     return RedirectResponse(f"/console/complaints?done={action}", status_code=303)
@@ -198,7 +194,8 @@ async def complaint_action(request: Request, tracking_no: str, complaint_id: Cas
 async def _claims_page(request: Request, staff: Staff, *, status: str | None = None,
                        code: int = 200, errors: list[str] | None = None,
                        done: str | None = None) -> Response:
-    rows = await run_in_threadpool(lambda: read_model(request, "cases").claims(status=status, limit=500))
+    cases = read_model(request, "cases")
+    rows = await run_in_threadpool(lambda: cases.claims(status=status, limit=500))
     return render(request, "console/claims.html", staff=staff, status=code, rows=rows,
                   errors=errors, done=done, filter=status or "all",
                   statuses=[s.value for s in ClaimStatus], causes=[c.value for c in ClaimCause],
@@ -228,19 +225,21 @@ async def file_claim(request: Request, staff: Staff = Depends(signed_in)) -> Res
 @router.post("/claims/{tracking_no}/{claim_id}/{action}")
 async def claim_action(request: Request, tracking_no: str, claim_id: CaseId, action: str,
                        staff: Staff = Depends(signed_in)) -> Response:
-    form = await request.form()
-    check_csrf(request, staff, form)
-    take = CLAIM_ACTIONS.get(action)
-    if take is None:
-        raise Refused(404, "no such action")
-    refused = await _case_action(request, staff, take, tracking_no, claim_id, form)
+    refused = await _case_action(request, staff, CLAIM_ACTIONS, action, tracking_no, claim_id)
     if refused:
         return await _claims_page(request, staff, code=refused.status, errors=refused.errors)
     return RedirectResponse(f"/console/claims?done={action}", status_code=303)
 
 
-async def _case_action(request: Request, staff: Staff, take: CaseAction, tracking_no: str,
-                       case_id: str, form: Any) -> Refusal | None:
+async def _case_action(request: Request, staff: Staff, actions: dict[str, CaseAction],
+                       action: str, tracking_no: str, case_id: str) -> Refusal | None:
+    """A complaint's or a claim's action from its form: the CSRF check, the action by
+    name, then its use case under its roles (a refusal to show on the list page)."""
+    form = await request.form()
+    check_csrf(request, staff, form)
+    take = actions.get(action)
+    if take is None:
+        raise Refused(404, "no such action")
     try:
         context(request).check_tracking_no(tracking_no, "tracking_no")
     except Problem:
