@@ -224,11 +224,7 @@ def main() -> None:
     enable(args.profile)
     rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",")]
 
-    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
-    log = Path(tempfile.gettempdir()) / f"{name}-serve.log"
+    name, url, log = scratch_database(args.admin_url)
     t0 = (datetime.now(CST) - timedelta(days=2)).replace(microsecond=0)
     server = None
     figures: list[Figure] = []
@@ -310,9 +306,23 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         if not args.keep:
-            log.unlink(missing_ok=True)
-            with psycopg.connect(args.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_scratch(args.admin_url, name, log)
+
+
+def scratch_database(admin_url: str) -> tuple[str, str, Path]:
+    """A fresh database for one benchmark run: its name, its URL and where the server
+    it is served by writes its log. `drop_scratch` removes both."""
+    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, admin_url.rsplit("/", 1)[0] + "/" + name, \
+        Path(tempfile.gettempdir()) / f"{name}-serve.log"
+
+
+def drop_scratch(admin_url: str, name: str, log: Path) -> None:
+    log.unlink(missing_ok=True)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

@@ -29,19 +29,17 @@ import argparse
 import os
 import random
 import sys
-import tempfile
-import uuid
 from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.builders import tracking  # noqa: E402
 
-from api import CST, Client, drive, quiet_collector, seed, start_server  # noqa: E402
+from api import (CST, Client, drive, drop_scratch, quiet_collector,  # noqa: E402
+                 scratch_database, seed, start_server)
 from figures import Figure, write  # noqa: E402  (bench/figures.py)
 
 # A throwaway database: a development run (no master keys), or `serve` refuses to start.
@@ -78,11 +76,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
 
-    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
-    log = Path(tempfile.gettempdir()) / f"{name}-serve.log"
+    name, url, log = scratch_database(args.admin_url)
     t0 = (datetime.now(CST) - timedelta(days=2)).replace(microsecond=0)
     server = None
     figures: list[Figure] = []
@@ -154,9 +148,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        log.unlink(missing_ok=True)
-        with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_scratch(args.admin_url, name, log)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -48,7 +46,8 @@ from parcelflow.settings import Settings  # noqa: E402
 from parcelflow.web.console.session import SESSION_COOKIE  # noqa: E402
 from tests.support.builders import journey, manifest, scan  # noqa: E402
 
-from api import drive, quiet_collector, start_server  # noqa: E402  (bench/api.py)
+from api import (drive, drop_scratch, quiet_collector,  # noqa: E402  (bench/api.py)
+                 scratch_database, start_server)
 from figures import Figure, write  # noqa: E402  (bench/figures.py)
 from physical_limits import bare_selects  # noqa: E402
 
@@ -94,11 +93,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
 
-    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
-    log = Path(tempfile.gettempdir()) / f"{name}-serve.log"
+    name, url, log = scratch_database(args.admin_url)
     t0 = (datetime.now(CST) - timedelta(days=1)).replace(microsecond=0)
     server = None
     figures: list[Figure] = []
@@ -136,8 +131,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=20)
-        with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_scratch(args.admin_url, name, log)
 
 
 if __name__ == "__main__":
