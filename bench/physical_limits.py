@@ -82,6 +82,10 @@ def when_due(start: float, i: int, rate: float | None) -> float:
     waited for. Latency counts from it, so queueing cannot hide (no coordinated
     omission)."""
     if rate is None:
+        # Closed loop: every client starts at `start` (the rate is counted from it), so a
+        # client that connected early waits for it rather than run ahead of the clock.
+        if start > time.perf_counter():
+            time.sleep(start - time.perf_counter())
         return time.perf_counter()
     due = start + i / rate
     if due > time.perf_counter():
