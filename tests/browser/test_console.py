@@ -26,7 +26,10 @@ def _parcel(site, scans: int = 3) -> str:
     """A parcel on its way since 30 hours ago."""
     n = site.new_number()
     t0 = (datetime.now(CST) - timedelta(hours=30)).replace(microsecond=0)
-    site.register(manifest(n), at=t0 - timedelta(hours=2))
+    # Promised three days after pickup, as a real order would be (the builder's default
+    # promise is a fixed date that lies before this journey began).
+    site.register(manifest(n, promised_by=(t0 + timedelta(days=3)).isoformat()),
+                  at=t0 - timedelta(hours=2))
     site.scan(*journey(n, t0=t0)[:scans])
     return tracking(n)
 
