@@ -142,12 +142,15 @@ class ShardSide(SqlTables):
                     copy.set_types(["uuid", "int8", "text", "bytea"])
                     for _, pid, version, topic, state in rows:
                         copy.write_row((pid, version, topic, state))
-                c.execute(recorder._max_id)
-                after = c.fetchone()["n"]
-                # Under the table lock only this transaction adds rows: (before, after]
-                # holds exactly the copies.
+                c.execute(SQL("SELECT MIN(notification_id) AS first, MAX(notification_id) "
+                              "AS last FROM {} WHERE notification_id > %s").format(self.events),
+                          (before,))
+                ids = c.fetchone()
+                # Under the table lock only this transaction adds rows: every id above
+                # the old top is a copy (the top may have dropped since ids were given:
+                # a bucket deleted here; so the first is read, not assumed).
                 c.execute("INSERT INTO copied_events (first_id, last_id, bucket, source) "
-                          "VALUES (%s, %s, %s, %s)", (before + 1, after, bucket, source))
+                          "VALUES (%s, %s, %s, %s)", (ids["first"], ids["last"], bucket, source))
             if keys:
                 c.execute(
                     "INSERT INTO parcel_keys (parcel_id, data_key, created_at, erased_at) "

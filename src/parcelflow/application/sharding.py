@@ -193,7 +193,7 @@ class ShardedParcelService:
             return None
         time.sleep(wait)
         self.refresh_map()
-        return min(wait * 2, 0.5)
+        return min(wait * 2, 0.1)
 
     def _on_its_shard(self, tracking_no: str, call: Callable[[ParcelService], T]) -> T:
         """`call` on the parcel's shard; again on a refreshed map when that shard gave the

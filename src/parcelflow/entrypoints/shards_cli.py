@@ -74,6 +74,8 @@ def move(
     abort: Annotated[bool, typer.Option(
         "--abort", help="Give up a move that has not switched yet: the bucket stays where "
         "it was, the copies are deleted.")] = False,
+    chunk: Annotated[int, typer.Option(
+        "--chunk", min=1, help="Events copied per transaction.")] = 5000,
     as_json: JsonFlag = False,
 ) -> None:
     """Copy the bucket's parcels (events, data keys) to another shard while ingest goes
@@ -84,6 +86,7 @@ def move(
     if bool(to) == abort:
         fail("give --to URL, or --abort", 2)
     moves = _moves()
+    moves.CHUNK, moves.FENCE_AT = chunk, min(moves.FENCE_AT, chunk)
     try:
         if abort:
             report = moves.abort(bucket)
