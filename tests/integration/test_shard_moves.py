@@ -257,6 +257,14 @@ def test_a_killed_move_leaves_every_parcel_readable_and_the_re_run_finishes_it(
     shown = run("verify", "--all")
     assert shown.returncode == 1
     assert f"TAMPERED {tracking(moving[0])} event 7" in shown.stdout
+    # A drop record the checkpoint key did not sign explains nothing away.
+    with psycopg.connect(two_shards[1]) as conn:
+        conn.execute("INSERT INTO bucket_drops (bucket, position, reason, note) "
+                     "VALUES (%s, 10000000, 'moved', 'not signed')", (BUCKET,))
+    shown = run("verify", "--all")
+    assert shown.returncode == 1
+    assert f"TAMPERED {tracking(moving[0])} event 7" in shown.stdout
+    assert f"the record of bucket {BUCKET}'s drop" in shown.stdout + shown.stderr
 
 
 def test_the_relay_publishes_every_event_of_a_moved_bucket_once(kafka_broker, two_shards,
