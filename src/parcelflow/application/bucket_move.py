@@ -59,6 +59,7 @@ class MoveReport:
     dropped_events: int = 0
     notes: list[str] = field(default_factory=list)
     heads_root: bytes = b""  # the moved parcels' heads, as the drop record names them
+    switched_at: float | None = None  # time.perf_counter() at the switch
 
     @property
     def rate(self) -> float:
@@ -206,8 +207,10 @@ class BucketMoves:
                 total = max(total, done + src.count(bucket, rows[-1][0]))
                 shown()
                 failpoints.reached("shards.move.after_chunk")
-            with src.fenced(bucket):  # writers of the bucket wait from here
-                locked_at = time.perf_counter()
+            # Writers of the bucket wait from the lock request on (row locks queue: a
+            # share lock asked after it waits behind it), so the pause is timed from here.
+            locked_at = time.perf_counter()
+            with src.fenced(bucket):
                 report.copied_events += self._copy_rest(bucket, src, dst)
                 failpoints.reached("shards.move.before_fence")
             # The source gave the bucket up (committed); nobody takes writes to it until
@@ -223,6 +226,7 @@ class BucketMoves:
         shown()
         report.copy_seconds = switched - started
         report.pause_seconds = None if locked_at is None else switched - locked_at
+        report.switched_at = switched
         self.moves.update(bucket, "switched", copied_events=done,
                           pause_ms=None if locked_at is None else report.pause_seconds * 1000)
         failpoints.reached("shards.move.after_switch")
