@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -20,7 +20,7 @@ from parcelflow.application.errors import BucketMoved
 from parcelflow.application.sharding import ShardedParcelService
 from parcelflow.bootstrap import build_bucket_moves, build_checkpoints, build_service
 from parcelflow.domain.buckets import bucket_of
-from parcelflow.settings import Settings
+from tests.integration.test_shards import make_network, settings_for  # noqa: F401  (a fixture)
 from tests.support.builders import journey, manifest, tracking
 
 BUCKET = 9  # on the first of two shards in a fresh map (buckets 0-127)
@@ -37,23 +37,11 @@ def numbers_in(bucket: int, count: int, start: int = 1) -> list[int]:
     return found
 
 
-def settings_for(urls: list[str], **overrides: object) -> Settings:
-    return Settings(shards=json.dumps(urls), _env_file=None, **overrides)  # type: ignore[call-arg]
-
-
 @pytest.fixture
-def network(two_shards: list[str], clock: object) -> Iterator[object]:
-    made: list[ShardedParcelService] = []
-
-    def make() -> ShardedParcelService:
-        svc = build_service(settings_for(two_shards), clock=clock)  # type: ignore[arg-type]
-        assert isinstance(svc, ShardedParcelService)
-        made.append(svc)
-        return svc
-
-    yield make
-    for svc in made:
-        svc.close()
+def network(two_shards: list[str], make_network: Callable[..., ShardedParcelService]
+            ) -> Callable[[], ShardedParcelService]:
+    """A service on the two shards, its own shard map cached (as another process's)."""
+    return lambda: make_network(two_shards)
 
 
 def events_per_shard(urls: list[str], numbers: list[int], service: ShardedParcelService
