@@ -29,7 +29,7 @@ from parcelflow.consumers.retrying import follow_saved_position, retrying
 from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
 from parcelflow.adapters.leader import LeaderLock
-from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.log_follower import LogFollower, batch_end
 from parcelflow.adapters.positions import RELAY, PositionStore
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.parcel import Parcel
@@ -82,10 +82,11 @@ class Relay:
         if not self.lock.held():
             self.lock.acquire(stop)  # wait until it is ours again, then start from the position
             raise LockLost("the relay lock was lost (its database connection ended)")
-        self.publish(notes)
+        if notes:  # empty: only events a bucket move copied in, published from their shard
+            self.publish(notes)
         failpoints.reached("relay.after_publish")
-        self.positions.save(self.name, notes[-1].id)
-        self._report_lag(notes[-1].id)
+        self.positions.save(self.name, batch_end(notes))
+        self._report_lag(batch_end(notes))
 
     def publish(self, notes: Sequence[Notification]) -> None:
         """Send a batch and wait until the broker acknowledged every message of it."""

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.log_follower import LogFollower, batch_end
 from parcelflow.application.service import ParcelService
 from parcelflow.projections.base import ParcelProjection
 
@@ -78,12 +78,18 @@ class Runner:
                     writing: Future[None] | None = None
                     for notes in self.follower.batches(self.position, follow=follow, stop=stop,
                                                        upto=end, size=batch_size):
+                        if not notes:  # only events a bucket move copied in: seen already
+                            if writing is not None:
+                                writing.result()
+                                writing = None
+                            self.record_position(batch_end(notes))
+                            continue
                         events = [self.service.mapper.to_domain_event(n) for n in notes]
                         prepared = self.projection.prepare(events)  # type: ignore[arg-type]
                         if writing is not None:
                             writing.result()
                         writing = writer.submit(self.projection.commit, prepared,
-                                                Tracking(self.tracking_name, notes[-1].id))
+                                                Tracking(self.tracking_name, batch_end(notes)))
                         done += len(notes)
                         if progress:
                             progress(done, notes[-1].id, end or notes[-1].id)

@@ -96,12 +96,17 @@ class ShardedRunner:
         self.projection.view.drop()
         events = 0
         heads = [r.follower.head() for r in self.runners]
-        for r, upto in zip(self.runners, heads, strict=True):
+        # While a bucket moves, its parcels are on two shards: each is taken from the
+        # shard the map gives it (the source until the switch, then the target).
+        self.service.refresh_map()
+        for index, (r, upto) in enumerate(zip(self.runners, heads, strict=True)):
             def shown(done: int, _position: int, _head: int, before: int = events) -> None:
                 if progress:
                     progress(before + done, before + done, sum(heads))
 
-            events += r.replay(r.service.recorder.parcel_ids(upto), upto, shown)
+            held = [pid for pid in r.service.recorder.parcel_ids(upto)
+                    if self.service.router.index_of_parcel(pid) == index]
+            events += r.replay(held, upto, shown)
             r.record_position(upto)
         return events, time.perf_counter() - started
 

@@ -38,7 +38,7 @@ from parcelflow.consumers.notifications.rules import Rules
 from parcelflow.consumers.retrying import follow_saved_position, retrying
 
 from parcelflow.adapters import kafka
-from parcelflow.adapters.log_follower import LogFollower
+from parcelflow.adapters.log_follower import LogFollower, batch_end
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.sms import RecordingSmsProvider, SmsProvider
 from parcelflow.adapters.webhooks import WebhookSender
@@ -145,7 +145,7 @@ class StoreNotifyWorker:
         handled = self.notifier.process_or_keep(refs, given_up_is_done=True)
         with self.notifier.ledger.transaction() as cursor:  # both or neither
             self.notifier.ledger.record([h.entry for h in handled], cursor=cursor)
-            self.positions.save(self.name, notes[-1].id, cursor=cursor)
+            self.positions.save(self.name, batch_end(notes), cursor=cursor)
 
     def close(self) -> None:
         self.follower.close()

@@ -27,6 +27,7 @@ from parcelflow.settings import Settings, get_settings
 from parcelflow.wire.scans import ScanLimits
 
 if TYPE_CHECKING:  # imported where used: most commands never make checkpoints
+    from parcelflow.application.bucket_move import BucketMoves
     from parcelflow.application.checkpoints import Checkpoints, Verification
     from parcelflow.application.surveys import Surveys
 
@@ -72,14 +73,19 @@ def build_sharded_service(settings: Settings, urls: list[str], *,
     shards = [_shard_service(settings, url, clock=clock, cache_size=cache_size,
                              pool=pool or Pool()) for url in urls]
     datastores = [s.factory.datastore for s in shards]  # type: ignore[attr-defined]
+    from parcelflow.adapters.bucket_fence import gave_away
+
     try:
         check_home(datastores, urls)
-        layout = SqlShardMap(datastores[0]).layout(urls)
+        shard_map = SqlShardMap(datastores[0])
+        layout = shard_map.layout(urls)
     except Exception:
         for shard in shards:
             shard.close()
         raise
-    return ShardedParcelService(shards, layout, [shard_name(u) for u in urls])  # type: ignore[return-value]  # same calls
+    return ShardedParcelService(  # type: ignore[return-value]  # same calls
+        shards, layout, [shard_name(u) for u in urls], reload=lambda: shard_map.layout(urls),
+        gave_away=lambda shard, bucket: gave_away(datastores[shard], bucket))
 
 
 def _shard_service(settings: Settings, database_url: str, *, clock: Callable[[], datetime],
@@ -137,3 +143,33 @@ def build_surveys(service: ParcelService, settings: Settings | None = None) -> S
         return None
     return Surveys(service, SurveyTokens(settings.survey_secret.get_secret_value()),
                    settings.survey_url, settings.survey_valid_for)
+
+
+def build_bucket_moves(service: ParcelService, settings: Settings | None = None) -> BucketMoves:
+    """`parcelflow shards move`: the shards' move adapters, the map, the checkpoint key
+    (the record of a dropped bucket is signed with it) and the followers to wait for."""
+    from parcelflow.adapters.bucket_moves import MoveLog, ShardSide, follower_positions
+    from parcelflow.adapters.checkpoint_store import SqlCheckpointStore
+    from parcelflow.adapters.shard_map import SqlShardMap, shard_name
+    from parcelflow.adapters.signing import NoteSigner
+    from parcelflow.application.bucket_move import BucketMoves, MoveError
+
+    settings = settings or get_settings()
+    shards = getattr(service, "shards", None)
+    if not shards:
+        raise MoveError("one store: there is nowhere to move a bucket (list the servers "
+                        "in PARCELFLOW_SHARDS)")
+    urls = settings.shard_urls()
+    names = [shard_name(u) for u in urls]
+    datastores = [s.factory.datastore for s in shards]
+    try:
+        sides = [ShardSide(s, n) for s, n in zip(shards, names, strict=True)]
+    except TypeError as e:
+        raise MoveError(str(e)) from None
+    key = settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None
+    log_names = service.log_names  # type: ignore[attr-defined]
+    return BucketMoves(
+        service, sides, urls, names, SqlShardMap(datastores[0]), MoveLog(datastores[0]),
+        signer=NoteSigner.from_text(key) if key else None,
+        has_checkpoints=lambda i: SqlCheckpointStore(datastores[i]).newest() is not None,
+        followers=lambda i: follower_positions(datastores[0], datastores[i], log_names[i]))

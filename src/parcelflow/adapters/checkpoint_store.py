@@ -13,6 +13,7 @@ to the signed root.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,12 +55,15 @@ class SqlCheckpointStore(SqlTables, CheckpointStore):
                 "SELECT tracking_no, parcel_id, version, event_hash, previous_hash, "
                 "MAX(checkpoint_id) FROM checkpoint_heads WHERE checkpoint_id <= ? "
                 "GROUP BY tracking_no")
-        return [_anchored(r) for r in self.query(statement, [checkpoint_id])]
+        # Version 0: a parcel the checkpoint stopped committing to (its bucket moved away).
+        return [_anchored(r) for r in self.query(statement, [checkpoint_id])
+                if int(r["version"]) > 0]
 
     def save(self, checkpoint_id: int, checkpoint: Checkpoint, note: str,
-             changed: list[AnchoredHead]) -> None:
+             changed: list[AnchoredHead], removed: Sequence[AnchoredHead] = ()) -> None:
         rows = [(a.head.tracking_no, checkpoint_id, a.parcel_id, a.head.version,
                  a.head.event_hash, a.head.previous_hash) for a in changed]
+        rows += [(a.head.tracking_no, checkpoint_id, a.parcel_id, 0, "", "") for a in removed]
         with self.transaction() as c:
             c.execute(self.sql(
                 "INSERT INTO checkpoints (id, made_at, position, tree_size, root, origin, note) "
@@ -75,6 +79,13 @@ class SqlCheckpointStore(SqlTables, CheckpointStore):
                         copy.write_row(row)
             else:
                 c.executemany("INSERT INTO checkpoint_heads VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+    def drops(self) -> list[tuple[int, int, str]]:
+        if not self.is_postgres:  # buckets move between PostgreSQL shards only
+            return []
+        return [(int(r["bucket"]), int(r["position"]), r["note"]) for r in
+                self.query("SELECT bucket, position, note FROM bucket_drops ORDER BY id")]
 
 
 def _stored(row: dict[str, Any]) -> StoredCheckpoint:

@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from parcelflow.adapters.bucket_fence import check_owned
 from parcelflow.adapters.sealing import KeyWrap, new_data_key
 from parcelflow.adapters.sql import in_chunks
 from parcelflow.application.personal_data import SealError
@@ -161,6 +162,7 @@ class PostgresKeyStore(SqlKeyStore):
 
     def _insert_missing(self, wrapped: dict[UUID, bytes]) -> None:
         with self.datastore.transaction(commit=True) as c:
+            check_owned(c, wrapped)  # not on a shard that gave the bucket away
             c.execute(
                 "INSERT INTO parcel_keys (parcel_id, data_key) "
                 "SELECT * FROM unnest(%s::uuid[], %s::bytea[]) ON CONFLICT DO NOTHING",
@@ -180,6 +182,7 @@ class PostgresKeyStore(SqlKeyStore):
 
     def destroy(self, parcel_id: UUID) -> bool:
         with self.datastore.transaction(commit=True) as c:
+            check_owned(c, [parcel_id])  # a moving bucket's copy is final once fenced
             c.execute(
                 "UPDATE parcel_keys SET data_key = NULL, erased_at = now() "
                 "WHERE parcel_id = %s AND data_key IS NOT NULL",

@@ -6,6 +6,11 @@ there is nothing new". Reading after p never skips an event that commits later: 
 PostgreSQL recorder takes a table lock on insert, so commit order equals
 notification-id order, and SQLite has a single writer. Gaps in the ids are normal (a
 failed insert uses up sequence values) and are never waited for.
+
+Events a bucket move copied into this log (`copied_events`, written in the copy's own
+transaction) were followed already on the shard they came from: they are left out of
+the batches, which say where they end (`Batch.end`) so a follower records its position
+past them, even for a batch that held nothing else.
 """
 
 from __future__ import annotations
@@ -82,6 +87,17 @@ class _Listener:
                 self.stopping.wait(1.0)
 
 
+class Batch(list):  # type: ignore[type-arg]
+    """Notifications read in one go, less the copied ones; `end`: the last id read."""
+
+    end: int
+
+
+def batch_end(notes: Sequence[Notification]) -> int:
+    """Where a follower stands after a batch: past every id it read (copies included)."""
+    return getattr(notes, "end", None) or notes[-1].id
+
+
 class LogFollower:
     def __init__(
         self,
@@ -99,8 +115,12 @@ class LogFollower:
         self.poll_interval = poll_interval
         self._wake = threading.Event()
         self._listening = False
+        self._copied: SQL | None = None
         if isinstance(recorder, PostgresApplicationRecorder):
             self.poll_interval = max(poll_interval, 1.0)
+            self._copied = SQL("SELECT first_id, last_id FROM {}.copied_events "
+                               "WHERE last_id >= %s AND first_id <= %s").format(
+                Identifier(recorder.datastore.schema))
 
     def _listen_once_following(self) -> None:
         """Start listening the first time someone follows: a follower only read up to
@@ -137,13 +157,28 @@ class LogFollower:
                 notes = [n for n in notes if n.id <= end]
             if notes:
                 position = notes[-1].id
-                yield notes
+                yield self._without_copies(notes)
                 if end is not None and position >= end:
                     return
                 continue
             if not follow:
                 return
             self._wake.wait(self.poll_interval)
+
+    def _without_copies(self, notes: Sequence[Notification]) -> Batch:
+        """The batch less the events a bucket move copied in. The ranges are read after
+        the notifications: a range commits with its events, so every range of an event
+        read is visible by then."""
+        batch = Batch(notes)
+        batch.end = notes[-1].id
+        if self._copied is None:
+            return batch
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            ranges = conn.execute(self._copied, (notes[0].id, notes[-1].id)).fetchall()
+        if ranges:
+            spans = [(r["first_id"], r["last_id"]) for r in ranges]
+            batch[:] = [n for n in notes if not any(a <= n.id <= b for a, b in spans)]
+        return batch
 
     def close(self) -> None:
         if self._listening:

@@ -34,6 +34,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from parcelflow.adapters import bucket_fence
 from parcelflow.adapters.sql import in_chunks
 from parcelflow.application.ports import ParcelRecorder
 
@@ -94,6 +95,9 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
+        # The fence against stale shard maps and the ranges a bucket move copied in
+        # (adapters/bucket_fence.py): beside every events table, so each write can ask.
+        self.sql_create_statements.extend(SQL(s) for s in bucket_fence.CREATE)  # type: ignore[arg-type]
         table = self._table()
         self._copy = SQL(
             "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
@@ -107,6 +111,13 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
         return SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         )
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> None:
+        """The library's hook, first in every insert's transaction (both paths below):
+        refuse parcels whose bucket this shard gave away (adapters/bucket_fence.py)."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        bucket_fence.check_owned(curs, {e.originator_id for e in stored_events})  # type: ignore[misc]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(

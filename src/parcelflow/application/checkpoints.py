@@ -29,6 +29,7 @@ from parcelflow.application.ports import (
 )
 from parcelflow.application.service import ParcelService
 from parcelflow.domain import merkle
+from parcelflow.domain.buckets import bucket_of, bucket_of_parcel
 from parcelflow.domain.chain import BrokenLink
 from parcelflow.domain.checkpoint import (
     AnchoredHead,
@@ -76,10 +77,23 @@ class Checkpoints:
                                   "(`parcelflow keys checkpoint-create` makes one)")
         previous = self.store.newest()
         position = self.service.recorder.max_notification_id() or 0
-        if previous is not None and previous.checkpoint.position >= position:
+        left = moved_away(self.store, self.signer.verifier(), previous.checkpoint
+                          ) if previous else MovedAway()
+        if previous is not None and previous.checkpoint.position >= position \
+                and not left.buckets:
             return Made(previous, 0, [], new=False)
         anchored = {UUID(a.parcel_id): a for a in
                     (self.store.heads(previous.id) if previous else [])}
+        for problem in left.problems:
+            log.error("checkpoint.unsigned_drop", problem=problem)
+        # Parcels whose bucket left the shard since: no longer committed to.
+        removed = [a for pid, a in anchored.items() if bucket_of_parcel(pid) in left.buckets]
+        for a in removed:
+            del anchored[UUID(a.parcel_id)]
+        if previous is not None and previous.checkpoint.position >= position and not removed:
+            return Made(previous, 0, [], new=False)
+        if previous is not None:  # a drop can lower the log's top id; positions go on
+            position = max(position, previous.checkpoint.position)
         newest_previous: dict[UUID, str] = {}
 
         def seen(pid: UUID, version: int, fields: dict[str, Any], ok: bool) -> None:
@@ -111,12 +125,15 @@ class Checkpoints:
                 Head(number, version, event_hash, newest_previous[pid]), pid.hex))
         for pid in {UUID(a.parcel_id) for a in changed}:
             anchored.pop(pid, None)
+        # A bucket that left and came back: its parcels are anchored afresh, not removed.
+        again = {a.parcel_id for a in changed}
+        removed = [a for a in removed if a.parcel_id not in again]
         heads = ordered([a.head for a in (*anchored.values(), *changed)])
         checkpoint = Checkpoint.over(self.signer.name, heads, position=position,
                                      made_at=self.service.clock())
         note = self.signer.sign(checkpoint.text())
         checkpoint_id = (previous.id if previous else 0) + 1
-        self.store.save(checkpoint_id, checkpoint, note, changed)
+        self.store.save(checkpoint_id, checkpoint, note, changed, removed)
         stored = StoredCheckpoint(checkpoint_id, note, checkpoint)
         for sink in self.sinks:
             sink.publish(stored)
@@ -135,6 +152,35 @@ class Checkpoints:
             if made.new and on_made:
                 on_made(made)
             stop.wait(every)
+
+
+@dataclass
+class MovedAway:
+    buckets: set[int] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+def moved_away(store: CheckpointStore, verifier: CheckpointVerifier,
+               since: Checkpoint) -> MovedAway:
+    """Buckets whose events this store dropped after they moved away, once `since` was
+    made (the drop's position is at or past it), by records signed with the checkpoint
+    key. A record that does not verify excuses nothing: it is a problem of its own."""
+    found = MovedAway()
+    for number, (bucket, position, note) in enumerate(store.drops(), 1):
+        if position < since.position:
+            continue
+        try:
+            text = verifier.open(note)
+        except BadSignature as e:
+            found.problems.append(f"the record of bucket {bucket}'s drop ({number}) does not "
+                                  f"verify: {e}")
+            continue
+        if f"\nbucket {bucket}\nposition {position}\n" not in text:
+            found.problems.append(f"the record of bucket {bucket}'s drop ({number}) was "
+                                  "altered: its columns differ from its signed text")
+            continue
+        found.buckets.add(bucket)
+    return found
 
 
 @dataclass
@@ -167,6 +213,13 @@ class Verification:
         newest of them is the one to check against."""
         problems: list[str] = []
         stored, anchors = self._anchors(published, problems)
+        if stored is not None and self.verifier is not None:
+            left = moved_away(self.store, self.verifier, stored.checkpoint)
+            problems += left.problems
+            # A parcel whose bucket moved to another shard after this checkpoint is there
+            # now (its chain was checked equal before the drop): not a deletion here.
+            anchors = {n: h for n, h in anchors.items()
+                       if bucket_of(n) not in left.buckets}
         if tracking_no is not None:
             anchors = {n: h for n, h in anchors.items() if n == tracking_no}
         by_pid = {parcel_id(n): h for n, h in anchors.items()}

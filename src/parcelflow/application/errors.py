@@ -20,3 +20,13 @@ class BadSignature(Exception):
 
 class TextTooLong(ValueError):
     """Free text (a complaint, a contact summary) over the length that is kept."""
+
+
+class BucketMoved(RuntimeError):
+    """A write reached a shard that no longer holds (or does not yet hold) these buckets:
+    the writer's shard map is stale. Nothing was written; refresh the map and retry."""
+
+    def __init__(self, buckets: list[int]):
+        super().__init__(f"buckets {', '.join(map(str, buckets))} are not held by this shard "
+                         "(moved): refresh the shard map and retry")
+        self.buckets = buckets

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -80,8 +80,14 @@ class CheckpointStore(ABC):
 
     @abstractmethod
     def save(self, checkpoint_id: int, checkpoint: Checkpoint, note: str,
-             changed: list[AnchoredHead]) -> None:
-        """The checkpoint and the heads that changed since the one before, together."""
+             changed: list[AnchoredHead], removed: Sequence[AnchoredHead] = ()) -> None:
+        """The checkpoint and the heads that changed since the one before, together;
+        `removed`: parcels it no longer commits to (their bucket left the shard)."""
+
+    def drops(self) -> list[tuple[int, int, str]]:
+        """Buckets whose events this store deleted after they moved away: (bucket, log
+        position then, the signed record), oldest first (`adapters/bucket_moves.py`)."""
+        return []
 
 
 class CheckpointSink(Protocol):

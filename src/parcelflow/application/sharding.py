@@ -14,12 +14,19 @@ log (projections, the relay, checkpoints) run per shard, on `shards`. A batch's
 `position` is the position on its shard when it wrote to one shard only; otherwise
 None, with each shard's position in `extra["positions"]`. The read side (read models,
 credentials, request log) lives on the first shard: `factory` and `name` are its.
+
+A bucket can move to another shard while this process runs (`application/bucket_move.py`).
+The shard it left refuses writes to it (`BucketMoved`, nothing written); the part of the
+call that was refused is sent again on a refreshed map, waiting for the map to switch
+(writes to the moving bucket pause that long), and a read that finds nothing on a shard
+that gave the bucket away is asked again in the same way.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -28,7 +35,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from parcelflow.application.errors import ParcelNotFound
+from parcelflow.application.errors import BucketMoved, ParcelNotFound
 from parcelflow.application.personal_data import PersonalData
 from parcelflow.application.ports import KeyStore
 from parcelflow.application.results import BatchReport, ItemResult, Written
@@ -141,11 +148,16 @@ class ShardedRecorder:
 class ShardedParcelService:
     """`ParcelService`'s calls, each parcel's on its shard (see the module docstring)."""
 
+    MOVE_WAIT = 60.0  # seconds a write waits for a moving bucket's map switch
+
     def __init__(self, shards: Sequence[ParcelService], layout: Sequence[int],
-                 names: Sequence[str] | None = None):
+                 names: Sequence[str] | None = None,
+                 reload: Callable[[], list[int]] | None = None,
+                 gave_away: Callable[[int, int], bool] | None = None):
         """`names`: each shard's lasting name (where it is), which keys the read side's
         position in its log; the first shard's position keeps the application's name, as
-        with one shard."""
+        with one shard. `reload`: the shard map read again; `gave_away(shard, bucket)`:
+        whether that shard's fence says the bucket left it."""
         if len(shards) < 2:
             raise ValueError("one shard is a plain ParcelService")
         self.router = Router(shards, layout)
@@ -162,9 +174,44 @@ class ShardedParcelService:
         self.recorder = ShardedRecorder(self.router)
         self._pool = ThreadPoolExecutor(max_workers=len(self.shards),
                                         thread_name_prefix="parcelflow-shard")
+        self._reload = reload
+        self._gave_away = gave_away
 
     def shard_for(self, tracking_no: str) -> ParcelService:
         return self.shards[self.router.index_of(tracking_no)]
+
+    # ---- a bucket that moved -------------------------------------------------------
+
+    def refresh_map(self) -> None:
+        if self._reload is not None:
+            self.router.layout = list(self._reload())
+
+    def _moved(self, deadline: float, wait: float) -> float | None:
+        """After a refusal: wait a little and read the map again; the next wait, or None
+        when there is no map to read or the map did not switch in time."""
+        if self._reload is None or time.monotonic() > deadline:
+            return None
+        time.sleep(wait)
+        self.refresh_map()
+        return min(wait * 2, 0.1)
+
+    def _on_its_shard(self, tracking_no: str, call: Callable[[ParcelService], T]) -> T:
+        """`call` on the parcel's shard; again on a refreshed map when that shard gave the
+        parcel's bucket away (a write refused, or a read that found nothing)."""
+        deadline, wait = time.monotonic() + self.MOVE_WAIT, 0.02
+        while True:
+            index = self.router.index_of(tracking_no)
+            try:
+                return call(self.shards[index])
+            except BucketMoved:
+                again = self._moved(deadline, wait)
+            except ParcelNotFound:
+                if self._gave_away is None or not self._gave_away(index, bucket_of(tracking_no)):
+                    raise
+                again = self._moved(deadline, wait)
+            if again is None:
+                raise BucketMoved([bucket_of(tracking_no)])
+            wait = again
 
     # ---- writes --------------------------------------------------------------------
 
@@ -179,24 +226,45 @@ class ShardedParcelService:
                run: Callable[[ParcelService, list[Any]], BatchReport]) -> BatchReport:
         if len(items) > self.limits.max_batch:  # the whole batch, before it is cut
             raise BatchTooLarge(len(items), self.limits.max_batch)
-        parts = sorted(self.router.split_items(items).items())
-        reports = list(self._pool.map(
-            lambda part: run(self.shards[part[0]], [items[i] for i in part[1]]), parts))
+
+        def attempt(part: tuple[int, list[int]]) -> BatchReport | None:
+            try:
+                return run(self.shards[part[0]], [items[i] for i in part[1]])
+            except BucketMoved:  # nothing of this part was written: sent again below
+                return None
+
         results: list[ItemResult | None] = [None] * len(items)
         positions: dict[int, int] = {}
         events = 0
-        for (shard, indexes), report in zip(parts, reports, strict=True):
-            for result in report.results:
-                results[indexes[result.index]] = replace(result, index=indexes[result.index])
-            if report.position is not None:
-                positions[shard] = report.position
-            events += report.events
+        pending = list(range(len(items)))
+        deadline, wait = time.monotonic() + self.MOVE_WAIT, 0.02
+        while True:
+            split = self.router.split_items([items[i] for i in pending])
+            parts = sorted((shard, [pending[j] for j in at]) for shard, at in split.items())
+            refused: list[int] = []
+            for (shard, indexes), report in zip(parts, self._pool.map(attempt, parts),
+                                                strict=True):
+                if report is None:
+                    refused += indexes
+                    continue
+                for result in report.results:
+                    results[indexes[result.index]] = replace(result, index=indexes[result.index])
+                if report.position is not None:
+                    positions[shard] = max(report.position, positions.get(shard, 0))
+                events += report.events
+            if not refused:
+                break
+            pending = sorted(refused)
+            again = self._moved(deadline, wait)
+            if again is None:
+                raise BucketMoved(sorted({bucket_of(items[i]["tracking_no"]) for i in pending}))
+            wait = again
         position = next(iter(positions.values())) if len(positions) == 1 else None
         return BatchReport(results=[r for r in results if r is not None], position=position,
                            events=events, extra={"positions": positions})
 
     def command(self, tracking_no: str, action: Callable[[Parcel], T]) -> Written[T]:
-        return self.shard_for(tracking_no).command(tracking_no, action)
+        return self._on_its_shard(tracking_no, lambda shard: shard.command(tracking_no, action))
 
     def command_many(self, actions: dict[str, Callable[[Parcel], T]]
                      ) -> dict[str, T | DomainError | ParcelNotFound]:
@@ -205,7 +273,15 @@ class ShardedParcelService:
             parts[self.router.index_of(tracking_no)][tracking_no] = action
         answers: dict[str, T | DomainError | ParcelNotFound] = {}
         for index, part in parts.items():
-            answers.update(self.shards[index].command_many(part))
+            try:
+                answers.update(self.shards[index].command_many(part))
+            except BucketMoved:  # nothing of this part written: each on its shard now
+                self.refresh_map()
+                for tracking_no, action in part.items():
+                    try:
+                        answers[tracking_no] = self.command(tracking_no, action).value
+                    except (DomainError, ParcelNotFound) as e:
+                        answers[tracking_no] = e
         return {tracking_no: answers[tracking_no] for tracking_no in actions}
 
     def load_many(self, ids: Collection[UUID], *, use_cache: bool = True) -> dict[UUID, Parcel]:
@@ -217,13 +293,13 @@ class ShardedParcelService:
     # ---- reads ---------------------------------------------------------------------
 
     def get(self, tracking_no: str) -> Parcel:
-        return self.shard_for(tracking_no).get(tracking_no)
+        return self._on_its_shard(tracking_no, lambda shard: shard.get(tracking_no))
 
     def stored_events(self, tracking_no: str) -> list[Parcel.Event]:
-        return self.shard_for(tracking_no).stored_events(tracking_no)
+        return self._on_its_shard(tracking_no, lambda shard: shard.stored_events(tracking_no))
 
     def as_of(self, tracking_no: str, moment: datetime) -> Parcel:
-        return self.shard_for(tracking_no).as_of(tracking_no, moment)
+        return self._on_its_shard(tracking_no, lambda shard: shard.as_of(tracking_no, moment))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -23,6 +23,7 @@ from parcelflow.entrypoints import (
     keys_cli,
     reports_cli,
     serve_cli,
+    shards_cli,
     views_cli,
     workers_cli,
 )
@@ -56,6 +57,7 @@ app.add_typer(complaints_cli.app, name="complaints")
 app.add_typer(followups_cli.app, name="followups")
 app.add_typer(claims_cli.app, name="claims")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(shards_cli.app, name="shards")
 app.add_typer(audit_cli.export_app, name="export")
 app.add_typer(audit_cli.correct_app, name="correct")
 
