@@ -167,8 +167,13 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
     place = f"{location['facility']} ({location['city']})" if location["facility"] else (
         "not scanned yet")
     out.print(f"  at {place}; last event {doc['last_event']} at {local(doc['last_event_at'])}")
-    out.print(f"  promised by {local(doc['promised_by'])}; ETA {local(doc['eta'])}; next: "
+    out.print(f"  promised by {local(doc['promised_by'])}; next: "
               f"{step.get('activity') or '—'} {step.get('facility') or ''}".rstrip())
+    for label, eta in (("ETA", doc["eta"]), ("first ETA", doc["eta_original"])):
+        if eta:
+            out.print(f"  {label} {local(eta['likely'])} (range {local(eta['earliest'])} to "
+                      f"{local(eta['latest'])}; confidence {eta['confidence']:.2f}, "
+                      f"{eta['basis']})", highlight=False)
     receiver = doc["receiver"] or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
