@@ -521,7 +521,24 @@ class StatsRow(Closed):
         "registry"))
 
 
+class PredictionFigures(Closed):
+    deliveries: int = Field(description="delivered parcels that had a prediction")
+    inside_range: float | None = Field(description="share delivered between earliest and "
+                                       "latest (0 to 1)")
+    mae_hours: float | None = Field(description="mean absolute error of the likely time, "
+                                    "in hours")
+
+
+class PredictionAccuracy(Closed):
+    of: str = Field(description="which prediction is judged: the original, made at pickup")
+    overall: PredictionFigures
+    lanes: dict[str, PredictionFigures] = Field(description="per lane, ORIGIN-DESTINATION "
+                                                "(city codes)")
+
+
 class StatsReport(Closed):
     day: str
     network: StatsRow
     facilities: dict[str, StatsRow]
+    eta_accuracy: PredictionAccuracy = Field(description="how right the predicted delivery "
+                                             "dates were, over every delivery so far")

@@ -47,6 +47,11 @@ STATS_COLUMNS = (
     Column("resolution SLA", rank=7, justify="right"), Column("exceptions", rank=5, fold=True),
 )
 
+ACCURACY_COLUMNS = (
+    Column("lane", keep=True), Column("deliveries", rank=1, justify="right"),
+    Column("inside range", rank=2, justify="right"), Column("MAE h", rank=3, justify="right"),
+)
+
 NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ignore[valid-type]
     help="The read models (default: all).")]
 
@@ -212,8 +217,11 @@ def stats(
             date.fromisoformat(day)
         except ValueError:
             fail(f"{day!r} is not a date (YYYY-MM-DD)", 2)
+    from parcelflow.application.delivery_dates import prediction_accuracy
+
     view = catch_up(svc, "stats").projection.view
     report = view.report(day or today_in(svc.network, svc.clock()))
+    report["eta_accuracy"] = prediction_accuracy(catch_up(svc, "tracking").projection.view)
     if as_json:
         print_json(report)
         return
@@ -235,4 +243,12 @@ def stats(
         out.print(f"data quality: {report['network']['unknown_facility_scans']} scans at "
                   "facilities not in the network registry (kept): "
                   + ", ".join(f"{name} {n}" for name, n in unknown.items()), highlight=False)
+    accuracy = report["eta_accuracy"]
+    table = fitted(ACCURACY_COLUMNS, [
+        (lane, str(row["deliveries"]), pct(row["inside_range"]),
+         "—" if row["mae_hours"] is None else f"{row['mae_hours']:.2f}")
+        for lane, row in [*accuracy["lanes"].items(), ("ALL LANES", accuracy["overall"])]],
+        width=out.width, wide=wide,
+        title="Predicted delivery dates (as predicted at pickup): every delivery so far")
+    print_table(out, table)
 
