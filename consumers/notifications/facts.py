@@ -22,7 +22,8 @@ from parcelflow.application.audit import event_name
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
-from parcelflow.domain.transit_times import Prediction, predict_delivery
+from parcelflow.domain.transit_times import Prediction, predict_delivery, promise_news
+from parcelflow.domain.vocabulary import Status
 from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 
 log = structlog.get_logger(__name__)
@@ -94,23 +95,10 @@ def _last_occurred(parcel: Parcel | None) -> datetime | None:
 
 def _eta_change(parcel: Parcel, occurred_at: datetime, was: _Before,
                 now: Prediction | None) -> str | None:
-    """What the customer must hear of the prediction after this event: the promise missed
-    (once: the event is the first after it and the parcel is still on its way), or the
-    prediction moved past the promise (once per move: it was within the promise, or
-    there was none, before this event)."""
-    promised = parcel.promised_by
-    if promised is None:
-        return None
-    delivered = parcel.state.delivered is not None or str(parcel.state.status) in (
-        "delivered", "awaiting_pickup")
-    if not delivered and occurred_at > promised and (
-            was.last_occurred is None or was.last_occurred <= promised):
-        return "promise_missed"
-    past_now = now is not None and now.likely > promised
-    past_before = was.predicted is not None and was.predicted.likely > promised
-    if past_now and not past_before:
-        return "past_promise"
-    return None
+    state = parcel.state
+    arrived = state.delivered is not None or state.status == Status.AWAITING_PICKUP
+    return promise_news(parcel.promised_by, occurred_at, arrived=arrived,
+                        last_occurred_before=was.last_occurred, before=was.predicted, now=now)
 
 
 class FactFinder:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from parcelflow.consumers.notifications.facts import EventFacts
 
+from parcelflow.domain.transit_times import PAST_PROMISE, PROMISE_MISSED
 from parcelflow.domain.vocabulary import ExceptionCode, Status
 
 RECIPIENTS = {"receiver": frozenset({"email", "sms"}), "merchant": frozenset({"webhook"})}
 _KEYS = {"name", "on", "status", "to", "channels", "template", "customer_facing", "codes",
          "unless_caused_by", "change"}
-ETA_CHANGES = frozenset({"past_promise", "promise_missed"})
+ETA_CHANGES = frozenset({PAST_PROMISE, PROMISE_MISSED})
 
 
 class RuleError(ValueError):

@@ -193,6 +193,27 @@ def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Net
     return original, base.shifted(shift, not_before=state.last_scan_at)
 
 
+PAST_PROMISE, PROMISE_MISSED = "past_promise", "promise_missed"
+
+
+def promise_news(promised_by: datetime | None, occurred_at: datetime, *, arrived: bool,
+                 last_occurred_before: datetime | None, before: Prediction | None,
+                 now: Prediction | None) -> str | None:
+    """What the customer must hear of the prediction after an event that happened at
+    `occurred_at`: PROMISE_MISSED once, on the first event after the promised time while
+    the parcel has not arrived (nothing on the timeline was after the promise before it);
+    else PAST_PROMISE once per move of the likely time past the promise (it was within
+    it, or there was no prediction, just before). None: nothing to say."""
+    if promised_by is None:
+        return None
+    if not arrived and occurred_at > promised_by and (
+            last_occurred_before is None or last_occurred_before <= promised_by):
+        return PROMISE_MISSED
+    past_now = now is not None and now.likely > promised_by
+    past_before = before is not None and before.likely > promised_by
+    return PAST_PROMISE if past_now and not past_before else None
+
+
 def learn(trips: Iterable[Trip], zone: tzinfo, *, min_samples: int = 30) -> TransitTimes:
     hours: dict[Key, list[float]] = defaultdict(list)
     for trip in trips:
