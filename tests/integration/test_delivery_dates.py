@@ -17,7 +17,9 @@ from parcelflow.application.service import utcnow
 from parcelflow.application.tracking_document import full
 from parcelflow.entrypoints.cli_support import catch_up
 from parcelflow.settings import Settings
-from tests.support.builders import manifest, scan, tracking
+from parcelflow.consumers.notifications.messages import local_time
+from tests.support.api import make_api
+from tests.support.builders import CST, manifest, scan, tracking
 from tests.support.mail import MailSink, subject
 
 HOUR = timedelta(hours=1)
@@ -79,6 +81,7 @@ def test_learned_history_predicts_a_range_a_delay_revises_it_once_and_stats_judg
     assert (at(now["earliest"]), at(now["latest"])) == (pickup + 37 * HOUR,
                                                         pickup + (47 + 9.7) * HOUR)
     assert doc["eta_original"] == first  # kept as predicted at pickup
+    _shown_by_the_api_and_the_page(svc, postgres_url, now, first)
 
     svc.ingest([scan("delivered", "SHA-STA-13", 38, 1, t0=pickup, signed_by="recipient")])
     doc = full(catch_up(svc, "tracking").projection.view.get(tracking(1)))
@@ -103,3 +106,27 @@ def test_learned_history_predicts_a_range_a_delay_revises_it_once_and_stats_judg
     assert lane["inside_range"] == pytest.approx(1 / 32, abs=1e-4)
     assert lane["mae_hours"] == pytest.approx((243.1 + 3) / 32, abs=0.01)
     assert figures["overall"] == lane
+
+
+def _shown_by_the_api_and_the_page(svc, url, now, first) -> None:
+    """The same ranges on GET /v1/parcels (full and coarse), on the tracking page in
+    both languages, and the accuracy on GET /v1/stats."""
+    api_run = make_api(svc, url)
+    api = next(api_run)
+    try:
+        full_doc = api.client.get(f"/v1/parcels/{tracking(1)}",
+                                  params={"phone_last4": "4321"}).json()
+        coarse_doc = api.client.get(f"/v1/parcels/{tracking(1)}").json()
+        assert full_doc["eta"] == coarse_doc["eta"] == now
+        assert full_doc["eta_original"] == coarse_doc["eta_original"] == first
+        for lang, words in (("en", "(between {} and {})"), ("zh-CN", "（{} 至 {} 之间）")):
+            page = api.client.get(f"/track/{tracking(1)}", headers={"Accept-Language": lang})
+            assert page.status_code == 200
+            shown = [local_time(at(now[k]), lang, CST) for k in ("likely", "earliest", "latest")]
+            assert f'<time datetime="{now["likely"]}">{shown[0]}</time>' in page.text
+            assert words.format(shown[1], shown[2]) in page.text
+        stats = api.client.get("/v1/stats", headers=api.auth("supervisor"))
+        assert stats.status_code == 200, stats.text
+        assert stats.json()["eta_accuracy"]["lanes"]["SZX-SHA"]["deliveries"] == 31  # history
+    finally:
+        api_run.close()
