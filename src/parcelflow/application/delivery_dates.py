@@ -45,9 +45,10 @@ def _pages(view: TrackingRows, columns: str, where: str, params: list[Any]
 
 
 def _trip(row: dict[str, Any]) -> Trip | None:
-    """Pickup (else the first scan that stands) to delivery, from a tracking-view row."""
+    """The first scan that stands (the pickup, as `first_pickup` in the domain) to the
+    delivery, from a tracking-view row (its timeline is in occurred order)."""
     scans = [e for e in row["timeline"] if e["facility"] is not None and not e["voided"]]
-    start = next((e for e in scans if e["type"] == "pickup"), scans[0] if scans else None)
+    start = scans[0] if scans else None
     if start is None or not (row["origin"] and row["destination"] and row["service_level"]):
         return None
     picked_up = datetime.fromisoformat(start["occurred_at"])

@@ -31,7 +31,7 @@ from parcelflow.domain.eta import EtaModel, estimate_eta, typical_trip_hours
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.network import Network
 from parcelflow.domain.timeline import Entry, ParcelState
-from parcelflow.domain.vocabulary import ScanType, Status
+from parcelflow.domain.vocabulary import Status
 
 Key = tuple[str, ...]
 
@@ -142,12 +142,10 @@ _NO_PREDICTION = frozenset({Status.DELIVERED, Status.AWAITING_PICKUP, Status.RET
 
 
 def first_pickup(state: ParcelState) -> Entry | None:
-    """Where the trip starts: the pickup scan, else the first scan that stands (a missed
-    pickup scan is common)."""
+    """Where the trip starts: the first scan that stands, in occurred order (the pickup,
+    or where a parcel whose pickup scan was missed was first seen; a pickup scan that
+    came in after later scans does not move the start)."""
     physical = state.physical
-    for entry in physical:
-        if entry.scan is not None and entry.scan.scan_type == ScanType.PICKUP:
-            return entry
     return physical[0] if physical else None
 
 
