@@ -23,7 +23,7 @@ from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.transit_times import Prediction, predict_delivery, promise_news
-from parcelflow.domain.vocabulary import Status
+from parcelflow.domain.vocabulary import Fact, Status
 from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 
 log = structlog.get_logger(__name__)
@@ -88,16 +88,23 @@ class _Before:
     last_occurred: datetime | None  # the latest occurred_at on the timeline then
 
 
+# Paperwork, not news of the parcel: registered (or its manifest attached) after the
+# promised time, it has not missed anything yet.
+_PAPERWORK = frozenset({str(Fact.REGISTERED), str(Fact.MANIFEST_ATTACHED)})
+
+
 def _last_occurred(parcel: Parcel | None) -> datetime | None:
     timeline = parcel.state.timeline if parcel is not None else ()
-    return max((e.occurred_at for e in timeline), default=None)
+    return max((e.occurred_at for e in timeline if e.kind not in _PAPERWORK), default=None)
 
 
-def _eta_change(parcel: Parcel, occurred_at: datetime, was: _Before,
+def _eta_change(parcel: Parcel, event: Parcel.Event, was: _Before,
                 now: Prediction | None) -> str | None:
     state = parcel.state
     arrived = state.delivered is not None or state.status == Status.AWAITING_PICKUP
-    return promise_news(parcel.promised_by, occurred_at, arrived=arrived,
+    paperwork = isinstance(event, (Parcel.Registered, Parcel.SeenBeforeManifest,
+                                   Parcel.ManifestAttached))
+    return promise_news(parcel.promised_by, event.occurred_at, arrived=arrived or paperwork,
                         last_occurred_before=was.last_occurred, before=was.predicted, now=now)
 
 
@@ -202,7 +209,7 @@ class FactFinder:
             receiver_sealed=parcel.receiver_sealed,
             recorded_at=event.recorded_at,
             predicted=predicted,
-            eta_change=_eta_change(parcel, event.occurred_at, was, predicted),
+            eta_change=_eta_change(parcel, event, was, predicted),
             **facts,
         )
 
