@@ -31,7 +31,7 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parcelflow.bootstrap import load_network  # noqa: E402
-from parcelflow.domain.eta import EtaModel  # noqa: E402
+from parcelflow.domain.eta import EtaModel, typical_trip_hours  # noqa: E402
 from parcelflow.domain.network import Network  # noqa: E402
 from parcelflow.domain.transit_times import Trip, learn  # noqa: E402
 from parcelflow.simulation import simulate  # noqa: E402
@@ -40,12 +40,9 @@ DONE = ("delivered", "picked_up_by_recipient")
 
 
 def typical_hours(network: Network, origin: str, destination: str) -> float:
-    model = EtaModel()
-    if origin == destination:
-        return model.to_origin_hub + model.last_mile
-    hub_o, hub_d = network.hub_of(origin), network.hub_of(destination)
-    lane = network.lanes.get((hub_o.code, hub_d.code)) if hub_o and hub_d else None
-    return model.to_origin_hub + (lane.hours if lane else 24.0) + model.last_mile
+    """The network's fixed hours (`domain/eta.py`), a day's linehaul where it has no lane."""
+    known = typical_trip_hours(network, origin, destination)
+    return known if known is not None else EtaModel().to_origin_hub + 24.0 + EtaModel().last_mile
 
 
 def history(network: Network, days: int, per_day: int,

@@ -23,6 +23,8 @@ from parcelflow.application.personal_data import Opener, is_sealed
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.transit_times import Prediction, predict_delivery
+from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
 
 
@@ -37,14 +39,15 @@ COLUMNS = (
     "last_event", "last_event_at", "last_scan_at", "promised_by", "eta", "next_activity",
     "next_facility", "open_exceptions", "delivered_at", "signed_by", "service_level",
     "customer_tier", "origin", "destination", "manifested", "receiver", "sender", "timeline",
-    "data_problems",
+    "data_problems", "eta_current", "eta_original",
 )
 
 
 class TrackingViewStore(ViewStore):
     name = "tracking"
     tables = ("tracking_view",)
-    json_columns = frozenset({"flags", "receiver", "sender", "timeline", "data_problems"})
+    json_columns = frozenset({"flags", "receiver", "sender", "timeline", "data_problems",
+                              "eta_current", "eta_original"})
     create_statements = (
         "CREATE TABLE IF NOT EXISTS tracking_view ("
         "tracking_no TEXT PRIMARY KEY, parcel_id TEXT NOT NULL, version INTEGER NOT NULL, "
@@ -53,7 +56,10 @@ class TrackingViewStore(ViewStore):
         "next_activity TEXT, next_facility TEXT, open_exceptions INTEGER NOT NULL, "
         "delivered_at TEXT, signed_by TEXT, service_level TEXT, customer_tier TEXT, "
         "origin TEXT, destination TEXT, manifested INTEGER NOT NULL, receiver TEXT, "
-        "sender TEXT, timeline TEXT NOT NULL, data_problems TEXT NOT NULL)",
+        "sender TEXT, timeline TEXT NOT NULL, data_problems TEXT NOT NULL, "
+        # The predicted delivery range (JSON, domain/transit_times.py): now, and as first
+        # predicted at pickup. `eta` is the network's fixed-hours time the detectors use.
+        "eta_current TEXT, eta_original TEXT)",
         # The detectors' access paths (projections/watchlist.py): active parcels by how
         # long they have been quiet, late ones by status and promised time, and the few
         # whose ETA slipped past their promise (a partial index: two columns compared).
@@ -66,7 +72,8 @@ class TrackingViewStore(ViewStore):
     )
 
     def create_views(self) -> None:
-        # A view written before data problems were shown (issue 16) is rebuilt.
+        # A view written before data problems were shown (issue 16), or before the
+        # predicted range (issue 14), is rebuilt.
         self.rebuild_if_older("tracking_view", set(COLUMNS))
         super().create_views()
 
@@ -105,6 +112,13 @@ class Renderer:
         self.service = service
         self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
         self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
+        self._models: ModelsInForce | None = None
+
+    @property
+    def models(self) -> ModelsInForce:
+        if self._models is None:  # read when first needed: a view of no parcels reads none
+            self._models = models_in_force(self.service)
+        return self._models
 
     def rows(self, parcels: Iterable[Parcel]) -> list[dict[str, Any]]:
         parcels = list(parcels)
@@ -184,6 +198,8 @@ class Renderer:
         manifest = parcel.manifest
         step = next_expected(state, manifest, network)
         last = state.last_event
+        original, current = predict_delivery(state, manifest, network, self.models,
+                                             revised=parcel.eta)
         return {
             "tracking_no": parcel.tracking_no,
             "parcel_id": str(parcel.id),
@@ -216,7 +232,17 @@ class Renderer:
                 {"problem": "unknown_facility", "facility": s.facility, "scan_id": s.scan_id,
                  "occurred_at": utc(s.occurred_at)}
                 for s in parcel.state.unknown_facility_scans]).decode(),
+            "eta_current": _prediction(current),
+            "eta_original": _prediction(original),
         }
+
+
+def _prediction(p: Prediction | None) -> str | None:
+    if p is None:
+        return None
+    return orjson.dumps({"earliest": utc(p.earliest), "likely": utc(p.likely),
+                         "latest": utc(p.latest), "confidence": p.confidence,
+                         "basis": p.basis}).decode()
 
 
 class TrackingView(ParcelProjection):

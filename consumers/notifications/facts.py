@@ -22,6 +22,9 @@ from parcelflow.application.audit import event_name
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.transit_times import Prediction, predict_delivery, promise_news
+from parcelflow.domain.vocabulary import Fact, Status
+from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +71,41 @@ class EventFacts:
     note: str | None = None  # the scanner's note on the scan behind it (to the receiver only)
     pickup_code: str | None = None
     recorded_at: datetime | None = None  # when the store recorded the event (server clock)
+    predicted: Prediction | None = None  # the predicted delivery range right after it
+    # "past_promise": this event moved the prediction's likely time past the promise
+    # (it was within it, or there was none, just before); "promise_missed": the first
+    # event after the promised time, the parcel not delivered. None: neither.
+    eta_change: str | None = None
 
     @property
     def status_changed(self) -> bool:
         return self.previous_status is not None and self.status != self.previous_status
+
+
+@dataclass(frozen=True)
+class _Before:
+    predicted: Prediction | None  # the prediction just before the event
+    last_occurred: datetime | None  # the latest occurred_at on the timeline then
+
+
+# Paperwork, not news of the parcel: registered (or its manifest attached) after the
+# promised time, it has not missed anything yet.
+_PAPERWORK = frozenset({str(Fact.REGISTERED), str(Fact.MANIFEST_ATTACHED)})
+
+
+def _last_occurred(parcel: Parcel | None) -> datetime | None:
+    timeline = parcel.state.timeline if parcel is not None else ()
+    return max((e.occurred_at for e in timeline if e.kind not in _PAPERWORK), default=None)
+
+
+def _eta_change(parcel: Parcel, event: Parcel.Event, was: _Before,
+                now: Prediction | None) -> str | None:
+    state = parcel.state
+    arrived = state.delivered is not None or state.status == Status.AWAITING_PICKUP
+    paperwork = isinstance(event, (Parcel.Registered, Parcel.SeenBeforeManifest,
+                                   Parcel.ManifestAttached))
+    return promise_news(parcel.promised_by, event.occurred_at, arrived=arrived or paperwork,
+                        last_occurred_before=was.last_occurred, before=was.predicted, now=now)
 
 
 class FactFinder:
@@ -80,6 +114,15 @@ class FactFinder:
         self.service = service
         self.default_language = default_language
         self._parcels: LRUCache[UUID, Parcel] = LRUCache(maxsize=cache_size)
+        self._models: ModelsInForce | None = None
+
+    def _predicted(self, parcel: Parcel | None) -> Prediction | None:
+        if parcel is None:
+            return None
+        if self._models is None:
+            self._models = models_in_force(self.service)
+        return predict_delivery(parcel.state, parcel.manifest, self.service.network,
+                                self._models, revised=parcel.eta)[1]
 
     def facts(self, refs: Iterable[EventRef]) -> list[EventFacts]:
         """Facts per event, in the order given; events not in the store are left out."""
@@ -99,13 +142,15 @@ class FactFinder:
                 if version > last:
                     break
                 event = self.service.mapper.to_domain_event(record)
-                before = parcel.state.status if parcel is not None and version in by_version \
-                    else None
+                wanted_here = version in by_version
+                before = parcel.state.status if parcel is not None and wanted_here else None
+                was = _Before(self._predicted(parcel), _last_occurred(parcel)) \
+                    if wanted_here else None
                 parcel = event.mutate(parcel)  # type: ignore[arg-type,assignment]
-                if version in by_version:
-                    assert parcel is not None
+                if wanted_here:
+                    assert parcel is not None and was is not None
                     found[(pid, version)] = self._facts(by_version[version], event, parcel,  # type: ignore[arg-type]
-                                                        before)
+                                                        before, was)
             if parcel is not None:
                 self._parcels.put(pid, parcel)
         missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
@@ -124,8 +169,9 @@ class FactFinder:
         return parcel if parcel.version < first else None
 
     def _facts(self, ref: EventRef, event: Parcel.Event, parcel: Parcel,
-               before: Any) -> EventFacts:
+               before: Any, was: _Before) -> EventFacts:
         state = parcel.state
+        predicted = self._predicted(parcel)
         network = self.service.network
         manifest = parcel.manifest
         step = next_expected(state, manifest, network)
@@ -162,6 +208,8 @@ class FactFinder:
             merchant_id=manifest.merchant_id if manifest else None,
             receiver_sealed=parcel.receiver_sealed,
             recorded_at=event.recorded_at,
+            predicted=predicted,
+            eta_change=_eta_change(parcel, event, was, predicted),
             **facts,
         )
 

@@ -82,6 +82,13 @@ class Messages:
             "place": (place.name_zh if zh else place.name_en) if place else "",
             "city": (place.city_zh if zh else place.city_en) if place else "",
             "eta": local_time(facts.eta, language, self.zone),
+            # the predicted range (empty when there is none)
+            "eta_likely": local_time(facts.predicted.likely if facts.predicted else None,
+                                     language, self.zone),
+            "eta_earliest": local_time(facts.predicted.earliest if facts.predicted else None,
+                                       language, self.zone),
+            "eta_latest": local_time(facts.predicted.latest if facts.predicted else None,
+                                     language, self.zone),
             "promised_by": local_time(facts.promised_by, language, self.zone),
             "occurred_at": local_time(facts.occurred_at, language, self.zone),
             "reason": words.get("reason", {}).get(why, why.replace("_", " ")),

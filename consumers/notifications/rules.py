@@ -10,11 +10,13 @@ from pathlib import Path
 
 from parcelflow.consumers.notifications.facts import EventFacts
 
+from parcelflow.domain.transit_times import PAST_PROMISE, PROMISE_MISSED
 from parcelflow.domain.vocabulary import ExceptionCode, Status
 
 RECIPIENTS = {"receiver": frozenset({"email", "sms"}), "merchant": frozenset({"webhook"})}
 _KEYS = {"name", "on", "status", "to", "channels", "template", "customer_facing", "codes",
-         "unless_caused_by"}
+         "unless_caused_by", "change"}
+ETA_CHANGES = frozenset({PAST_PROMISE, PROMISE_MISSED})
 
 
 class RuleError(ValueError):
@@ -24,7 +26,7 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     name: str
-    on: str  # "status" | "exception"
+    on: str  # "status" | "exception" | "eta"
     to: str  # "receiver" | "merchant"
     channels: tuple[str, ...]
     template: str
@@ -32,8 +34,11 @@ class Rule:
     customer_facing: bool | None = None
     codes: frozenset[str] | None = None
     unless_caused_by: frozenset[str] = frozenset()
+    change: str | None = None  # on "eta": past_promise | promise_missed
 
     def matches(self, facts: EventFacts) -> bool:
+        if self.on == "eta":
+            return facts.eta_change is not None and facts.eta_change == self.change
         if self.on == "status":
             return facts.status_changed and (self.statuses is None
                                               or facts.status in self.statuses)
@@ -77,8 +82,12 @@ def _rule(raw: dict[str, object], where: str) -> Rule:
         channels = tuple(str(c) for c in raw["channels"])  # type: ignore[attr-defined]
     except KeyError as e:
         raise RuleError(f"{where}: missing {e.args[0]!r}") from None
-    if on not in ("status", "exception"):
-        raise RuleError(f"{where}: on must be 'status' or 'exception', not {on!r}")
+    if on not in ("status", "exception", "eta"):
+        raise RuleError(f"{where}: on must be 'status', 'exception' or 'eta', not {on!r}")
+    change = str(raw["change"]) if "change" in raw else None
+    if on == "eta" and change not in ETA_CHANGES:
+        raise RuleError(f"{where}: an eta rule's change must be one of "
+                        f"{', '.join(sorted(ETA_CHANGES))}")
     if to not in RECIPIENTS:
         raise RuleError(f"{where}: to must be one of {', '.join(RECIPIENTS)}, not {to!r}")
     wrong = set(channels) - RECIPIENTS[to]
@@ -100,5 +109,5 @@ def _rule(raw: dict[str, object], where: str) -> Rule:
     facing = raw.get("customer_facing")
     return Rule(name=name, on=on, to=to, channels=channels, template=template,
                 statuses=statuses, customer_facing=None if facing is None else bool(facing),
-                codes=codes, unless_caused_by=frozenset(
+                codes=codes, change=change, unless_caused_by=frozenset(
                     str(s) for s in raw.get("unless_caused_by", ())))  # type: ignore[union-attr]

@@ -44,7 +44,7 @@ def test_lookup_without_proof_is_coarse(api):
     r = api.client.get(f"/v1/parcels/{no}")
     body = r.json()
     assert r.status_code == 200 and body["detail"] == "coarse"
-    assert set(body) == {"tracking_no", "detail", "status", "city", "eta", "delivered_at",
+    assert set(body) == {"tracking_no", "detail", "status", "city", "eta", "eta_original", "delivered_at",
                          "timeline"}
     assert body["status"] == "at_facility" and body["city"] == "Shanghai"
     assert [(m["status"], m["city"]) for m in body["timeline"]] == [

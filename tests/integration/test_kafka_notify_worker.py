@@ -14,7 +14,7 @@ from parcelflow.consumers.relay import build_relay
 
 from parcelflow.adapters.sms import RecordingSmsProvider
 from parcelflow.settings import WebhookEndpoint
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, on_time, recent_start, tracking
 from tests.support.kafka_broker import PRODUCER_CONFIG
 from tests.support.kafka_settings import kafka_test_settings
 from tests.support.mail import MailSink
@@ -37,7 +37,7 @@ def relayed(kafka_broker, make_service, postgres_url, merchant: WebhookPeer, sca
     kafka_broker.create_topics([settings.kafka_events_topic,
                                 settings.kafka_notifications_dlq_topic])
     svc = make_service(postgres_url, clock=utcnow)
-    svc.register([manifest(1)])
+    svc.register([on_time(1)])
     svc.ingest(journey(1, t0=recent_start())[:scans])
     relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
     relay.run(threading.Event(), follow=False)

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from parcelflow.adapters.sms import RecordingSmsProvider
 from parcelflow.settings import Settings, WebhookEndpoint
-from tests.support.builders import manifest, recent_start, scan, tracking
+from tests.support.builders import on_time, recent_start, scan, tracking
 from tests.support.mail import MailSink, subject
 from tests.support.webhook_peer import WebhookPeer
 
@@ -79,8 +79,8 @@ def test_receivers_and_merchants_are_told_once_in_their_language(
     from parcelflow.application.service import utcnow
 
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1), manifest(2, receiver=english_receiver()),
-                  manifest(3, merchant_id=None)])
+    svc.register([on_time(1), on_time(2, receiver=english_receiver()),
+                  on_time(3, merchant_id=None)])
     for one in stories(recent_start()):  # as they come in from the network, one by one
         svc.ingest([one])
     svc.ingest([scan("pickup", "SZX-OUT-07", 1, 3, t0=recent_start())])
@@ -143,7 +143,7 @@ def test_a_failing_webhook_is_retried_then_given_up_on_with_its_reason(
     from parcelflow.application.service import utcnow
 
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1)])
+    svc.register([on_time(1)])
     t0 = recent_start()
     svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1, t0=t0)])
     worker, _ = worker_for(make_service, database_url, mail, merchant)
@@ -169,7 +169,7 @@ def test_workers_on_separate_channels_each_send_their_own_and_keep_their_own_pla
     from parcelflow.application.service import utcnow
 
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1)])
+    svc.register([on_time(1)])
     svc.ingest([scan("pickup", "SZX-OUT-07", 0, 1, t0=recent_start())])
     email, _ = worker_for(make_service, database_url, mail, merchant, notify_channels=["email"])
     hooks, _ = worker_for(make_service, database_url, mail, merchant, notify_channels=["webhook"])
@@ -194,7 +194,7 @@ def test_while_the_mail_server_is_away_nothing_is_given_up_and_nothing_sent_twic
     from tests.support.workers import wait_until
 
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1), manifest(2)])
+    svc.register([on_time(1), on_time(2)])
     t0 = recent_start()
     away = MailSink()  # its port, with nothing listening yet
     worker, _ = worker_for(make_service, database_url, away, merchant)

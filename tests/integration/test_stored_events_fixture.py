@@ -64,6 +64,7 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
 
 def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     """Fields added since, with what they say of events that never had them (issue 14):
+    the tracking view's predicted delivery ranges (see below),
     an exception record's waits (none: nothing was ever put on hold), the queue's clock
     basis and calendar (the default policy: calendar time, the default calendar), and the
     follow-ups table (empty: no follow-up was made due by the events of then)."""
@@ -74,6 +75,24 @@ def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     for row in want["read_models"]["exceptions"]:
         assert "clock_basis" not in row
         row.update(clock_basis="calendar", calendar="default", waiting_since=None)
+    # The predicted delivery ranges: no model was learned then, so every prediction is
+    # the network's typical hours, a single time with confidence 0. The original: the
+    # first scan (08:00 on 22 November, 00:00 UTC, for all but parcel 10, first seen at
+    # a sort at 10:42) plus 2 h to the hub, the lane (Shenzhen-Shanghai 25.3 h,
+    # Shenzhen-Guangzhou 4 h) and 6 h to the door. The current one: the view's
+    # fixed-hours ETA where it has one; none where the parcel arrived or will not.
+    def point(at: str | None) -> dict[str, Any] | None:
+        return None if at is None else {"earliest": at, "likely": at, "latest": at,
+                                        "confidence": 0.0, "basis": "network_typical"}
+
+    originals = {"PF202611220000007": "2026-11-22T12:00:00+00:00",  # 0 + 2 + 4 + 6 h
+                 "PF202611220000010": "2026-11-23T12:00:00+00:00",  # 02:42 + 33.3 h
+                 "PF202611220000011": None}  # never manifested: no lane
+    for row in want["read_models"]["tracking"]:
+        assert "eta_current" not in row
+        row["eta_original"] = point(originals.get(row["tracking_no"],
+                                                  "2026-11-23T09:18:00+00:00"))  # 0 + 33.3 h
+        row["eta_current"] = point(row["eta"])
     assert "follow_ups" not in want["read_models"]["cases"]
     want["read_models"]["cases"]["follow_ups"] = []  # resolved before follow-ups existed
     want["read_models"]["cases"]["ratings"] = []

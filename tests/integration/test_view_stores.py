@@ -22,7 +22,10 @@ def tracking_row(n: int, **changes):
         "delivered_at": None, "signed_by": None, "service_level": "standard",
         "customer_tier": "standard", "origin": "SZX", "destination": "SHA", "manifested": 1,
         "receiver": '{"name": "李*"}', "sender": None, "timeline": "[]",
-        "data_problems": "[]",
+        "data_problems": "[]", "eta_original": None,
+        "eta_current": '{"earliest": "2026-11-23T01:00:00+00:00", "likely": '
+                       '"2026-11-23T05:00:00+00:00", "latest": "2026-11-23T09:00:00+00:00", '
+                       '"confidence": 0.41, "basis": "lane"}',
     }
     row.update(changes)
     return row
@@ -35,6 +38,8 @@ def test_tracking_rows_are_upserted_and_read_back_with_json_fields(service):
     row = view.get("PF202611220000001")
     assert row["status"] == "delivered" and row["flags"] == [] and row["manifested"] is True
     assert row["receiver"] == {"name": "李*"} and row["timeline"] == []
+    assert row["eta_current"]["likely"] == "2026-11-23T05:00:00+00:00"
+    assert row["eta_original"] is None
     assert view.count() == 2 and view.max_tracking_id("parcelflow") == 9
     assert view.get("PF202611229999999") is None
 

@@ -83,6 +83,14 @@ def journey(n: int = 1, *, t0: datetime = T0) -> list[dict[str, Any]]:
     ]
 
 
+def on_time(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A manifest promised three days from now: a parcel scanned from `recent_start()` on
+    is within its promise (the default promise is long past, and a notification worker
+    tells the receiver when a promise is missed)."""
+    later = (datetime.now(CST) + timedelta(days=3)).replace(microsecond=0)
+    return manifest(n, **{"promised_by": later.isoformat(), **overrides})
+
+
 def recent_start() -> datetime:
     """A start two days ago, for code that runs on the real clock (the CLI)."""
     return (datetime.now(CST) - timedelta(days=2)).replace(microsecond=0)

@@ -22,17 +22,17 @@ def test_a_lane_with_history_predicts_its_deciles_and_without_falls_back_to_typi
     assert (p.earliest, p.likely, p.latest) == (MONDAY + timedelta(hours=21),
                                                 MONDAY + timedelta(hours=25),
                                                 MONDAY + timedelta(hours=29))
-    assert p.basis == "lane+level+weekday" and p.confidence == round(0.8 * 11 / 21, 2)
+    assert p.basis == "lane+service+weekday" and p.confidence == round(0.8 * 11 / 21, 2)
     # A Tuesday pickup has no weekday history: the lane and level's.
     assert model.predict("SZX", "SHA", "standard", MONDAY + timedelta(days=1),
-                         typical_hours=40).basis == "lane+level"
+                         typical_hours=40).basis == "lane+service"
     # An express parcel on the lane: only the lane as a whole.
     assert model.predict("SZX", "SHA", "express", MONDAY, typical_hours=40).basis == "lane"
     unknown = model.predict("SZX", "PEK", "standard", MONDAY, typical_hours=40)
     assert (unknown.basis, unknown.confidence, unknown.likely) == (
-        "typical_hours", 0.0, MONDAY + timedelta(hours=40))
+        "network_typical", 0.0, MONDAY + timedelta(hours=40))
 
 
 def test_thin_history_is_not_trusted():
     model = learn(trips([20, 22, 24]), CST, min_samples=30)
-    assert model.predict("SZX", "SHA", "standard", MONDAY, typical_hours=33).basis == "typical_hours"
+    assert model.predict("SZX", "SHA", "standard", MONDAY, typical_hours=33).basis == "network_typical"

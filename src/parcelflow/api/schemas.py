@@ -81,6 +81,19 @@ class Milestone(Closed):
     city: str | None
 
 
+class DeliveryRange(Closed):
+    """A predicted delivery: a range learned from the network's own history."""
+
+    earliest: str = Field(description="the 10th percentile of the learned transit times")
+    likely: str = Field(description="the median: the most likely time")
+    latest: str = Field(description="the 90th percentile")
+    confidence: float = Field(description="0 to 1: how likely the delivery is to fall in "
+                              "the range (0.8 shrunk for thin history; 0 for the network's "
+                              "typical hours, which are a single time)")
+    basis: str = Field(description="the history used: lane+service+weekday, lane+service, "
+                       "lane, or network_typical when there was too little")
+
+
 class CoarseTracking(Closed):
     """What anyone with the tracking number sees."""
 
@@ -88,7 +101,10 @@ class CoarseTracking(Closed):
     detail: Literal["coarse"]
     status: str
     city: str | None
-    eta: str | None
+    eta: DeliveryRange | None = Field(description="the prediction now, from the parcel's "
+                                      "latest scan (null: delivered, or nothing to go on)")
+    eta_original: DeliveryRange | None = Field(description="the prediction made at pickup, "
+                                               "kept as it was")
     delivered_at: str | None
     timeline: list[Milestone]
 
@@ -136,7 +152,10 @@ class FullTracking(Closed):
     last_event: str | None
     last_event_at: str | None
     promised_by: str | None
-    eta: str | None
+    eta: DeliveryRange | None = Field(description="the prediction now, from the parcel's "
+                                      "latest scan (null: delivered, or nothing to go on)")
+    eta_original: DeliveryRange | None = Field(description="the prediction made at pickup, "
+                                               "kept as it was")
     next_expected: NextExpected | None
     open_exceptions: int
     delivered: Delivered | None
@@ -502,7 +521,24 @@ class StatsRow(Closed):
         "registry"))
 
 
+class PredictionFigures(Closed):
+    deliveries: int = Field(description="delivered parcels that had a prediction")
+    inside_range: float | None = Field(description="share delivered between earliest and "
+                                       "latest (0 to 1)")
+    mae_hours: float | None = Field(description="mean absolute error of the likely time, "
+                                    "in hours")
+
+
+class PredictionAccuracy(Closed):
+    of: str = Field(description="which prediction is judged: the original, made at pickup")
+    overall: PredictionFigures
+    lanes: dict[str, PredictionFigures] = Field(description="per lane, ORIGIN-DESTINATION "
+                                                "(city codes)")
+
+
 class StatsReport(Closed):
     day: str
     network: StatsRow
     facilities: dict[str, StatsRow]
+    eta_accuracy: PredictionAccuracy = Field(description="how right the predicted delivery "
+                                             "dates were, over every delivery so far")

@@ -6,6 +6,10 @@ we tell the customer").
 what anyone holding the tracking number sees. Both are built from a tracking-view row and
 mask again on the way out: every customer-facing string goes through
 `parcelflow.domain.privacy`.
+
+`eta` is the predicted delivery range now, `eta_original` the range predicted at pickup
+(both `{earliest, likely, latest, confidence, basis}` or null; see
+`domain/transit_times.py` for how each is made and what the confidence means).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def coarse(row: dict[str, Any]) -> dict[str, Any]:
         "detail": "coarse",
         "status": row["status"],
         "city": row["city"],
-        "eta": row["eta"],
+        "eta": row["eta_current"],
+        "eta_original": row["eta_original"],
         "delivered_at": row["delivered_at"],
         "timeline": coarse_timeline(row["timeline"]),
     }
@@ -75,7 +80,8 @@ def full(row: dict[str, Any]) -> dict[str, Any]:
         "last_event": row["last_event"],
         "last_event_at": row["last_event_at"],
         "promised_by": row["promised_by"],
-        "eta": row["eta"],
+        "eta": row["eta_current"],
+        "eta_original": row["eta_original"],
         "next_expected": next_expected,
         "open_exceptions": row["open_exceptions"],
         "delivered": delivered,

@@ -80,6 +80,17 @@ def _lane_hours(network: Network, origin: str | None, destination: str | None) -
     return lane.hours if lane else None
 
 
+def typical_trip_hours(network: Network, origin: str, destination: str,
+                       model: EtaModel = EtaModel()) -> float | None:
+    """The network's fixed hours from pickup in `origin` to the door in `destination`
+    (city codes): to the origin hub, the linehaul lane, the last mile. None: no lane."""
+    origin_hub, destination_hub = network.hub_of(origin), network.hub_of(destination)
+    if origin_hub is None or destination_hub is None:
+        return None
+    lane = _lane_hours(network, origin_hub.code, destination_hub.code)
+    return None if lane is None else model.to_origin_hub + lane + model.last_mile
+
+
 def estimate_eta(state: ParcelState, manifest: Manifest | None, network: Network,
                  *, revised: datetime | None = None, model: EtaModel = EtaModel()) -> datetime | None:
     """When the parcel should reach its receiver; None when nobody can say."""

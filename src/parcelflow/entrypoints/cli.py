@@ -16,6 +16,7 @@ from parcelflow.entrypoints import (
     claims_cli,
     complaints_cli,
     demo_cli,
+    eta_cli,
     detect_cli,
     exceptions_cli,
     followups_cli,
@@ -50,7 +51,7 @@ def _setup() -> None:
 # In the order `parcelflow --help` lists them: data in, audit, a demo day, read models,
 # exception work, the long-running workers, the service surface.
 for commands in (ingest_cli.app, audit_cli.app, demo_cli.app, views_cli.app, detect_cli.app,
-                 reports_cli.app, workers_cli.app, serve_cli.app):
+                 eta_cli.app, reports_cli.app, workers_cli.app, serve_cli.app):
     app.add_typer(commands)  # no name: its commands become top-level commands
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(complaints_cli.app, name="complaints")

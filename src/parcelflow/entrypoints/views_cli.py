@@ -47,6 +47,11 @@ STATS_COLUMNS = (
     Column("resolution SLA", rank=7, justify="right"), Column("exceptions", rank=5, fold=True),
 )
 
+ACCURACY_COLUMNS = (
+    Column("lane", keep=True), Column("deliveries", rank=1, justify="right"),
+    Column("inside range", rank=2, justify="right"), Column("MAE h", rank=3, justify="right"),
+)
+
 NamesArg = Annotated[Optional[list[ProjectionName]], typer.Argument(  # type: ignore[valid-type]
     help="The read models (default: all).")]
 
@@ -167,8 +172,13 @@ def track(tracking_no: TrackingArg, as_json: JsonFlag = False,
     place = f"{location['facility']} ({location['city']})" if location["facility"] else (
         "not scanned yet")
     out.print(f"  at {place}; last event {doc['last_event']} at {local(doc['last_event_at'])}")
-    out.print(f"  promised by {local(doc['promised_by'])}; ETA {local(doc['eta'])}; next: "
+    out.print(f"  promised by {local(doc['promised_by'])}; next: "
               f"{step.get('activity') or '—'} {step.get('facility') or ''}".rstrip())
+    for label, eta in (("ETA", doc["eta"]), ("first ETA", doc["eta_original"])):
+        if eta:
+            out.print(f"  {label} {local(eta['likely'])} (range {local(eta['earliest'])} to "
+                      f"{local(eta['latest'])}; confidence {eta['confidence']:.2f}, "
+                      f"{eta['basis']})", highlight=False)
     receiver = doc["receiver"] or {}
     if receiver:
         out.print(f"  receiver {receiver.get('name')} {receiver.get('phone')}, "
@@ -207,8 +217,11 @@ def stats(
             date.fromisoformat(day)
         except ValueError:
             fail(f"{day!r} is not a date (YYYY-MM-DD)", 2)
+    from parcelflow.application.delivery_dates import prediction_accuracy
+
     view = catch_up(svc, "stats").projection.view
     report = view.report(day or today_in(svc.network, svc.clock()))
+    report["eta_accuracy"] = prediction_accuracy(catch_up(svc, "tracking").projection.view)
     if as_json:
         print_json(report)
         return
@@ -230,4 +243,12 @@ def stats(
         out.print(f"data quality: {report['network']['unknown_facility_scans']} scans at "
                   "facilities not in the network registry (kept): "
                   + ", ".join(f"{name} {n}" for name, n in unknown.items()), highlight=False)
+    accuracy = report["eta_accuracy"]
+    table = fitted(ACCURACY_COLUMNS, [
+        (lane, str(row["deliveries"]), pct(row["inside_range"]),
+         "—" if row["mae_hours"] is None else f"{row['mae_hours']:.2f}")
+        for lane, row in [*accuracy["lanes"].items(), ("ALL LANES", accuracy["overall"])]],
+        width=out.width, wide=wide,
+        title="Predicted delivery dates (as predicted at pickup): every delivery so far")
+    print_table(out, table)
 

@@ -160,7 +160,7 @@ def story(answer: dict[str, Any], found: Situation, network: Network, words: Wor
           when: Any) -> list[dict[str, str]]:
     """What went wrong and what happens next, one notice each, in customer words."""
     notices: list[dict[str, str]] = []
-    eta = when(answer.get("eta"))
+    eta = when((answer.get("eta") or {}).get("likely"))
     if found.attempt_reason:
         text = words.t("track.attempt_failed", n=found.failed_attempts,
                        reason=words.reason(found.attempt_reason))

@@ -1,0 +1,120 @@
+"""A parcel's predicted delivery: the original at pickup from the model learned by then,
+the current one moved by the parcel's lead or lag on the network's schedule, and when
+the customer is told that the promise is at risk or missed. Hand-computed cases.
+
+The bundled network: Shenzhen hub to Shanghai hub 25.3 h; the fixed allowances 2 h to
+the origin hub, 1.5 h at a hub, 6 h last mile: 33.3 h from pickup to the door."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from parcelflow.bootstrap import load_network
+from parcelflow.domain.parcel import Parcel
+from parcelflow.domain.transit_times import (
+    Prediction,
+    Spread,
+    TransitTimes,
+    predict_delivery,
+    promise_news,
+)
+from tests.support.builders import CST, T0, as_scans, scan, sealed_manifest
+
+H = timedelta(hours=1)
+NETWORK = load_network()
+LEARNED_AT = T0 + 2 * H
+SUNDAY = "6"  # T0 is Sunday 22 November 2026, 08:00 in Shanghai
+MODEL = TransitTimes({("SZX", "SHA", "standard", SUNDAY): Spread(60, 24.0, 30.0, 40.0)}, CST)
+
+
+def models(moment):
+    return MODEL if moment >= LEARNED_AT else None
+
+
+def parcel_with(*scans_at):
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0 - H)
+    for wire, recorded in scans_at:
+        parcel.record_scans(as_scans(wire), recorded_at=recorded)
+    return parcel
+
+
+def predict(parcel):
+    return predict_delivery(parcel.state, parcel.manifest, NETWORK, models, revised=parcel.eta)
+
+
+def test_a_pickup_after_the_learning_is_predicted_from_history_and_a_late_hub_moves_the_range():
+    parcel = parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 3 * H))
+    original, current = predict(parcel)
+    # 60 trips of the 30 needed: 0.8 * 60 / 90 = 0.53.
+    assert original == Prediction(T0 + 24 * H, T0 + 30 * H, T0 + 40 * H, 0.53,
+                                  "lane+service+weekday")
+    assert current == original
+
+    # At the Shanghai hub at 30 h: 6 h to the door, 36 h against the schedule's 33.3 h:
+    # 2.7 h late. Earliest 24 + 2.7 = 26.7 h is already past: the latest scan's 30 h.
+    parcel.record_scans(as_scans(scan("arrival", "SHA-HUB-02", 30)), recorded_at=T0 + 30 * H)
+    original_now, current = predict(parcel)
+    assert original_now == original
+    assert current == Prediction(T0 + 30 * H, T0 + 32.7 * H, T0 + 42.7 * H, 0.53,
+                                 "lane+service+weekday")
+
+    parcel.record_scans(as_scans(scan("delivered", "SHA-STA-13", 33, signed_by="recipient")),
+                        recorded_at=T0 + 33 * H)
+    assert predict(parcel) == (original, None)
+
+
+def test_a_pickup_before_any_model_keeps_its_typical_hours_while_later_scans_use_the_model():
+    parcel = parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 1 * H))
+    original, current = predict(parcel)
+    assert original == Prediction(T0 + 33.3 * H, T0 + 33.3 * H, T0 + 33.3 * H, 0.0,
+                                  "network_typical")
+    # Shenzhen hub at 2 h, recorded after the learning: 1.5 h there, 25.3, 6: 34.8 h,
+    # 1.5 h behind the 33.3 h schedule; the learned range moved by it.
+    parcel.record_scans(as_scans(scan("arrival", "SZX-HUB-01", 2)), recorded_at=T0 + 3 * H)
+    assert predict(parcel) == (original, Prediction(T0 + 25.5 * H, T0 + 31.5 * H,
+                                                    T0 + 41.5 * H, 0.53,
+                                                    "lane+service+weekday"))
+
+
+def test_another_service_level_or_weekday_without_history_falls_back_to_the_typical_hours():
+    monday = T0 + 24 * H
+    parcel = parcel_with((scan("pickup", "SZX-OUT-07", 24), monday + H))
+    original, _ = predict(parcel)
+    assert original == Prediction(monday + 33.3 * H, monday + 33.3 * H, monday + 33.3 * H,
+                                  0.0, "network_typical")
+
+
+PROMISE = T0 + 40 * H
+
+
+def likely_at(hours):
+    """A prediction whose likely time is `hours` after T0 (None: no prediction)."""
+    return None if hours is None else Prediction(T0, T0 + hours * H, T0 + hours * H, 0.5, "lane")
+
+
+def test_the_customer_hears_once_when_the_likely_time_moves_past_the_promise():
+    def news(before, now, *, occurred=10):
+        return promise_news(PROMISE, T0 + occurred * H, arrived=False,
+                            last_occurred_before=T0 + (occurred - 1) * H,
+                            before=likely_at(before), now=likely_at(now))
+
+    assert news(None, 39) is None  # the first prediction, within the promise
+    assert news(None, 41) == "past_promise"  # the first prediction is already late
+    assert news(39, 41) == "past_promise"
+    assert news(41, 45) is None  # still past: told already
+    assert news(45, 38) is None  # back within: nothing to apologise for
+    assert news(38, 40) is None  # exactly at the promise is within it
+    assert news(40, 40.5) == "past_promise"  # moved past again: a new revision
+
+
+def test_the_first_event_after_the_promise_tells_of_the_miss_once_unless_delivered():
+    def news(occurred, last_before, *, arrived=False):
+        return promise_news(PROMISE, T0 + occurred * H, arrived=arrived,
+                            last_occurred_before=T0 + last_before * H, before=None, now=None)
+
+    assert news(39, 38) is None
+    assert news(41, 39) == "promise_missed"
+    assert news(42, 41) is None  # the miss was told at 41 h
+    assert news(41, 39, arrived=True) is None  # delivered late: the parcel is there
+    assert promise_news(None, T0, arrived=False, last_occurred_before=None, before=None,
+                        now=likely_at(99)) is None  # no promise, nothing to break
