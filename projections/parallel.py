@@ -6,6 +6,10 @@ The parcels are split into shares by id; each worker process rebuilds its share'
 rendering of its parcel's state, so the shares do not interfere. The position is
 recorded once, after every worker has finished: until then the view has no position,
 and a crash leaves it to be replayed from the start.
+
+On a sharded store each worker takes its share of every shard's parcels (by the same
+test on the parcel id) up to that shard's head, and the view's position is recorded
+per shard at the end (projections/sharded.py).
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from parcelflow.projections.runner import Runner
 
 Progress = Callable[[int, int, int], None]
 
 
-def _rebuild_share(database_url: str, name: str, share: int, shares: int, upto: int,
+def per_log(runner: Any) -> list[Runner]:
+    """One runner per log feeding the view: its shards' (projections/sharded.py), or itself."""
+    return list(getattr(runner, "runners", None) or [runner])
+
+
+def _rebuild_share(urls: list[str], name: str, share: int, shares: int, uptos: list[int],
                    progress: mp.Queue) -> None:  # type: ignore[type-arg]
     from parcelflow.bootstrap import build_service
     from parcelflow.logs import configure_logging
@@ -30,27 +41,37 @@ def _rebuild_share(database_url: str, name: str, share: int, shares: int, upto: 
 
     configure_logging(level="WARNING")
     tune_gc()
-    service = build_service(Settings(database_url=database_url, _env_file=None),  # type: ignore[call-arg]
-                            cache_size=0)
+    store = ({"shards": json.dumps(urls)} if len(urls) > 1
+             else {"database_url": urls[0], "shards": None})
+    service = build_service(Settings(_env_file=None, **store), cache_size=0)  # type: ignore[call-arg,arg-type]
     worker = runner(service, name)
     try:
-        mine = [pid for pid in service.recorder.parcel_ids(upto) if pid.int % shares == share]
-        worker.replay(mine, upto, lambda done, _, __: progress.put((share, done)))
+        done = 0
+        for log_runner, upto in zip(per_log(worker), uptos, strict=True):
+            mine = [pid for pid in log_runner.service.recorder.parcel_ids(upto)
+                    if pid.int % shares == share]
+            before = done
+            done += log_runner.replay(
+                mine, upto, lambda n, _, __, before=before: progress.put((share, before + n)))
     finally:
         worker.close()
         service.close()
 
 
-def rebuild(runner: Runner, database_url: str, *, workers: int,
+def rebuild(runner: Any, urls: str | Sequence[str], *, workers: int,
             progress: Progress | None = None) -> tuple[int, float]:
-    """Drop the view, replay the log into it with `workers` processes: (events, seconds)."""
+    """Drop the view, replay the log into it with `workers` processes: (events, seconds).
+    `urls`: the store's database URL, or its shards' (`Settings.shard_urls()`)."""
     started = time.perf_counter()
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    logs = per_log(runner)
     runner.projection.view.drop()
-    upto = runner.follower.head()
+    uptos = [r.follower.head() for r in logs]
+    upto = sum(uptos)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_rebuild_share,
-                         args=(database_url, runner.name, k, workers, upto, queue))
+                         args=(urls, runner.name, k, workers, uptos, queue))
              for k in range(workers)]
     for p in procs:
         p.start()
@@ -75,5 +96,6 @@ def rebuild(runner: Runner, database_url: str, *, workers: int,
     if failed:
         raise RuntimeError(f"{len(failed)} rebuild worker(s) failed (exit {failed}); "
                            "the view has no position and will be replayed from the start")
-    runner.record_position(upto)  # every share is written: the view stands for the log
+    for log_runner, head in zip(logs, uptos, strict=True):
+        log_runner.record_position(head)  # every share is written: the view stands for the log
     return sum(counts), time.perf_counter() - started

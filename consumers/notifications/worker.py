@@ -9,7 +9,10 @@
 - Without (the embedded default): the same notifier follows the store's notification
   log from its own saved position; ledger entries and the position are written in one
   transaction. What was given up on stays in the ledger (outcome "failed", with the
-  reason) and in the log.
+  reason) and in the log. On a sharded store it follows every shard's log, one position
+  per shard (saved beside the ledger, on the first shard, in the same transaction as the
+  batch's ledger rows), one thread per shard, like the relay. A parcel lives on one
+  shard, so its receiver still hears about it in event order.
 """
 
 from __future__ import annotations
@@ -152,6 +155,31 @@ class StoreNotifyWorker:
         self.notifier.close()
 
 
+class ShardedStoreNotifyWorker:
+    """One `StoreNotifyWorker` per shard's log, sharing one notifier (its ledger and the
+    positions on the first shard). Position names follow the read side's: the first
+    shard's keeps the worker's name, the others add `@` and the shard's name."""
+
+    def __init__(self, workers: Sequence[StoreNotifyWorker]):
+        self.workers = list(workers)
+        self.notifier = self.workers[0].notifier
+
+    @property
+    def positions(self) -> list[int]:
+        return [w.position for w in self.workers]
+
+    def run(self, stop: threading.Event, *, follow: bool = True) -> None:
+        from parcelflow.entrypoints.per_shard import run_per_shard
+
+        run_per_shard([lambda w=w: w.run(stop, follow=follow) for w in self.workers], stop,
+                      "notify")
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.follower.close()
+        self.notifier.close()
+
+
 def build_notifier(service: ParcelService, settings: Settings, *,
                    sms: SmsProvider | None = None) -> Notifier:
     from parcelflow.bootstrap import build_surveys
@@ -187,12 +215,19 @@ def build_notifier(service: ParcelService, settings: Settings, *,
 def build_notify_worker(service: ParcelService, settings: Settings, *,
                         sms: SmsProvider | None = None,
                         client_id: str = "parcelflow-notify"
-                        ) -> KafkaNotifyWorker | StoreNotifyWorker:
+                        ) -> KafkaNotifyWorker | StoreNotifyWorker | ShardedStoreNotifyWorker:
     notifier = build_notifier(service, settings, sms=sms)
     if not settings.kafka_bootstrap_servers:
-        return StoreNotifyWorker(notifier, PositionStore(notifier.ledger.datastore),
-                                 LogFollower(service.recorder, batch_size=500),
-                                 name=worker_name(settings))
+        positions = PositionStore(notifier.ledger.datastore)
+        name = worker_name(settings)
+        shards = getattr(service, "shards", None)
+        if shards is None:
+            return StoreNotifyWorker(notifier, positions,
+                                     LogFollower(service.recorder, batch_size=500), name=name)
+        return ShardedStoreNotifyWorker([  # log_names: "parcels", "parcels@<shard>", ...
+            StoreNotifyWorker(notifier, positions, LogFollower(shard.recorder, batch_size=500),
+                              name=name + log_name.removeprefix(service.name))
+            for shard, log_name in zip(shards, service.log_names, strict=True)])
     kafka.ensure_topics(settings, [settings.kafka_events_topic,
                                    settings.kafka_notifications_dlq_topic])
     group = settings.kafka_notify_group + worker_name(settings).removeprefix("notify")

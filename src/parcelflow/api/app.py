@@ -46,6 +46,7 @@ def credential_store(service: ParcelService, settings: Settings) -> CredentialSt
 
 
 def build_context(settings: Settings, service: ParcelService) -> ApiContext:
+    from parcelflow.application.sharding import stores
     from parcelflow.bootstrap import build_surveys
     from parcelflow.projections.registry import open_view, runner
 
@@ -74,7 +75,9 @@ def build_context(settings: Settings, service: ParcelService) -> ApiContext:
         cases=open_view(service, "cases"),
         surveys=build_surveys(service, settings),
         lag_runners=lag_runners,
-        positions=PositionStore(datastore) if settings.kafka_bootstrap_servers else None,
+        positions=([PositionStore(store.factory.datastore)  # type: ignore[attr-defined]
+                    for store in stores(service)]  # each shard's relay saves its own
+                   if settings.kafka_bootstrap_servers else None),
         recent_readiness=Recent(settings.api_ops_cache_seconds),
         recent_gauges=Recent(settings.api_ops_cache_seconds),
     )

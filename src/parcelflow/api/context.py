@@ -57,7 +57,7 @@ class ApiContext:
     lag_runners: list[Any]  # read models /readyz watches (never run here: lag only)
     cases: Any = None  # the cases read model's store: complaints, claims, follow-ups
     surveys: Any = None  # application/surveys.py; None without PARCELFLOW_SURVEY_SECRET
-    positions: PositionStore | None = None  # the relay's saved position (with Kafka)
+    positions: list[PositionStore] | None = None  # each shard relay's position (with Kafka)
     recent_readiness: Recent = field(default_factory=lambda: Recent(1.0))
     recent_gauges: Recent = field(default_factory=lambda: Recent(1.0))
     write_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -1,7 +1,9 @@
 """EPCIS 2.0 exports for partners and regulators: one parcel, or every scan recorded in a
 period. Used alike by `parcelflow export epcis` and `GET /v1/parcels/{no}/epcis`.
 
-Read from the store (the source of truth), never from a read model.
+Read from the store (the source of truth), never from a read model. A period export of
+a sharded store reads every shard's log in turn (each parcel is on one shard), so the
+parcels come shard by shard, each shard's in the order of its log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.service import ParcelService
+from parcelflow.application.sharding import stores
 from parcelflow.domain import epcis
 from parcelflow.domain.parcel import Parcel
 
@@ -36,11 +39,16 @@ class EpcisExport:
     def recorded_between(self, start: datetime, end: datetime
                          ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """Per parcel, the EPCIS events recorded in [start, end): its scans, and the error
-        declarations and corrective events of corrections made then."""
+        declarations and corrective events of corrections made then; every shard's."""
+        for store in stores(self.service):
+            yield from self._recorded_on(store, start, end)
+
+    def _recorded_on(self, store: ParcelService, start: datetime, end: datetime
+                     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         touched: list[UUID] = []
         seen: set[UUID] = set()
         position: int | None = None
-        recorder = self.service.recorder
+        recorder = store.recorder
         while True:
             notes = recorder.select_notifications(start=position, limit=_PAGE, topics=_TOPICS,
                                                   inclusive_of_start=False)
@@ -49,7 +57,7 @@ class EpcisExport:
             for note in notes:
                 if note.originator_id in seen:
                     continue
-                event = self.service.mapper.to_domain_event(note)
+                event = store.mapper.to_domain_event(note)
                 if start <= event.recorded_at < end:  # type: ignore[attr-defined]
                     seen.add(note.originator_id)  # type: ignore[arg-type]
                     touched.append(note.originator_id)  # type: ignore[arg-type]
@@ -58,7 +66,7 @@ class EpcisExport:
             chunk = touched[at:at + _LOAD]
             loaded = recorder.select_events_for(chunk)
             for pid in chunk:
-                events = [self.service.mapper.to_domain_event(s) for s in loaded.get(pid, [])]
+                events = [store.mapper.to_domain_event(s) for s in loaded.get(pid, [])]
                 if not events:
                     continue
                 number = events[0].tracking_no  # type: ignore[attr-defined]  # its creation

@@ -272,7 +272,13 @@ def checkpoint(
     for maker in makers:
         maker.sinks = sinks
 
+    printing = threading.Lock()  # one checkpointer thread per shard: whole lines each
+
     def report(made: Made) -> None:
+        with printing:
+            _report(made)
+
+    def _report(made: Made) -> None:
         cp = made.stored.checkpoint
         if as_json:
             print_json({"id": made.stored.id, "new": made.new, "tree_size": cp.tree_size,

@@ -121,7 +121,7 @@ def rebuild(names: NamesArg = None, workers: Annotated[int, typer.Option(
                 progress.update(task, completed=position, rate=f"{rate:,.0f} events/s")
 
             if workers > 1:
-                events, seconds = parallel.rebuild(runner, get_settings().database_url,
+                events, seconds = parallel.rebuild(runner, get_settings().shard_urls(),
                                                    workers=workers, progress=show)
             else:
                 events, seconds = runner.rebuild(progress=show)

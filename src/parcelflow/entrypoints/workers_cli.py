@@ -80,7 +80,11 @@ def notify(
         "Each set of channels is a consumer group of its own.")] = None,
 ) -> None:
     """Tell receivers (email, SMS) and merchants (signed webhooks) what happened."""
-    from parcelflow.consumers.notifications.worker import StoreNotifyWorker, build_notify_worker
+    from parcelflow.consumers.notifications.worker import (
+        ShardedStoreNotifyWorker,
+        StoreNotifyWorker,
+        build_notify_worker,
+    )
 
     settings = get_settings()
     if channel:
@@ -91,7 +95,7 @@ def notify(
               else "the event store")
     err.print(f"notifying from {source} (Ctrl-C stops)")
     try:
-        if isinstance(worker, StoreNotifyWorker):
+        if isinstance(worker, StoreNotifyWorker | ShardedStoreNotifyWorker):
             worker.run(stop, follow=not once)
         elif once:
             fail("--once works without Kafka only (a consumer group has no end)", 2)

@@ -82,7 +82,8 @@ def _read_gauges(ctx: ApiContext) -> None:
         ctx.recent_readiness.get(lambda: readiness(ctx))
         _open_exceptions(ctx)
         if ctx.positions is not None:
-            head = ctx.service.recorder.max_notification_id() or 0
-            metrics.RELAY_LAG_EVENTS.set(max(0, head - ctx.positions.get(RELAY)))
+            metrics.RELAY_LAG_EVENTS.set(sum(  # over every shard's log and relay
+                max(0, (store.recorder.max_notification_id() or 0) - saved.get(RELAY))
+                for store, saved in zip(stores(ctx.service), ctx.positions, strict=True)))
     except Exception as e:  # noqa: BLE001 — still serve the counters
         log.warning("metrics.gauges_failed", error_type=type(e).__name__)
