@@ -94,10 +94,8 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
         app.state.ctx = build_context(settings, svc)
         log.info("api.rate_limits", storage=app.state.ctx.limits.describe())
         try:
-            await app.state.ctx.tracking.open_async()  # the lookup's pool (api/tracking.py)
             yield
         finally:
-            await app.state.ctx.tracking.close_async()
             app.state.ctx.tracking.close()
             if own:
                 svc.close()

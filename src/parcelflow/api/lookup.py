@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from parcelflow.api.context import ApiContext
@@ -48,34 +47,9 @@ def look_up(ctx: ApiContext, client: str, tracking_no: str, phone_last4: str | N
     """The parcel as the public lookup shows it; `phone_last4` proves a phone on it.
     `remembered`: the tracking page's signed cookie says this client proved it a moment
     ago (the digits themselves are never kept). Raises `Problem` 404 or 429."""
-    _count(ctx, client, tracking_no)
-    row = ctx.tracking.get(tracking_no)
-    return _judge(ctx, client, tracking_no, row, phone_last4, remembered)
-
-
-async def look_up_async(ctx: ApiContext, client: str, tracking_no: str,
-                        phone_last4: str | None = None) -> Lookup:
-    """`look_up` on the event loop (the API's route): the same limits, proof and answer.
-    The row is read on the asyncio pool (`TrackingRows.aget`); what may block goes to the
-    threadpool: a shared rate-limit store (a network round trip) and a phone proof (on a
-    cache miss it opens the parcel from the store)."""
-    if ctx.limits.shared:
-        await run_in_threadpool(_count, ctx, client, tracking_no)
-    else:
-        _count(ctx, client, tracking_no)  # in-process counters: no I/O
-    row = await ctx.tracking.aget(tracking_no)
-    if phone_last4 is None:
-        return _judge(ctx, client, tracking_no, row, None, False)
-    return await run_in_threadpool(_judge, ctx, client, tracking_no, row, phone_last4, False)
-
-
-def _count(ctx: ApiContext, client: str, tracking_no: str) -> None:
     ctx.limits.per_address.hit(client)
     ctx.limits.per_parcel.hit(tracking_no)
-
-
-def _judge(ctx: ApiContext, client: str, tracking_no: str, row: dict[str, Any] | None,
-           phone_last4: str | None, remembered: bool) -> Lookup:
+    row = ctx.tracking.get(tracking_no)
     if phone_last4 is None:
         if row is None:
             raise not_found()

@@ -16,8 +16,7 @@ import secrets
 from typing import Any
 
 from eventsourcing.application import LRUCache
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
-from starlette.concurrency import run_in_threadpool
+from psycopg_pool import ConnectionPool
 
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.application.service import ParcelService
@@ -35,11 +34,6 @@ class TrackingRows:
     on which the SELECT is prepared once each: the library's pool (4 connections) is
     shared by every query of the API, and at 1,000 lookups a second the lookups' 40
     worker threads queued for it (bench/profiles/README.md §5).
-
-    The API's own lookup route reads through `aget`: the same prepared SELECT on an
-    asyncio pool (psycopg's `AsyncConnectionPool`, opened by the app's lifespan), awaited
-    on the event loop, so a lookup is one round trip without a hop to a worker thread
-    and back (at 1,000 lookups a second the threadpool's queue was the p99).
     """
 
     POOL_SIZE = 8
@@ -48,14 +42,10 @@ class TrackingRows:
     def __init__(self, view: Any):
         self.view = view
         self._pool: ConnectionPool | None = None
-        self._async_pool: AsyncConnectionPool | None = None
-        self._kwargs: dict[str, Any] = {}
         if view.is_postgres:
-            self._kwargs = {**view.datastore.pool.kwargs, "autocommit": True,
-                            "prepare_threshold": 0}
-            self._pool = ConnectionPool(kwargs=self._kwargs, min_size=1,
-                                        max_size=self.POOL_SIZE, open=True,
-                                        name="tracking-lookup")
+            kwargs = {**view.datastore.pool.kwargs, "autocommit": True, "prepare_threshold": 0}
+            self._pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=self.POOL_SIZE,
+                                        open=True, name="tracking-lookup")
 
     def get(self, tracking_no: str) -> dict[str, Any] | None:
         if self._pool is None:
@@ -63,29 +53,6 @@ class TrackingRows:
         with self._pool.connection() as conn:
             row = conn.execute(self._SELECT, [tracking_no], prepare=True).fetchone()
         return decode(row) if row else None
-
-    async def open_async(self) -> None:
-        """Open the asyncio pool (PostgreSQL; call on the event loop that will use it)."""
-        if self._pool is not None and self._async_pool is None:
-            pool = AsyncConnectionPool(kwargs=self._kwargs, min_size=2,
-                                       max_size=self.POOL_SIZE, open=False,
-                                       name="tracking-lookup-async")
-            await pool.open()
-            self._async_pool = pool
-
-    async def aget(self, tracking_no: str) -> dict[str, Any] | None:
-        """`get`, awaited: on the asyncio pool when open, else in the threadpool."""
-        if self._async_pool is None:
-            return await run_in_threadpool(self.get, tracking_no)
-        async with self._async_pool.connection() as conn:
-            cursor = await conn.execute(self._SELECT, [tracking_no], prepare=True)
-            row = await cursor.fetchone()
-        return decode(row) if row else None
-
-    async def close_async(self) -> None:
-        if self._async_pool is not None:
-            await self._async_pool.close()
-            self._async_pool = None
 
     def close(self) -> None:
         if self._pool is not None:

@@ -17,7 +17,7 @@ from parcelflow.api.http import IDEMPOTENCY_KEY, POSITION_HEADER, answer_once, j
 from parcelflow.api.problems import Problem, problem_responses
 from parcelflow.api.routers.scans import batch_items, body_schema, summary
 from parcelflow.api.schemas import History, ManifestBatchAnswer, Tracking
-from parcelflow.api.lookup import client_address, look_up_async
+from parcelflow.api.lookup import client_address, look_up
 from parcelflow.application.audit import history_report
 from parcelflow.application.errors import ParcelNotFound
 from parcelflow.wire.common import Timestamp
@@ -33,7 +33,8 @@ async def tracking_no_path(
                                      description="in one of the configured formats")],
 ) -> str:
     """The path's tracking number, in one of the configured formats (422 otherwise).
-    `async` though it awaits nothing: a plain `def` dependency runs in the threadpool."""
+    `async` though it awaits nothing: a plain `def` dependency is a threadpool hop of
+    its own, before the route's."""
     return context(request).check_tracking_no(tracking_no, "path.tracking_no")
 
 
@@ -80,7 +81,7 @@ async def post_parcels(
     responses={200: {"model": Tracking, "description": "coarse without proof; full with it"},
                **problem_responses(404, 422, 429)},
 )
-async def lookup(
+def lookup(
     request: Request,
     tracking_no: TrackingNo,
     phone_last4: Annotated[str | None, Query(
@@ -94,8 +95,7 @@ async def lookup(
     Reads the tracking view, which a `parcelflow project --follow` process keeps up to
     date: a scan shows here once the view's position reaches the position its POST
     answered with (`GET /readyz` shows the positions)."""
-    found = await look_up_async(context(request), client_address(request), tracking_no,
-                                phone_last4)
+    found = look_up(context(request), client_address(request), tracking_no, phone_last4)
     return json_response(found.answer())
 
 
