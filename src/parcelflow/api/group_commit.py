@@ -77,20 +77,24 @@ class GroupCommit:
             return self._writing
 
     def ingest(self, ingest: Ingest, items: Sequence[Any]) -> BatchReport:
-        """Record `items` (maybe together with other threads' batches): its own report."""
+        """Record `items` (maybe together with other threads' batches): its own report.
+        Whichever waiting thread gets to write writes the oldest queued batch's group,
+        so batches are written in the order they arrived (a later one of the same
+        parcel waits for the next group), and goes on until its own is written."""
         mine = _Batch(items)
         with self._cond:
             self._queue.append(mine)
-            while self._writing and not mine.done:
-                self._cond.wait()
-            if not mine.done:
+            while not mine.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
                 self._writing = True
-                group = self._take(mine)
-        if not mine.done:
-            try:
-                self._write(ingest, group)
-            finally:
-                with self._cond:
+                group = self._take()
+                self._cond.release()
+                try:
+                    self._write(ingest, group)
+                finally:
+                    self._cond.acquire()
                     for batch in group:
                         batch.done = True
                     self._writing = False
@@ -100,14 +104,15 @@ class GroupCommit:
         assert mine.report is not None
         return mine.report
 
-    def _take(self, mine: _Batch) -> list[_Batch]:
-        """`mine` first, then queued batches in arrival order whose parcels are not in
-        the group yet, within the item limit; they leave the queue."""
-        group, parcels, size = [mine], set(mine.parcels), len(mine.items)
+    def _take(self) -> list[_Batch]:
+        """The oldest queued batch, then the later ones whose parcels are not in the
+        group yet, in arrival order, within the item limit; they leave the queue."""
+        group: list[_Batch] = []
+        parcels: set[str] = set()
+        size = 0
         for batch in self._queue:
-            if batch is mine:
-                continue
-            if size + len(batch.items) > self.max_items or not parcels.isdisjoint(batch.parcels):
+            if group and (size + len(batch.items) > self.max_items
+                          or not parcels.isdisjoint(batch.parcels)):
                 continue
             group.append(batch)
             parcels |= batch.parcels
