@@ -220,7 +220,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database and the log")
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
+    parser.add_argument("--parts", default="lookup,scans",
+                        help="what to measure: lookup, scans or both (comma-separated)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     enable(args.profile)
     rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",")]
 
@@ -241,65 +244,67 @@ def main() -> None:
         # which a running server has done long before.
         drive(args.port, lookups(args.parcels, 2000), 16)
         quiet_collector()
-        for rate in rates:
-            requests = lookups(args.parcels, int(rate * args.seconds))
-            with profiled(f"api-lookup-{rate:.0f}", pid=server.pid, items=len(requests),
-                          unit="request") if rate == max(rates) else _nothing():
-                lookup = drive(args.port, requests, 16, rate=rate)
-            floor = bare_selects(url, [p.split("/")[-1].split("?")[0] for _, p, _, _ in requests],
-                                 clients=16, rate=rate)
-            ok = "met" if lookup["p99"] < 20 and lookup["rate"] >= 0.95 * rate \
-                and not lookup["errors"] else "NOT met"
-            print(f"lookup, open loop at {rate:.0f}/s for {args.seconds:.0f} s: "
-                  f"{lookup['rate']:,.0f} requests/s, p50 {lookup['p50']:.1f} ms, "
-                  f"p99 {lookup['p99']:.1f} ms, {lookup['errors']} errors  "
-                  f"[target p99 < 20 ms at 1,000/s: {ok}]; bare SELECT at the same rate: "
-                  f"p50 {floor['p50']:.2f} ms, p99 {floor['p99']:.2f} ms")
+        if "lookup" in parts:
+            for rate in rates:
+                requests = lookups(args.parcels, int(rate * args.seconds))
+                with profiled(f"api-lookup-{rate:.0f}", pid=server.pid, items=len(requests),
+                              unit="request") if rate == max(rates) else _nothing():
+                    lookup = drive(args.port, requests, 16, rate=rate)
+                floor = bare_selects(url, [p.split("/")[-1].split("?")[0] for _, p, _, _ in requests],
+                                     clients=16, rate=rate)
+                ok = "met" if lookup["p99"] < 20 and lookup["rate"] >= 0.95 * rate \
+                    and not lookup["errors"] else "NOT met"
+                print(f"lookup, open loop at {rate:.0f}/s for {args.seconds:.0f} s: "
+                      f"{lookup['rate']:,.0f} requests/s, p50 {lookup['p50']:.1f} ms, "
+                      f"p99 {lookup['p99']:.1f} ms, {lookup['errors']} errors  "
+                      f"[target p99 < 20 ms at 1,000/s: {ok}]; bare SELECT at the same rate: "
+                      f"p50 {floor['p50']:.2f} ms, p99 {floor['p99']:.2f} ms")
+                figures.append(Figure(
+                    f"lookup_open_{rate:.0f}", f"public lookup, open loop at {rate:.0f}/s: p99",
+                    lookup["p99"], "ms", "bare prepared SELECT of the same row at the same rate, p99",
+                    floor["p99"], "ms", lower_is_better=True, target="p99 < 20 ms at 1,000/s",
+                    extra={"offered": rate, "achieved": round(lookup["rate"], 1),
+                           "p50_ms": round(lookup["p50"], 2), "errors": lookup["errors"],
+                           "floor_p50_ms": round(floor["p50"], 3)}))
+            closed = lookups(args.parcels, 5000)
+            ceiling = drive(args.port, closed, 8)
+            bare = bare_selects(url, [p.split("/")[-1].split("?")[0] for _, p, _, _ in closed],
+                                clients=8)
+            print(f"lookup, closed loop, 8 clients: {ceiling['rate']:,.0f} requests/s, "
+                  f"p50 {ceiling['p50']:.1f} ms, p99 {ceiling['p99']:.1f} ms, "
+                  f"{ceiling['errors']} errors; bare SELECT, 8 clients: {bare['rate']:,.0f}/s, "
+                  f"p50 {bare['p50']:.2f} ms")
             figures.append(Figure(
-                f"lookup_open_{rate:.0f}", f"public lookup, open loop at {rate:.0f}/s: p99",
-                lookup["p99"], "ms", "bare prepared SELECT of the same row at the same rate, p99",
-                floor["p99"], "ms", lower_is_better=True, target="p99 < 20 ms at 1,000/s",
-                extra={"offered": rate, "achieved": round(lookup["rate"], 1),
-                       "p50_ms": round(lookup["p50"], 2), "errors": lookup["errors"],
-                       "floor_p50_ms": round(floor["p50"], 3)}))
-        closed = lookups(args.parcels, 5000)
-        ceiling = drive(args.port, closed, 8)
-        bare = bare_selects(url, [p.split("/")[-1].split("?")[0] for _, p, _, _ in closed],
-                            clients=8)
-        print(f"lookup, closed loop, 8 clients: {ceiling['rate']:,.0f} requests/s, "
-              f"p50 {ceiling['p50']:.1f} ms, p99 {ceiling['p99']:.1f} ms, "
-              f"{ceiling['errors']} errors; bare SELECT, 8 clients: {bare['rate']:,.0f}/s, "
-              f"p50 {bare['p50']:.2f} ms")
-        figures.append(Figure(
-            "lookup_closed", "public lookup, closed loop, 8 clients", ceiling["rate"],
-            "requests/s", "bare prepared SELECT of the same row, 8 clients", bare["rate"],
-            "selects/s", target="1,000 requests/s",
-            extra={"p50_ms": round(ceiling["p50"], 2), "p99_ms": round(ceiling["p99"], 2)}))
+                "lookup_closed", "public lookup, closed loop, 8 clients", ceiling["rate"],
+                "requests/s", "bare prepared SELECT of the same row, 8 clients", bare["rate"],
+                "selects/s", target="1,000 requests/s",
+                extra={"p50_ms": round(ceiling["p50"], 2), "p99_ms": round(ceiling["p99"], 2)}))
 
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        before = head(url)
-        posts = [("POST", "/v1/scans", b, headers) for b in batches]
-        with profiled("api-post-scans", pid=server.pid, items=sum(len(json.loads(b)) for b in batches),
-                      unit="scan"):
-            scans = drive(args.port, posts, 4, accepted=lambda answer: json.loads(answer)["accepted"])
-        rows = stored_rows(url, before)
-        copy = copy_rows(url, rows, 100)
-        # Scans/s from what the server says it accepted, not from the requests sent.
-        seconds = scans["requests"] / scans["rate"]
-        rate = scans["accepted"] / seconds
-        sent = sum(len(json.loads(b)) for b in batches)
-        ok = "met" if rate >= 10_000 and scans["accepted"] == sent else "NOT met"
-        print(f"POST /v1/scans, 100-item batches, 4 clients: {scans['rate']:,.1f} requests/s, "
-              f"{scans['accepted']:,} of {sent:,} scans accepted = {rate:,.0f} scans/s, "
-              f"p50 {scans['p50']:.1f} ms, p99 {scans['p99']:.1f} ms, {scans['errors']} errors  "
-              f"[target >= 10,000 scans/s: {ok}]; raw COPY of the same {len(rows):,} rows, "
-              f"100 a transaction: {copy:,.0f} rows/s")
-        figures.append(Figure(
-            "api_post_scans", "`POST /v1/scans`, 100-item batches, 4 clients", rate, "scans/s",
-            "raw COPY of the same rows, 100 a transaction", copy, "rows/s",
-            target=">= 10,000 scans/s",
-            extra={"p50_ms": round(scans["p50"], 1), "p99_ms": round(scans["p99"], 1),
-                   "accepted": scans["accepted"], "sent": sent, "errors": scans["errors"]}))
+        if "scans" in parts:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            before = head(url)
+            posts = [("POST", "/v1/scans", b, headers) for b in batches]
+            with profiled("api-post-scans", pid=server.pid, items=sum(len(json.loads(b)) for b in batches),
+                          unit="scan"):
+                scans = drive(args.port, posts, 4, accepted=lambda answer: json.loads(answer)["accepted"])
+            rows = stored_rows(url, before)
+            copy = copy_rows(url, rows, 100)
+            # Scans/s from what the server says it accepted, not from the requests sent.
+            seconds = scans["requests"] / scans["rate"]
+            rate = scans["accepted"] / seconds
+            sent = sum(len(json.loads(b)) for b in batches)
+            ok = "met" if rate >= 10_000 and scans["accepted"] == sent else "NOT met"
+            print(f"POST /v1/scans, 100-item batches, 4 clients: {scans['rate']:,.1f} requests/s, "
+                  f"{scans['accepted']:,} of {sent:,} scans accepted = {rate:,.0f} scans/s, "
+                  f"p50 {scans['p50']:.1f} ms, p99 {scans['p99']:.1f} ms, {scans['errors']} errors  "
+                  f"[target >= 10,000 scans/s: {ok}]; raw COPY of the same {len(rows):,} rows, "
+                  f"100 a transaction: {copy:,.0f} rows/s")
+            figures.append(Figure(
+                "api_post_scans", "`POST /v1/scans`, 100-item batches, 4 clients", rate, "scans/s",
+                "raw COPY of the same rows, 100 a transaction", copy, "rows/s",
+                target=">= 10,000 scans/s",
+                extra={"p50_ms": round(scans["p50"], 1), "p99_ms": round(scans["p99"], 1),
+                       "accepted": scans["accepted"], "sent": sent, "errors": scans["errors"]}))
         write(args.json, figures)
     finally:
         if server is not None:

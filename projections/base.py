@@ -18,8 +18,9 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+import psycopg
 from eventsourcing.application import LRUCache
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -185,6 +186,28 @@ class ViewStore(PortableSql, TrackingRecorder):
                 c.execute(f"DELETE FROM {table}")
             c.execute(f"DELETE FROM {self.name}_tracking WHERE application_name <> '__migration__'")
 
+    def insert_new(self, table: str, key: str, columns: Sequence[str],
+                   rows: Sequence[dict[str, Any]]) -> None:
+        """Rows whose keys the table should not hold yet (a rebuild into an emptied
+        table), in their own transaction: on PostgreSQL one COPY straight into the
+        table, no staging table and no conflict check. Should a key be there after all
+        (another runner writing meanwhile), the transaction is rolled back and the rows
+        upserted instead, so the outcome is the upsert's either way."""
+        if not rows:
+            return
+        if self.is_postgres:
+            names = ", ".join(columns)
+            try:
+                with self.datastore.transaction(commit=True) as c, \
+                        c.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[col] for col in columns])
+                return
+            except (IntegrityError, psycopg.errors.UniqueViolation):
+                pass
+        with self.writing(None) as c:
+            self.upsert(c, table, key, columns, rows)
+
     def upsert(self, c: Any, table: str, key: str, columns: Sequence[str],
                rows: Sequence[dict[str, Any]]) -> None:
         """Insert or replace rows by their key, inside a `writing()` transaction."""
@@ -261,3 +284,9 @@ class ParcelProjection(Projection[ViewStore]):
     @abstractmethod
     def commit(self, prepared: Any, tracking: Tracking) -> None:
         """The database half: write what `prepare` rendered, with the position."""
+
+    def commit_new(self, prepared: Any) -> None:
+        """Write what `prepare` rendered for parcels that have no rows yet, without a
+        position: a rebuild's chunks after `drop()` (Runner.replay). A view whose rows
+        are one per parcel may insert them plainly; this default upserts."""
+        self.commit(prepared, None)  # type: ignore[arg-type]

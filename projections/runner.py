@@ -143,7 +143,8 @@ class Runner:
                 prepared = self.projection.prepare(events)  # type: ignore[arg-type]
                 if writing is not None:
                     writing.result()
-                writing = writer.submit(self.projection.commit, prepared, None)
+                # The view was emptied and each parcel is in one chunk: its rows are new.
+                writing = writer.submit(self.projection.commit_new, prepared)
                 done += len(events)
                 if progress:
                     progress(done, done, upto)

@@ -81,6 +81,10 @@ class TrackingViewStore(ViewStore):
         with self.writing(tracking) as c:
             self.upsert(c, "tracking_view", "tracking_no", COLUMNS, rows)
 
+    def insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Rows of parcels not in the view yet (a rebuild): see `ViewStore.insert_new`."""
+        self.insert_new("tracking_view", "tracking_no", COLUMNS, rows)
+
     def get(self, tracking_no: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM tracking_view WHERE tracking_no = ?", [tracking_no])
         return decode(rows[0]) if rows else None
@@ -113,6 +117,8 @@ class Renderer:
         self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
         self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
         self._models: ModelsInForce | None = None
+        self._words: BoundedCache = BoundedCache(4096)  # a scan's fields -> its masked line
+        self._cities: BoundedCache = BoundedCache(4096)  # facility -> city name
 
     @property
     def models(self) -> ModelsInForce:
@@ -178,19 +184,40 @@ class Renderer:
                 if entry.scan is not None and is_sealed(entry.scan.signed_by):
                     shown = replace(entry, scan=replace(entry.scan, signed_by=self._signature(
                         parcel, entry.scan.signed_by, opener)))
+                scan = shown.scan
                 line = {
                     "version": entry.version,
                     "type": entry.kind,
                     "occurred_at": entry.occurred_at.isoformat(),
-                    "facility": entry.scan.facility if entry.scan else None,
-                    "city": city_name(entry.scan.facility, network) if entry.scan else None,
-                    "description": describe(shown, network, masked=True),
+                    "facility": scan.facility if scan else None,
+                    "city": self._city(scan.facility) if scan else None,
+                    "description": self._scan_line(shown) if scan else describe(
+                        shown, network, masked=True),
                     "late": entry.late,
                     "voided": entry.voided,
                 }
                 cached = known[entry.version] = (entry, line)
             lines.append(cached[1])
         return orjson.dumps(lines).decode()
+
+    def _scan_line(self, entry: Any) -> str:
+        """A scan's line as customers read it (`describe`, masked). It depends on the
+        scan's type, places, codes and who signed (already masked here) only, and a
+        network has few of those: each distinct line is worded and scrubbed once."""
+        scan = entry.scan
+        key = (scan.scan_type, scan.facility, scan.next_facility, scan.exception_code,
+               scan.attempt_reason, scan.signed_by)
+        line = self._words.get(key)
+        if line is None:
+            line = self._words[key] = describe(entry, self.service.network, masked=True)
+        return line  # type: ignore[no-any-return]
+
+    def _city(self, facility: str | None) -> str | None:
+        try:
+            return self._cities[facility]  # type: ignore[no-any-return]
+        except KeyError:
+            city = self._cities[facility] = city_name(facility, self.service.network)
+            return city
 
     def row(self, parcel: Parcel, opener: Opener | None) -> dict[str, Any]:
         state = parcel.state
@@ -259,6 +286,10 @@ class TrackingView(ParcelProjection):
     def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, TrackingViewStore)
         self.view.write_rows(prepared, tracking)
+
+    def commit_new(self, prepared: list[dict[str, Any]]) -> None:
+        assert isinstance(self.view, TrackingViewStore)
+        self.view.insert_rows(prepared)  # one row per parcel: a rebuild's rows are new
 
 
 

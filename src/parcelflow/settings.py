@@ -298,6 +298,10 @@ class Settings(BaseSettings):
     api_ops_limit_per_address: str = Field(
         "120/minute", description="/metrics, /readyz and /openapi.json requests per client "
         "address")
+    api_credential_cache_seconds: float = Field(
+        2.0, ge=0, le=60, description="how long a verified API key or staff token is reused "
+        "without reading it again: a revoked or rotated-out key is refused at most this long "
+        "after the change (0: read on every request)")
     api_ops_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="how long /metrics and /readyz reuse what they read "
         "from the database")

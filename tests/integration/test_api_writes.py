@@ -9,7 +9,7 @@ import orjson
 
 from parcelflow.api.auth import sign
 from parcelflow.adapters.credentials import Kind
-from tests.support.api import is_problem
+from tests.support.api import is_problem, make_api
 from tests.support.builders import journey, manifest, scan, tracking
 
 
@@ -117,12 +117,53 @@ def test_who_may_post(api):
                                headers=api.auth("SZX-OUT-07")), 403)
 
 
-def test_a_revoked_key_is_refused_at_once(api):
-    headers = api.auth("SZX-OUT-07")
-    assert api.client.post("/v1/scans", json=[], headers=headers).status_code == 200
-    assert api.keys.revoke(api.issued["scanner-SZX-OUT-07"].credential.key_id)
-    r = api.client.post("/v1/scans", json=[], headers=headers)
-    assert is_problem(r, 401)["detail"] == "this key was revoked"
+def test_a_revoked_key_is_refused_within_the_credential_cache_time(make_service, postgres_url):
+    # The API reuses a verified key for PARCELFLOW_API_CREDENTIAL_CACHE_SECONDS; the
+    # revocation (here, as by `parcelflow keys revoke`, through another store) is
+    # honoured once that time has passed since the key was last read.
+    for api in make_api(make_service(postgres_url), postgres_url,
+                        api_credential_cache_seconds=0.5):
+        headers = api.auth("SZX-OUT-07")
+        assert api.client.post("/v1/scans", json=[], headers=headers).status_code == 200
+        read_at = time.monotonic()
+        assert api.keys.revoke(api.issued["scanner-SZX-OUT-07"].credential.key_id)
+        time.sleep(max(0.0, read_at + 0.6 - time.monotonic()))
+        r = api.client.post("/v1/scans", json=[], headers=headers)
+        assert is_problem(r, 401)["detail"] == "this key was revoked"
+
+
+def test_without_the_credential_cache_a_revoked_key_is_refused_at_once(make_service,
+                                                                       postgres_url):
+    for api in make_api(make_service(postgres_url), postgres_url,
+                        api_credential_cache_seconds=0):
+        headers = api.auth("SZX-OUT-07")
+        assert api.client.post("/v1/scans", json=[], headers=headers).status_code == 200
+        assert api.keys.revoke(api.issued["scanner-SZX-OUT-07"].credential.key_id)
+        r = api.client.post("/v1/scans", json=[], headers=headers)
+        assert is_problem(r, 401)["detail"] == "this key was revoked"
+
+
+def test_the_credential_cache_answers_from_memory_and_never_keeps_a_wrong_secret(
+        make_service, postgres_url):
+    for api in make_api(make_service(postgres_url), postgres_url,
+                        api_credential_cache_seconds=60):
+        headers = api.auth("SZX-OUT-07")
+        issued = api.issued["scanner-SZX-OUT-07"]
+        assert api.client.post("/v1/scans", json=[], headers=headers).status_code == 200
+        # Within the cache time the key is answered from memory: its row, revoked in the
+        # database, is not read again until then ...
+        assert api.keys.revoke(issued.credential.key_id)
+        assert api.client.post("/v1/scans", json=[], headers=headers).status_code == 200
+        # ... while a wrong secret for the same key id is read, and refused, every time.
+        wrong = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
+        for _ in range(2):
+            r = api.client.post("/v1/scans", json=[],
+                                headers={"Authorization": f"Bearer {wrong}"})
+            assert is_problem(r, 401)["detail"] == "unknown key, or wrong secret"
+        # A change made in this process applies at once: what was cached of it is dropped.
+        api.client.app.state.ctx.credential_cache.forget(issued.credential.key_id)
+        r = api.client.post("/v1/scans", json=[], headers=headers)
+        assert is_problem(r, 401)["detail"] == "this key was revoked"
 
 
 def _signed(api, secret: str, body: bytes, *, at: int | None = None, path: str = "/v1/scans"):

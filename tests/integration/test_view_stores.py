@@ -44,6 +44,18 @@ def test_tracking_rows_are_upserted_and_read_back_with_json_fields(service):
     assert view.get("PF202611229999999") is None
 
 
+def test_a_rebuilds_new_rows_are_inserted_and_a_row_already_there_is_replaced(service):
+    view = open_view(service, "tracking")
+    view.insert_rows([tracking_row(1), tracking_row(2)])
+    assert view.count() == 2 and view.get("PF202611220000002")["status"] == "in_transit"
+    # Another runner wrote parcel 2 meanwhile: the chunk is upserted instead, whole.
+    view.insert_rows([tracking_row(2, status="delivered"), tracking_row(3)])
+    assert view.count() == 3
+    assert view.get("PF202611220000002")["status"] == "delivered"
+    assert view.get("PF202611220000003")["status"] == "in_transit"
+    assert not view.max_tracking_id("parcelflow")  # a rebuild's chunks carry no position
+
+
 def test_rows_and_position_commit_together_or_not_at_all(service):
     view = open_view(service, "tracking")
     view.write_rows([tracking_row(1)], Tracking("parcelflow", 10))

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -227,3 +228,59 @@ class CredentialStore(SqlTables):
             revoked_at=row["revoked_at"], signing_secret=signing,
             expires_at=row.get("expires_at"),
         )
+
+
+class CredentialCache:
+    """Bearer tokens already verified, reused for `seconds` instead of a query each.
+
+    `POST /v1/scans` read its key's row on every request: a round trip, 12% of a scan's
+    time (bench/profiles/README.md §4). Here a token that authenticated is remembered,
+    by the SHA-256 of the whole token (never the token itself), with the credential it
+    stands for and when it was read; within `seconds` the same token is answered from
+    memory. So a key revoked, rotated out or shortened (`parcelflow keys revoke` /
+    `rotate`, in another process) is refused at most `seconds` after the change, not at
+    the very next request (`PARCELFLOW_API_CREDENTIAL_CACHE_SECONDS`, 2 by default, at
+    most 60; 0 reads the row every time). A staff token's expiry is checked against the
+    clock on every request, cached or not. Unknown tokens and wrong secrets are never
+    cached (each costs its query, as before), and at most `size` tokens are kept.
+    """
+
+    def __init__(self, store: CredentialStore, seconds: float, size: int = 10_000):
+        self.store = store
+        self.seconds = seconds
+        self.size = size
+        self._known: dict[str, tuple[float, Credential]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, token: str) -> Credential | None:
+        """The credential of a token verified less than `seconds` ago; None: ask the
+        store (`authenticate`). No I/O: callable on the event loop."""
+        if self.seconds <= 0:
+            return None
+        found = self._known.get(_digest(token))
+        if found is None or time.monotonic() - found[0] >= self.seconds:
+            return None
+        return found[1]
+
+    def authenticate(self, token: str) -> Credential | None:
+        """The store's answer (a query), remembered when the token is genuine."""
+        read_at = time.monotonic()
+        credential = self.store.authenticate(token)
+        if credential is not None and self.seconds > 0:
+            key = _digest(token)
+            with self._lock:
+                if len(self._known) >= self.size and key not in self._known:
+                    now = time.monotonic()
+                    stale = [k for k, (at, _) in self._known.items() if now - at >= self.seconds]
+                    for old in stale or list(self._known)[: max(1, self.size // 10)]:
+                        del self._known[old]
+                self._known[key] = (read_at, credential)
+        return credential
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop what is remembered (of one key id): a change made in this process then
+        applies from the next request."""
+        with self._lock:
+            for key in [k for k, (_, c) in self._known.items()
+                        if key_id is None or c.key_id == key_id]:
+                del self._known[key]

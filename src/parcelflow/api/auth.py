@@ -91,8 +91,12 @@ def allow(*kinds: Kind, roles: tuple[Role, ...] = ()) -> Guard:
                     auth: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Credential:
         if auth is None:
             raise refuse(401, "missing", "send Authorization: Bearer <key>")
-        credential = await run_in_threadpool(
-            context(request).credentials.authenticate, auth.credentials)
+        cache = context(request).credential_cache
+        assert cache is not None
+        # A token verified a moment ago is answered from memory, on the event loop; else
+        # one query in the threadpool (adapters/credentials.CredentialCache).
+        credential = cache.cached(auth.credentials) or await run_in_threadpool(
+            cache.authenticate, auth.credentials)
         admit(credential, kinds, roles)
         assert credential is not None
         await _check_signature(request, credential)

@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from parcelflow.adapters.credentials import CredentialStore
+from parcelflow.adapters.credentials import CredentialCache, CredentialStore
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.adapters.request_log import RequestLog
+from parcelflow.api.group_commit import GroupCommit
 from parcelflow.api.problems import Problem
 from parcelflow.api.ratelimit import LookupLimits
 from parcelflow.api.tracking import PhoneProofs, TrackingRows
@@ -61,6 +62,16 @@ class ApiContext:
     recent_readiness: Recent = field(default_factory=lambda: Recent(1.0))
     recent_gauges: Recent = field(default_factory=lambda: Recent(1.0))
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Verified bearer tokens, reused for a few seconds (adapters/credentials.py).
+    credential_cache: CredentialCache | None = None
+    scan_writes: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Concurrent scan batches, written together under `write_lock` (api/group_commit.py).
+        self.scan_writes = GroupCommit(self.write_lock, self.service.limits.max_batch)
+        if self.credential_cache is None:
+            self.credential_cache = CredentialCache(
+                self.credentials, self.settings.api_credential_cache_seconds)
 
     def check_tracking_no(self, value: str, field: str) -> str:
         """`value` if it is in one of the configured formats; else a 422 problem."""
@@ -82,6 +93,10 @@ class ApiContext:
         """
         with self.write_lock:
             return change(*args, **kwargs)
+
+    def ingest(self, items: list[Any]) -> Any:
+        """Record a batch of scans, grouped with other requests' (api/group_commit.py)."""
+        return self.scan_writes.ingest(self.service.ingest, items)
 
 
 def context(request: Request) -> ApiContext:

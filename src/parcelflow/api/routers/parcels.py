@@ -27,12 +27,14 @@ router = APIRouter(tags=["parcels"])
 
 
 
-def tracking_no_path(
+async def tracking_no_path(
     request: Request,
     tracking_no: Annotated[str, Path(max_length=40, examples=["PF202611220000001"],
                                      description="in one of the configured formats")],
 ) -> str:
-    """The path's tracking number, in one of the configured formats (422 otherwise)."""
+    """The path's tracking number, in one of the configured formats (422 otherwise).
+    `async` though it awaits nothing: a plain `def` dependency is a threadpool hop of
+    its own, before the route's."""
     return context(request).check_tracking_no(tracking_no, "path.tracking_no")
 
 

@@ -65,7 +65,7 @@ def ingest_for(ctx: ApiContext, credential: Credential, items: list[Any]) -> tup
             metrics.SCANS_REJECTED.labels("facility_scope").inc()
         else:
             mine.append(index)
-    report = ctx.write(ctx.service.ingest, [items[i] for i in mine])
+    report = ctx.ingest([items[i] for i in mine])
     for result in report.results:
         index = mine[result.index]
         results[index] = {"index": index, "status": str(result.status), "scan_id": result.key,
