@@ -2,6 +2,8 @@
 and scan-to-notification latency at a steady rate.
 
     .venv/bin/python bench/pipeline.py [--scans 22000] [--rate 500] [--seconds 20]
+                                       [--skip-throughput | --relay-only]
+                                       [--mix both|staggered|bursts]
                                        [--json FILE] [--profile DIR]
 
 1. ingest workers: scans already on the scans topic (full journeys, each poll holding
@@ -468,7 +470,12 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=500, help="scans/s for the latency figure")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady run")
     parser.add_argument("--verbose", action="store_true", help="show each stage's progress")
-    parser.add_argument("--skip-throughput", action="store_true", help="latency figure only")
+    parser.add_argument("--skip-throughput", action="store_true", help="latency figures only")
+    parser.add_argument("--relay-only", action="store_true",
+                        help="the relay figure only: --scans scans stored through the service "
+                             "(not the ingest workers), then relayed, with its limit")
+    parser.add_argument("--mix", choices=["both", "staggered", "bursts"], default="both",
+                        help="which latency runs: staggered journeys, step by step, or both")
     parser.add_argument("--serve-peer", choices=["mail", "hook"], help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
@@ -485,7 +492,25 @@ def main() -> int:
         settings = kafka_test_settings(url, broker.bootstrap, max_batch=1000)
         broker.create_topics([settings.kafka_scans_topic, settings.kafka_events_topic])
         svc = build_service(settings, clock=utcnow)
-        if not args.skip_throughput:
+        if args.relay_only:
+            parcels = args.scans // STEPS
+            svc.register([manifest(n) for n in range(1, parcels + 1)])
+            items = journeys(1, parcels)
+            for start in range(0, len(items), 1000):
+                svc.ingest(items[start:start + 1000])
+        if args.relay_only or not args.skip_throughput:
+            if args.relay_only:
+                rate, n = bench_relay(settings, svc)
+                limit = relay_limit(settings, broker)
+                print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s; "
+                      f"kafka-python's own rate for the same messages and settings: {limit:,.0f}/s")
+                figures.append(Figure("relay", "relay, events published and acknowledged", rate,
+                                      "events/s", "kafka-python's own produce rate, same "
+                                      "messages and settings", limit, "messages/s",
+                                      target=">= 15,000 events/s"))
+                svc.close()
+                write(args.json, figures)
+                return 0
             rate, n = bench_ingest(settings, svc, broker.bootstrap, args.scans)
             print(f"ingest worker (1 process): {n} scans at {rate:,.0f} scans/s")
             figures.append(Figure("ingest_worker", "ingest worker (Kafka), one process", rate,
@@ -504,7 +529,8 @@ def main() -> int:
                                   "and settings", limit, "messages/s", target=">= 15,000 events/s"))
 
         first = 2 * (args.scans // STEPS) + 1
-        for staggered in (True, False):
+        mixes = {"both": (True, False), "staggered": (True,), "bursts": (False,)}[args.mix]
+        for staggered in mixes:
             stages, scans, hooks = bench_latency(settings, svc, broker.bootstrap, first,
                                                  args.rate, args.seconds, staggered=staggered,
                                                  verbose=args.verbose,
