@@ -34,7 +34,8 @@ The limits, measured in the same run:
   kafka-python itself with the relay's producer settings (`adapters.kafka.producer`)
   to a fresh topic of the same partitions, 1000 at a time, each batch flushed and
   acknowledged as the relay does (`physical_limits.kafka_produce_rate`);
-- email: the same SMTP sink's accept rate for messages of a notification's size
+- email: the same SMTP sink (aiosmtpd, offering PIPELINING as production servers do)'s
+  accept rate for messages of a notification's size
   (`physical_limits.smtp_accept_rate`, one session and eight), and its floor latency:
   one message on a fresh connection (connect, MAIL, RCPT, DATA, QUIT), p99 over 200.
 
@@ -255,7 +256,7 @@ class Peers:
 
 def serve_peer(kind: str) -> None:
     if kind == "mail":
-        mail = MailSink()
+        mail = MailSink(pipelining=True)  # as production mail servers offer it
 
         async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
             header = BytesHeaderParser(policy=policy.default).parsebytes(
