@@ -502,7 +502,16 @@ def main() -> int:
         if args.relay_only or not args.skip_throughput:
             if args.relay_only:
                 rate, n = bench_relay(settings, svc)
-                limit = relay_limit(settings, broker)
+                print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s",
+                      flush=True)
+                for attempt in (1, 2, 3):  # a loaded machine times the limit's sends out
+                    try:
+                        limit = relay_limit(settings, broker)
+                        break
+                    except Exception as e:  # noqa: BLE001
+                        print(f"  the limit's run failed ({type(e).__name__}), again", flush=True)
+                        if attempt == 3:
+                            raise
                 print(f"relay: {n} events published and acknowledged at {rate:,.0f} events/s; "
                       f"kafka-python's own rate for the same messages and settings: {limit:,.0f}/s")
                 figures.append(Figure("relay", "relay, events published and acknowledged", rate,
