@@ -179,7 +179,7 @@ def background_queue(conn: psycopg.Connection, rows: int, now: datetime) -> None
             row = {c: None for c in columns}
             row.update(
                 exception_id=f"bg-{i}", tracking_no=f"PB{rng.randrange(900_000):013d}",
-                parcel_id="p", code=rng.choice(codes), severity="medium", owner="hub",
+                parcel_id="p", code=rng.choice(codes), severity="medium", team="hub",
                 customer_facing=1, customer_tier="standard", priority=4,
                 status="resolved" if resolved else "open", auto=1, detail="", facility="X",
                 occurred_at=utc(raised), raised_at=utc(raised), raised_by="system",
@@ -189,7 +189,7 @@ def background_queue(conn: psycopg.Connection, rows: int, now: datetime) -> None
                 resolved_at=utc(raised + timedelta(hours=3)) if resolved else None,
                 acknowledged_at=utc(raised + timedelta(minutes=20)) if resolved else None,
                 occurrence=f"bg-{i}", handovers=0, contacts=0, escalation_level=0, reopen_count=0,
-                complaints="[]", claims="[]")
+                complaints="[]", claims="[]", clock_basis="calendar", calendar="")
             copy.write_row([row[c] for c in columns])
     conn.commit()
 

@@ -39,7 +39,7 @@ SUITE = [
     ("cli", "cli_ingest.py", []),
     ("api", "api.py", ["--rates", "500,1000"]),
     ("projections", "projections.py", ["--rates", "2000,5000"]),
-    ("pipeline", "pipeline.py", ["--rate", "500"]),
+    ("pipeline", "pipeline.py", ["--rate", "1000"]),
     ("detect", "detect.py", []),
     ("instructions", "ingest.py", ["--instructions"]),
     ("memory", "memory.py", []),

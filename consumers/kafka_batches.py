@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,12 @@ class DeadLetter:
     token: Any = None  # the handler's own, handed back to `settle`
 
 
+Handler = Callable[[list[ConsumerRecord]], list[DeadLetter]]
+Settle = Callable[[list[DeadLetter]], None]
+# The first half of a handler (see `BatchConsumer.run_ahead`): returns the second.
+Begin = Callable[[list[ConsumerRecord]], Callable[[], list[DeadLetter]]]
+
+
 def failure_reason(error: BaseException) -> str:
     """What tripped over a record: the exception's type and where it was raised, never
     its message."""
@@ -117,6 +124,66 @@ class BatchConsumer:
             self._rewind(polled)
             raise
         return len(records)
+
+    def run_ahead(self, begin: Begin, stop: threading.Event, *, poll_ms: int = 200,
+                  settle: Settle | None = None) -> None:
+        """`run` for a handler in two halves: `begin(records)` does what changes nothing
+        outside this process (the notifier decides) and returns `finish`, which does the
+        rest (sends, records) and returns the dead letters. One poll's `finish` runs on a
+        thread of its own while the next poll is read and begun; then that poll is
+        dead-lettered, settled and committed as in `step`, and only then is the next
+        one's `finish` started. So polls are finished and committed one at a time, in
+        order, and a failure rewinds to the oldest poll not committed. A bug (any error
+        not transient) sends that poll through `step`, which isolates the record."""
+        retry = retrying("kafka.batch_failed", stop, most=self.max_backoff, worker=self.name)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-finish") as pool:
+            while not stop.is_set():
+                if retry(self._stream_ahead, begin, pool, stop, poll_ms, settle) is None:
+                    return  # stopped while failing
+
+    def _stream_ahead(self, begin: Begin, pool: ThreadPoolExecutor, stop: threading.Event,
+                      poll_ms: int, settle: Settle | None) -> bool:
+        current: tuple[dict[TopicPartition, list[ConsumerRecord]], Future[Any]] | None = None
+        polled: dict[TopicPartition, list[ConsumerRecord]] = {}
+        in_handler = False  # the error came from the handler's halves (else: as `step`)
+        try:
+            while not stop.is_set() or current is not None:
+                polled = {} if stop.is_set() else \
+                    self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_records)
+                in_handler = True
+                finish = begin([r for tp in sorted(polled) for r in polled[tp]]) \
+                    if polled else None
+                if current is not None:
+                    done, running = current
+                    dead = running.result()
+                    in_handler = False
+                    failpoints.reached(f"{self.name}.after_handle")
+                    self._dead_letter(dead)
+                    if settle is not None:
+                        settle(dead)
+                    self._commit(done)
+                    current = None
+                in_handler = False
+                if finish is not None:
+                    current = (polled, pool.submit(finish))
+                polled = {}
+        except Exception as e:
+            oldest: dict[TopicPartition, list[ConsumerRecord]] = {}
+            for batch in ([] if current is None else [current[0]]) + [polled]:
+                for tp, records in batch.items():
+                    oldest.setdefault(tp, records)
+            if current is not None and not current[1].done():
+                try:
+                    current[1].result()  # nothing of it may run on behind the rewind
+                except Exception:  # noqa: BLE001 — the error that matters is `e`
+                    pass
+            self._rewind(oldest)
+            if not in_handler or isinstance(e, self.transient):
+                raise
+            # A bug some record trips: that stretch once more, one poll at a time, the
+            # record that trips it isolated (`step`).
+            self.step(lambda records: begin(records)(), poll_ms=poll_ms, settle=settle)
+        return True
 
     def _isolating(self, handle: Handler, records: list[ConsumerRecord]) -> list[DeadLetter]:
         """`handle(records)`; when that trips a bug, each half on its own, down to the

@@ -7,6 +7,15 @@ then saves the position after the batch. So a crash between publishing and savin
 publishes that batch again (consumers deduplicate by the CloudEvent id), and nothing
 is ever skipped: at-least-once, in per-parcel order.
 
+The producer's pipeline is kept full: batch n+1 is read, encoded and handed to the
+producer while batch n's acknowledgements are awaited, and n's position is saved once
+they are all in (then n+1's in turn; when the log has nothing new, the batch in flight
+is finished before waiting). Per-parcel order holds across batches: one partition per
+tracking number, one produce request in flight per connection, and a failed request
+retried ahead of what follows it (kafka-python's `max_in_flight_requests_per_connection=1`
+with retries). Each CloudEvent is made once, straight from the stored JSON
+(`parcel_events.encode_stored`), not from a decoded event object.
+
 If the broker is away, the batch is retried with backoff from the saved position until
 it is back. One relay publishes at a time (see `adapters/leader.py`); a second one
 waits for the lock and carries on from the saved position when the first one stops.
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -24,7 +34,7 @@ from eventsourcing.persistence import Notification
 from kafka import KafkaProducer
 from kafka.partitioner.default import DefaultPartitioner
 from parcelflow.consumers import parcel_events
-from parcelflow.consumers.retrying import follow_saved_position, retrying
+from parcelflow.consumers.retrying import retrying
 
 from parcelflow import failpoints, metrics
 from parcelflow.adapters import kafka
@@ -32,7 +42,6 @@ from parcelflow.adapters.leader import LeaderLock
 from parcelflow.adapters.log_follower import LogFollower, batch_end
 from parcelflow.adapters.positions import RELAY, PositionStore
 from parcelflow.application.service import ParcelService
-from parcelflow.domain.parcel import Parcel
 from parcelflow.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,38 +78,70 @@ class Relay:
         if not self.lock.acquire(stop):
             return
         try:
-            # The broker or the store away: the batch is published again from the saved
-            # position once they are back, never skipped.
-            follow_saved_position(
-                self.follower, lambda: self.position, lambda notes: self._publish_batch(
-                    notes, stop), stop, follow=follow,
-                retry=retrying("relay.retry", stop, most=self.max_backoff))
+            # The broker or the store away: publishing starts again from the saved
+            # position once they are back (what was in flight is sent again), never
+            # skipping anything.
+            retry = retrying("relay.retry", stop, most=self.max_backoff)
+            while not stop.is_set() and retry(self._stream, stop, follow) is False:
+                pass  # it failed after saving progress: on at once, the backoff afresh
         finally:
             self.lock.release()
 
-    def _publish_batch(self, notes: Sequence[Notification], stop: threading.Event) -> None:
-        if not self.lock.held():
-            self.lock.acquire(stop)  # wait until it is ours again, then start from the position
-            raise LockLost("the relay lock was lost (its database connection ended)")
-        if notes:  # empty: only events a bucket move copied in, published from their shard
-            self.publish(notes)
-        failpoints.reached("relay.after_publish")
-        self.positions.save(self.name, batch_end(notes))
-        self._report_lag(batch_end(notes))
+    def _stream(self, stop: threading.Event, follow: bool) -> bool:
+        """Publish from the saved position, each batch sent while the one before it is
+        being acknowledged. True at the end (the head reached without `follow`, or
+        `stop`); False when it failed after saving some progress (the caller starts
+        again at once); raises when it failed before saving any."""
+        in_flight: list[tuple[int, list[Any]]] = []  # at most one batch: (last id, futures)
+        progressed = False
 
-    def publish(self, notes: Sequence[Notification]) -> None:
-        """Send a batch and wait until the broker acknowledged every message of it."""
-        events: list[Parcel.Event] = [self.service.mapper.to_domain_event(n) for n in notes]  # type: ignore[misc]
-        numbers = self._tracking_numbers(events)
+        def finish() -> None:
+            nonlocal progressed
+            if in_flight:
+                last, pending = in_flight.pop()
+                self._settle(last, pending)
+                progressed = True
+
+        try:
+            for notes in self.follower.batches(self.position, follow=follow, stop=stop,
+                                               idle=finish):
+                if not self.lock.held():
+                    self.lock.acquire(stop)  # wait until it is ours again, then start over
+                    raise LockLost("the relay lock was lost (its database connection ended)")
+                # Empty: only events a bucket move copied in (published from their own
+                # shard); the position still moves past them (log_follower.batch_end).
+                pending = self._send(notes) if notes else []
+                finish()  # the batch before this one: acknowledged, then its position
+                in_flight.append((batch_end(notes), pending))
+            finish()
+        except Exception:
+            if not progressed:
+                raise
+            log.warning("relay.restart", detail="failed after saving progress: again from "
+                        "the saved position")
+            return False
+        return True
+
+    def _settle(self, last: int, pending: list[Any]) -> None:
+        """A batch's acknowledgements all in: its position saved."""
+        self.published += kafka.acknowledged(pending, timeout=self.send_timeout)
+        failpoints.reached("relay.after_publish")
+        self.positions.save(self.name, last)
+        self._report_lag(last)
+
+    def _send(self, notes: Sequence[Notification]) -> list[Any]:
+        """Hand a batch to the producer (not waiting for it): its futures."""
+        numbers = self._tracking_numbers(notes)
         partitions = self.producer.partitions_for(self.topic)  # waits for metadata if need be
+        decode = self.service.mapper.to_domain_event
         messages = []
-        for event in events:
-            tracking_no = numbers[event.originator_id]
+        for note in notes:
+            tracking_no = numbers[note.originator_id]
             key = tracking_no.encode()
-            value = parcel_events.encode(parcel_events.to_cloudevent(event, tracking_no))
+            value = parcel_events.encode_stored(note, tracking_no, decode=decode)
             messages.append(kafka.Message(self.topic, value, key, parcel_events.HEADERS,
                                           self._partition(key, partitions)))
-        self.published += kafka.send_all(self.producer, messages, timeout=self.send_timeout)
+        return kafka.send_pending(self.producer, messages)
 
     def _partition(self, key: bytes, partitions: set[int]) -> int:
         """The default partitioner's choice (murmur2 of the key, as Java clients do),
@@ -115,16 +156,17 @@ class Relay:
             self._partitions[(key, count)] = cached
         return cached
 
-    def _tracking_numbers(self, events: Sequence[Parcel.Event]) -> dict[UUID, str]:
+    def _tracking_numbers(self, notes: Sequence[Notification]) -> dict[UUID, str]:
         """Tracking numbers by parcel id: from the parcel's first event, which is in this
         batch for a new parcel and otherwise read once (one query) and cached."""
         found: dict[UUID, str] = {}
         missing: set[UUID] = set()
-        for event in events:
-            pid = event.originator_id
+        for note in notes:
+            pid = note.originator_id
             if pid in found:
                 continue
-            number = getattr(event, "tracking_no", None)
+            number = parcel_events.stored_tracking_no(note) \
+                if note.originator_version == 1 else None
             if number is None:
                 try:
                     number = self._tracking.get(pid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -71,7 +71,10 @@ class Replica:
                 cached = self._cache.get(pid)
             except KeyError:
                 cached = None
-            if cached is not None and cached.version >= evs[0].originator_version - 1:
+            # A parcel offered ahead of this batch (`offer`) is used once the batch
+            # reaches its version; before that, the parcel is loaded as of the batch.
+            if cached is not None and evs[0].originator_version - 1 <= cached.version \
+                    <= evs[-1].originator_version:
                 parcels[pid] = cached
             elif evs[0].originator_version == 1:
                 parcels[pid] = None  # type: ignore[assignment]  # created here: nothing to load
@@ -94,6 +97,14 @@ class Replica:
             parcels[pid] = parcel
             self._cache.put(pid, parcel)
         return parcels
+
+    def offer(self, parcels: Iterable[Parcel]) -> None:
+        """Parcels just saved by this process, as stored (the detectors' pass): when the
+        projection reads the events that made them, it applies nothing and loads
+        nothing, it only renders (see `apply`). The replica owns them from here: the
+        caller must not change them again."""
+        for parcel in parcels:
+            self._cache.put(parcel.id, parcel)
 
     def forget(self) -> None:
         self._cache = LRUCache(maxsize=self._cache.maxsize)

@@ -12,10 +12,12 @@ a wasted look, never a wrong exception.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.ids import PROMISE, QUIET_SINCE
+from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.times import instant
 from parcelflow.domain.vocabulary import ExceptionCode, ServiceLevel, Status
 from parcelflow.projections.exception_queue import RESOLVED
@@ -42,6 +44,15 @@ class Watchlist:
         """The views must show every event before a pass reads them."""
         for r in self.runners:
             r.run()
+
+    def saved(self, parcels: Sequence[Parcel]) -> None:
+        """Parcels the detectors just changed and saved: the views' next catch-up renders
+        them without loading and replaying each one (`Replica.offer`). Both views' replicas
+        hold the same objects: the runners run one after the other in this thread, and a
+        replica that finds a parcel moved past the batch it reads loads that one as of the
+        batch instead (`Replica.apply`)."""
+        for r in self.runners:
+            r.projection.replica.offer(parcels)
 
     def close(self) -> None:
         for r in self.runners:

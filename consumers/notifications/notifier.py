@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -24,6 +24,7 @@ from parcelflow.consumers.notifications.ledger import (
     FAILED,
     SENT,
     Entry,
+    Key,
     NotificationLedger,
 )
 from parcelflow.consumers.notifications.rules import Rules
@@ -51,6 +52,16 @@ class Handled:
     def pending(self) -> Handled:
         """Given up on, to be recorded as such until its dead letter is acknowledged."""
         return Handled(self.notice, replace(self.entry, outcome=DEAD_LETTER_PENDING))
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A batch decided, not yet sent (`Notifier.decide`)."""
+
+    events: int
+    again: list[Handled]  # given up on before, the dead letter still to publish
+    todo: list[Notice]  # to send, in event order
+    recipients: dict[tuple[str, str], Recipient]
 
 
 class ChannelUnavailable(Exception):
@@ -94,10 +105,15 @@ class Notifier:
     def process(self, refs: Sequence[EventRef]) -> list[Handled]:
         """Send what these events call for and was not handled before; the ledger entries
         to record (the caller records them with its offsets or position)."""
-        started = time.perf_counter()
+        return self.send(self.decide(refs))
+
+    def decide(self, refs: Sequence[EventRef]) -> Decided:
+        """What these events call for and the ledger does not hold yet, ready to send
+        (contact details opened): the half of `process` that sends nothing, so the next
+        batch can be decided while this one's messages are on their way."""
         notices = self.notices(self.facts.facts(refs))
         if not notices:
-            return []
+            return Decided(len(refs), [], [], {})
         done = self.ledger.recorded([n.key for n in notices])
         # Given up on in an earlier try whose dead letter the broker never took: not sent
         # again, only handed back for its dead letter to be published again.
@@ -105,23 +121,33 @@ class Notifier:
                  for n in notices if n.key in done and done[n.key].outcome == DEAD_LETTER_PENDING]
         todo = [n for n in notices if n.key not in done]
         if not todo:
-            return again
+            return Decided(len(refs), again, [], {})
         todo = self._open_notes(todo)
-        recipients = self._recipients(todo)
-        decided = time.perf_counter()
+        return Decided(len(refs), again, todo, self._recipients(todo))
+
+    def send(self, decided: Decided, *, handled_before: Collection[Key] = ()) -> list[Handled]:
+        """Send what `decide` found. `handled_before`: keys the batch just before this one
+        handled after this one was decided (so the ledger did not show them yet): left out."""
+        again, todo = decided.again, decided.todo
+        if handled_before:
+            again = [h for h in again if h.notice.key not in handled_before]
+            todo = [n for n in todo if n.key not in handled_before]
+        if not todo:
+            return again
+        sending = time.perf_counter()
         # In event order for each parcel and recipient; everything else side by side.
         queues: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in todo:
             queues[(notice.facts.tracking_no, notice.recipient)].append(notice)
         away: dict[str, DeliveryError] = {}  # channels found away in this batch
+        recipients = decided.recipients
         results = self._pool.map(lambda ns: self._deliver_in_order(ns, recipients, away),
                                  queues.values())
         handled = again + [h for batch in results for h in batch]
         if away:
             raise ChannelUnavailable(next(iter(away.values())).reason, handled)
-        log.debug("notify.batch", events=len(refs), notices=len(todo),
-                  decide_ms=round((decided - started) * 1000),
-                  send_ms=round((time.perf_counter() - decided) * 1000))
+        log.debug("notify.batch", events=decided.events, notices=len(todo),
+                  send_ms=round((time.perf_counter() - sending) * 1000))
         return handled
 
     def process_or_keep(self, refs: Sequence[EventRef], *,
@@ -133,8 +159,13 @@ class Notifier:
         dead-letter topic to publish it to first); otherwise it is recorded as
         `dead_letter_pending`, and the retry publishes its dead letter without sending it
         again."""
+        return self.send_or_keep(self.decide(refs), given_up_is_done=given_up_is_done)
+
+    def send_or_keep(self, decided: Decided, *, given_up_is_done: bool,
+                     handled_before: Collection[Key] = ()) -> list[Handled]:
+        """`send`, recording what did go out when a channel is away (see `process_or_keep`)."""
         try:
-            return self.process(refs)
+            return self.send(decided, handled_before=handled_before)
         except ChannelUnavailable as e:
             self.ledger.record([h.entry if given_up_is_done or not h.failed
                                 else h.pending().entry for h in e.handled])

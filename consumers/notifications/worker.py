@@ -1,7 +1,7 @@
 """`parcelflow notify`: the notification worker, fed by Kafka or by the store itself.
 
 - With Kafka configured: a consumer group on `parcelflow.parcel-events.v1`. Per poll:
-  decide and send, record what was sent in the ledger (and what was given up on, as
+  decide (while the previous poll's messages are still going out) and send, record what was sent in the ledger (and what was given up on, as
   pending its dead letter), publish what was given up on to
   `parcelflow.notifications.dlq.v1` (the original CloudEvent, with the reason, channel,
   recipient and rule in headers) and mark it done once the broker took it, then commit
@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import orjson
@@ -34,7 +34,7 @@ from parcelflow.consumers.notifications.channels import (
     WebhookChannel,
 )
 from parcelflow.consumers.notifications.facts import EventRef
-from parcelflow.consumers.notifications.ledger import NotificationLedger
+from parcelflow.consumers.notifications.ledger import Key, NotificationLedger
 from parcelflow.consumers.notifications.messages import Messages
 from parcelflow.consumers.notifications.notifier import ChannelUnavailable, Notifier
 from parcelflow.consumers.notifications.rules import Rules
@@ -66,8 +66,8 @@ def event_ref(record: ConsumerRecord) -> tuple[EventRef | None, str | None]:
 
 
 class KafkaNotifyWorker:
-    """Per poll: decide and send; record what was sent, and what was given up on as
-    `dead_letter_pending`, in the ledger; publish the given-up messages to the
+    """Per poll: decide (while the poll before it is being sent), then send; record
+    what was sent, and what was given up on as `dead_letter_pending`, in the ledger; publish the given-up messages to the
     dead-letter topic and only then mark them `failed` (a dead letter the broker did not
     take is published again with the batch's retry, and its message not sent again);
     commit. So each message goes out at most once per channel and recipient."""
@@ -75,8 +75,18 @@ class KafkaNotifyWorker:
     def __init__(self, notifier: Notifier, batches: BatchConsumer):
         self.notifier = notifier
         self.batches = batches
+        # What the poll finished last handled, once its dead letters were taken: the
+        # poll decided meanwhile leaves it out (the ledger did not show it yet).
+        self._last_handled: set[Key] = set()
+        self._finished: set[Key] = set()  # what the poll being finished handled
 
     def handle(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
+        return self.begin(records)()
+
+    def begin(self, records: list[ConsumerRecord]) -> Callable[[], list[DeadLetter]]:
+        """Decide a poll (nothing sent, nothing recorded); the returned `finish` sends,
+        records and says what to dead-letter. `run` decides the next poll while this
+        one's `finish` runs (`BatchConsumer.run_ahead`)."""
         dead: list[DeadLetter] = []
         refs: list[EventRef] = []
         source: dict[str, ConsumerRecord] = {}
@@ -87,30 +97,43 @@ class KafkaNotifyWorker:
             elif ref is not None:
                 refs.append(ref)
                 source.setdefault(ref.event_id, record)
-        handled = self.notifier.process_or_keep(refs, given_up_is_done=False)
-        # What went out, and what was given up on (as pending its dead letter), is
-        # recorded at once, before anything else can fail: a retry of this batch (the
-        # dead-letter publish failed, the worker died) sends neither again.
-        self.notifier.ledger.record([h.pending().entry if h.failed else h.entry
-                                     for h in handled])
-        for h in handled:
-            if not h.failed:
-                continue
-            n = h.notice
-            dead.append(DeadLetter(source[n.facts.ref.event_id], h.entry.reason or "failed",
-                                   headers=[("parcelflow-channel", n.channel.encode()),
-                                            ("parcelflow-recipient", n.recipient.encode()),
-                                            ("parcelflow-rule", n.rule.encode())],
-                                   token=h.entry.key))
-        return dead
+        decided = self.notifier.decide(refs)
+
+        def finish() -> list[DeadLetter]:
+            # Decided before the poll ahead of it was recorded: what that one handled
+            # is not sent again (the ledger shows it only now).
+            handled = self.notifier.send_or_keep(decided, given_up_is_done=False,
+                                                 handled_before=self._last_handled)
+            # What went out, and what was given up on (as pending its dead letter), is
+            # recorded at once, before anything else can fail: a retry of this batch (the
+            # dead-letter publish failed, the worker died) sends neither again.
+            self.notifier.ledger.record([h.pending().entry if h.failed else h.entry
+                                         for h in handled])
+            self._finished = {h.notice.key for h in handled}
+            letters = list(dead)
+            for h in handled:
+                if not h.failed:
+                    continue
+                n = h.notice
+                letters.append(DeadLetter(source[n.facts.ref.event_id],
+                                          h.entry.reason or "failed",
+                                          headers=[("parcelflow-channel", n.channel.encode()),
+                                                   ("parcelflow-recipient", n.recipient.encode()),
+                                                   ("parcelflow-rule", n.rule.encode())],
+                                          token=h.entry.key))
+            return letters
+
+        return finish
 
     def settle(self, dead: list[DeadLetter]) -> None:
-        """The dead letters are on the topic: what was given up on is now done."""
+        """The dead letters are on the topic: what was given up on is now done. (The poll
+        is about to be committed: the next one leaves out what it handled.)"""
         self.notifier.ledger.dead_lettered([d.token for d in dead if d.token is not None])
+        self._last_handled, self._finished = self._finished, set()
 
     def run(self, stop: threading.Event) -> None:
         log.info("notify.started", source="kafka", topic=self.batches.consumer.subscription())
-        self.batches.run(self.handle, stop, settle=self.settle)
+        self.batches.run_ahead(self.begin, stop, settle=self.settle)
 
     def close(self) -> None:
         self.batches.close()

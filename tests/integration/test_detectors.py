@@ -178,3 +178,51 @@ def test_a_detector_pass_reads_the_views_and_catches_them_up_first(service, cloc
     report = detect.run_pass()  # the views had never run: the pass runs them first
     assert report.raised == {"stalled": 4} and report.candidates == 4
     assert tracking_view.position == head
+
+
+def test_what_a_pass_changed_reaches_the_views_without_reloading_as_a_rebuild_shows_it(
+        service, make_service, database_url, clock):
+    """The detectors (in their own process, without an ingest cache, as `parcelflow
+    detect` runs) hand the parcels they saved to the views' replicas: the next catch-up
+    renders them without reading them back from the store, and the rows are the rows a
+    rebuild from the log writes, including a scan stored after the pass."""
+    clock.now = T0 + timedelta(hours=4)
+    service.register([manifest(n, promised_by=FAR) for n in range(1, 5)])
+    service.ingest([s for n in range(1, 5) for s in journey(n)[:5]])
+    detecting = make_service(database_url, cache_size=0)
+    watchlist = Watchlist(detecting)
+    try:
+        watchlist.catch_up()
+        for r in watchlist.runners:  # as in a detector process started now
+            r.projection.replica.forget()
+        clock.now = T0 + timedelta(hours=3 + 48)
+        assert Detectors(detecting, watchlist).run_pass().raised == {"stalled": 4}
+        assert service.ingest(journey(4)[5:6]).accepted == 1  # moving again, after the pass
+
+        loads: list[int] = []
+        recorder = detecting.recorder
+        read = recorder.select_events_for
+
+        def counted(ids, *args, **kwargs):  # type: ignore[no-untyped-def]
+            loads.append(len(ids))
+            return read(ids, *args, **kwargs)
+
+        recorder.select_events_for = counted  # type: ignore[method-assign]
+        try:
+            watchlist.catch_up()
+        finally:
+            del recorder.select_events_for
+        assert loads == []  # nothing loaded: each view had the parcels as saved
+
+        tracking_view, queue = watchlist.runners
+        numbers = [tracking(n) for n in range(1, 5)]
+        ids = [r.exception_id for n in range(1, 5) for r in exceptions_of(service, n)]
+        seen = ([tracking_view.projection.view.get(t) for t in numbers],
+                [queue.projection.view.get(i) for i in ids])
+        assert all(seen[0]) and len(seen[1]) == 4 and all(seen[1])
+        tracking_view.rebuild()
+        queue.rebuild()
+        assert ([tracking_view.projection.view.get(t) for t in numbers],
+                [queue.projection.view.get(i) for i in ids]) == seen
+    finally:
+        watchlist.close()

@@ -51,7 +51,7 @@ def test_an_unreachable_server_is_a_retryable_delivery_error() -> None:
 class Recorder:
     """A real SMTP server (aiosmtpd) that records envelopes; SMTPUTF8 offered or not."""
 
-    def __init__(self, *, smtputf8: bool):
+    def __init__(self, *, smtputf8: bool, pipelining: bool = False):
         from aiosmtpd.controller import Controller
 
         from tests.support.mail import free_port
@@ -59,9 +59,15 @@ class Recorder:
         self.received: list[tuple[str, list[str]]] = []
         self.messages: list[bytes] = []
         self.refuse_rcpt: list[str] = []  # replies to the next RCPTs, e.g. "421 closing"
+        self.pipelining = pipelining
         self.port = free_port()
         self._server = Controller(self, hostname="127.0.0.1", port=self.port,
                                   enable_SMTPUTF8=smtputf8)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]  # noqa: N802
+        from tests.support.mail import ehlo
+
+        return await ehlo(session, hostname, responses, pipelining=self.pipelining)
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
         if self.refuse_rcpt:
@@ -157,3 +163,38 @@ def test_every_email_has_a_date_and_its_language_whatever_the_address(to: str) -
     assert dated.tzinfo is not None and abs((sent_at - dated).total_seconds()) < 60
     assert len(message.get_all("Date")) == 1
     assert message.get_content().strip() == "已签收"
+
+
+@pytest.mark.parametrize(("reply", "permanent", "unavailable"), [
+    ("421 closing down for maintenance", False, True),
+    ("450 mailbox busy, try later", False, False),
+    ("550 no such mailbox", True, False),
+])
+def test_a_server_offering_pipelining_gets_the_same_messages_and_the_same_refusals(
+        reply, permanent, unavailable) -> None:
+    """MAIL, RCPT and DATA in one write where PIPELINING is offered: every message
+    arrives as it would one command at a time, a refused recipient costs that message
+    only, and the connection carries on (or is dropped after a 421) as before."""
+    body = "\n".join(f".第{i}行：您的包裹 PF1234567890 正在派送。" for i in range(60))
+    with Recorder(smtputf8=True, pipelining=True) as server:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}", "noreply@parcelflow.local")
+        try:
+            mailer.send(to="li.na@example.com", subject="您的包裹正在派送", body=body,
+                        message_id="p1", language="zh-CN")
+            assert mailer._client is not None and mailer._client.has_extn("pipelining")
+            server.refuse_rcpt.append(reply)
+            with pytest.raises(DeliveryError) as caught:
+                mailer.send(to="no.one@example.com", subject="s", body="b", message_id="p2",
+                            language="en")
+            assert (caught.value.permanent, caught.value.unavailable) == (permanent,
+                                                                          unavailable)
+            for n in range(3):  # and the next ones go out, on one connection
+                mailer.send(to="wang@example.com", subject=f"next {n}", body="b",
+                            message_id=f"p{3 + n}", language="en")
+        finally:
+            mailer.close()
+    assert server.received == [("noreply@parcelflow.local", ["li.na@example.com"])] + \
+        [("noreply@parcelflow.local", ["wang@example.com"])] * 3
+    first = message_from_bytes(server.messages[0], policy=policy.default)
+    assert first["Message-ID"] == "<p1@parcelflow>"
+    assert first.get_content().replace("\r\n", "\n") == body

@@ -23,13 +23,30 @@ def subject(message: EmailMessage) -> str:
     return str(message["Subject"]).strip()
 
 
+async def ehlo(session: Any, hostname: str, responses: list[str], *,
+               pipelining: bool) -> list[str]:
+    """aiosmtpd's EHLO answer, with PIPELINING (RFC 2920) offered or not: aiosmtpd reads
+    commands in order from its stream, so it serves a pipelining client as it is, but
+    does not say so itself, while the mail servers parcelflow talks to in production
+    (Postfix, Exim, the big providers) do."""
+    session.host_name = hostname
+    if pipelining:
+        responses.insert(len(responses) - 1, "250-PIPELINING")
+    return responses
+
+
 class MailSink:
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
         self.messages: list[EmailMessage] = []
         self.received_at: list[float] = []
         self._lock = threading.Lock()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        return await ehlo(session, hostname, responses, pipelining=self.pipelining)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content, policy=policy.default)

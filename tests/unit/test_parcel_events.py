@@ -53,3 +53,27 @@ def test_a_scan_message_is_parsed_or_refused_with_a_reason():
     assert parse(b'"a string"') == (None, "not a JSON object (a str)")
     item, reason = parse(b"\xff\xfe{")
     assert item is None and reason.startswith("not valid JSON")
+
+
+def test_a_cloudevent_made_from_the_stored_json_is_the_one_made_from_the_event():
+    """The relay encodes each event once, from its stored JSON: byte for byte the
+    message the decoded event gives, for every kind of event stored."""
+    from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, UUIDAsHex
+
+    from parcelflow.adapters.transcoder import OrjsonTranscoder, ParcelMapper
+    from tests.unit.test_transcoder import workflow_events
+
+    transcoder = OrjsonTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    mapper = ParcelMapper(transcoder)
+    events = parcel_with_history().collect_events() + workflow_events()
+    kinds = set()
+    for event in events:
+        stored = mapper.to_stored_event(event)
+        decoded = mapper.to_domain_event(stored)
+        made = parcel_events.encode_stored(stored, tracking(1), decode=mapper.to_domain_event)
+        assert made == parcel_events.encode(parcel_events.to_cloudevent(decoded, tracking(1)))
+        kinds.add(parcel_events.event_name(decoded))
+    assert {"registered", "scan_recorded", "exception_raised", "scan_amended",
+            "eta_revised"} <= kinds

@@ -105,6 +105,22 @@ def send_all(producer: KafkaProducer, messages: Iterable[Message], *, timeout: f
     return len(pending)
 
 
+def send_pending(producer: KafkaProducer, messages: Iterable[Message]) -> list[Any]:
+    """Hand a batch to the producer without waiting: its futures, for `acknowledged`.
+    A send refused at once (too large, no metadata in time) raises."""
+    return [_send(producer, message) for message in messages]
+
+
+def acknowledged(pending: Sequence[Any], *, timeout: float) -> int:
+    """Wait until the broker acknowledged every message of a batch sent with
+    `send_pending` (else raise the first failure), without flushing what was sent
+    after it: the batch behind it stays in the producer's pipeline meanwhile."""
+    deadline = time.monotonic() + timeout
+    for sent in pending:
+        sent.get(timeout=max(0.0, deadline - time.monotonic()))
+    return len(pending)
+
+
 def send_each(producer: KafkaProducer, messages: Iterable[Message], *, timeout: float
               ) -> list[BaseException | None]:
     """Send every message and say for each whether the broker acknowledged it (None) or

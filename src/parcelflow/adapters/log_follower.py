@@ -16,7 +16,7 @@ past them, even for a batch that held nothing else.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification
@@ -142,9 +142,12 @@ class LogFollower:
     def batches(
         self, after: int, *, follow: bool, stop: threading.Event | None = None,
         upto: int | None = None, size: int | None = None,
+        idle: Callable[[], None] | None = None,
     ) -> Iterator[Sequence[Notification]]:
         """Batches after `after`; with `follow`, waits for more until `stop` is set.
-        Without it, ends at the log head as it is now (or at `upto`)."""
+        Without it, ends at the log head as it is now (or at `upto`). `idle` is called
+        each time a read finds nothing new, before waiting (the relay finishes the
+        batch it has in flight then)."""
         stop = stop or threading.Event()
         if follow:
             self._listen_once_following()
@@ -161,6 +164,8 @@ class LogFollower:
                 if end is not None and position >= end:
                     return
                 continue
+            if idle is not None:
+                idle()
             if not follow:
                 return
             self._wake.wait(self.poll_interval)

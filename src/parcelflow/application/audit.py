@@ -39,6 +39,11 @@ def event_name(event: Any) -> str:
     return _snake(type(event).__name__)
 
 
+def event_class_name(cls: type) -> str:
+    """`event_name` of an event class."""
+    return _snake(cls.__name__)
+
+
 @dataclass(frozen=True)
 class HistoryItem:
     version: int

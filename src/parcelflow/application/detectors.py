@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,6 +36,10 @@ class Candidates(Protocol):
 
     def flagged(self, now: datetime) -> dict[str, set[str]]:
         """Tracking numbers worth a look at `now`, each with why."""
+
+    def saved(self, parcels: Sequence[Parcel]) -> None:
+        """Parcels a pass changed and saved, as stored now (the source may keep them, to
+        catch up on their new events without loading them again)."""
 
 
 @dataclass
@@ -78,11 +82,12 @@ class Detectors:
         self.candidates = candidates
         self.batch_size = batch_size
 
-    def _decide(self, now: datetime) -> Callable[[Parcel], Decision]:
+    def _decide(self, now: datetime, looked_at: list[Parcel]) -> Callable[[Parcel], Decision]:
         policy, network = self.service.policy, self.service.network
 
         def run(parcel: Parcel) -> Decision:
             decision = Decision()
+            looked_at.append(parcel)
             for finding in findings(parcel, policy, network, now):
                 if parcel.record_finding(finding, by=f"detector:{finding.code}", recorded_at=now):
                     decision.raised.append(str(finding.code))
@@ -106,11 +111,22 @@ class Detectors:
         report.query_seconds = time.perf_counter() - started - report.catch_up_seconds
         report.candidates = len(flagged)
         names = sorted(flagged)
-        decide = self._decide(now)
+        looked_at: list[Parcel] = []
+        decide = self._decide(now, looked_at)
+        # Parcels this process keeps nowhere else (no ingest cache) may be handed on.
+        work = getattr(self.service, "work", None)  # (a sharded network has one per shard)
+        hand_on = work is not None and not work.caches
         for start in range(0, len(names), self.batch_size):
             chunk = names[start:start + self.batch_size]
-            for tracking_no, outcome in self.service.command_many(
-                    {n: decide for n in chunk}).items():
+            looked_at.clear()
+            outcomes = self.service.command_many({n: decide for n in chunk})
+            if hand_on:
+                changed = {n for n, o in outcomes.items() if isinstance(o, Decision)
+                           and (o.raised or o.breaches or o.eta is not None)}
+                # the last look at each parcel is the one saved (a conflict redoes the work)
+                last = {p.tracking_no: p for p in looked_at}
+                self.candidates.saved([p for n, p in last.items() if n in changed])
+            for tracking_no, outcome in outcomes.items():
                 if not isinstance(outcome, Decision):
                     report.refused += 1
                     log.warning("detector.refused", tracking_no=tracking_no, error=str(outcome))

@@ -81,6 +81,11 @@ class UnitOfWork:
         )
 
     @property
+    def caches(self) -> bool:
+        """Whether parcels are kept in memory between batches (the ingest cache)."""
+        return self._cache is not None
+
+    @property
     def recorder(self) -> ParcelRecorder:
         return self.app.recorder  # type: ignore[return-value]
 
