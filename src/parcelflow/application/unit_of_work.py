@@ -177,11 +177,7 @@ class UnitOfWork:
                 if not events:
                     return Saved(outcomes)
                 try:
-                    # The events go to the store directly: `save()` would first check
-                    # each one against the library's runtime protocols, which on Python
-                    # 3.11 cost more than encoding it. Nothing else of `save()` applies
-                    # here (no snapshots; nothing overrides `_notify`).
-                    recordings = self.app.events.put(events)
+                    position = self._put(events)
                 except IntegrityError:
                     conflicted = self._conflicted(ready)
                     if not conflicted:
@@ -200,12 +196,26 @@ class UnitOfWork:
             if self._cache is not None:
                 for pid, (parcel, _) in ready.items():
                     self._cache.put(pid, parcel)
-            position = max((r.notification.id for r in recordings), default=None)
             return Saved(outcomes, position, len(events))
         self.evict(ready)
         raise ConflictRetriesExhausted(
             f"{len(pending)} parcels still conflicted after {self.MAX_CONFLICT_RETRIES} retries"
         )
+
+    def _put(self, events: list[Parcel.Event]) -> int | None:
+        """Store the events; the log position of the last one (None: no ids given).
+
+        What the library's `EventStore.put` does (map each event, one `insert_events`),
+        without the `Recording` and `Notification` it builds per event for its
+        `save()` to return: only the highest id is used here. And not `save()`, which
+        would first check each event against the library's runtime protocols (on
+        Python 3.11 that cost more than encoding it); nothing else of `save()` applies
+        here (no snapshots; nothing overrides `_notify`).
+        tests/integration/test_unit_of_work_store.py checks this against `put`.
+        """
+        to_stored = self.app.mapper.to_stored_event
+        ids = self.recorder.insert_events([to_stored(e) for e in events])
+        return max(ids) if ids else None
 
     def _conflicted(self, ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]]) -> list[UUID]:
         stored = self.recorder.max_versions(list(ready))
