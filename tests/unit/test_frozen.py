@@ -40,3 +40,18 @@ def test_what_the_quick_way_cannot_make_goes_to_the_constructor():
         filled(Scan, {**SCAN, "colour": "red"})
     with pytest.raises(TypeError):
         filled(Scan, {"scan_id": "s-2"})
+
+
+def test_a_parcels_timeline_entries_equal_those_the_constructor_makes():
+    from parcelflow.domain.parcel import Parcel
+    from tests.support.builders import as_scans, journey, sealed_manifest
+
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    parcel.record_scans(as_scans(*journey()), recorded_at=T0 + timedelta(days=3))
+    assert len(parcel.entries) == 12
+    for entry in parcel.entries.values():
+        given = {f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry) if f.init}
+        built = Entry(**given)
+        assert built == entry and list(vars(built).items()) == list(vars(entry).items())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            entry.late = True  # type: ignore[misc]

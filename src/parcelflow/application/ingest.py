@@ -23,7 +23,7 @@ import structlog
 
 from parcelflow import metrics
 from parcelflow.application.personal_data import PersonalData, Sealer, is_role
-from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
+from parcelflow.application.results import BatchReport, ItemResult, ItemStatus, item_result
 from parcelflow.application.unit_of_work import UnitOfWork, Work
 from parcelflow.domain.errors import DomainError
 from parcelflow.domain.frozen import filled
@@ -74,11 +74,15 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     results: list[ItemResult | None] = [None] * len(items)
     groups: dict[UUID, list[tuple[int, ScanV1]]] = {}
     seen: set[tuple[str, str]] = set()
+    rejected: list[ItemResult] = []
+    duplicates = 0
     for index, item in enumerate(checked):
         if isinstance(item, Rejected):
-            results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, item.reason)
+            results[index] = result = item_result(index, REJECTED, item.scan_id, item.reason)
+            rejected.append(result)
         elif (item.tracking_no, item.scan_id) in seen:
-            results[index] = ItemResult(index, ItemStatus.DUPLICATE, item.scan_id)
+            results[index] = item_result(index, DUPLICATE, item.scan_id)
+            duplicates += 1
         else:
             seen.add((item.tracking_no, item.scan_id))
             groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
@@ -88,24 +92,32 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     sealer = personal.sealer(private) if private else None
     saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
                       for pid, group in groups.items()})
+    outcomes = saved.outcomes
     for pid, group in groups.items():
-        recorded = saved.outcomes[pid]
-        for (index, item), ok in zip(group, recorded, strict=True):
-            if isinstance(ok, str):
-                results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, ok)
+        for (index, item), ok in zip(group, outcomes[pid], strict=True):
+            if ok is True:
+                results[index] = item_result(index, ACCEPTED, item.scan_id)
+            elif isinstance(ok, str):
+                results[index] = result = item_result(index, REJECTED, item.scan_id, ok)
+                rejected.append(result)
             else:
-                status = ItemStatus.ACCEPTED if ok else ItemStatus.DUPLICATE
-                results[index] = ItemResult(index, status, item.scan_id)
-    report = BatchReport(results=[r for r in results if r is not None],
-                         position=saved.position, events=saved.events)
-    metrics.SCANS_ACCEPTED.inc(report.accepted)
-    metrics.SCANS_DUPLICATE.inc(report.duplicates)
-    for rejected in report.rejected:
-        metrics.SCANS_REJECTED.labels(metrics.reason_kind(rejected.reason or "")).inc()
+                results[index] = item_result(index, DUPLICATE, item.scan_id)
+                duplicates += 1
+    report = BatchReport(results=results, position=saved.position,  # type: ignore[arg-type]
+                         events=saved.events)
+    # Counted here, once: the report's properties each walk every result.
+    accepted = len(results) - duplicates - len(rejected)
+    metrics.SCANS_ACCEPTED.inc(accepted)
+    metrics.SCANS_DUPLICATE.inc(duplicates)
+    for result in rejected:
+        metrics.SCANS_REJECTED.labels(metrics.reason_kind(result.reason or "")).inc()
     metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-    log.info("scans.ingested", accepted=report.accepted, duplicates=report.duplicates,
-             rejected=len(report.rejected), events=report.events)
+    log.info("scans.ingested", accepted=accepted, duplicates=duplicates,
+             rejected=len(rejected), events=report.events)
     return report
+
+
+ACCEPTED, DUPLICATE, REJECTED = ItemStatus.ACCEPTED, ItemStatus.DUPLICATE, ItemStatus.REJECTED
 
 
 def _scan_work(pid: UUID, group: list[tuple[int, ScanV1]], network: Network, now: datetime,
