@@ -120,3 +120,14 @@ def test_the_same_instant_in_two_offsets_is_stored_in_each_offset():
         stored = mapper.to_stored_event(moved)
         assert stored == theirs.to_stored_event(moved)
         assert at.isoformat().encode() in stored.state
+
+
+def test_times_read_back_keep_their_offset_and_share_its_tzinfo():
+    library, ours = transcoders()
+    theirs, mapper = Mapper(library), ParcelMapper(ours)
+    scans = [e for e in workflow_events() if isinstance(e, Parcel.ScanRecorded)]
+    read = [mapper.to_domain_event(theirs.to_stored_event(e)) for e in scans]
+    for mine, event in zip(read, scans, strict=True):
+        assert mine.occurred_at == event.occurred_at
+        assert mine.occurred_at.isoformat() == event.occurred_at.isoformat()
+    assert len({id(e.occurred_at.tzinfo) for e in read}) == 1  # one offset, one object

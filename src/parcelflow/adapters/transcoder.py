@@ -19,6 +19,8 @@ import orjson
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from parcelflow.domain.times import plain_tz
+
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes go through the registered transcoding
 
 
@@ -79,6 +81,7 @@ class OrjsonTranscoder(JSONTranscoder):
 
 # ---- the mapper -------------------------------------------------------------------------
 
+_READ_CACHE = 4096  # texts of datetimes remembered by to_domain_event
 _FLAT_TYPES = frozenset({str, int, float, bool, type(None), datetime})
 _POPPED = ("originator_id", "originator_version")  # kept in their own columns
 
@@ -125,6 +128,7 @@ class ParcelMapper(Mapper[UUID]):
         self._topics: dict[str, tuple[type, frozenset[str], tuple[str, ...]] | None] = {}
         # (a datetime, its isoformat()): see _iso. The objects are held, so an id is
         # never reused while remembered.
+        self._read: dict[str, datetime] = {}  # see _datetime
         self._last: tuple[Any, str] = (None, "")
         self._before: tuple[Any, str] = (None, "")
 
@@ -169,6 +173,19 @@ class ParcelMapper(Mapper[UUID]):
         self._before, self._last = last, (value, text)
         return text
 
+    def _datetime(self, text: str) -> datetime:
+        """`datetime.fromisoformat(text)`, with the shared tzinfo of its offset
+        (domain/times.py: times of one offset then compare field by field), and
+        remembered by its text: the events of one batch share their `timestamp` and
+        `recorded_at`, so a cold load parses most of them once. Datetimes are
+        immutable, so sharing one between events changes nothing."""
+        found = self._read.get(text)
+        if found is None:
+            if len(self._read) >= _READ_CACHE:
+                self._read.clear()
+            found = self._read[text] = plain_tz(datetime.fromisoformat(text))
+        return found
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         topic = stored_event.topic
         try:
@@ -190,7 +207,7 @@ class ParcelMapper(Mapper[UUID]):
             if type(value) is dict:
                 if len(value) != 2 or value.get("_type_") != "datetime_iso":
                     return super().to_domain_event(stored_event)
-                state[name] = datetime.fromisoformat(value["_data_"])
+                state[name] = self._datetime(value["_data_"])
                 revived += 1
         if data.count(b'"_type_":') != revived:
             return super().to_domain_event(stored_event)
