@@ -167,7 +167,8 @@ class ParcelMapper(Mapper[UUID]):
         last, before = self._last, self._before  # each pair read once: threads share this
         if value is last[0]:
             return last[1]
-        if value is before[0]:
+        if value is before[0]:  # (the batch's time, after an occurred_at): keep it last
+            self._before, self._last = last, before
             return before[1]
         text = value.isoformat()
         self._before, self._last = last, (value, text)
