@@ -81,6 +81,7 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     seen: set[tuple[str, str]] = set()
     rejected: list[ItemResult] = []
     duplicates = 0
+    private_ids: set[UUID] = set()
     for index, item in enumerate(checked):
         if isinstance(item, Rejected):
             results[index] = result = item_result(index, REJECTED, item.scan_id, item.reason)
@@ -90,10 +91,13 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
             duplicates += 1
         else:
             seen.add((item.tracking_no, item.scan_id))
-            groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
+            pid = parcel_id(item.tracking_no)
+            groups.setdefault(pid, []).append((index, item))
+            if (item.note or item.signed_by) and _private(item):
+                private_ids.add(pid)
 
     # The keys of the parcels with text to seal, in one query for the batch.
-    private = [pid for pid, group in groups.items() if any(_private(item) for _, item in group)]
+    private = [pid for pid in groups if pid in private_ids] if private_ids else []
     sealer = personal.sealer(private) if private else None
     saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
                       for pid, group in groups.items()})

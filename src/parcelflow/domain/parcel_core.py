@@ -23,10 +23,11 @@ from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord, ExceptionRecord
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
-from parcelflow.domain.vocabulary import EXCEPTION_RULES, CustomerTier
+from parcelflow.domain.vocabulary import EXCEPTION_RULES, FACT_RULES, SCAN_RULES, CustomerTier
 
 SYSTEM = "system"  # the actor for what the domain does on its own
 _NO_FLAGS: frozenset[Any] = frozenset()
+_SCAN_RANKS = {scan_type: rule.rank for scan_type, rule in SCAN_RULES.items()}
 
 # Every parcel event is stored under the topic it had when all of them were nested in
 # `Parcel` in domain/parcel.py. A stored event's topic names its class for good (the
@@ -106,21 +107,27 @@ class ParcelCore:
 
     def _add_entry(self, event: ParcelEvent, kind: str, scan: Scan | None = None,
                    late: bool = False, **detail: Any) -> None:
-        # Entry(...) without the frozen dataclass's setattr per field (as `filled` does,
-        # with every field given here: one entry per event, replayed ones too).
+        # Entry(...) without the frozen dataclass's setattr per field, every field given
+        # here and the sort key as `Entry.__post_init__` makes it: one entry per event,
+        # replayed ones too (tests/unit/test_frozen.py compares it with the constructor's).
+        version, occurred_at = event.originator_version, event.occurred_at
+        if scan is not None:
+            sort_key = (occurred_at, _SCAN_RANKS[scan.scan_type], scan.scan_id)
+        else:
+            sort_key = (occurred_at, FACT_RULES[kind].rank, f"~{version:012d}")
         entry = object.__new__(Entry)
         object.__setattr__(entry, "__dict__", {
-            "version": event.originator_version,
+            "version": version,
             "kind": kind,
-            "occurred_at": event.occurred_at,
+            "occurred_at": occurred_at,
             "recorded_at": event.recorded_at,
             "scan": scan,
             "detail": detail,
             "late": late,
             "voided": False,
             "amended": False,
+            "sort_key": sort_key,
         })
-        entry.__post_init__()
         self.entries.add(entry)
 
     def _update_exception(self, exc_id: str, **changes: Any) -> ExceptionRecord:
