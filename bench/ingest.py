@@ -198,6 +198,9 @@ def main() -> None:
                         help="instructions per scan of a fixed ingest under callgrind")
     parser.add_argument("--scans", type=int, default=10_000, help="with --instructions")
     parser.add_argument("--runs", type=int, default=1, help="with --instructions")
+    parser.add_argument("--callgrind-out", metavar="FILE",
+                        help="with --instructions: keep the last run's callgrind output here "
+                             "(for callgrind_annotate)")
     parser.add_argument("--instructions-child", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions_child:
@@ -341,6 +344,8 @@ def instructions(args: argparse.Namespace) -> None:
                   f"({time.perf_counter() - started:.0f} s under callgrind)", flush=True)
         finally:
             drop_database(args.admin_url, name)
+            if args.callgrind_out and out.exists():
+                shutil.copyfile(out, args.callgrind_out)
             shutil.rmtree(out.parent, ignore_errors=True)
     per_scan = [c / args.scans for c in counts]
     spread = f" (runs: {min(per_scan):,.0f}-{max(per_scan):,.0f})" if len(counts) > 1 else ""

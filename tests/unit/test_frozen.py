@@ -40,3 +40,33 @@ def test_what_the_quick_way_cannot_make_goes_to_the_constructor():
         filled(Scan, {**SCAN, "colour": "red"})
     with pytest.raises(TypeError):
         filled(Scan, {"scan_id": "s-2"})
+
+
+def test_a_parcels_timeline_entries_equal_those_the_constructor_makes():
+    from parcelflow.domain.parcel import Parcel
+    from tests.support.builders import as_scans, journey, sealed_manifest
+
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    parcel.record_scans(as_scans(*journey()), recorded_at=T0 + timedelta(days=3))
+    assert len(parcel.entries) == 12
+    for entry in parcel.entries.values():
+        given = {f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry) if f.init}
+        built = Entry(**given)
+        assert built == entry and list(vars(built).items()) == list(vars(entry).items())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            entry.late = True  # type: ignore[misc]
+
+
+def test_a_wire_scan_becomes_the_scan_its_constructor_makes():
+    from parcelflow.application.ingest import scan_from_wire
+    from parcelflow.bootstrap import load_network
+    from parcelflow.wire.scans import ScanV1, validate_scans
+    from tests.support.builders import journey
+
+    network = load_network()
+    for item in validate_scans(journey(), now=T0 + timedelta(days=3)):
+        assert isinstance(item, ScanV1)
+        quick = scan_from_wire(item, network)
+        given = {f.name: getattr(quick, f.name) for f in dataclasses.fields(Scan)}
+        built = Scan(**given)
+        assert built == quick and list(vars(built).items()) == list(vars(quick).items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
@@ -104,3 +104,30 @@ def test_a_stored_flat_event_holding_another_type_is_read_the_library_way():
     odd = replace(stored, state=orjson.dumps(odd_state))
     assert vars(ParcelMapper(ours).to_domain_event(odd)) == vars(theirs.to_domain_event(odd))
     assert ParcelMapper(ours).to_domain_event(odd).note == Decimal("1.50")
+
+
+def test_the_same_instant_in_two_offsets_is_stored_in_each_offset():
+    # The mapper remembers the text of the last datetimes it stored (by identity): an
+    # equal instant written in another offset must still be stored as written.
+    library, ours = transcoders()
+    theirs, mapper = Mapper(library), ParcelMapper(ours)
+    event = next(e for e in workflow_events() if isinstance(e, Parcel.ScanRecorded))
+    utc = T0.astimezone(timezone.utc)
+    shanghai = T0.astimezone(timezone(timedelta(hours=8)))
+    assert utc == shanghai
+    for at in (utc, shanghai, utc, utc.replace(), shanghai):
+        moved = replace(event, occurred_at=at, recorded_at=at, timestamp=at)
+        stored = mapper.to_stored_event(moved)
+        assert stored == theirs.to_stored_event(moved)
+        assert at.isoformat().encode() in stored.state
+
+
+def test_times_read_back_keep_their_offset_and_share_its_tzinfo():
+    library, ours = transcoders()
+    theirs, mapper = Mapper(library), ParcelMapper(ours)
+    scans = [e for e in workflow_events() if isinstance(e, Parcel.ScanRecorded)]
+    read = [mapper.to_domain_event(theirs.to_stored_event(e)) for e in scans]
+    for mine, event in zip(read, scans, strict=True):
+        assert mine.occurred_at == event.occurred_at
+        assert mine.occurred_at.isoformat() == event.occurred_at.isoformat()
+    assert len({id(e.occurred_at.tzinfo) for e in read}) == 1  # one offset, one object

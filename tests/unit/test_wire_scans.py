@@ -84,3 +84,17 @@ def test_items_that_are_not_objects_are_rejected_one_by_one():
 def test_batches_over_the_limit_are_refused_whole():
     with pytest.raises(BatchTooLarge, match="1001 items; at most 1000"):
         validate_scans([GOOD] * 1001, now=NOW)
+
+
+def test_a_batch_with_bad_items_among_good_ones_answers_each_on_its_own():
+    late = scan("arrival", "SZX-HUB-01", 2, n=3) | {"occurred_at": "2026-11-22T08:15:03"}
+    wrong_type = scan("sort", "SZX-HUB-01", 3, n=4) | {"attempt_reason": "recipient_absent"}
+    batch = [GOOD, late, scan("sort", "SZX-HUB-01", 3, n=2), wrong_type]
+    results = validate_scans(batch, now=NOW)
+    assert isinstance(results[0], ScanV1) and isinstance(results[2], ScanV1)
+    assert isinstance(results[1], Rejected) and "timezone offset" in results[1].reason
+    assert isinstance(results[3], Rejected) and "attempt_reason is only allowed" in results[3].reason
+    assert results[1].scan_id == late["scan_id"] and results[3].scan_id == wrong_type["scan_id"]
+    # A good batch comes back the same, validated in one call.
+    good = [GOOD, scan("sort", "SZX-HUB-01", 3, n=2)]
+    assert validate_scans(good, now=NOW) == [check(item) for item in good]

@@ -41,6 +41,18 @@ from parcelflow.application.ports import ParcelRecorder
 log = structlog.get_logger(__name__)
 
 
+def stored_event(originator_id: UUID, originator_version: int, topic: str,
+                 state: bytes) -> StoredEvent:
+    """`StoredEvent(...)` without the frozen dataclass's setattr per field: a cold
+    ingest batch reads one for every event of every parcel it loads.
+    tests/integration/test_store_contract.py compares it with the constructor's."""
+    event = object.__new__(StoredEvent)
+    object.__setattr__(event, "__dict__", {"originator_id": originator_id,
+                                           "originator_version": originator_version,
+                                           "topic": topic, "state": state})
+    return event
+
+
 class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorder):
     def select_events_for(self, ids: Collection[UUID],
                           upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
@@ -207,7 +219,7 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
                 conn.cursor(row_factory=tuple_row, binary=True) as curs:
             curs.execute(query, (list(ids), upto if upto is not None else 2**62))
             for pid, version, topic, state in curs.fetchall():
-                found[pid].append(StoredEvent(pid, version, topic, state))
+                found[pid].append(stored_event(pid, version, topic, state))
         return found
 
     def parcel_ids(self, upto: int) -> list[UUID]:

@@ -23,10 +23,9 @@ import structlog
 
 from parcelflow import metrics
 from parcelflow.application.personal_data import PersonalData, Sealer, is_role
-from parcelflow.application.results import BatchReport, ItemResult, ItemStatus
+from parcelflow.application.results import BatchReport, ItemResult, ItemStatus, item_result
 from parcelflow.application.unit_of_work import UnitOfWork, Work
 from parcelflow.domain.errors import DomainError
-from parcelflow.domain.frozen import filled
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
@@ -38,8 +37,13 @@ log = structlog.get_logger(__name__)
 
 
 def scan_from_wire(item: ScanV1, network: Network) -> Scan:
-    """A validated wire scan as the domain knows it, with the registry's facility kind."""
-    return filled(Scan, {
+    """A validated wire scan as the domain knows it, with the registry's facility kind.
+
+    Made as `Scan(...)` would make it, without the frozen dataclass's setattr per field
+    (every field is given here; tests/unit/test_frozen.py compares it with the
+    constructor's)."""
+    scan = object.__new__(Scan)
+    object.__setattr__(scan, "__dict__", {
         "scan_id": item.scan_id,
         "scan_type": item.type,
         "occurred_at": plain_tz(item.occurred_at),
@@ -53,6 +57,7 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
         "note": item.note,
         "facility_kind": network.kind_of(item.facility),
     })
+    return scan
 
 
 def _private(item: ScanV1) -> bool:
@@ -74,38 +79,54 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     results: list[ItemResult | None] = [None] * len(items)
     groups: dict[UUID, list[tuple[int, ScanV1]]] = {}
     seen: set[tuple[str, str]] = set()
+    rejected: list[ItemResult] = []
+    duplicates = 0
+    private_ids: set[UUID] = set()
     for index, item in enumerate(checked):
         if isinstance(item, Rejected):
-            results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, item.reason)
+            results[index] = result = item_result(index, REJECTED, item.scan_id, item.reason)
+            rejected.append(result)
         elif (item.tracking_no, item.scan_id) in seen:
-            results[index] = ItemResult(index, ItemStatus.DUPLICATE, item.scan_id)
+            results[index] = item_result(index, DUPLICATE, item.scan_id)
+            duplicates += 1
         else:
             seen.add((item.tracking_no, item.scan_id))
-            groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
+            pid = parcel_id(item.tracking_no)
+            groups.setdefault(pid, []).append((index, item))
+            if (item.note or item.signed_by) and _private(item):
+                private_ids.add(pid)
 
     # The keys of the parcels with text to seal, in one query for the batch.
-    private = [pid for pid, group in groups.items() if any(_private(item) for _, item in group)]
+    private = [pid for pid in groups if pid in private_ids] if private_ids else []
     sealer = personal.sealer(private) if private else None
     saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
                       for pid, group in groups.items()})
+    outcomes = saved.outcomes
     for pid, group in groups.items():
-        recorded = saved.outcomes[pid]
-        for (index, item), ok in zip(group, recorded, strict=True):
-            if isinstance(ok, str):
-                results[index] = ItemResult(index, ItemStatus.REJECTED, item.scan_id, ok)
+        for (index, item), ok in zip(group, outcomes[pid], strict=True):
+            if ok is True:
+                results[index] = item_result(index, ACCEPTED, item.scan_id)
+            elif isinstance(ok, str):
+                results[index] = result = item_result(index, REJECTED, item.scan_id, ok)
+                rejected.append(result)
             else:
-                status = ItemStatus.ACCEPTED if ok else ItemStatus.DUPLICATE
-                results[index] = ItemResult(index, status, item.scan_id)
-    report = BatchReport(results=[r for r in results if r is not None],
-                         position=saved.position, events=saved.events)
-    metrics.SCANS_ACCEPTED.inc(report.accepted)
-    metrics.SCANS_DUPLICATE.inc(report.duplicates)
-    for rejected in report.rejected:
-        metrics.SCANS_REJECTED.labels(metrics.reason_kind(rejected.reason or "")).inc()
+                results[index] = item_result(index, DUPLICATE, item.scan_id)
+                duplicates += 1
+    report = BatchReport(results=results, position=saved.position,  # type: ignore[arg-type]
+                         events=saved.events)
+    # Counted here, once: the report's properties each walk every result.
+    accepted = len(results) - duplicates - len(rejected)
+    metrics.SCANS_ACCEPTED.inc(accepted)
+    metrics.SCANS_DUPLICATE.inc(duplicates)
+    for result in rejected:
+        metrics.SCANS_REJECTED.labels(metrics.reason_kind(result.reason or "")).inc()
     metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-    log.info("scans.ingested", accepted=report.accepted, duplicates=report.duplicates,
-             rejected=len(report.rejected), events=report.events)
+    log.info("scans.ingested", accepted=accepted, duplicates=duplicates,
+             rejected=len(rejected), events=report.events)
     return report
+
+
+ACCEPTED, DUPLICATE, REJECTED = ItemStatus.ACCEPTED, ItemStatus.DUPLICATE, ItemStatus.REJECTED
 
 
 def _scan_work(pid: UUID, group: list[tuple[int, ScanV1]], network: Network, now: datetime,

@@ -30,6 +30,16 @@ class ItemResult:
         return data
 
 
+def item_result(index: int, status: ItemStatus, key: str | None = None,
+                reason: str | None = None) -> ItemResult:
+    """`ItemResult(index, status, key, reason)`, made without the frozen dataclass's
+    `object.__setattr__` per field: one is made for every item of every batch."""
+    made = object.__new__(ItemResult)
+    object.__setattr__(made, "__dict__",
+                       {"index": index, "status": status, "key": key, "reason": reason})
+    return made
+
+
 @dataclass
 class BatchReport:
     results: list[ItemResult]

@@ -20,13 +20,14 @@ from eventsourcing.utils import get_topic
 
 from parcelflow.domain import chain
 from parcelflow.domain.errors import DomainError, NotFound
-from parcelflow.domain.frozen import filled
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord, ExceptionRecord
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
-from parcelflow.domain.vocabulary import EXCEPTION_RULES, CustomerTier
+from parcelflow.domain.vocabulary import EXCEPTION_RULES, FACT_RULES, SCAN_RULES, CustomerTier
 
 SYSTEM = "system"  # the actor for what the domain does on its own
+_NO_FLAGS: frozenset[Any] = frozenset()
+_SCAN_RANKS = {scan_type: rule.rank for scan_type, rule in SCAN_RULES.items()}
 
 # Every parcel event is stored under the topic it had when all of them were nested in
 # `Parcel` in domain/parcel.py. A stored event's topic names its class for good (the
@@ -106,15 +107,28 @@ class ParcelCore:
 
     def _add_entry(self, event: ParcelEvent, kind: str, scan: Scan | None = None,
                    late: bool = False, **detail: Any) -> None:
-        self.entries.add(filled(Entry, {
-            "version": event.originator_version,
+        # Entry(...) without the frozen dataclass's setattr per field, every field given
+        # here and the sort key as `Entry.__post_init__` makes it: one entry per event,
+        # replayed ones too (tests/unit/test_frozen.py compares it with the constructor's).
+        version, occurred_at = event.originator_version, event.occurred_at
+        if scan is not None:
+            sort_key = (occurred_at, _SCAN_RANKS[scan.scan_type], scan.scan_id)
+        else:
+            sort_key = (occurred_at, FACT_RULES[kind].rank, f"~{version:012d}")
+        entry = object.__new__(Entry)
+        object.__setattr__(entry, "__dict__", {
+            "version": version,
             "kind": kind,
-            "occurred_at": event.occurred_at,
+            "occurred_at": occurred_at,
             "recorded_at": event.recorded_at,
             "scan": scan,
             "detail": detail,
             "late": late,
-        }))
+            "voided": False,
+            "amended": False,
+            "sort_key": sort_key,
+        })
+        self.entries.add(entry)
 
     def _update_exception(self, exc_id: str, **changes: Any) -> ExceptionRecord:
         record = replace(self.exceptions[exc_id], **changes)
@@ -137,7 +151,7 @@ class ParcelCore:
               operator_id: str | None = None, **payload: Any) -> None:
         """Record one event: what the library's `trigger_event` does (the next
         version, `mutate`, the pending list), with the event made by `_new_event`."""
-        event = _new_event(event_class, {
+        self._record(event_class, {
             "originator_id": self.id,
             "originator_version": self.version + 1,
             "timestamp": recorded_at,
@@ -149,6 +163,11 @@ class ParcelCore:
             "event_hash": "",
             **payload,
         })
+
+    def _record(self, event_class: type[ParcelEvent], fields: dict[str, Any]) -> None:
+        """`_emit` given every field of the event already, in its declared order (the
+        scans' way: one dict per scan instead of a keyword dict and a merged one)."""
+        event = _new_event(event_class, fields)
         event.mutate(self)  # type: ignore[arg-type]
         self.pending_events.append(event)  # type: ignore[attr-defined]
 
@@ -167,7 +186,7 @@ class ParcelCore:
                 for r in self.exceptions.values()
                 if r.is_open and not r.auto
                 and (rule_flag := EXCEPTION_RULES[r.code].flag) is not None
-            )
+            ) if self.exceptions else _NO_FLAGS
             self._derived = self.entries.state(
                 manifested=self.manifest is not None, open_flags=open_flags
             )

@@ -70,27 +70,33 @@ class ScanCommands(ParcelCore):
         Returns, per scan, whether it was recorded (False: duplicate).
         """
         recorded = []
+        known = self.scan_versions
         for scan in scans:
-            if self.has_scan(scan.scan_id):
+            if scan.scan_id in known:  # has_scan
                 recorded.append(False)
                 continue
             self._recording = scan  # for ScanRecorded.on
-            self._emit(
-                ScanRecorded,
-                recorded_at=recorded_at,
-                occurred_at=scan.occurred_at,
-                device_id=scan.device_id,
-                operator_id=scan.operator_id,
-                scan_id=scan.scan_id,
-                scan_type=str(scan.scan_type),
-                facility=scan.facility,
-                facility_kind=str(scan.facility_kind) if scan.facility_kind else None,
-                next_facility=scan.next_facility,
-                exception_code=str(scan.exception_code) if scan.exception_code else None,
-                attempt_reason=str(scan.attempt_reason) if scan.attempt_reason else None,
-                signed_by=scan.signed_by,
-                note=scan.note,
-            )
+            # Every field, in the event's declared order (what `_emit` would assemble).
+            self._record(ScanRecorded, {
+                "originator_id": self.id,
+                "originator_version": self.version + 1,
+                "timestamp": recorded_at,
+                "occurred_at": scan.occurred_at,
+                "recorded_at": recorded_at,
+                "device_id": scan.device_id,
+                "operator_id": scan.operator_id,
+                "previous_hash": self.head_hash,
+                "event_hash": "",
+                "scan_id": scan.scan_id,
+                "scan_type": str(scan.scan_type),
+                "facility": scan.facility,
+                "facility_kind": str(scan.facility_kind) if scan.facility_kind else None,
+                "next_facility": scan.next_facility,
+                "exception_code": str(scan.exception_code) if scan.exception_code else None,
+                "attempt_reason": str(scan.attempt_reason) if scan.attempt_reason else None,
+                "signed_by": scan.signed_by,
+                "note": scan.note,
+            })
             recorded.append(True)
         if any(recorded):
             self.reconcile(recorded_at)

@@ -86,9 +86,13 @@ def parse_timestamp(value: Any) -> datetime:
         raise NoOffset(f"timestamp has no timezone offset; send e.g. {ISO_EXAMPLE}")
     if not FIRST_YEAR <= int(year) <= LAST_YEAR:  # before parsing: 9999-12-31T23:59-23:59
         raise ValueError(WINDOW)                  # overflows in UTC, 0001-01-01+23:59 too
-    fraction = f".{fraction[:6]:0<6}" if fraction else ""  # microseconds, at most
+    if fraction is None and offset[0] != "Z" and offset[0] != "z" and "t" not in rest:
+        text = value  # already as written below (what scanners send): no copy to make
+    else:
+        fraction = f".{fraction[:6]:0<6}" if fraction else ""  # microseconds, at most
+        text = f"{year}{rest.upper()}{fraction}{offset.upper()}"
     try:
-        return datetime.fromisoformat(f"{year}{rest.upper()}{fraction}{offset.upper()}")
+        return datetime.fromisoformat(text)
     except ValueError:  # 2026-13-01, 25:00, an offset of 24 hours or more
         raise ValueError("is not a valid date, time and offset") from None
 

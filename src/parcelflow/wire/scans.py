@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from parcelflow.domain.vocabulary import (
     ATTEMPT_REASONS,
@@ -47,6 +54,13 @@ _ONLY_ON = {
     for name in TYPE_SPECIFIC_FIELDS
 }
 _REQUIRED_ON = {t: rule.requires for t, rule in SCAN_RULES.items() if rule.requires}
+# Per type: the type-specific fields it may not carry, each with the types that may
+# (in _ONLY_ON's order, which is the order the problems are reported in).
+_NOT_ON = {
+    t: tuple((name, ", ".join(sorted(types))) for name, types in _ONLY_ON.items()
+             if t not in types)
+    for t in ScanType
+}
 
 
 class ScanV1(BaseModel):
@@ -67,11 +81,9 @@ class ScanV1(BaseModel):
 
     @model_validator(mode="after")
     def _fits_its_type(self, info: ValidationInfo) -> ScanV1:
-        problems = []
-        for name, types in _ONLY_ON.items():
-            if getattr(self, name) is not None and self.type not in types:
-                allowed = ", ".join(sorted(types))
-                problems.append(f"{name} is only allowed on type {allowed}")
+        fields = self.__dict__
+        problems = [f"{name} is only allowed on type {allowed}"
+                    for name, allowed in _NOT_ON[self.type] if fields[name] is not None]
         required = _REQUIRED_ON.get(self.type)
         if required and getattr(self, required) is None:
             problems.append(f"{required} is required on type {self.type}")
@@ -149,7 +161,19 @@ def validate_scans(
     if len(items) > limits.max_batch:
         raise BatchTooLarge(len(items), limits.max_batch)
     context = _context(now, limits)  # one for the batch: the validators only read it
+    if all(isinstance(item, dict) for item in items):
+        # The whole batch in one call into pydantic (the same model, the same context):
+        # one validator call instead of one per item (~5,000 instructions an item).
+        # Any bad item fails the call; then every item is validated on its own, so
+        # that each bad one gets its own reason and its neighbours are kept.
+        try:
+            return _BATCH.validate_python(items, context=context)  # type: ignore[no-any-return]
+        except ValidationError:
+            pass
     return [validate_scan(item, now=now, limits=limits, context=context) for item in items]
+
+
+_BATCH = TypeAdapter(list[ScanV1])
 
 
 def _context(now: datetime, limits: ScanLimits) -> dict[str, Any]:
