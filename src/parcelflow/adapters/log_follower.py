@@ -145,6 +145,10 @@ class LogFollower:
                 return
             self._wake.wait(self.poll_interval)
 
+    def wake(self) -> None:
+        """End a wait for new events now (the caller has a reason to look at `stop`)."""
+        self._wake.set()
+
     def close(self) -> None:
         if self._listening:
             assert isinstance(self.recorder, PostgresApplicationRecorder)
