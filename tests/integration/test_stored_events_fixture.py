@@ -65,13 +65,18 @@ def _as_named_today(want: dict[str, Any]) -> dict[str, Any]:
 def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     """Fields added since, with what they say of events that never had them (issue 14):
     an exception record's waits (none: nothing was ever put on hold), the queue's clock
-    basis and calendar (the default policy: calendar time, the default calendar), and the
-    follow-ups table (empty: no follow-up was made due by the events of then)."""
+    basis and calendar (the default policy: calendar time, the default calendar), the
+    complaints' too, and the follow-ups table (empty: no follow-up was made due by the events of then)."""
     for parcel in want["parcels"].values():
         for record in parcel["exceptions"].values():
             assert "waits" not in record
             record["waits"] = []
     for row in want["read_models"]["exceptions"]:
+        assert "clock_basis" not in row
+        row.update(clock_basis="calendar", calendar="default", waiting_since=None)
+    for row in want["read_models"]["cases"]["complaints"]:
+        # A complaint's due time is its exception's clock since (the same 7 calendar
+        # days under the default policy), with the clock's basis, calendar and waiting.
         assert "clock_basis" not in row
         row.update(clock_basis="calendar", calendar="default", waiting_since=None)
     assert "follow_ups" not in want["read_models"]["cases"]
