@@ -25,6 +25,7 @@ from parcelflow.domain.followups import FollowUpRecord
 from parcelflow.domain.satisfaction import Rating
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord
 from parcelflow.domain.parcel import Parcel
+from parcelflow.domain import sla
 from parcelflow.domain.policy import ClockKind, Policy
 from parcelflow.projections.base import ParcelProjection, ViewStore
 from parcelflow.projections.tracking_view import utc
@@ -35,11 +36,19 @@ CASE_EVENTS = (
     Parcel.FollowUpDue, Parcel.FollowUpRecorded, Parcel.ComplaintReopened,
     Parcel.SatisfactionRated,
 )
+# What moves a complaint's clock: its exception waiting on the customer and resuming,
+# handed to a team with another calendar, reopened. The parcels they touch are rendered
+# again (their complaints' due times change; most such parcels have none).
+CLOCK_EVENTS = (
+    Parcel.ExceptionAwaiting, Parcel.ExceptionResumed, Parcel.ExceptionHandedOver,
+    Parcel.ExceptionReopened,
+)
 
 COMPLAINT_COLUMNS = (
     "complaint_id", "tracking_no", "parcel_id", "exception_id", "channel", "category",
-    "links", "reference", "filed_at", "filed_by", "due", "status", "closed_at", "closed_by",
-    "outcome", "customer_confirmed", "closing_reason",
+    "links", "reference", "filed_at", "filed_by", "due", "clock_basis", "calendar",
+    "waiting_since", "status", "closed_at", "closed_by", "outcome", "customer_confirmed",
+    "closing_reason",
 )
 CLAIM_COLUMNS = (
     "claim_id", "tracking_no", "parcel_id", "exception_id", "cause", "status", "claimed",
@@ -70,7 +79,8 @@ class CasesStore(ViewStore):
         "CREATE TABLE IF NOT EXISTS complaints (complaint_id TEXT PRIMARY KEY, "
         "tracking_no TEXT NOT NULL, parcel_id TEXT NOT NULL, exception_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, category TEXT NOT NULL, links TEXT NOT NULL, reference TEXT, "
-        "filed_at TEXT NOT NULL, filed_by TEXT, due TEXT NOT NULL, status TEXT NOT NULL, "
+        "filed_at TEXT NOT NULL, filed_by TEXT, due TEXT, clock_basis TEXT NOT NULL, "
+        "calendar TEXT NOT NULL, waiting_since TEXT, status TEXT NOT NULL, "
         "closed_at TEXT, closed_by TEXT, outcome TEXT, customer_confirmed INTEGER, "
         "closing_reason TEXT)",
         "CREATE INDEX IF NOT EXISTS complaints_work ON complaints (status, due)",
@@ -101,8 +111,10 @@ class CasesStore(ViewStore):
 
     def create_views(self) -> None:
         # Follow-ups written before issue 16's words reached them (the person was
-        # `owner`) are rebuilt from the log.
+        # `owner`), and complaints before their due time was read on their exception's
+        # clock (calendar time only, no basis), are rebuilt from the log.
         self.rebuild_if_older("follow_ups", set(FOLLOW_UP_COLUMNS))
+        self.rebuild_if_older("complaints", set(COMPLAINT_COLUMNS))
         super().create_views()
 
     def write_rows(self, complaints: list[dict[str, Any]], claims: list[dict[str, Any]],
@@ -186,6 +198,13 @@ class CasesStore(ViewStore):
 def render_complaint(parcel: Parcel, complaint: ComplaintRecord,
                      policy: Policy) -> dict[str, Any]:
     # The customer's own words stay in the event store, sealed; the row never holds them.
+    # The due time is the complaint's own exception's resolution clock, as the queue
+    # reads it: business time where policy says, in its team's calendar, standing still
+    # (no due time) while it waits on the customer.
+    record = parcel.exceptions[complaint.exception_id]
+    clock = sla.clocks(record, parcel.customer_tier, policy)
+    waiting = record.waits[-1].since if record.waits and record.waits[-1].until is None \
+        else None
     return {
         "complaint_id": complaint.complaint_id,
         "tracking_no": parcel.tracking_no,
@@ -197,7 +216,10 @@ def render_complaint(parcel: Parcel, complaint: ComplaintRecord,
         "reference": complaint.reference,
         "filed_at": utc(complaint.filed_at),
         "filed_by": complaint.filed_by,
-        "due": utc(policy.complaint_due(complaint.filed_at)),
+        "due": utc(clock.resolution_due),
+        "clock_basis": str(clock.basis),
+        "calendar": clock.calendar,
+        "waiting_since": utc(waiting),
         "status": str(complaint.status),
         "closed_at": utc(complaint.closed_at),
         "closed_by": complaint.closed_by,
@@ -293,7 +315,7 @@ class Cases(ParcelProjection):
         # Every event of the parcels with casework in this batch (a parcel's events must
         # reach its replica without gaps; one skipped in an earlier batch makes the
         # replica reload that parcel from the store).
-        parcels = {e.originator_id for e in events if isinstance(e, CASE_EVENTS)}
+        parcels = {e.originator_id for e in events if isinstance(e, CASE_EVENTS + CLOCK_EVENTS)}
         relevant = [e for e in events if e.originator_id in parcels]
         touched = self.replica.apply(relevant) if relevant else {}
         complaints = [render_complaint(p, c, self.service.policy)

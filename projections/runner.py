@@ -10,6 +10,15 @@ Two runners of the same projection (say a follower and a command catching up for
 read-your-writes) are safe together: the tracking table refuses a position that is not
 ahead of the recorded one, so the loser's transaction rolls back and it carries on
 from where the winner got to.
+
+Any other refused write (a NOT NULL or CHECK violation, a value of the wrong type) is
+a bug in the read model, not a race: the library reports a constraint violation as the
+same IntegrityError, so a refused write counts as "overtaken" only when the position
+it carried is now recorded; otherwise the runner stops with `ProjectionWriteFailed`,
+naming the error's kind and place (table, column, constraint), never the row, whose
+values can be personal data. (Retrying it as overtaken spun forever.) A follower
+waiting for new events is woken by the failed write, so it stops at once instead of
+when the next event arrives.
 """
 
 from __future__ import annotations
@@ -23,7 +32,14 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import (
+    DataError,
+    IntegrityError,
+    InternalError,
+    NotSupportedError,
+    ProgrammingError,
+    Tracking,
+)
 
 from parcelflow.adapters.log_follower import LogFollower, batch_end
 from parcelflow.application.service import ParcelService
@@ -32,6 +48,50 @@ from parcelflow.projections.base import ParcelProjection
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int, int, int], None]  # (events done, position, head)
+
+# What the database says of a write that is wrong in itself: retrying cannot help.
+REFUSED_WRITES = (IntegrityError, DataError, InternalError, ProgrammingError, NotSupportedError)
+
+
+class ProjectionWriteFailed(RuntimeError):
+    """The database refused a read model's write for a reason other than another runner
+    recording the position first: what kind of error and where, never the row."""
+
+
+def write_failure(projection: str, error: BaseException) -> ProjectionWriteFailed:
+    """The failure as it may be logged and shown: the driver's error class and the
+    table, column and constraint it names (psycopg's diagnostics), never its message,
+    which quotes the failing row."""
+    cause = error.__cause__ or error
+    diag = getattr(cause, "diag", None)
+    place = {key: getattr(diag, f"{key}_name", None) for key in ("table", "column", "constraint")}
+    place = {k: v for k, v in place.items() if v}
+    kind = type(cause).__name__
+    log.error("projection.write_failed", projection=projection, error=kind,
+              sqlstate=getattr(cause, "sqlstate", None), **place)
+    where = ".".join(v for v in (place.get("table"), place.get("column")) if v)
+    return ProjectionWriteFailed(
+        f"{projection}: the database refused the read model's write ({kind}"
+        + (f" at {where}" if where else "")
+        + (f", constraint {place['constraint']}" if "constraint" in place else "") + ")")
+
+
+class _Halt:
+    """The follower's stop: the caller's, or a write that failed (which also wakes the
+    follower if it is waiting for new events)."""
+
+    def __init__(self, stop: threading.Event, follower: LogFollower):
+        self.stop = stop
+        self.follower = follower
+        self.failed = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or self.failed.is_set()
+
+    def written(self, future: Future[None]) -> None:
+        if future.exception() is not None:
+            self.failed.set()
+            self.follower.wake()
 
 
 @dataclass(frozen=True)
@@ -70,31 +130,36 @@ class Runner:
         done = 0
         end = None if follow else (upto if upto is not None else self.follower.head())
         while not stop.is_set():
+            halt = _Halt(stop, self.follower)
             try:
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
                     # While one batch is being written, the next is decoded and rendered:
                     # the database and Python work side by side. Batches still commit one
                     # at a time, in order, each with its own position.
                     writing: Future[None] | None = None
-                    for notes in self.follower.batches(self.position, follow=follow, stop=stop,
+                    carried = 0  # the position the write in progress records
+                    for notes in self.follower.batches(self.position, follow=follow,
+                                                       stop=halt,  # type: ignore[arg-type]
                                                        upto=end, size=batch_size):
                         if not notes:  # only events a bucket move copied in: seen already
                             if writing is not None:
-                                writing.result()
+                                self._settle(writing, carried)
                                 writing = None
                             self.record_position(batch_end(notes))
                             continue
                         events = [self.service.mapper.to_domain_event(n) for n in notes]
                         prepared = self.projection.prepare(events)  # type: ignore[arg-type]
                         if writing is not None:
-                            writing.result()
+                            self._settle(writing, carried)
+                        carried = batch_end(notes)
                         writing = writer.submit(self.projection.commit, prepared,
-                                                Tracking(self.tracking_name, batch_end(notes)))
+                                                Tracking(self.tracking_name, carried))
+                        writing.add_done_callback(halt.written)
                         done += len(notes)
                         if progress:
                             progress(done, notes[-1].id, end or notes[-1].id)
                     if writing is not None:
-                        writing.result()
+                        self._settle(writing, carried)
                 return done
             except IntegrityError:
                 # Someone else recorded this position first. Their rows stand; ours were
@@ -102,6 +167,18 @@ class Runner:
                 log.info("projection.overtaken", projection=self.name)
                 self.projection.replica.forget()
         return done
+
+    def _settle(self, writing: Future[None], carried: int | None) -> None:
+        """Wait for a batch's write. Overtaken (its position recorded by another
+        runner): the IntegrityError, for `run` to carry on after. Any other refusal:
+        `ProjectionWriteFailed`."""
+        try:
+            writing.result()
+        except REFUSED_WRITES as e:
+            if isinstance(e, IntegrityError) and carried is not None \
+                    and self.position >= carried:
+                raise
+            raise write_failure(self.name, e) from None
 
     # A rebuild takes parcels, not the log, in order: every row depends on one parcel's
     # events only, so each parcel is loaded whole (up to the log's head), applied and
@@ -142,14 +219,14 @@ class Runner:
                 self.projection.replica.forget()  # each parcel is seen once: keep none
                 prepared = self.projection.prepare(events)  # type: ignore[arg-type]
                 if writing is not None:
-                    writing.result()
+                    self._settle(writing, None)
                 # The view was emptied and each parcel is in one chunk: its rows are new.
                 writing = writer.submit(self.projection.commit_new, prepared)
                 done += len(events)
                 if progress:
                     progress(done, done, upto)
             if writing is not None:
-                writing.result()
+                self._settle(writing, None)
         self.projection.replica.forget()
         return done
 

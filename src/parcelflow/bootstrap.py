@@ -142,7 +142,7 @@ def build_surveys(service: ParcelService, settings: Settings | None = None) -> S
     if settings.survey_secret is None:
         return None
     return Surveys(service, SurveyTokens(settings.survey_secret.get_secret_value()),
-                   settings.survey_url, settings.survey_valid_for)
+                   settings.survey_page(), settings.survey_valid_for)
 
 
 def build_bucket_moves(service: ParcelService, settings: Settings | None = None) -> BucketMoves:

@@ -251,8 +251,10 @@ class Settings(BaseSettings):
     survey_secret: SecretStr | None = Field(
         None, description="signs the satisfaction survey links; absent: no surveys are sent "
         "and the survey API finds none")
-    survey_url: str = Field("https://track.parcelflow.local/survey/{token}",
-                            description="the survey link in customer messages")
+    survey_url: str | None = Field(
+        None, description="the survey link in customer messages, with {token}; absent: "
+        "parcelflow's own survey page at http://API_HOST:API_PORT/survey/{token} (set it to "
+        "where customers reach `parcelflow serve`, path /survey/{token})")
     survey_valid_for: timedelta = Field(timedelta(days=14),
                                         description="how long a survey link can be answered")
 
@@ -378,6 +380,10 @@ class Settings(BaseSettings):
         if self.shards:
             self.database_url = _shard_list(self.shards)[0]
         return self
+
+    def survey_page(self) -> str:
+        """The survey link, with {token}: the setting, or parcelflow's own page."""
+        return self.survey_url or f"http://{self.api_host}:{self.api_port}/survey/{{token}}"
 
     def tracking_numbers(self) -> TrackingNumbers:
         return TrackingNumbers(self.tracking_number_patterns)

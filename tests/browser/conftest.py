@@ -25,6 +25,7 @@ from tests.support.postgres import fresh_database
 from tests.support.serving import serving
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SURVEY_SECRET = "browser-tests-survey-" + "s" * 24  # the server's and the mailer's
 _numbers = itertools.count(9_000_001)  # parcels of the browser tests, apart from others'
 
 
@@ -96,6 +97,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             # A fixed cookie key, and lookup limits no test run reaches by accident (the
             # proof limit keeps its default: a test counts up to it).
             with serving(workdir, db, PARCELFLOW_WEB_SECRET_KEY="browser-tests-" + "k" * 32,
+                         PARCELFLOW_SURVEY_SECRET=SURVEY_SECRET,
                          PARCELFLOW_API_LOOKUP_LIMIT_PER_ADDRESS="100000/minute",
                          PARCELFLOW_API_LOOKUP_LIMIT_PER_PARCEL="100000/minute"
                          ) as (base, _, log_path):

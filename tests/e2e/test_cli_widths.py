@@ -101,3 +101,32 @@ def test_the_follow_ups_show_tracking_number_id_assignee_and_due_time_whole(db, 
     header = next(x for x in wide.splitlines() if "parcel" in x)
     for heading in ("about", "level", "since", "status", "attempts", "outcome"):
         assert heading in header
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_report_shows_each_scope_and_name_whole(db, tmp_path, width):
+    """`parcelflow report` on the same footing: who a row is about is whole, on one line;
+    the figures as the width allows, and those left out are named."""
+    for n, code, who in ((1, "customs_documents", "staff:emp-supervisor"),
+                         (3, "damaged", "cs-3")):
+        if n == 3:
+            at_width(120, ["exceptions", "acknowledge", tracking(n), code, "--by", who],
+                     db, tmp_path)
+        at_width(120, ["exceptions", "resolve", tracking(n), code, "--by", who,
+                       "--outcome", "redelivered"], db, tmp_path)
+    printed = at_width(width, ["report", "--period", "week"], db, tmp_path)
+    assert "…" not in printed
+    assert all(len(line) <= width for line in printed.splitlines())
+    for scope, name in (("agent", "staff:emp-supervisor"), ("agent", "cs-3")):
+        assert re.search(rf"│ {scope} +│ {re.escape(name)} +│", printed), (name, printed)
+    header = next(x for x in printed.splitlines() if "scope" in x)
+    assert "FCR" in header and "SLA" in header
+    if width == 80:
+        assert "not shown at this width" in printed and "--wide" in printed
+        assert "repeat" not in header  # the last by priority gives way first
+    wide = at_width(80, ["report", "--period", "week", "--wide"], db, tmp_path)
+    header = next(x for x in wide.splitlines() if "scope" in x)
+    for heading in ("FCR", "SLA", "CSAT", "resolved", "follow-ups", "complaints", "per 10k",
+                    "AHT min", "repeat"):
+        assert heading in header
+    assert "--wide shows" not in wide

@@ -308,7 +308,9 @@ def test_the_statistics_are_the_stats_reports_own_figures(console, clock):
     api.catch_up("stats", "cases")
     sign_in(api, "auditor")
     page = api.client.get("/console/stats").text
-    assert page.count('<figure class="chart"') == 5 and "On-time delivery rate" in page
+    # Five from the daily statistics, and the service KPIs' CSAT and SLA per day.
+    assert page.count('<figure class="chart"') == 7 and "On-time delivery rate" in page
+    assert "CSAT (ratings of 4-5) per day" in page and "SLA hit rate per day" in page
     days = re.findall(r'<option value="(\d{4}-\d\d-\d\d)"', page)
     assert len(days) == 14
     from parcelflow.projections.registry import open_view

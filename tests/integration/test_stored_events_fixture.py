@@ -66,8 +66,8 @@ def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
     """Fields added since, with what they say of events that never had them (issue 14):
     the tracking view's predicted delivery ranges (see below),
     an exception record's waits (none: nothing was ever put on hold), the queue's clock
-    basis and calendar (the default policy: calendar time, the default calendar), and the
-    follow-ups table (empty: no follow-up was made due by the events of then)."""
+    basis and calendar (the default policy: calendar time, the default calendar), the
+    complaints' too, and the follow-ups table (empty: no follow-up was made due by the events of then)."""
     for parcel in want["parcels"].values():
         for record in parcel["exceptions"].values():
             assert "waits" not in record
@@ -93,6 +93,11 @@ def _as_shaped_today(want: dict[str, Any]) -> dict[str, Any]:
         row["eta_original"] = point(originals.get(row["tracking_no"],
                                                   "2026-11-23T09:18:00+00:00"))  # 0 + 33.3 h
         row["eta_current"] = point(row["eta"])
+    for row in want["read_models"]["cases"]["complaints"]:
+        # A complaint's due time is its exception's clock since (the same 7 calendar
+        # days under the default policy), with the clock's basis, calendar and waiting.
+        assert "clock_basis" not in row
+        row.update(clock_basis="calendar", calendar="default", waiting_since=None)
     assert "follow_ups" not in want["read_models"]["cases"]
     want["read_models"]["cases"]["follow_ups"] = []  # resolved before follow-ups existed
     want["read_models"]["cases"]["ratings"] = []

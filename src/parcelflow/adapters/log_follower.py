@@ -185,6 +185,10 @@ class LogFollower:
             batch[:] = [n for n in notes if not any(a <= n.id <= b for a, b in spans)]
         return batch
 
+    def wake(self) -> None:
+        """End a wait for new events now (the caller has a reason to look at `stop`)."""
+        self._wake.set()
+
     def close(self) -> None:
         if self._listening:
             assert isinstance(self.recorder, PostgresApplicationRecorder)

@@ -17,6 +17,7 @@ import structlog
 
 from parcelflow.application.results import Step
 from parcelflow.application.service import ParcelService
+from parcelflow.domain import sla
 from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, Outcome
@@ -69,7 +70,9 @@ class Complaints:
         `reveal`)."""
         parcel = self.service.get(tracking_no)
         c = parcel.find_complaint(ref)
-        due = self.service.policy.complaint_due(c.filed_at)
+        # Its exception's resolution clock, as the queue and the cases view read it.
+        due = sla.clocks(parcel.exceptions[c.exception_id], parcel.customer_tier,
+                         self.service.policy).resolution_due
         pid = parcel_id(tracking_no)
         return {
             "complaint_id": c.complaint_id, "tracking_no": tracking_no,
@@ -77,7 +80,8 @@ class Complaints:
             "category": str(c.category),
             "words": self.service.personal.open_text(pid, c.words_sealed, reveal=reveal),
             "links": list(c.links), "reference": c.reference, "filed_at": c.filed_at.isoformat(),
-            "filed_by": c.filed_by, "due": due.isoformat(), "status": str(c.status),
+            "filed_by": c.filed_by, "due": due.isoformat() if due else None,
+            "status": str(c.status),
             "closed_at": c.closed_at.isoformat() if c.closed_at else None,
             "outcome": str(c.outcome) if c.outcome else None,
             "customer_confirmed": c.customer_confirmed,

@@ -168,6 +168,18 @@ class Reports:
         }
 
 
+    def daily(self, period: Period, day: date, *, upto: date | None = None
+              ) -> list[tuple[date, dict[str, Any]]]:
+        """Each day of the period containing `day` (up to `upto`, say today), with the
+        centre's figures for that day: the series a chart draws."""
+        start, end = period_bounds(period, day, self.service.network.zone)
+        last = (end - timedelta(days=1)).date()
+        if upto is not None:
+            last = min(last, upto)
+        days = [start.date() + timedelta(days=k) for k in range((last - start.date()).days + 1)]
+        return [(d, self.report(Period.DAY, d)["centre"]) for d in days]
+
+
 def as_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per scope (the centre, each team, each agent), for CSV."""
     rows = [{"scope": "centre", "name": "", **report["centre"]}]

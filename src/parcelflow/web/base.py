@@ -35,6 +35,7 @@ from parcelflow.web.security import SecurityHeaders
 # The page areas mount_web includes, by module: each has an APIRouter named `router`.
 PAGES: tuple[str, ...] = (
     "parcelflow.web.track",
+    "parcelflow.web.survey",
     "parcelflow.web.console",
 )
 STATIC_PATH = "/static"

@@ -142,8 +142,11 @@ async def _act(request: Request, staff: Staff, roles: tuple[Role, ...], form_typ
 def _complaint_rows(request: Request, status: str | None) -> list[dict[str, Any]]:
     now = context(request).service.clock()
     rows = read_model(request, "cases").complaints(status=status, limit=500)
+    # The due time is the complaint's exception's clock (business time where policy
+    # says): none while it waits on the customer, whose clock stands still.
     return [{**r, "words_due": clock_words(parse_time(r["due"]), now)
-             if r["status"] == "open" else None} for r in rows]
+             if r["status"] == "open" else None,
+             "paused": r["status"] == "open" and r["due"] is None} for r in rows]
 
 
 async def _complaints_page(request: Request, staff: Staff, *, status: str | None = "open",

@@ -1,6 +1,9 @@
 """/console/stats: the last 14 days as charts (on-time rate, exceptions by code, SLA hit
 rates, complaints filed) and one day's per-facility table, from the daily statistics read
-model's own report (`parcelflow stats --day D` prints the same figures).
+model's own report (`parcelflow stats --day D` prints the same figures); and the service
+KPIs of a day, week or month for the centre, each team and each agent, with CSAT and the
+SLA hit rate per day as charts, from the same service as `parcelflow report`
+(`application/reports.py`).
 
 The charts are inline SVG drawn on the server: no chart library, no script, and every
 chart has its figures beside it as text for those who cannot see it.
@@ -19,6 +22,7 @@ from starlette.responses import Response
 
 from parcelflow.api.context import context
 from parcelflow.api.routers.exceptions import READERS
+from parcelflow.application.reports import Period, Reports, as_rows
 from parcelflow.projections.daily_stats import today_in
 from parcelflow.web.console.pages import render
 from parcelflow.web.console.reads import read_model
@@ -72,14 +76,40 @@ def _figures(request: Request, day: str | None) -> dict[str, Any]:
     }
 
 
-@router.get("/stats")
-async def stats_page(request: Request, day: str | None = None,
-                     staff: Staff = Depends(signed_in)) -> Response:
-    staff.require(*READERS)
-    if day is not None:
+def _kpis(request: Request, period: Period, day: str | None) -> dict[str, Any]:
+    """The service KPIs of the period containing `day` (default today), and the
+    centre's CSAT and SLA hit rate on each of its days so far."""
+    service = context(request).service
+    today = date.fromisoformat(today_in(service.network, service.clock()))
+    chosen = date.fromisoformat(day) if day else today
+    reports = Reports(service, read_model(request, "exceptions"), read_model(request, "cases"),
+                      read_model(request, "tracking"))
+    report = reports.report(period, chosen)
+    series = reports.daily(period, chosen, upto=max(today, chosen) if period != Period.DAY
+                           else None)
+    return {
+        "kpi": report, "kpi_rows": as_rows(report), "kpi_period": str(period),
+        "kpi_day": chosen.isoformat(), "periods": [str(p) for p in Period],
+        "csat_days": [Bar(d.isoformat()[5:], f["csat"], _percent(f["csat"])) for d, f in series],
+        "sla_days": [Bar(d.isoformat()[5:], f["sla_hit_rate"], _percent(f["sla_hit_rate"]))
+                     for d, f in series],
+    }
+
+
+def _date(name: str, value: str | None) -> None:
+    if value is not None:
         try:
-            date.fromisoformat(day)
+            date.fromisoformat(value)
         except ValueError:
-            raise Refused(422, "day: not a date (YYYY-MM-DD)") from None
+            raise Refused(422, f"{name}: not a date (YYYY-MM-DD)") from None
+
+
+@router.get("/stats")
+async def stats_page(request: Request, day: str | None = None, period: Period = Period.WEEK,
+                     on: str | None = None, staff: Staff = Depends(signed_in)) -> Response:
+    staff.require(*READERS)
+    _date("day", day)
+    _date("on", on)
     figures = await run_in_threadpool(_figures, request, day)
-    return render(request, "console/stats.html", staff=staff, **figures)
+    kpis = await run_in_threadpool(_kpis, request, period, on)
+    return render(request, "console/stats.html", staff=staff, **figures, **kpis)
