@@ -103,6 +103,15 @@ def decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _models_if_tables(service: Any) -> ModelsInForce | None:
+    """The learned models of a store with SQL tables (read when first asked); None for
+    one without (an in-memory store in a unit test), read lazily by `Renderer.models`."""
+    try:
+        return models_in_force(service)
+    except (TypeError, AttributeError):
+        return None
+
+
 class Renderer:
     """Renders parcels as tracking-view rows, remembering what does not change.
 
@@ -116,7 +125,11 @@ class Renderer:
         self.service = service
         self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
         self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
-        self._models: ModelsInForce | None = None
+        # The model table is made here, on the thread that builds the view, not on the
+        # follower's thread at its first row: making a table takes two pooled
+        # connections (the schema lock's and the DDL's), which a follower's small pool
+        # (PARCELFLOW_DATABASE_POOL_SIZE=2, one of them listening) cannot give: it hung.
+        self._models: ModelsInForce | None = _models_if_tables(service)
         self._words: BoundedCache = BoundedCache(4096)  # a scan's fields -> its masked line
         self._cities: BoundedCache = BoundedCache(4096)  # facility -> city name
 
