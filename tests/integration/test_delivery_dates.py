@@ -145,3 +145,39 @@ def _shown_by_the_api_and_the_page(svc, url, now, first) -> None:
         assert stats.json()["eta_accuracy"]["lanes"]["SZX-SHA"]["deliveries"] == 31  # history
     finally:
         api_run.close()
+
+
+def test_at_its_station_a_parcel_is_predicted_from_that_stations_learned_last_mile(
+        make_service, postgres_url):
+    svc = make_service(postgres_url, clock=utcnow)
+    pickup = (utcnow() - 40 * HOUR).replace(microsecond=0)
+    earlier = pickup - timedelta(days=7)  # the same weekday, a week before
+
+    # History: 31 parcels reaching SHA-STA-13 30 h after pickup, delivered 1, 1.25, ...,
+    # 8.5 h after that.
+    history = range(200, 231)
+    svc.register([manifest(n) for n in history])
+    svc.ingest([s for i, n in enumerate(history) for s in (
+        scan("pickup", "SZX-OUT-07", 0, n, t0=earlier),
+        scan("arrival", "SHA-STA-13", 30, n, t0=earlier),
+        scan("delivered", "SHA-STA-13", 31 + 0.25 * i, n, t0=earlier, signed_by="recipient"))])
+    view = catch_up(svc, "tracking").projection.view
+    LearnEta(svc, view, TransitModelStore(svc.factory.datastore)).run(days=30)
+
+    # Parcel 1 reaches the same station 30 h after its pickup; parcel 2 the other
+    # Shanghai station, which has no history.
+    svc.register([manifest(1), manifest(2)])
+    svc.ingest([scan("pickup", "SZX-OUT-07", 0, n, t0=pickup) for n in (1, 2)])
+    svc.ingest([scan("arrival", "SHA-STA-13", 30, 1, t0=pickup),
+                scan("arrival", "SHA-STA-14", 30, 2, t0=pickup)])
+    view = catch_up(svc, "tracking").projection.view
+    eta = full(view.get(tracking(1)))["eta"]
+    # Deciles (inclusive) of 1..8.5 h in quarters: 1.75, 4.75 and 7.75 h after the
+    # arrival; the station's 3 h allowance is the schedule, so no shift; 31 trips:
+    # 0.8 * 31 / 61 = 0.41.
+    arrived = pickup + 30 * HOUR
+    assert (at(eta["earliest"]), at(eta["likely"]), at(eta["latest"])) == (
+        arrived + 1.75 * HOUR, arrived + 4.75 * HOUR, arrived + 7.75 * HOUR)
+    assert (eta["basis"], eta["confidence"]) == ("station+service+weekday", 0.41)
+    other = full(view.get(tracking(2)))["eta"]
+    assert other["basis"] == "lane+service+weekday"
