@@ -27,8 +27,7 @@ current one from its latest position (see there).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from statistics import quantiles
