@@ -40,15 +40,18 @@ class Notice:
     channel: str
     recipient: str
     facts: EventFacts
+    kind: str = ""  # the ledger's: "" the event's own message, "eta" its prediction's news
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.facts.ref.event_id, self.channel, self.recipient)
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.facts.ref.event_id, self.channel, self.recipient, self.kind)
 
     @cached_property
     def message_id(self) -> str:
-        """Stable per notice: a resend after a crash carries the same id."""
-        return hashlib.blake2b("/".join(self.key).encode(), digest_size=16,
+        """Stable per notice: a resend after a crash carries the same id (the event's own
+        message's id is the one it had before kinds existed)."""
+        parts = self.key if self.kind else self.key[:3]
+        return hashlib.blake2b("/".join(parts).encode(), digest_size=16,
                                person=b"pf-notice").hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""The notification ledger: one row per (event, channel, recipient) ever handled.
+"""The notification ledger: one row per (event, channel, recipient, kind) ever handled.
 
 Its primary key is what makes a notification go out once: a worker looks up the keys of
 a batch before sending and records what it did (sent, or given up on with the reason)
@@ -13,6 +13,12 @@ given up on, before the dead letter is published: a batch tried again after the
 publish failed (or after a crash) finds it, publishes the dead letter again and does
 not send the message a second time. Once the broker has the dead letter it turns
 `failed` (`dead_lettered`).
+
+The kind: "" for the event's own message (status and exception rules share it: the first
+matching rule's goes), "eta" for the news about its predicted delivery, which goes as
+well. It is stored in the `event_id` column, as `<event id>#<kind>` where not "", so the
+table and its primary key are those of before and every row written before kinds
+existed still reads as the event's own message (kind ""): no migration.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 from parcelflow.adapters.sql import in_chunks
 from parcelflow.adapters.sql_tables import SqlTables
 
-Key = tuple[str, str, str]  # (event_id, channel, recipient)
+Key = tuple[str, str, str, str]  # (event_id, channel, recipient, kind)
 
 SENT, FAILED, DEAD_LETTER_PENDING = "sent", "failed", "dead_letter_pending"
 
@@ -45,6 +51,17 @@ class Recorded:
     reason: str | None
 
 
+def _stored(key: Key) -> list[str]:
+    """The key as the table's (event_id, channel, recipient)."""
+    event, channel, recipient, kind = key
+    return [f"{event}#{kind}" if kind else event, channel, recipient]
+
+
+def _key(row: dict[str, Any]) -> Key:
+    event, _, kind = row["event_id"].partition("#")
+    return (event, row["channel"], row["recipient"], kind)
+
+
 class NotificationLedger(SqlTables):
     create_statements = (
         "CREATE TABLE IF NOT EXISTS notification_ledger ("
@@ -56,14 +73,14 @@ class NotificationLedger(SqlTables):
     def recorded(self, keys: Collection[Key]) -> dict[Key, Recorded]:
         """The outcome (and reason) of each key already in the ledger."""
         wanted = set(keys)
-        events = sorted({k[0] for k in wanted})
+        events = sorted({_stored(k)[0] for k in wanted})
         found: dict[Key, str] = {}
         for marks, chunk in in_chunks(events):
             for row in self.query(
                     "SELECT event_id, channel, recipient, outcome, reason "
                     "FROM notification_ledger "
                     f"WHERE event_id IN ({marks})", chunk):
-                key = (row["event_id"], row["channel"], row["recipient"])
+                key = _key(row)
                 if key in wanted:
                     found[key] = Recorded(row["outcome"], row["reason"])
         return found
@@ -77,7 +94,7 @@ class NotificationLedger(SqlTables):
             "INSERT INTO notification_ledger (event_id, channel, recipient, rule, tracking_no, "
             "outcome, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (event_id, channel, recipient) DO NOTHING")
-        rows = [[*e.key, e.rule, e.tracking_no, e.outcome, e.reason, now] for e in entries]
+        rows = [[*_stored(e.key), e.rule, e.tracking_no, e.outcome, e.reason, now] for e in entries]
         if cursor is not None:
             cursor.executemany(statement, rows)
             return
@@ -92,7 +109,7 @@ class NotificationLedger(SqlTables):
             f"UPDATE notification_ledger SET outcome = '{FAILED}' WHERE event_id = ? AND "
             f"channel = ? AND recipient = ? AND outcome = '{DEAD_LETTER_PENDING}'")
         with self.transaction() as c:
-            c.executemany(statement, [list(k) for k in keys])
+            c.executemany(statement, [_stored(k) for k in keys])
 
     def count(self, *, tracking_no: str | None = None, channel: str | None = None,
               outcome: str | None = None) -> int:

@@ -90,7 +90,7 @@ class Notifier:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify")
 
     def notices(self, facts: Sequence[EventFacts]) -> list[Notice]:
-        found: dict[tuple[str, str, str], Notice] = {}
+        found: dict[Key, Notice] = {}
         for f in facts:
             for rule, channel in self.rules.decide(f):
                 if channel not in self.channels:
@@ -98,8 +98,10 @@ class Notifier:
                 recipient = "receiver" if rule.to == "receiver" else f"merchant:{f.merchant_id}"
                 if rule.to == "merchant" and f.merchant_id not in self.webhooks:
                     continue
-                notice = Notice(rule.name, rule.template, channel, recipient, f)
-                found.setdefault(notice.key, notice)  # the same event twice in one batch
+                notice = Notice(rule.name, rule.template, channel, recipient, f, rule.kind)
+                # The same event twice in one batch; or a second rule for the same kind
+                # of message (the first one's goes).
+                found.setdefault(notice.key, notice)
         return list(found.values())
 
     def process(self, refs: Sequence[EventRef]) -> list[Handled]:

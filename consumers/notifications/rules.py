@@ -36,6 +36,13 @@ class Rule:
     unless_caused_by: frozenset[str] = frozenset()
     change: str | None = None  # on "eta": past_promise | promise_missed
 
+    @property
+    def kind(self) -> str:
+        """The ledger's kind of message (see ledger.py). Status and exception rules
+        share the event's one message, so a failed attempt is not told twice; the
+        prediction's news is a message of its own beside it, once per event too."""
+        return "eta" if self.on == "eta" else ""
+
     def matches(self, facts: EventFacts) -> bool:
         if self.on == "eta":
             return facts.eta_change is not None and facts.eta_change == self.change

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, on_time, recent_start, tracking
 
 PARCELFLOW = [sys.executable, "-m", "parcelflow"]
 
@@ -61,7 +61,7 @@ def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
         while not answers(port):
             assert dev.poll() is None and time.monotonic() < deadline, "no broker"
             time.sleep(0.2)
-        (tmp_path / "m.jsonl").write_text(json.dumps(manifest(1)) + "\n")
+        (tmp_path / "m.jsonl").write_text(json.dumps(on_time(1)) + "\n")
         (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n"
                                                   for s in journey(1, t0=recent_start())))
         run = lambda *args: subprocess.run([*PARCELFLOW, *args], cwd=tmp_path, env=client,  # noqa: E731

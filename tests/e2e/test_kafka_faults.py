@@ -23,7 +23,7 @@ import pytest
 
 from parcelflow.adapters.positions import PositionStore
 from parcelflow.settings import WebhookEndpoint
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, on_time, recent_start, tracking
 from tests.support.kafka_broker import KafkaBroker
 from tests.support.kafka_settings import kafka_test_settings, settings_env
 from tests.support.mail import MailSink, subject
@@ -51,7 +51,7 @@ def test_relay_killed_between_publishing_and_saving_its_position(
         merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
                                                        secret=merchant.secret)})
     svc = make_service(postgres_url, clock=utcnow)
-    svc.register([manifest(n) for n in range(1, 6)])
+    svc.register([on_time(n) for n in range(1, 6)])
     svc.ingest([journey(n, t0=recent_start())[0] for n in range(1, 6)])  # 5 pickups
     head = svc.recorder.max_notification_id()
     positions = PositionStore(svc.factory.datastore)
@@ -102,7 +102,7 @@ def test_ingest_worker_killed_mid_batch_loses_no_scan_and_counts_none_twice(
     settings = kafka_test_settings(postgres_url, kafka_broker.bootstrap, max_batch=40)
     svc = make_service(postgres_url, clock=utcnow)
     parcels = range(1, 21)
-    svc.register([manifest(n) for n in parcels])
+    svc.register([on_time(n) for n in parcels])
     t0 = recent_start()
     scans = [journey(n, t0=t0)[step] for step in range(11) for n in parcels]
     kafka_broker.create_topics([settings.kafka_scans_topic, settings.kafka_scans_dlq_topic])
@@ -141,7 +141,7 @@ def test_broker_stopped_mid_stream_then_back_without_its_topics(
               settings.kafka_events_topic, settings.kafka_notifications_dlq_topic]
     svc = make_service(postgres_url, clock=utcnow)
     parcels = range(1, 11)
-    svc.register([manifest(n) for n in parcels])
+    svc.register([on_time(n) for n in parcels])
     t0 = recent_start()
     journeys = {n: journey(n, t0=t0) for n in parcels}
     pipeline = Pipeline(settings).start("ingest", "relay", "notify")
@@ -211,7 +211,7 @@ def test_a_given_up_message_is_sent_once_though_its_dead_letter_was_not_taken(
                                                        secret=merchant.secret)})
     svc = make_service(postgres_url, clock=utcnow)
     parcels = range(1, 4)
-    svc.register([manifest(n) for n in parcels])
+    svc.register([on_time(n) for n in parcels])
     svc.ingest([journey(n, t0=recent_start())[0] for n in parcels])  # 3 pickups
     relay = build_relay(make_service(postgres_url, clock=utcnow), settings)
     relay.run(threading.Event(), follow=False)

@@ -12,7 +12,7 @@ from parcelflow.projections.registry import open_view
 from standardwebhooks import Webhook
 
 from parcelflow.settings import WebhookEndpoint
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, on_time, recent_start, tracking
 from tests.support.kafka_settings import kafka_test_settings
 from tests.support.mail import MailSink, subject
 from tests.support.topics import produce, read_topic
@@ -34,7 +34,7 @@ def test_scans_on_kafka_become_events_views_cloudevents_emails_and_webhooks(
         merchant_webhooks={"shop-123": WebhookEndpoint(url=merchant.url,
                                                        secret=merchant.secret)})
     svc = make_service(postgres_url, clock=utcnow)
-    svc.register([manifest(n) for n in range(1, PARCELS + 1)])
+    svc.register([on_time(n) for n in range(1, PARCELS + 1)])
     pipeline = Pipeline(settings).start()
     try:
         t0 = recent_start()

@@ -14,7 +14,7 @@ from parcelflow.application.service import utcnow
 from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.settings import Settings, WebhookEndpoint
 from tests.support.api import is_problem
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, on_time, recent_start, tracking
 from tests.support.mail import MailSink, subject
 from tests.support.webhook_peer import WebhookPeer
 
@@ -89,7 +89,7 @@ def test_corrections_asked_wrongly_are_refused_with_the_reason(service):
 
 def test_notifications_follow_the_corrected_timeline(make_service, database_url):
     svc = make_service(database_url, clock=utcnow)
-    svc.register([manifest(1)])
+    svc.register([on_time(1)])
     scans = journey(1, t0=recent_start())
     svc.ingest(scans)
     mail, merchant = MailSink().start(), WebhookPeer().start()

@@ -16,7 +16,7 @@ import psycopg
 from parcelflow.application.service import utcnow
 from parcelflow.settings import Settings
 from tests.integration.test_shards import PARCELS, make_network  # noqa: F401 — the fixture
-from tests.support.builders import journey, manifest, recent_start, tracking
+from tests.support.builders import journey, manifest, on_time, recent_start, tracking
 from tests.support.epcis import schema_errors
 from tests.support.mail import MailSink, subject
 
@@ -63,7 +63,7 @@ def test_notify_without_kafka_follows_every_shard_with_a_position_on_each(
     network = make_network(two_shards, clock=utcnow)
     numbers = [tracking(n) for n in PARCELS[:12]]
     assert {network.router.index_of(no) for no in numbers} == {0, 1}
-    network.register([manifest(n, merchant_id=None) for n in PARCELS[:12]])
+    network.register([on_time(n, merchant_id=None) for n in PARCELS[:12]])
     t0 = recent_start()
     network.ingest([journey(n, t0=t0)[0] for n in PARCELS[:12]])  # picked up
     settings = Settings(_env_file=None, shards=json.dumps(two_shards), smtp_url=mail.url,

@@ -12,6 +12,7 @@ from datetime import timedelta
 from parcelflow.bootstrap import load_network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.transit_times import (
+    LAST_MILE,
     Prediction,
     Spread,
     TransitTimes,
@@ -82,6 +83,68 @@ def test_another_service_level_or_weekday_without_history_falls_back_to_the_typi
     original, _ = predict(parcel)
     assert original == Prediction(monday + 33.3 * H, monday + 33.3 * H, monday + 33.3 * H,
                                   0.0, "network_typical")
+
+
+MONDAY = "0"
+LANE = {("SZX", "SHA", "standard", SUNDAY): Spread(60, 24.0, 30.0, 40.0)}
+
+
+def with_station(n):
+    """The lane, and SHA-STA-13's Monday last mile from `n` trips: 1, 2.5 and 6 h."""
+    return TransitTimes({**LANE, (LAST_MILE, "SHA-STA-13", "standard", MONDAY):
+                         Spread(n, 1.0, 2.5, 6.0)}, CST)
+
+
+def at_station(*later):
+    """Picked up at 0 h (Sunday 08:00), at the Shanghai station at 23 h (Monday 07:00)."""
+    parcel = parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 3 * H),
+                         (scan("arrival", "SHA-STA-13", 23), T0 + 23 * H))
+    for wire in later:
+        parcel.record_scans(as_scans(wire), recorded_at=T0 + 30 * H)
+    return parcel
+
+
+def test_at_its_station_a_parcel_is_predicted_from_the_stations_last_mile():
+    model = with_station(40)
+    current = lambda p: predict_delivery(p.state, p.manifest, NETWORK,  # noqa: E731
+                                         lambda m: model if m >= LEARNED_AT else None)[1]
+    # 23 h + 1 / 2.5 / 6 h; the station allowance (3 h) is the schedule: no shift.
+    # 40 trips of the 30 needed: 0.8 * 40 / 70 = 0.46.
+    parcel = at_station()
+    assert current(parcel) == Prediction(T0 + 24 * H, T0 + 25.5 * H, T0 + 29 * H, 0.46,
+                                         "station+service+weekday")
+    # Out for delivery at 24 h: 2 h to the door, 26 h as at arrival + 3 h: no shift.
+    parcel = at_station(scan("out_for_delivery", "SHA-STA-13", 24))
+    assert current(parcel) == Prediction(T0 + 24 * H, T0 + 25.5 * H, T0 + 29 * H, 0.46,
+                                         "station+service+weekday")
+    # Nobody home at 26 h: the next day's round, 26 + 24 = 50 h against 26 h: a day later.
+    parcel = at_station(scan("out_for_delivery", "SHA-STA-13", 24),
+                        scan("delivery_attempt", "SHA-STA-13", 26,
+                             attempt_reason="recipient_absent"))
+    assert current(parcel) == Prediction(T0 + 48 * H, T0 + 49.5 * H, T0 + 53 * H, 0.46,
+                                         "station+service+weekday")
+
+
+def test_a_station_with_thin_history_keeps_the_lanes_range():
+    model = with_station(10)
+    parcel = at_station()
+    _, current = predict_delivery(parcel.state, parcel.manifest, NETWORK,
+                                  lambda m: model if m >= LEARNED_AT else None)
+    # The lane's 24 / 30 / 40 h moved by 23 + 3 - 33.3 = -7.3 h, none before 23 h.
+    assert current == Prediction(T0 + 23 * H, T0 + 23 * H, T0 + 32.7 * H, 0.53,
+                                 "lane+service+weekday")
+
+
+def test_a_missed_station_arrival_starts_the_last_mile_at_the_first_scan_there():
+    model = with_station(40)
+    parcel = parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 3 * H),
+                         (scan("out_for_delivery", "SHA-STA-13", 24), T0 + 24 * H))
+    _, current = predict_delivery(parcel.state, parcel.manifest, NETWORK,
+                                  lambda m: model if m >= LEARNED_AT else None)
+    # From 24 h (Monday 08:00): 25 / 26.5 / 30 h, moved by (24 + 2) - (24 + 3) = -1 h,
+    # none before the 24 h scan.
+    assert current == Prediction(T0 + 24 * H, T0 + 25.5 * H, T0 + 29 * H, 0.46,
+                                 "station+service+weekday")
 
 
 PROMISE = T0 + 40 * H

@@ -3,7 +3,7 @@ history (`parcelflow learn-eta`), and how right the predictions were (`stats`).
 
 Both read the tracking view, which already holds what they need per parcel: the lane
 (origin and destination cities), the service level, the timeline (where the pickup scan
-is) and when it was delivered, and the prediction made at pickup. No replay.
+is, and the delivering station) and when it was delivered, and the prediction made at pickup. No replay.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any, Protocol
 from parcelflow.adapters.transit_models import ModelVersion, TransitModelStore
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.times import instant
-from parcelflow.domain.transit_times import Trip, learn
+from parcelflow.domain.transit_times import Trip, learn, reached_station
+from parcelflow.domain.vocabulary import FacilityKind
 
 PAGE = 5000  # tracking-view rows read at a time
 
@@ -44,9 +45,10 @@ def _pages(view: TrackingRows, columns: str, where: str, params: list[Any]
         after = rows[-1]["tracking_no"]
 
 
-def _trip(row: dict[str, Any]) -> Trip | None:
+def _trip(row: dict[str, Any], kind_of: Callable[[str], FacilityKind | None]) -> Trip | None:
     """The first scan that stands (the pickup, as `first_pickup` in the domain) to the
-    delivery, from a tracking-view row (its timeline is in occurred order)."""
+    delivery, from a tracking-view row (its timeline is in occurred order), with the
+    delivering station and when the parcel was first seen there (`reached_station`)."""
     scans = [e for e in row["timeline"] if e["facility"] is not None and not e["voided"]]
     start = scans[0] if scans else None
     if start is None or not (row["origin"] and row["destination"] and row["service_level"]):
@@ -55,7 +57,11 @@ def _trip(row: dict[str, Any]) -> Trip | None:
     delivered = datetime.fromisoformat(row["delivered_at"])
     if delivered <= picked_up:
         return None
-    return Trip(row["origin"], row["destination"], row["service_level"], picked_up, delivered)
+    at_station = reached_station(
+        [(e["facility"], datetime.fromisoformat(e["occurred_at"])) for e in scans], kind_of)
+    station, arrived = at_station if at_station else (None, None)
+    return Trip(row["origin"], row["destination"], row["service_level"], picked_up, delivered,
+                station, arrived)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class LearnEta:
         for page in _pages(self.view, "tracking_no, origin, destination, service_level, "
                            "delivered_at, timeline", "AND delivered_at >= ?", [since]):
             read += len(page)
-            trips += [t for t in map(_trip, page) if t is not None]
+            trips += [t for r in page if (t := _trip(r, self.service.network.kind_of))]
             if progress:
                 progress(read, total)
         model = learn(trips, self.service.network.zone)

@@ -1,5 +1,6 @@
 """Predicted delivery dates learned from the store's own history: transit-time
-distributions per lane, service level and pickup weekday, as percentiles.
+distributions per lane, service level and pickup weekday, and per last-mile station
+(the final leg, from reaching the delivering station to the delivery), as percentiles.
 
 `learn` takes finished trips (picked up, delivered) and keeps, for each key from the
 most specific (origin, destination, level, weekday) to the least (origin, destination),
@@ -7,6 +8,11 @@ how many trips it saw and their 10th, 50th and 90th percentile hours. `predict` 
 most specific key with enough history, and falls back to the network's typical hours
 (the caller's) when there is none: the range is then the typical time alone, with a
 confidence of zero.
+
+The last mile is keyed (LAST_MILE, station, level, weekday of reaching the station), and
+down to (LAST_MILE, station): a station's round depends on the station (its couriers,
+its district), which the lane does not see. `predict_last_mile` answers from the
+arrival there, or None when the station's history is thin (the caller keeps the lane).
 
 Confidence, a number from 0 to 1: how likely the delivery is to fall inside the range,
 as far as the history can say. The 10th-90th percentile range held 80 % of the learned
@@ -21,7 +27,7 @@ current one from its latest position (see there).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from statistics import quantiles
@@ -31,7 +37,7 @@ from parcelflow.domain.eta import EtaModel, estimate_eta, typical_trip_hours
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.network import Network
 from parcelflow.domain.timeline import Entry, ParcelState
-from parcelflow.domain.vocabulary import Status
+from parcelflow.domain.vocabulary import FacilityKind, Status
 
 Key = tuple[str, ...]
 
@@ -43,10 +49,37 @@ class Trip:
     level: str
     picked_up: datetime
     delivered: datetime
+    station: str | None = None  # the delivering station (facility code), when it was one
+    at_station: datetime | None = None  # when the parcel was first seen there, last stay
 
     @property
     def hours(self) -> float:
         return (self.delivered - self.picked_up).total_seconds() / 3600
+
+    @property
+    def last_mile_hours(self) -> float | None:
+        # First seen there by the delivery scan itself: when it got there is unknown.
+        if self.station is None or self.at_station is None or self.at_station >= self.delivered:
+            return None
+        return (self.delivered - self.at_station).total_seconds() / 3600
+
+
+def reached_station(visits: Sequence[tuple[str, datetime]],
+                    kind_of: Callable[[str], FacilityKind | None]
+                    ) -> tuple[str, datetime] | None:
+    """(station, when first seen there) for scans (facility, occurred_at) in occurred
+    order whose last stay is at a station: the start of the last run of scans at one
+    facility. The first scan of the run, not only an arrival scan: a missed arrival scan
+    is common, and the out-for-delivery scan then is where it was first seen. None: the
+    parcel is not (or was not delivered) at a station (a hub, a pickup point)."""
+    if not visits or kind_of(visits[-1][0]) != FacilityKind.STATION:
+        return None
+    station, first = visits[-1]
+    for facility, at in reversed(visits):
+        if facility != station:
+            break
+        first = at
+    return station, first
 
 
 @dataclass(frozen=True)
@@ -63,7 +96,8 @@ class Prediction:
     likely: datetime
     latest: datetime
     confidence: float
-    basis: str  # lane+service+weekday | lane+service | lane | network_typical
+    basis: str  # lane+service+weekday | lane+service | lane | station+service+weekday |
+    #             station+service | station (the last mile) | network_typical
 
     def to_json(self) -> dict[str, object]:
         return {"earliest": self.earliest.isoformat(), "likely": self.likely.isoformat(),
@@ -78,12 +112,20 @@ class Prediction:
 
 
 BASES = ("lane+service+weekday", "lane+service", "lane")
+STATION_BASES = ("station+service+weekday", "station+service", "station")
 FALLBACK = "network_typical"
+# The first part of a last-mile key: no city code (those are three letters) is this.
+LAST_MILE = "last_mile"
 
 
 def _keys(origin: str, destination: str, level: str, weekday: int) -> list[Key]:
     return [(origin, destination, level, str(weekday)), (origin, destination, level),
             (origin, destination)]
+
+
+def _station_keys(station: str, level: str, weekday: int) -> list[Key]:
+    return [(LAST_MILE, station, level, str(weekday)), (LAST_MILE, station, level),
+            (LAST_MILE, station)]
 
 
 @dataclass(frozen=True)
@@ -96,20 +138,32 @@ class TransitTimes:
                 typical_hours: float | None) -> Prediction | None:
         """None: no key has enough history and the network has no typical hours."""
         weekday = picked_up.astimezone(self.zone).weekday()
-        for basis, key in zip(BASES, _keys(origin, destination, level, weekday)):
+        found = self._first_known(picked_up, BASES, _keys(origin, destination, level, weekday))
+        return found or typical_prediction(picked_up, typical_hours)
+
+    def predict_last_mile(self, station: str, level: str, arrived: datetime
+                          ) -> Prediction | None:
+        """From reaching the delivering station; None: the station's history is thin."""
+        weekday = arrived.astimezone(self.zone).weekday()
+        return self._first_known(arrived, STATION_BASES,
+                                 _station_keys(station, level, weekday))
+
+    def _first_known(self, start: datetime, bases: tuple[str, ...], keys: list[Key]
+                     ) -> Prediction | None:
+        for basis, key in zip(bases, keys):
             spread = self.spreads.get(key)
             if spread is not None and spread.n >= self.min_samples:
-                return Prediction(picked_up + timedelta(hours=spread.p10),
-                                  picked_up + timedelta(hours=spread.p50),
-                                  picked_up + timedelta(hours=spread.p90),
+                return Prediction(start + timedelta(hours=spread.p10),
+                                  start + timedelta(hours=spread.p50),
+                                  start + timedelta(hours=spread.p90),
                                   round(0.8 * spread.n / (spread.n + self.min_samples), 2),
                                   basis)
-        return typical_prediction(picked_up, typical_hours)
+        return None
 
     @property
     def trips(self) -> int:
         """How many trips it learned from (each is counted once, under its lane)."""
-        return sum(s.n for k, s in self.spreads.items() if len(k) == 2)
+        return sum(s.n for k, s in self.spreads.items() if len(k) == 2 and k[0] != LAST_MILE)
 
     def to_json(self) -> dict[str, object]:
         return {"min_samples": self.min_samples,
@@ -139,6 +193,8 @@ Models = Callable[[datetime], "TransitTimes | None"]
 # receiver collects it), or will not.
 _NO_PREDICTION = frozenset({Status.DELIVERED, Status.AWAITING_PICKUP, Status.RETURNING,
                             Status.RETURNED, Status.CANCELLED, Status.DISPOSED, Status.LOST})
+# Where the last mile's history applies: the parcel is in its delivering station's hands.
+_AT_STATION = frozenset({Status.AT_FACILITY, Status.OUT_FOR_DELIVERY, Status.DELIVERY_FAILED})
 
 
 def first_pickup(state: ParcelState) -> Entry | None:
@@ -157,8 +213,12 @@ def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Net
 
     The original is predicted at pickup, from the model learned by the time the pickup
     was recorded: rendering the parcel again later (a rebuild) gives the same original.
-    The current one is the range the model in force at the parcel's latest event gives
-    from pickup, moved by how far the parcel is ahead of or behind the network's fixed
+    Once the parcel is at its delivering station (there, out for delivery, or after a
+    failed attempt), the current one is the station's learned last mile from when it was
+    first seen there, moved by how far the fixed schedule has slipped since (the
+    fixed-hours ETA now minus that first sighting plus the station allowance), where the
+    station has enough history. Otherwise it is the range the model in force at the
+    parcel's latest event gives from pickup, moved by how far the parcel is ahead of or behind the network's fixed
     schedule at its latest scan: the fixed-hours ETA from where it is now
     (`estimate_eta`, with a revision from someone who knows better) minus the fixed-hours
     ETA it had at pickup. Nothing before the latest scan. So a parcel on schedule keeps
@@ -182,10 +242,21 @@ def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Net
     if state.status in _NO_PREDICTION or state.last_scan_at is None:
         return original, None
     latest = max(e.recorded_at for e in state.timeline)
-    base = from_pickup(models(latest))
+    model = models(latest)
+    fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
+    at_station = reached_station([(e.scan.facility, e.occurred_at) for e in state.physical
+                                  if e.scan], network.kind_of) \
+        if state.status in _AT_STATION else None
+    if at_station is not None and model is not None:
+        last_mile = model.predict_last_mile(at_station[0], level, at_station[1])
+        if last_mile is not None:
+            arrived = at_station[1]
+            expected = arrived + timedelta(hours=eta_model.at_station)
+            shift = timedelta(0) if fixed_now is None else fixed_now - expected
+            return original, last_mile.shifted(shift, not_before=state.last_scan_at)
+    base = from_pickup(model)
     if base is None:
         return original, None
-    fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
     shift = timedelta(0) if fixed_now is None or typical is None else \
         fixed_now - (pickup.occurred_at + timedelta(hours=typical))
     return original, base.shifted(shift, not_before=state.last_scan_at)
@@ -218,6 +289,11 @@ def learn(trips: Iterable[Trip], zone: tzinfo, *, min_samples: int = 30) -> Tran
         weekday = trip.picked_up.astimezone(zone).weekday()
         for key in _keys(trip.origin, trip.destination, trip.level, weekday):
             hours[key].append(trip.hours)
+        last_mile = trip.last_mile_hours
+        if last_mile is not None and trip.station is not None and trip.at_station is not None:
+            weekday = trip.at_station.astimezone(zone).weekday()
+            for key in _station_keys(trip.station, trip.level, weekday):
+                hours[key].append(last_mile)
     spreads = {}
     for key, seen in hours.items():
         if len(seen) < 2:
