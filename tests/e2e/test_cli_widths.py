@@ -6,6 +6,8 @@ at narrow widths (and named), `--wide` shows everything."""
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -21,19 +23,29 @@ def at_width(width: int, args: list[str], db: str, cwd) -> str:
     return done.stdout
 
 
-@pytest.fixture
-def db(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path}/p.db"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The store the tests read, made once by the CLI as an agent's day makes it (six CLI
+    runs); each test works on its own copy."""
+    where = tmp_path_factory.mktemp("widths")
+    url = f"sqlite:///{where}/p.db"
     t0 = recent_start()
-    write_lines(tmp_path / "m.jsonl", [manifest(n) for n in (1, 2, 3)])
-    write_lines(tmp_path / "s.jsonl", [s for n in (1, 2, 3) for s in journey(n, t0=t0)[:6]])
-    at_width(120, ["register", "m.jsonl"], url, tmp_path)
-    at_width(120, ["ingest", "s.jsonl"], url, tmp_path)
+    write_lines(where / "m.jsonl", [manifest(n) for n in (1, 2, 3)])
+    write_lines(where / "s.jsonl", [s for n in (1, 2, 3) for s in journey(n, t0=t0)[:6]])
+    at_width(120, ["register", "m.jsonl"], url, where)
+    at_width(120, ["ingest", "s.jsonl"], url, where)
     for n, code in ((1, "customs_documents"), (2, "held_for_payment"), (3, "damaged")):
-        at_width(120, ["exceptions", "raise", tracking(n), code, "--by", "cs-1"], url, tmp_path)
+        at_width(120, ["exceptions", "raise", tracking(n), code, "--by", "cs-1"], url, where)
     at_width(120, ["exceptions", "acknowledge", tracking(1), "customs_documents", "--by",
-                   "staff:emp-supervisor"], url, tmp_path)
-    return url
+                   "staff:emp-supervisor"], url, where)
+    return where
+
+
+@pytest.fixture
+def db(built, tmp_path) -> str:
+    for path in built.iterdir():  # the database file (and any journal beside it)
+        shutil.copy2(path, tmp_path / path.name)
+    return f"sqlite:///{tmp_path}/p.db"
 
 
 @pytest.mark.parametrize("width", [80, 120])
