@@ -246,8 +246,9 @@ class Settings(BaseSettings):
         "group so a slow merchant endpoint never holds up customer email)")
     notify_concurrency: int = Field(
         32, ge=1, le=256, description="parcels whose messages are sent at the same time")
-    tracking_url: str = Field("https://track.parcelflow.local/{tracking_no}",
-                              description="link in customer messages")
+    tracking_url: str = Field("https://track.parcelflow.local/track/{tracking_no}",
+                              description="link in customer messages: the tracking page "
+                              "(parcelflow serves it at /track/{tracking_no})")
     survey_secret: SecretStr | None = Field(
         None, description="signs the satisfaction survey links; absent: no surveys are sent "
         "and the survey API finds none")
