@@ -10,6 +10,8 @@ import pytest
 
 from parcelflow.application.complaints import Complaints
 from parcelflow.application.exceptions import ExceptionWorkflow
+from parcelflow.application.situation import situation
+from parcelflow.consumers.notifications.messages import local_time
 from parcelflow.domain.vocabulary import Channel, ComplaintCategory, ExceptionStatus
 from parcelflow.projections.registry import runner
 from parcelflow.projections.tracking_view import utc
@@ -66,6 +68,8 @@ def test_the_cases_view_shows_a_complaints_business_time_due_and_its_pause(
                           by="cs-anna", reason="asked which address")
         waiting = row()
         assert (waiting["due"], waiting["waiting_since"]) == (None, utc(at(2026, 11, 30, 10)))
+        [told] = situation(service, tracking(1)).complaints  # what the customer's page reads
+        assert told.due is None
         assert cases.projection.view.complaints(overdue_at=at(2026, 12, 31, 0)) == []
 
         clock.now = at(2026, 12, 1, 9)  # Tuesday 09:00: the customer answers
@@ -74,11 +78,21 @@ def test_the_cases_view_shows_a_complaints_business_time_due_and_its_pause(
         # 22 h from Tuesday 09:00: Tuesday 9, Wednesday 9, Thursday 09-13.
         assert (resumed["due"], resumed["waiting_since"]) == (utc(at(2026, 12, 3, 13)), None)
         assert Complaints(service).show(tracking(1), filed.case_id)["due"] == resumed["due"]
+        [told] = situation(service, tracking(1)).complaints
+        assert told.due == at(2026, 12, 3, 13)
 
         for api in make_api(service, postgres_url):
             sign_in(api, "cs_agent")
             page = api.client.get("/console/complaints").text
             assert "2026-12-03 13:00 · business time" in page
+            # The customer's tracking page tells the same due time (it told the calendar's).
+            tracking_view = runner(service, "tracking")
+            tracking_view.run()
+            tracking_view.close()
+            api.client.post(f"/track/{tracking(1)}/proof", data={"phone_last4": "4321"})
+            customer = api.client.get(f"/track/{tracking(1)}", headers={"Accept-Language": "en"})
+            assert "Answer due by " + local_time(at(2026, 12, 3, 13), "en",
+                                                 service.network.zone) in customer.text
     finally:
         cases.close()
         queue.close()

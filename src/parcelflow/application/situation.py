@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from parcelflow.application.service import ParcelService
+from parcelflow.domain import sla
 from parcelflow.domain.vocabulary import ExceptionCode, ScanType, Status
 
 
@@ -20,8 +21,8 @@ class ComplaintState:
     complaint_id: str
     category: str
     filed_at: datetime
-    due: datetime
-    status: str
+    due: datetime | None  # the resolution clock's (business time where policy says);
+    status: str  # None while it waits on the customer
     closed_at: datetime | None
 
 
@@ -60,7 +61,10 @@ def situation(service: ParcelService, tracking_no: str) -> Situation:
         if waiting and held else None,
         collect_by=held.occurred_at + policy.pickup_hold if waiting and held else None,
         complaints=tuple(
+            # The due time the staff see (projections.cases): the complaint's own
+            # exception's resolution clock, in its team's calendar, paused while waiting.
             ComplaintState(c.complaint_id, str(c.category), c.filed_at,
-                           policy.complaint_due(c.filed_at), str(c.status), c.closed_at)
+                           sla.clocks(parcel.exceptions[c.exception_id], parcel.customer_tier,
+                                      policy).resolution_due, str(c.status), c.closed_at)
             for c in sorted(parcel.complaints.values(), key=lambda c: c.filed_at)),
     )

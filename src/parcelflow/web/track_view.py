@@ -191,7 +191,8 @@ def complaints(found: Situation, words: Words, when: Any) -> list[dict[str, str]
     return [{"id": c.complaint_id, "category": words.t(f"track.categories.{c.category}"),
              "status": words.t(f"track.complaint_status.{c.status}"),
              "filed": words.t("track.complaint_filed", when=when(c.filed_at)),
-             "due": words.t("track.complaint_due", when=when(c.due))
+             "due": (words.t("track.complaint_due", when=when(c.due)) if c.due
+                     else words.t("track.complaint_waiting"))
              if c.status == "open" else
              words.t("track.complaint_closed", when=when(c.closed_at)),
              "open": c.status == "open"}
