@@ -81,5 +81,11 @@ def test_a_worked_day_adds_up_to_the_kpis_per_centre_team_and_agent(service, clo
         2026, 11, 1, tzinfo=CST).isoformat()
     thursday = reports.report(Period.DAY, date(2026, 11, 26))["centre"]
     assert (thursday["resolved"], thursday["parcels_delivered"], thursday["csat"]) == (0, 0, None)
+    # The two complaints (one a repeat) are with the team whose case they are; nobody has
+    # taken them, so no agent counts them; the hub's team had none.
+    service_desk = day["teams"]["customer_service"]
+    assert (service_desk["complaints"], service_desk["repeat_complaints"]) == (2, 1)
+    assert day["teams"]["hub"]["complaints"] == 0 and anna["complaints"] == 0
+    assert "complaints_per_10k_parcels" not in service_desk  # the centre's figure alone
     assert [(r["scope"], r["name"]) for r in as_rows(day)] == [
-        ("centre", ""), ("team", "hub"), ("agent", "anna")]
+        ("centre", ""), ("team", "customer_service"), ("team", "hub"), ("agent", "anna")]

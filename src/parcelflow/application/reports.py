@@ -15,7 +15,10 @@ ratings, the tracking view), so a report costs a few queries, never a replay:
 - SLA hit rate: resolutions in the period within their due time, on the clock policy
   gives them (business time where it says so).
 
-An exception counts for the team that had to act on it and the agent who resolved it.
+An exception counts for the team that had to act on it and the agent who resolved it; a
+complaint (and a repeat complaint) for the team its case is with and the agent who has it
+(took it, or else resolved it) — the rate per 10,000 parcels is the centre's alone, as only
+the centre delivers parcels.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ def period_bounds(period: Period, day: date, zone: tzinfo) -> tuple[datetime, da
 
 def _at(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _agent(row: dict[str, Any]) -> str | None:
+    """Who has an exception: the one who took it, else the one who resolved it (not the
+    system, which clears exceptions by a scan)."""
+    if row["assignee"]:
+        return str(row["assignee"])
+    return row["resolved_by"] if row["resolved_by"] not in (None, "system") else None
 
 
 def _rate(hits: int, total: int) -> float | None:
@@ -122,7 +133,10 @@ class Reports:
             if agent:
                 yield agents[agent]
 
+        holders: dict[str, tuple[str | None, str | None]] = {}  # exception -> team, agent
         for row in self.exceptions.all():
+            if row["code"] == "complaint":
+                holders[row["exception_id"]] = (row["team"], _agent(row))
             if not (row["customer_facing"] or row["code"] == "complaint"):
                 continue
             if row["status"] != "resolved" or not inside(row["resolved_at"]):
@@ -154,8 +168,9 @@ class Reports:
         earlier: set[str] = set()
         for row in sorted(complaints, key=lambda r: r["filed_at"]):
             if inside(row["filed_at"]):
-                centre.complaints += 1
-                centre.repeat_complaints += row["tracking_no"] in earlier
+                for t in tallies(*holders.get(row["exception_id"], (None, None))):
+                    t.complaints += 1
+                    t.repeat_complaints += row["tracking_no"] in earlier
             earlier.add(row["tracking_no"])
         delivered = int(self.tracking.query(
             "SELECT COUNT(*) AS n FROM tracking_view WHERE delivered_at >= ? AND delivered_at < ?",
