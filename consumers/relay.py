@@ -51,6 +51,31 @@ class LockLost(RuntimeError):
     pass
 
 
+class LagSum:
+    """The relay lag gauge over every relay of this process (one per shard): the sum of
+    each one's last reported backlog, not whichever reported last."""
+
+    def __init__(self, gauge: Any = metrics.RELAY_LAG_EVENTS):
+        self._gauge = gauge
+        self._lags: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def report(self, relay: object, lag: int) -> int:
+        with self._lock:
+            self._lags[id(relay)] = max(0, lag)
+            total = sum(self._lags.values())
+            self._gauge.set(total)
+        return total
+
+    def forget(self, relay: object) -> None:
+        with self._lock:
+            self._lags.pop(id(relay), None)
+            self._gauge.set(sum(self._lags.values()))
+
+
+RELAY_LAGS = LagSum()
+
+
 class Relay:
     def __init__(self, service: ParcelService, producer: KafkaProducer, *, topic: str,
                  positions: PositionStore, lock: LeaderLock, name: str = RELAY,
@@ -188,9 +213,10 @@ class Relay:
         goes idle must be reported, or the gauge keeps an old backlog for as long as no
         new event comes (30 s and more). The head is one indexed `max()` per batch,
         small beside the batch's wait for the broker's acknowledgement."""
-        metrics.RELAY_LAG_EVENTS.set(max(0, self.follower.head() - position))
+        RELAY_LAGS.report(self, self.follower.head() - position)
 
     def close(self) -> None:
+        RELAY_LAGS.forget(self)
         self.follower.close()
         self.producer.close(timeout=5)
         self.lock.release()
