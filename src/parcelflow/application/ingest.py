@@ -30,7 +30,6 @@ from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.timeline import Scan
-from parcelflow.domain.times import plain_tz
 from parcelflow.wire.scans import Rejected, ScanLimits, ScanV1, validate_scans
 
 log = structlog.get_logger(__name__)
@@ -46,7 +45,7 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     object.__setattr__(scan, "__dict__", {
         "scan_id": item.scan_id,
         "scan_type": item.type,
-        "occurred_at": plain_tz(item.occurred_at),
+        "occurred_at": item.occurred_at,  # already its offset's shared tzinfo (plain_tz)
         "facility": item.facility,
         "device_id": item.device_id,
         "operator_id": item.operator_id,
