@@ -231,6 +231,16 @@ def test_a_batch_by_tracking_number_keeps_the_cache_by_id_and_answers_by_number(
     report = service.ingest(first[2:3] + second[:2])  # one duplicate
     assert (report.accepted, report.duplicates) == (2, 1)
     assert service.load_many(ids)[ids[0]] is cached[ids[0]]  # changed in place, still cached
+    # Another writer moves parcel 1: the next batch conflicts on the cached copy, is
+    # redone on the stored parcel, and the cache then holds that one, not the old copy.
+    UnitOfWork(service).command(tracking(1), lambda p: p.raise_exception(
+        ExceptionCode.DAMAGED, recorded_at=clock.now, by="cs"))
+    assert service.ingest(first[3:4]).accepted == 1
+    fresh = service.load_many(ids)[ids[0]]
+    assert fresh is not cached[ids[0]]
+    assert fresh.version == service.get(tracking(1)).version and fresh.exceptions
+    assert service.load_many(ids)[ids[0]] is fresh  # cached: the same object again
+    assert service.load_many(ids)[ids[1]] is cached[ids[1]]
     answers = service.command_many({tracking(1): lambda p: p.version,
                                     tracking(9): lambda p: p.version})
     assert answers[tracking(1)] == service.get(tracking(1)).version

@@ -198,6 +198,11 @@ class UnitOfWork:
         ready: dict[str, tuple[Parcel, list[Parcel.Event]]] = {}
         pending = dict(work)
         cached: dict[str, int] = {}  # parcels of this attempt served from the cache
+        # The very objects the cache served (by any attempt): one changed in place, or
+        # left as it was, is in the cache already, at its end since `get` (putting it
+        # again would hash its UUID twice more). Anything evicted meanwhile was
+        # reloaded from the store: another object, which is put.
+        served: dict[str, Parcel] = {}
 
         def apply(number: str, parcel: Parcel | None, unsure: dict[str, int]) -> None:
             """Run `number`'s work. An answer that changed nothing (a duplicate, a refusal)
@@ -222,11 +227,13 @@ class UnitOfWork:
                 return
             if version is not None:
                 unsure[number] = version
-            if parcel is not None and self._cache is not None:
+            if parcel is not None and self._cache is not None and parcel is not served.get(number):
                 self._cache.put(parcel_id(number), parcel)
 
         for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
             current, cached = self._load(pending)
+            for number in cached:
+                served[number] = current[number]
             try:
                 unsure: dict[str, int] = {}
                 for number in pending:
@@ -260,7 +267,8 @@ class UnitOfWork:
                 raise
             if self._cache is not None:
                 for number, (parcel, _) in ready.items():
-                    self._cache.put(parcel_id(number), parcel)
+                    if parcel is not served.get(number):
+                        self._cache.put(parcel_id(number), parcel)
             return Saved(outcomes, position, len(events))
         self.evict(ready)
         raise ConflictRetriesExhausted(
