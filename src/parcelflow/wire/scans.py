@@ -233,7 +233,8 @@ def _without_callbacks(schema: Any) -> Any:
     return model
 
 
-_BATCH = SchemaValidator(core_schema.list_schema(_without_callbacks(ScanV1.__pydantic_core_schema__)))
+_BATCH = SchemaValidator(
+    core_schema.list_schema(_without_callbacks(ScanV1.__pydantic_core_schema__)))
 
 
 def _context(now: datetime, limits: ScanLimits) -> dict[str, Any]:
