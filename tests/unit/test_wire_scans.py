@@ -131,6 +131,8 @@ def test_a_batch_is_validated_by_scanv1s_schema_less_the_two_callbacks_checked_a
         ScanV1.__dict__["_fits_its_type"], _accepted_tracking_no)]
     assert len(_functions(ours)) == len(all_of_them) - 2
     assert ours["cls"] is ScanV1  # real ScanV1 objects come out
+    with pytest.raises(RuntimeError):  # any other shape is refused, not half stripped
+        wire_scans._without_callbacks(ours)
 
 
 @pytest.mark.parametrize(("change", "reason"), BAD)

@@ -222,14 +222,16 @@ def _all_fit(scans: list[ScanV1], now: datetime | None, limits: ScanLimits) -> b
 def _without_callbacks(schema: Any) -> Any:
     """ScanV1's core schema without `_fits_its_type` around the model and
     `_accepted_tracking_no` after the tracking number's own (str, max_length) schema;
-    everything else as pydantic made it (the same model class, fields, config)."""
-    assert schema["type"] == "function-after"
-    assert schema["function"]["function"] is ScanV1.__dict__["_fits_its_type"]
-    model = copy.deepcopy(schema["schema"])
-    field = model["schema"]["fields"]["tracking_no"]
-    assert field["schema"]["type"] == "function-after"
-    assert field["schema"]["function"]["function"] is _accepted_tracking_no
-    field["schema"] = field["schema"]["schema"]
+    everything else as pydantic made it (the same model class, fields, config). Refuses
+    a schema of any other shape (another pydantic, a changed ScanV1) at import."""
+    model = copy.deepcopy(schema.get("schema", {}))
+    field = model.get("schema", {}).get("fields", {}).get("tracking_no", {}).get("schema", {})
+    if (schema["type"] != "function-after" or model.get("cls") is not ScanV1
+            or schema["function"].get("function") is not ScanV1.__dict__["_fits_its_type"]
+            or field.get("type") != "function-after"
+            or field["function"].get("function") is not _accepted_tracking_no):
+        raise RuntimeError("ScanV1's core schema is not the one the batch validator expects")
+    model["schema"]["fields"]["tracking_no"]["schema"] = field["schema"]
     return model
 
 
