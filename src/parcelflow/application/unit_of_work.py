@@ -201,7 +201,8 @@ class UnitOfWork:
         # The very objects the cache served (by any attempt): one changed in place, or
         # left as it was, is in the cache already, at its end since `get` (putting it
         # again would hash its UUID twice more). Anything evicted meanwhile was
-        # reloaded from the store: another object, which is put.
+        # reloaded from the store: another object, which is put. (One that a cache
+        # smaller than the batch dropped to make room is loaded by the next batch.)
         served: dict[str, Parcel] = {}
 
         def apply(number: str, parcel: Parcel | None, unsure: dict[str, int]) -> None:
