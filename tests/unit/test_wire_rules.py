@@ -38,9 +38,10 @@ def test_a_timestamp_is_read_with_the_one_shared_tzinfo_of_its_offset():
 
     given = ["2026-11-22T08:15:03+08:00", "2026-11-22T00:15:03Z", "2026-11-22T00:15:03+00:00",
              "2026-11-22 08:15:03.5+0800", "2026-11-22t04:45:03-03:30",
+             "2026-11-22T08:15:03+0800", "2026-11-22T00:15:03z", "2026-11-22T00:15:03-00:00",
              datetime(2026, 11, 22, 8, 15, 3, tzinfo=timezone(timedelta(hours=8))),
              datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Berlin"))]
-    for value in given:
+    for value in given * 2:  # the second time, the offset's tzinfo as remembered
         moment = parse_timestamp(value)
         assert moment.tzinfo is zone(moment.utcoffset())
         assert moment == plain_tz(moment) and moment.isoformat() == plain_tz(moment).isoformat()

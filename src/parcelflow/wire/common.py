@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -99,7 +99,16 @@ def parse_timestamp(value: Any) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:  # 2026-13-01, 25:00, an offset of 24 hours or more
         raise ValueError("is not a valid date, time and offset") from None
-    return parsed.astimezone(zone(parsed.utcoffset()))  # type: ignore[arg-type]
+    # The shared tzinfo by the offset's text (utcoffset() costs as much as astimezone).
+    shared = _ZONE_OF_OFFSET.get(offset)
+    if shared is None:
+        shared = _ZONE_OF_OFFSET[offset] = zone(parsed.utcoffset())  # type: ignore[arg-type]
+    return parsed.astimezone(shared)
+
+
+# An offset as written ("+08:00", "+0800", "Z", ...: a few thousand there can be) -> the
+# shared tzinfo of that offset (`times.zone`), for the offsets already read.
+_ZONE_OF_OFFSET: dict[str, timezone] = {}
 
 
 Timestamp = Annotated[
