@@ -157,3 +157,19 @@ def test_times_of_every_kind_of_offset_are_stored_as_the_library_stores_them():
             assert stored == theirs.to_stored_event(moved), (tz, at)
             assert at.isoformat().encode() in stored.state
     assert [_written_as_isoformat(tz) for tz in zones] == [True] * 4 + [False] * 5
+
+
+def test_a_stored_event_made_quickly_is_the_one_its_constructor_makes():
+    import dataclasses
+
+    import pytest
+    from eventsourcing.persistence import StoredEvent
+
+    from parcelflow.adapters.transcoder import stored_event
+
+    pid = uuid4()
+    quick, made = stored_event(pid, 3, "t:T", b"{}"), StoredEvent(pid, 3, "t:T", b"{}")
+    assert quick == made and list(vars(quick).items()) == list(vars(made).items())
+    assert type(quick) is StoredEvent and hash(quick) == hash(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.topic = "x"  # type: ignore[misc]
