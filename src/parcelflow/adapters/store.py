@@ -118,7 +118,9 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
         """The library's hook, first in every insert's transaction (both paths below):
         refuse parcels whose bucket this shard gave away (adapters/bucket_fence.py)."""
         super()._insert_events(curs, stored_events, **kwargs)
-        bucket_fence.check_owned(curs, {e.originator_id for e in stored_events})  # type: ignore[misc]
+        # The ids as they come (check_owned keeps each bucket once): a set of them would
+        # hash every UUID, a Python method (~1,000 instructions an event).
+        bucket_fence.check_owned(curs, [e.originator_id for e in stored_events])  # type: ignore[misc]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
