@@ -436,6 +436,8 @@ class _Fold:
             self.flags.add(rule.flag)
 
     def _settle(self, codes: frozenset[ExceptionCode]) -> None:
+        if not self.issues:  # (most arrivals and deliveries: nothing shown to settle)
+            return
         for key in [k for k in self.issues if k[0] in codes]:
             del self.issues[key]
             self.settled.add(key)
