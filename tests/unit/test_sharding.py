@@ -47,6 +47,16 @@ def test_a_tracking_number_keeps_its_bucket_for_good():
     assert bucket_of(tracking(2)) != bucket_of(tracking(1))
 
 
+def test_a_parcels_bucket_is_the_first_byte_of_its_id():
+    from uuid import UUID, uuid4
+
+    from parcelflow.domain.buckets import bucket_of_parcel
+
+    ids = [parcel_id(f"PF2026112{n:08d}") for n in range(2_000)] + [uuid4() for _ in range(500)]
+    ids += [UUID(int=0), UUID(int=(1 << 128) - 1), UUID(int=1 << 120), UUID(int=(1 << 120) - 1)]
+    assert all(bucket_of_parcel(pid) == pid.bytes[0] for pid in ids)
+
+
 def test_buckets_are_evenly_filled_and_laid_out_in_equal_runs():
     counts = Counter(bucket_of(f"PF2026112{n:08d}") for n in range(51_200))
     assert set(counts) == set(range(BUCKETS))

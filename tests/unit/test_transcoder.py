@@ -131,3 +131,45 @@ def test_times_read_back_keep_their_offset_and_share_its_tzinfo():
         assert mine.occurred_at == event.occurred_at
         assert mine.occurred_at.isoformat() == event.occurred_at.isoformat()
     assert len({id(e.occurred_at.tzinfo) for e in read}) == 1  # one offset, one object
+
+
+def test_times_of_every_kind_of_offset_are_stored_as_the_library_stores_them():
+    # orjson writes the datetime itself where its text is isoformat()'s (whole-minute
+    # fixed offsets); a seconds offset, a zone and a naive time go through isoformat().
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from parcelflow.adapters.transcoder import _written_as_isoformat
+
+    library, ours = transcoders()
+    theirs, mapper = Mapper(library), ParcelMapper(ours)
+    event = next(e for e in workflow_events() if isinstance(e, Parcel.ScanRecorded))
+    zones = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-3, minutes=-30)),
+             timezone(timedelta(hours=23, minutes=59)), timezone(timedelta(hours=5, seconds=15)),
+             timezone(timedelta(microseconds=5)), ZoneInfo("Europe/Berlin"),
+             ZoneInfo("Europe/Amsterdam"), None]
+    for tz in zones:
+        for at in (datetime(2026, 11, 22, 8, 15, 3, tzinfo=tz),
+                   datetime(2026, 11, 22, 8, 15, 3, 120, tzinfo=tz),
+                   datetime(1890, 1, 1, tzinfo=tz), datetime(9999, 12, 31, 23, 59, tzinfo=tz)):
+            moved = replace(event, occurred_at=at, recorded_at=at, timestamp=at)
+            stored = mapper.to_stored_event(moved)
+            assert stored == theirs.to_stored_event(moved), (tz, at)
+            assert at.isoformat().encode() in stored.state
+    assert [_written_as_isoformat(tz) for tz in zones] == [True] * 4 + [False] * 5
+
+
+def test_a_stored_event_made_quickly_is_the_one_its_constructor_makes():
+    import dataclasses
+
+    import pytest
+    from eventsourcing.persistence import StoredEvent
+
+    from parcelflow.adapters.transcoder import stored_event
+
+    pid = uuid4()
+    quick, made = stored_event(pid, 3, "t:T", b"{}"), StoredEvent(pid, 3, "t:T", b"{}")
+    assert quick == made and list(vars(quick).items()) == list(vars(made).items())
+    assert type(quick) is StoredEvent and hash(quick) == hash(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.topic = "x"  # type: ignore[misc]

@@ -212,3 +212,37 @@ def test_an_answer_from_a_stale_cached_copy_is_checked_against_the_store(clock):
     assert report.accepted == 2
     parcel = service.get(tracking(1))
     assert parcel.exceptions[second.case_id].assignee == "cs" and len(parcel.scan_versions) == 4
+
+
+def test_a_batch_by_tracking_number_keeps_the_cache_by_id_and_answers_by_number(clock):
+    # The unit of work's own dictionaries are keyed by tracking number; the cache (and
+    # load_many) by parcel id: what one batch leaves in the cache, the next finds.
+    service = in_memory_service(clock, cache_size=100)
+    service.register([manifest(1), manifest(2)])
+    first, second = journey(1), journey(2)
+    service.ingest(first[:2] + second[:1])
+    ids = [parcel_id(tracking(1)), parcel_id(tracking(2))]
+    cached = service.load_many(ids)
+    assert cached == service.load_many(ids)  # the same objects, from the cache
+    assert all(cached[pid] is again for pid, again in service.load_many(ids).items())
+    stored = service.load_many(ids, use_cache=False)
+    assert {pid: p.version for pid, p in stored.items()} == \
+        {pid: p.version for pid, p in cached.items()}
+    report = service.ingest(first[2:3] + second[:2])  # one duplicate
+    assert (report.accepted, report.duplicates) == (2, 1)
+    assert service.load_many(ids)[ids[0]] is cached[ids[0]]  # changed in place, still cached
+    # Another writer moves parcel 1: the next batch conflicts on the cached copy, is
+    # redone on the stored parcel, and the cache then holds that one, not the old copy.
+    UnitOfWork(service).command(tracking(1), lambda p: p.raise_exception(
+        ExceptionCode.DAMAGED, recorded_at=clock.now, by="cs"))
+    assert service.ingest(first[3:4]).accepted == 1
+    fresh = service.load_many(ids)[ids[0]]
+    assert fresh is not cached[ids[0]]
+    assert fresh.version == service.get(tracking(1)).version and fresh.exceptions
+    assert service.load_many(ids)[ids[0]] is fresh  # cached: the same object again
+    assert service.load_many(ids)[ids[1]] is cached[ids[1]]
+    answers = service.command_many({tracking(1): lambda p: p.version,
+                                    tracking(9): lambda p: p.version})
+    assert answers[tracking(1)] == service.get(tracking(1)).version
+    assert isinstance(answers[tracking(9)], ParcelNotFound) and list(answers) == [
+        tracking(1), tracking(9)]

@@ -28,6 +28,30 @@ def test_iso_timestamps_with_an_offset_are_read(text):
     assert moment.astimezone(timezone.utc).date().isoformat() == "2026-11-22"
 
 
+def test_a_timestamp_is_read_with_the_one_shared_tzinfo_of_its_offset():
+    # What the ingest relies on: a ScanV1's occurred_at needs no plain_tz, and the clock
+    # check and the timeline compare it field by field with times of its offset.
+    from zoneinfo import ZoneInfo
+
+    from parcelflow.domain.times import plain_tz, zone
+    from parcelflow.wire.scans import ScanV1
+
+    given = ["2026-11-22T08:15:03+08:00", "2026-11-22T00:15:03Z", "2026-11-22T00:15:03+00:00",
+             "2026-11-22 08:15:03.5+0800", "2026-11-22t04:45:03-03:30",
+             "2026-11-22T08:15:03+0800", "2026-11-22T00:15:03z", "2026-11-22T00:15:03-00:00",
+             datetime(2026, 11, 22, 8, 15, 3, tzinfo=timezone(timedelta(hours=8))),
+             datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Berlin"))]
+    for value in given * 2:  # the second time, the offset's tzinfo as remembered
+        moment = parse_timestamp(value)
+        assert moment.tzinfo is zone(moment.utcoffset())
+        assert moment == plain_tz(moment) and moment.isoformat() == plain_tz(moment).isoformat()
+        if isinstance(value, datetime):
+            assert moment.timestamp() == value.timestamp()  # (PEP 495: a fold=1 time equals no
+            assert moment.utcoffset() == value.utcoffset()  # other zone's, as test_times says)
+        scan_at = ScanV1.model_validate({**GOOD, "occurred_at": value}).occurred_at
+        assert scan_at.tzinfo is zone(scan_at.utcoffset()) and scan_at == moment
+
+
 @pytest.mark.parametrize(("text", "rule"), [
     ("1796107516", "ISO 8601 timestamp string"),  # epoch seconds, as a string
     ("1796107516000", "ISO 8601 timestamp string"),  # epoch milliseconds

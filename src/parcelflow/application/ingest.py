@@ -30,7 +30,6 @@ from parcelflow.domain.ids import parcel_id
 from parcelflow.domain.network import Network
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.timeline import Scan
-from parcelflow.domain.times import plain_tz
 from parcelflow.wire.scans import Rejected, ScanLimits, ScanV1, validate_scans
 
 log = structlog.get_logger(__name__)
@@ -46,7 +45,7 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     object.__setattr__(scan, "__dict__", {
         "scan_id": item.scan_id,
         "scan_type": item.type,
-        "occurred_at": plain_tz(item.occurred_at),
+        "occurred_at": item.occurred_at,  # already its offset's shared tzinfo (plain_tz)
         "facility": item.facility,
         "device_id": item.device_id,
         "operator_id": item.operator_id,
@@ -77,11 +76,11 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
     started = time.perf_counter()
     checked = validate_scans(items, now=now, limits=limits)
     results: list[ItemResult | None] = [None] * len(items)
-    groups: dict[UUID, list[tuple[int, ScanV1]]] = {}
+    groups: dict[str, list[tuple[int, ScanV1]]] = {}  # by tracking number (unit_of_work)
     seen: set[tuple[str, str]] = set()
     rejected: list[ItemResult] = []
     duplicates = 0
-    private_ids: set[UUID] = set()
+    private_numbers: set[str] = set()
     for index, item in enumerate(checked):
         if isinstance(item, Rejected):
             results[index] = result = item_result(index, REJECTED, item.scan_id, item.reason)
@@ -91,19 +90,19 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
             duplicates += 1
         else:
             seen.add((item.tracking_no, item.scan_id))
-            pid = parcel_id(item.tracking_no)
-            groups.setdefault(pid, []).append((index, item))
+            groups.setdefault(item.tracking_no, []).append((index, item))
             if (item.note or item.signed_by) and _private(item):
-                private_ids.add(pid)
+                private_numbers.add(item.tracking_no)
 
     # The keys of the parcels with text to seal, in one query for the batch.
-    private = [pid for pid in groups if pid in private_ids] if private_ids else []
+    private = ([parcel_id(number) for number in groups if number in private_numbers]
+               if private_numbers else [])
     sealer = personal.sealer(private) if private else None
-    saved = work.run({pid: _scan_work(pid, group, network, now, sealer)
-                      for pid, group in groups.items()})
+    saved = work.run({number: _scan_work(number, group, network, now, sealer)
+                      for number, group in groups.items()})
     outcomes = saved.outcomes
-    for pid, group in groups.items():
-        for (index, item), ok in zip(group, outcomes[pid], strict=True):
+    for number, group in groups.items():
+        for (index, item), ok in zip(group, outcomes[number], strict=True):
             if ok is True:
                 results[index] = item_result(index, ACCEPTED, item.scan_id)
             elif isinstance(ok, str):
@@ -129,12 +128,12 @@ def ingest_scans(work: UnitOfWork, items: Sequence[Any], *, network: Network,
 ACCEPTED, DUPLICATE, REJECTED = ItemStatus.ACCEPTED, ItemStatus.DUPLICATE, ItemStatus.REJECTED
 
 
-def _scan_work(pid: UUID, group: list[tuple[int, ScanV1]], network: Network, now: datetime,
-               sealer: Sealer | None) -> Work:
+def _scan_work(tracking_no: str, group: list[tuple[int, ScanV1]], network: Network,
+               now: datetime, sealer: Sealer | None) -> Work:
     scans = [scan_from_wire(item, network) for _, item in group]
     if sealer is not None:
+        pid = parcel_id(tracking_no)
         scans = [_sealed(scan, pid, sealer) for scan in scans]
-    tracking_no = group[0][1].tracking_no
 
     def run(parcel: Parcel | None) -> tuple[Parcel | None, list[bool] | list[str]]:
         try:

@@ -34,23 +34,25 @@ def register_manifests(work: UnitOfWork, items: Sequence[Any], *, personal: Pers
                        by: str | None = None) -> BatchReport:
     checked = validate_manifests(items, tracking_numbers=tracking_numbers, cities=cities)
     results: list[ItemResult | None] = [None] * len(items)
-    groups: dict[UUID, list[tuple[int, ManifestV1]]] = {}
+    groups: dict[str, list[tuple[int, ManifestV1]]] = {}  # by tracking number (unit_of_work)
     for index, item in enumerate(checked):
         if isinstance(item, RejectedManifest):
             results[index] = ItemResult(index, ItemStatus.REJECTED, item.tracking_no, item.reason)
         else:
-            groups.setdefault(parcel_id(item.tracking_no), []).append((index, item))
-    sealer = personal.sealer(groups)
-    manifests: dict[UUID, list[tuple[int, Manifest | str]]] = {}
-    for pid, group in groups.items():
+            groups.setdefault(item.tracking_no, []).append((index, item))
+    sealer = personal.sealer([parcel_id(number) for number in groups])
+    manifests: dict[str, list[tuple[int, Manifest | str]]] = {}
+    for number, group in groups.items():
+        pid = parcel_id(number)
         for index, item in group:
             try:
                 sealed: Manifest | str = _seal_manifest(pid, item, sealer)
             except ErasedError as e:
                 sealed = str(e)
-            manifests.setdefault(pid, []).append((index, sealed))
+            manifests.setdefault(number, []).append((index, sealed))
 
-    saved = work.run({pid: _register_work(manifests[pid], now, by) for pid in manifests})
+    saved = work.run({number: _register_work(manifests[number], now, by)
+                      for number in manifests})
     for out in saved.outcomes.values():
         for result in out:
             results[result.index] = result

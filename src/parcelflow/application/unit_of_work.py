@@ -64,10 +64,10 @@ def replay(events: Iterable[Any]) -> Parcel:
 
 @dataclass
 class Saved:
-    """What a batch did: each parcel's answer, and the events it saved (the last one's
-    log position; None when it saved nothing)."""
+    """What a batch did: each parcel's answer (by tracking number), and the events it
+    saved (the last one's log position; None when it saved nothing)."""
 
-    outcomes: dict[UUID, Any] = field(default_factory=dict)
+    outcomes: dict[str, Any] = field(default_factory=dict)
     position: int | None = None
     events: int = 0
 
@@ -132,91 +132,120 @@ class UnitOfWork:
 
     def load_many(self, ids: Collection[UUID], *, use_cache: bool = True) -> dict[UUID, Parcel]:
         """Parcels by id, from the cache or in one query; unknown ids are left out."""
-        return self._load(ids, use_cache=use_cache)[0]
-
-    def _load(self, ids: Collection[UUID], *, use_cache: bool = True
-              ) -> tuple[dict[UUID, Parcel], dict[UUID, int]]:
-        """Parcels by id, and the version of each one served from the cache."""
         found: dict[UUID, Parcel] = {}
-        cached: dict[UUID, int] = {}
+        missing = []
+        cache = self._cache if use_cache else None
+        for pid in ids:
+            parcel = cache.get(pid) if cache is not None else None
+            if parcel is None:
+                missing.append(pid)
+            else:
+                found[pid] = parcel
+        if missing:
+            for pid, stored in self.recorder.select_events_for(missing).items():
+                found[pid] = self._replay(stored)
+        return found
+
+    def _load(self, numbers: Collection[str], *, use_cache: bool = True
+              ) -> tuple[dict[str, Parcel], dict[str, int]]:
+        """Parcels by tracking number, and the version of each one served from the
+        cache. (A batch's own dictionaries are keyed by tracking number: a str keeps its
+        hash, a UUID's is a Python method, ~1,000 instructions a call and a dozen calls
+        a scan. The cache and the store are by id.)"""
+        found: dict[str, Parcel] = {}
+        cached: dict[str, int] = {}
         missing = []
         cache = self._cache if use_cache else None
         if cache is None:
-            missing = list(ids)
+            missing = list(numbers)
         else:
-            for pid in ids:
-                parcel = cache.get(pid)
+            for number in numbers:
+                parcel = cache.get(parcel_id(number))
                 if parcel is None:
-                    missing.append(pid)
+                    missing.append(number)
                 else:
-                    found[pid] = parcel
-                    cached[pid] = parcel.version
+                    found[number] = parcel
+                    cached[number] = parcel.version
         if missing:
-            for pid, stored in self.recorder.select_events_for(missing).items():
-                found[pid] = replay(map(self.app.mapper.to_domain_event, stored))
+            ids = {parcel_id(number): number for number in missing}
+            for pid, stored in self.recorder.select_events_for(list(ids)).items():
+                found[ids[pid]] = self._replay(stored)
         return found, cached
 
-    def _stale(self, cached: dict[UUID, int]) -> list[UUID]:
+    def _replay(self, stored: Iterable[Any]) -> Parcel:
+        return replay(map(self.app.mapper.to_domain_event, stored))
+
+    def _stale(self, cached: dict[str, int]) -> list[str]:
         """Which of these cached parcels another process has written since (one query)."""
         if not cached:
             return []
-        stored = self.recorder.max_versions(list(cached))
-        return [pid for pid, version in cached.items() if stored.get(pid, version) != version]
+        stored = self.recorder.max_versions([parcel_id(number) for number in cached])
+        return [number for number, version in cached.items()
+                if stored.get(parcel_id(number), version) != version]
 
-    def evict(self, ids: Iterable[UUID]) -> None:
+    def evict(self, numbers: Iterable[str]) -> None:
         """Forget cached parcels (they may hold a change that was not saved)."""
         if self._cache is not None:
-            for pid in ids:
-                self._cache.evict(pid)
+            for number in numbers:
+                self._cache.evict(parcel_id(number))
 
     # ---- a batch -------------------------------------------------------------------
 
-    def run(self, work: dict[UUID, Work]) -> Saved:
-        """Run each parcel's work on it as stored, and save everything it changed."""
-        outcomes: dict[UUID, Any] = {}
-        ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]] = {}
+    def run(self, work: dict[str, Work]) -> Saved:
+        """Run each parcel's work (by tracking number) on it as stored, and save
+        everything it changed."""
+        outcomes: dict[str, Any] = {}
+        ready: dict[str, tuple[Parcel, list[Parcel.Event]]] = {}
         pending = dict(work)
-        cached: dict[UUID, int] = {}  # parcels of this attempt served from the cache
+        cached: dict[str, int] = {}  # parcels of this attempt served from the cache
+        # The very objects the cache served (by any attempt): one changed in place, or
+        # left as it was, is in the cache already, at its end since `get` (putting it
+        # again would hash its UUID twice more). Anything evicted meanwhile was
+        # reloaded from the store: another object, which is put. (One that a cache
+        # smaller than the batch dropped to make room is loaded by the next batch.)
+        served: dict[str, Parcel] = {}
 
-        def apply(pid: UUID, parcel: Parcel | None, unsure: dict[UUID, int]) -> None:
-            """Run `pid`'s work. An answer that changed nothing (a duplicate, a refusal)
+        def apply(number: str, parcel: Parcel | None, unsure: dict[str, int]) -> None:
+            """Run `number`'s work. An answer that changed nothing (a duplicate, a refusal)
             given from a cached parcel is `unsure`: the cache may be behind another
             process's writes, which only a save would otherwise reveal."""
-            version = cached.get(pid)
+            version = cached.get(number)
             try:
-                parcel, outcomes[pid] = work[pid](parcel)
+                parcel, outcomes[number] = work[number](parcel)
             except DomainError:
-                self.evict([pid])  # it may hold half of the refused change
-                if version is None or not self._stale({pid: version}):
+                self.evict([number])  # it may hold half of the refused change
+                if version is None or not self._stale({number: version}):
                     raise
-                del cached[pid]  # refused on a stale copy: once more, on the stored one
-                apply(pid, self.load_many([pid], use_cache=False).get(pid), {})
+                del cached[number]  # refused on a stale copy: once more, on the stored one
+                apply(number, self._load([number], use_cache=False)[0].get(number), {})
                 return
             except BaseException:
-                self.evict([pid])  # it may hold half of a change
+                self.evict([number])  # it may hold half of a change
                 raise
             events = parcel.collect_events() if parcel is not None else []
             if events:
-                ready[pid] = (parcel, events)  # type: ignore[assignment]
+                ready[number] = (parcel, events)  # type: ignore[assignment]
                 return
             if version is not None:
-                unsure[pid] = version
-            if parcel is not None and self._cache is not None:
-                self._cache.put(pid, parcel)
+                unsure[number] = version
+            if parcel is not None and self._cache is not None and parcel is not served.get(number):
+                self._cache.put(parcel_id(number), parcel)
 
         for attempt in range(self.MAX_CONFLICT_RETRIES + 1):
             current, cached = self._load(pending)
+            for number in cached:
+                served[number] = current[number]
             try:
-                unsure: dict[UUID, int] = {}
-                for pid in pending:
-                    apply(pid, current.get(pid), unsure)
+                unsure: dict[str, int] = {}
+                for number in pending:
+                    apply(number, current.get(number), unsure)
                 stale = self._stale(unsure)
                 if stale:
                     self.evict(stale)
-                    fresh = self.load_many(stale, use_cache=False)
+                    fresh = self._load(stale, use_cache=False)[0]
                     cached = {}
-                    for pid in stale:
-                        apply(pid, fresh.get(pid), {})
+                    for number in stale:
+                        apply(number, fresh.get(number), {})
                 events = [e for _, evs in ready.values() for e in evs]
                 if not events:
                     return Saved(outcomes)
@@ -227,10 +256,10 @@ class UnitOfWork:
                     if not conflicted:
                         raise
                     log.info("batch.conflict", parcels=len(conflicted), attempt=attempt + 1)
-                    for pid in conflicted:
-                        del ready[pid]
+                    for number in conflicted:
+                        del ready[number]
                     self.evict(conflicted)
-                    pending = {pid: work[pid] for pid in conflicted}
+                    pending = {number: work[number] for number in conflicted}
                     continue
             except BaseException:
                 # Whatever failed (the store, a query, a bug), no cached parcel may keep
@@ -238,8 +267,9 @@ class UnitOfWork:
                 self.evict([*ready, *pending])
                 raise
             if self._cache is not None:
-                for pid, (parcel, _) in ready.items():
-                    self._cache.put(pid, parcel)
+                for number, (parcel, _) in ready.items():
+                    if parcel is not served.get(number):
+                        self._cache.put(parcel_id(number), parcel)
             return Saved(outcomes, position, len(events))
         self.evict(ready)
         raise ConflictRetriesExhausted(
@@ -261,11 +291,11 @@ class UnitOfWork:
         ids = self.recorder.insert_events([to_stored(e) for e in events])
         return max(ids) if ids else None
 
-    def _conflicted(self, ready: dict[UUID, tuple[Parcel, list[Parcel.Event]]]) -> list[UUID]:
-        stored = self.recorder.max_versions(list(ready))
+    def _conflicted(self, ready: dict[str, tuple[Parcel, list[Parcel.Event]]]) -> list[str]:
+        stored = self.recorder.max_versions([parcel_id(number) for number in ready])
         return [
-            pid for pid, (_, events) in ready.items()
-            if stored.get(pid, 0) >= events[0].originator_version
+            number for number, (_, events) in ready.items()
+            if stored.get(parcel_id(number), 0) >= events[0].originator_version
         ]
 
     # ---- commands ------------------------------------------------------------------
@@ -278,11 +308,11 @@ class UnitOfWork:
                 raise ParcelNotFound(tracking_no)
             return parcel, action(parcel)
 
-        saved = self.run({parcel_id(tracking_no): run})
+        saved = self.run({tracking_no: run})
         position = saved.position
         if position is None:  # nothing to record: everything it read is in the log already
             position = self.recorder.max_notification_id() or 0
-        return Written(saved.outcomes[parcel_id(tracking_no)], position)
+        return Written(saved.outcomes[tracking_no], position)
 
     def command_many(self, actions: dict[str, Callable[[Parcel], T]]
                      ) -> dict[str, T | DomainError | ParcelNotFound]:
@@ -296,10 +326,8 @@ class UnitOfWork:
                 try:
                     return parcel, action(parcel)
                 except DomainError as e:
-                    self.evict([parcel.id])  # it may hold half of the refused change
+                    self.evict([tracking_no])  # it may hold half of the refused change
                     return None, e
             return run
 
-        ids = {parcel_id(n): n for n in actions}
-        saved = self.run({pid: work(n, actions[n]) for pid, n in ids.items()})
-        return {ids[pid]: outcome for pid, outcome in saved.outcomes.items()}
+        return self.run({n: work(n, action) for n, action in actions.items()}).outcomes

@@ -18,7 +18,9 @@ BUCKETS = 256  # one byte of the hash; fixed for good: every stored map is laid 
 
 def bucket_of_parcel(pid: UUID) -> int:
     # uuid5's version and variant bits are in bytes 6 and 8; byte 0 is pure hash.
-    return pid.bytes[0]
+    # `pid.bytes[0]`, the top byte of the 128-bit number, without `bytes` (a property
+    # that makes the 16 bytes anew): every event stored asks it.
+    return pid.int >> 120
 
 
 def bucket_of(tracking_no: str) -> int:

@@ -208,6 +208,11 @@ class ExceptionCommands(ParcelCore):
         the delivery (delays, failed attempts) settles them; one that a person has taken
         stays with them, marked with what ended it.
         """
+        if not self.exceptions and self.manifest is not None and self.entries.shows_no_issue():
+            # Nothing to raise (no issue shows), nothing to close or reopen (there is no
+            # exception): what follows would do nothing, but derive a ParcelState first,
+            # once per parcel per ingest batch.
+            return
         state = self.state
         for (code, occurrence), issue in state.issues.items():
             exc_id = exception_id(self.id, code, occurrence)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from parcelflow.domain import chain
 from parcelflow.domain.frozen import filled
 from parcelflow.domain.parcel_core import ParcelCore, ParcelEvent
 from parcelflow.domain.timeline import Scan
@@ -31,17 +32,10 @@ class ScanRecorded(ParcelEvent):
     note: str | None
 
     def on(self, parcel: ParcelCore) -> None:
-        # Recorded just now: `record_scans` hands over the Scan it made this event from
-        # (the same values: tests/unit/test_parcel.py compares it with a replay); read
-        # back from the store, the event makes it again. ~2 us a scan on the ingest path.
-        scan = parcel.__dict__.pop("_recording", None)
-        if scan is None or scan.scan_id != self.scan_id:
-            scan = self.to_scan()
-        late = parcel.latest_scan_at is not None and scan.occurred_at < parcel.latest_scan_at
-        if parcel.latest_scan_at is None or scan.occurred_at > parcel.latest_scan_at:
-            parcel.latest_scan_at = scan.occurred_at
-        parcel.scan_versions[self.scan_id] = self.originator_version
-        parcel._add_entry(self, self.scan_type, scan=scan, late=late)
+        # Read back from the store (or made by the library's `trigger_event`): the
+        # scan made again from the event. `record_scans` applies the scans it records
+        # itself, with the Scan it made the event from.
+        _take(parcel, self, self.to_scan())
 
     def to_scan(self) -> Scan:
         # Plain dict lookups: Enum(value) calls cost more than the rest of this.
@@ -71,21 +65,31 @@ class ScanCommands(ParcelCore):
         """
         recorded = []
         known = self.scan_versions
+        state = self.__dict__
+        pending = self._pending_events  # type: ignore[attr-defined]
         for scan in scans:
             if scan.scan_id in known:  # has_scan
                 recorded.append(False)
                 continue
-            self._recording = scan  # for ScanRecorded.on
-            # Every field, in the event's declared order (what `_emit` would assemble).
-            self._record(ScanRecorded, {
-                "originator_id": self.id,
-                "originator_version": self.version + 1,
+            # What the library's `trigger_event` does, without its keyword copies, the
+            # constructor's setattr per field, `mutate`, `apply` and `on`: every field
+            # in the event's declared order (the order of `vars(event)`, stored so),
+            # the hash as `ParcelEvent.__post_init__` makes it, then the parcel changed
+            # as `mutate` changes it (`originator_id` is the parcel's own, the version
+            # the next one). tests/unit/test_parcel.py compares the events and the
+            # parcel with those `trigger_event` makes.
+            version = state["_version"] + 1
+            event = object.__new__(ScanRecorded)
+            fields = event.__dict__
+            fields.update({
+                "originator_id": state["_id"],
+                "originator_version": version,
                 "timestamp": recorded_at,
                 "occurred_at": scan.occurred_at,
                 "recorded_at": recorded_at,
                 "device_id": scan.device_id,
                 "operator_id": scan.operator_id,
-                "previous_hash": self.head_hash,
+                "previous_hash": state["head_hash"],
                 "event_hash": "",
                 "scan_id": scan.scan_id,
                 "scan_type": str(scan.scan_type),
@@ -97,7 +101,28 @@ class ScanCommands(ParcelCore):
                 "signed_by": scan.signed_by,
                 "note": scan.note,
             })
+            fields["event_hash"] = event_hash = chain.digest(_TOPIC, fields)
+            _take(self, event, scan)  # ScanRecorded.on
+            state["head_hash"] = event_hash  # ParcelEvent.apply
+            state["_derived"] = None
+            state["_version"] = version  # mutate
+            state["_modified_on"] = recorded_at
+            pending.append(event)
             recorded.append(True)
         if any(recorded):
             self.reconcile(recorded_at)
         return recorded
+
+
+_TOPIC = ScanRecorded.TOPIC  # what get_topic(ScanRecorded) answers (tests/unit/test_parcel.py)
+
+
+def _take(parcel: ParcelCore, event: ScanRecorded, scan: Scan) -> None:
+    """How a recorded scan changes the parcel (`ScanRecorded.on`)."""
+    latest = parcel.latest_scan_at
+    occurred_at = scan.occurred_at
+    late = latest is not None and occurred_at < latest
+    if latest is None or occurred_at > latest:
+        parcel.latest_scan_at = occurred_at
+    parcel.scan_versions[event.scan_id] = event.originator_version
+    parcel._add_entry(event, event.scan_type, scan=scan, late=late)

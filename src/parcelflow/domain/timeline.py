@@ -245,14 +245,26 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._by_version)
 
-    def state(self, *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
+    def _folded_to_end(self) -> _Fold:
         if self._folded < 0:
             self._fold, self._folded = _Fold(), 0
         for entry in self._sorted[self._folded:]:
             if not entry.voided:
                 self._fold.step(entry)
         self._folded = len(self._sorted)
-        return _finish(self._fold.copy(), tuple(self._sorted), manifested, open_flags)
+        return self._fold
+
+    def state(self, *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
+        fold = self._folded_to_end()
+        return _finish(fold.copy(), tuple(self._sorted), manifested, open_flags)
+
+    def shows_no_issue(self) -> bool:
+        """Whether `state(manifested=True, ...).issues` would be empty, without making
+        the state (the fold read to the end, as `state` reads it): a problem shown and
+        not settled, or a scan that reported the parcel lost, is an issue; `_finish`
+        only adds those two to the fold's (and the unmanifested one) or takes away."""
+        fold = self._folded_to_end()
+        return not fold.issues and not fold.lost_by_scan
 
 
 def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
@@ -424,6 +436,8 @@ class _Fold:
             self.flags.add(rule.flag)
 
     def _settle(self, codes: frozenset[ExceptionCode]) -> None:
+        if not self.issues:  # (most arrivals and deliveries: nothing shown to settle)
+            return
         for key in [k for k in self.issues if k[0] in codes]:
             del self.issues[key]
             self.settled.add(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from parcelflow.domain.times import zone
 from parcelflow.wire.tracking_numbers import DEFAULT, DEFAULT_PATTERN, MAX_LENGTH, TrackingNumbers
 
 TRACKING_NO_PATTERN = DEFAULT_PATTERN  # the default; the accepted ones are configuration
@@ -70,13 +71,16 @@ class NoOffset(ValueError):
 
 def parse_timestamp(value: Any) -> datetime:
     """An ISO 8601 timestamp with its offset, inside the window; ValueError says which rule
-    it breaks, never repeating the value."""
+    it breaks, never repeating the value. Its tzinfo is the one shared object of its
+    offset (`times.zone`): times of one offset then compare field by field, the clock
+    check's and the timeline's (and the domain needs no other, `times.plain_tz`)."""
     if isinstance(value, datetime):
-        if value.utcoffset() is None:
+        offset = value.utcoffset()
+        if offset is None:
             raise NoOffset(f"timestamp has no timezone offset; send e.g. {ISO_EXAMPLE}")
         if not FIRST_YEAR <= value.year <= LAST_YEAR:
             raise ValueError(WINDOW)
-        return value
+        return value.astimezone(zone(offset))
     found = _ISO.fullmatch(value) if isinstance(value, str) and len(value) <= 40 else None
     if found is None:
         raise ValueError(f"must be an ISO 8601 timestamp string with a timezone offset, "
@@ -92,9 +96,19 @@ def parse_timestamp(value: Any) -> datetime:
         fraction = f".{fraction[:6]:0<6}" if fraction else ""  # microseconds, at most
         text = f"{year}{rest.upper()}{fraction}{offset.upper()}"
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:  # 2026-13-01, 25:00, an offset of 24 hours or more
         raise ValueError("is not a valid date, time and offset") from None
+    # The shared tzinfo by the offset's text (utcoffset() costs as much as astimezone).
+    shared = _ZONE_OF_OFFSET.get(offset)
+    if shared is None:
+        shared = _ZONE_OF_OFFSET[offset] = zone(parsed.utcoffset())  # type: ignore[arg-type]
+    return parsed.astimezone(shared)
+
+
+# An offset as written ("+08:00", "+0800", "Z", ...: a few thousand there can be) -> the
+# shared tzinfo of that offset (`times.zone`), for the offsets already read.
+_ZONE_OF_OFFSET: dict[str, timezone] = {}
 
 
 Timestamp = Annotated[
