@@ -214,3 +214,24 @@ def test_the_key_store_keeps_one_key_per_parcel_and_tombstones_erasures(service)
 
 def test_the_recorder_reads_many_parcels_at_once(service):
     check_parcel_recorder(service)
+
+
+def test_a_batch_is_stored_as_the_librarys_event_store_would_store_it(service, make_service,
+                                                                      tmp_path):
+    # The unit of work stores a batch's events itself (UnitOfWork._put: one
+    # insert_events, without the Recording and Notification objects the library's
+    # EventStore.put makes per event). The same events put through the library's own
+    # EventStore into another store are stored as the same rows.
+    service.register([manifest(n) for n in (1, 2)])
+    service.ingest(journey(1)[:5] + journey(2)[:3])
+    library = make_service(f"sqlite:///{tmp_path}/library.db")
+
+    def rows(svc: ParcelService, number: str) -> list[tuple]:
+        return [(str(e.originator_id), e.originator_version, e.topic, bytes(e.state))
+                for e in svc.recorder.select_events(parcel_id(number))]
+
+    for n in (1, 2):
+        events = list(service.events.get(parcel_id(tracking(n))))
+        assert len(events) > 1
+        library.events.put(events)
+        assert rows(library, tracking(n)) == rows(service, tracking(n))

@@ -246,3 +246,28 @@ def test_a_batch_by_tracking_number_keeps_the_cache_by_id_and_answers_by_number(
     assert answers[tracking(1)] == service.get(tracking(1)).version
     assert isinstance(answers[tracking(9)], ParcelNotFound) and list(answers) == [
         tracking(1), tracking(9)]
+
+
+def test_a_scan_refused_half_way_leaves_no_trace_in_the_cached_parcel(clock, monkeypatch):
+    # A domain error after the parcel took an event (a bug, or a rule checked late):
+    # the scans are answered as not recorded, and the cached copy must not keep the
+    # half-made change, or the next batch would count the scan as a duplicate.
+    from parcelflow.domain.parcel import Parcel
+
+    service = in_memory_service(clock, cache_size=100)
+    service.register([manifest(1)])
+    trip = journey(1)
+    service.ingest(trip[:2])  # parcel 1 is now cached
+    original = Parcel.record_scans
+
+    def half_then_refuse(self, scans, **kwargs):
+        original(self, scans, **kwargs)  # the events are taken on the object ...
+        raise DomainError("refused after the change was made")  # ... then refused
+
+    monkeypatch.setattr(Parcel, "record_scans", half_then_refuse)
+    refused = service.ingest(trip[2:3])
+    assert refused.accepted == 0 and "could not be recorded" in refused.results[0].reason
+    monkeypatch.setattr(Parcel, "record_scans", original)
+    again = service.ingest(trip[2:3])
+    assert (again.accepted, again.duplicates) == (1, 0)
+    assert len(service.get(tracking(1)).scan_versions) == 3
