@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 import structlog
 
 
-def _orjson_text(value: object, **kw: object) -> str:
-    return orjson.dumps(value, default=kw.get("default")).decode()
+def _orjson_text(value: object, **kw: Any) -> str:
+    try:
+        return orjson.dumps(value, default=kw.get("default"),
+                            option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:  # what orjson refuses (an int beyond 64 bits): as before
+        return json.dumps(value, ensure_ascii=False, **kw)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
