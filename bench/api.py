@@ -4,6 +4,7 @@ batches, against `parcelflow serve` on PostgreSQL, from a second process on loop
     .venv/bin/python bench/api.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
                                   [--rates 500,1000] [--seconds 10] [--workers 1]
                                   [--json FILE] [--profile DIR]
+                                  [--parts lookup,scans,cpu] [--cpu-requests 4000]
 
 Creates a throwaway database, registers parcels and records their first scans (not
 timed), projects the tracking view, starts `parcelflow serve` as its own process and
@@ -14,6 +15,13 @@ client thread, the standard library's http.client: the lightest client Python ha
   the answers do, and each latency is measured from its scheduled time, so a slow
   server cannot hide its queueing (no coordinated omission). 10% carry a phone proof.
 - lookup, closed loop: 8 clients as fast as they are answered: the ceiling.
+- cpu (only when asked, `--parts cpu`): the server process's CPU time per lookup
+  (utime + stime of the whole process from /proc/PID/stat, before and after), for
+  `--cpu-requests` lookups without proof and as many with a right `phone_last4`, 8
+  clients closed loop, five rounds each (the lowest and the median are printed with all
+  five: a process sharing the cores adds to a round's CPU time, never takes from it). Unlike
+  the rates it hardly depends on what else runs on the machine; with --profile, py-spy
+  is attached to the first round of each.
 - scans: 4 clients posting 100-item batches (hub scans: arrival, sort, departure of
   100 different parcels per batch), as fast as they are answered.
 
@@ -206,6 +214,35 @@ def lookups(parcels: int, count: int) -> list[Request]:
     return [("GET", path, None, {}) for path in lookup_paths(parcels, count)]
 
 
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU the process has used, all its threads (utime + stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(port: int, pid: int, parcels: int, count: int) -> dict[str, list[float]]:
+    """Milliseconds of server CPU per lookup: without proof, and with a right proof."""
+    rng = random.Random(11)
+    numbers = [tracking(rng.randint(1, parcels)) for _ in range(count)]
+    kinds = {"plain": [f"/v1/parcels/{n}" for n in numbers],
+             "phone": [f"/v1/parcels/{n}?phone_last4=4321" for n in numbers]}
+    found: dict[str, list[float]] = {}
+    for kind, paths in kinds.items():
+        requests = [("GET", p, None, {}) for p in paths]
+        found[kind] = []
+        for round_ in range(5):
+            with profiled(f"api-lookup-cpu-{kind}", pid=pid, items=count, unit="request") \
+                    if round_ == 0 else _nothing():
+                before = process_cpu(pid)
+                result = drive(port, requests, 8)
+                used = process_cpu(pid) - before
+            if result["errors"]:
+                raise SystemExit(f"{result['errors']} lookups were not answered 200")
+            found[kind].append(used / count * 1000)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -221,7 +258,9 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
     parser.add_argument("--parts", default="lookup,scans",
-                        help="what to measure: lookup, scans or both (comma-separated)")
+                        help="what to measure: lookup, scans, cpu (comma-separated)")
+    parser.add_argument("--cpu-requests", type=int, default=4000,
+                        help="lookups per round of the CPU measurement")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     enable(args.profile)
@@ -244,6 +283,16 @@ def main() -> None:
         # which a running server has done long before.
         drive(args.port, lookups(args.parcels, 2000), 16)
         quiet_collector()
+        if "cpu" in parts:
+            for kind, ms in cpu_per_request(args.port, server.pid, args.parcels,
+                                            args.cpu_requests).items():
+                print(f"lookup ({kind}), server CPU per request, {args.cpu_requests} requests, "
+                      f"8 clients: lowest {min(ms):.3f} ms, median {sorted(ms)[2]:.3f} ms "
+                      f"(rounds: {', '.join(f'{m:.3f}' for m in ms)})", flush=True)
+                figures.append(Figure(
+                    f"lookup_cpu_{kind}", f"public lookup ({kind}), server CPU per request",
+                    min(ms), "ms", lower_is_better=True,
+                    extra={"rounds_ms": [round(m, 3) for m in ms]}))
         if "lookup" in parts:
             for rate in rates:
                 requests = lookups(args.parcels, int(rate * args.seconds))

@@ -10,10 +10,12 @@ each call in a copy of the request's context).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
 import traceback
+from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
@@ -88,14 +90,24 @@ class RequestContext:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
-        metrics.HTTP_REQUESTS.labels(template, method, str(status)).inc()
-        metrics.HTTP_SECONDS.labels(template).observe(seconds)
+        counted, timed = _series(template, method, status)
+        counted.inc()
+        timed.observe(seconds)
         # The path template, never the path or the query: a query may carry phone digits.
         log.info("http.request", method=method, route=template, status=status,
                  ms=round(seconds * 1000, 2))
 
 
 CLIENT_CLOSED = 499
+
+
+@functools.lru_cache(maxsize=4096)  # routes x methods x statuses: a few hundred at most
+def _series(template: str, method: str, status: int) -> tuple[Any, Any]:
+    """The two metric children a request is counted in. prometheus_client's `labels()`
+    takes a lock and builds the key on every call; a child, once made, is the same
+    object for the process's life (nothing here removes labels)."""
+    return (metrics.HTTP_REQUESTS.labels(template, method, str(status)),
+            metrics.HTTP_SECONDS.labels(template))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
