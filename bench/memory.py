@@ -94,7 +94,7 @@ def child(kind: str, url: str, parcels: int, cache: int, steps: int, arg: str = 
         for k in range(steps):
             ingest_parcels(svc, clock, int(arg) + k * per, per, t0)
             readings.append(rss_mib() - base)
-        cached = len(svc._cache.cache) if svc._cache is not None else 0  # type: ignore[attr-defined]
+        cached = len(svc.work._cache) if svc.work._cache is not None else 0  # type: ignore[attr-defined]
     else:
         from parcelflow.projections.registry import runner
 

@@ -75,7 +75,7 @@ from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.domain.ids import parcel_id  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.settings import WebhookEndpoint  # noqa: E402
-from tests.support.builders import journey, manifest, recent_start  # noqa: E402
+from tests.support.builders import journey, on_time, recent_start  # noqa: E402
 from tests.support.kafka_broker import PRODUCER_CONFIG, KafkaBroker  # noqa: E402
 from tests.support.kafka_settings import kafka_test_settings, settings_env  # noqa: E402
 from tests.support.mail import MailSink  # noqa: E402
@@ -90,7 +90,9 @@ from profiling import enable, profiled  # noqa: E402
 from parcelflow.adapters import kafka as kafka_adapter  # noqa: E402
 
 STEPS = 11  # scans per journey (tests.support.builders.journey)
-EMAIL_STEPS = {"已揽收": 0, "正在派送": 9, "已签收": 10}  # subject word -> journey step
+# subject word -> journey step. The parcels are promised after their journeys (`on_time`):
+# with a promise long past, each would also get a "promise missed" notice, no journey step.
+EMAIL_STEPS = {"已揽收": 0, "正在派送": 9, "已签收": 10}
 
 
 def journeys(first: int, parcels: int) -> list[dict]:
@@ -122,7 +124,7 @@ def producer(bootstrap: str) -> KafkaProducer:
 
 def bench_ingest(settings, svc, bootstrap: str, scans: int) -> tuple[float, int]:
     parcels = scans // STEPS
-    svc.register([manifest(n) for n in range(1, parcels + 1)])
+    svc.register([on_time(n) for n in range(1, parcels + 1)])
     items = journeys(1, parcels)
     produce(bootstrap, settings.kafka_scans_topic, items, **BULK)
 
@@ -158,7 +160,7 @@ def bench_ingest_processes(settings, svc, bootstrap: str, scans: int, first: int
     settings = settings.model_copy(update={
         "kafka_scans_topic": settings.kafka_scans_topic + ".many",
         "kafka_ingest_group": settings.kafka_ingest_group + "-many"})
-    svc.register([manifest(n) for n in range(first, first + parcels)])
+    svc.register([on_time(n) for n in range(first, first + parcels)])
     items = journeys(first, parcels)
     produce(bootstrap, settings.kafka_scans_topic, items, **BULK)
     env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_LEVEL": "WARNING",
@@ -338,7 +340,7 @@ def bench_latency(settings, svc, bootstrap: str, first: int, rate: int, seconds:
                   staggered: bool, verbose: bool = False,
                   profile: bool = False) -> tuple[Stages, int, int]:
     parcels = max(1, int(rate * seconds) // STEPS)
-    svc.register([manifest(n) for n in range(first, first + parcels)])
+    svc.register([on_time(n) for n in range(first, first + parcels)])
     scans = steps(first, parcels, staggered=staggered)
     peers = Peers()
     settings = settings.model_copy(update={
@@ -495,7 +497,7 @@ def main() -> int:
         svc = build_service(settings, clock=utcnow)
         if args.relay_only:
             parcels = args.scans // STEPS
-            svc.register([manifest(n) for n in range(1, parcels + 1)])
+            svc.register([on_time(n) for n in range(1, parcels + 1)])
             items = journeys(1, parcels)
             for start in range(0, len(items), 1000):
                 svc.ingest(items[start:start + 1000])
