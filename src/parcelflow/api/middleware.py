@@ -108,6 +108,8 @@ def _series(template: str, method: str, status: int) -> tuple[Any, Any]:
     object for the process's life (nothing here removes labels)."""
     return (metrics.HTTP_REQUESTS.labels(template, method, str(status)),
             metrics.HTTP_SECONDS.labels(template))
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
