@@ -21,8 +21,10 @@ class ComplaintState:
     complaint_id: str
     category: str
     filed_at: datetime
-    due: datetime | None  # the resolution clock's (business time where policy says);
-    status: str  # None while it waits on the customer
+    # The resolution clock's due time (business time where policy says); None while
+    # the complaint waits on the customer.
+    due: datetime | None
+    status: str
     closed_at: datetime | None
 
 

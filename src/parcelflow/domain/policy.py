@@ -150,10 +150,6 @@ class Policy:
         assert due is not None  # nothing pauses a follow-up
         return due
 
-    def complaint_due(self, filed_at: datetime) -> datetime:
-        """When a complaint filed at `filed_at` must be settled."""
-        return filed_at + self.complaint_resolution
-
     def stall_limit(self, level: ServiceLevel | None, status: Status) -> timedelta:
         """How long a parcel of this service level may go without a scan in `status`.
         A parcel without a manifest is held to the standard level."""
