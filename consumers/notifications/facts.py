@@ -135,6 +135,10 @@ class FactFinder:
         for pid, by_version in wanted.items():
             first, last = min(by_version), max(by_version)
             parcel = self._cached(pid, first)
+            # The prediction made after the last wanted event, with the parcel's version
+            # then: the next event's "before" when nothing came between (the usual case:
+            # every event of a parcel is wanted), instead of predicting it again.
+            known: tuple[int, Prediction | None] | None = None
             for record in stored.get(pid, []):
                 version = record.originator_version
                 if parcel is not None and version <= parcel.version:
@@ -144,13 +148,18 @@ class FactFinder:
                 event = self.service.mapper.to_domain_event(record)
                 wanted_here = version in by_version
                 before = parcel.state.status if parcel is not None and wanted_here else None
-                was = _Before(self._predicted(parcel), _last_occurred(parcel)) \
-                    if wanted_here else None
+                was = None
+                if wanted_here:
+                    prior = known[1] if known is not None and parcel is not None \
+                        and known[0] == parcel.version else self._predicted(parcel)
+                    was = _Before(prior, _last_occurred(parcel))
                 parcel = event.mutate(parcel)  # type: ignore[arg-type,assignment]
                 if wanted_here:
                     assert parcel is not None and was is not None
-                    found[(pid, version)] = self._facts(by_version[version], event, parcel,  # type: ignore[arg-type]
-                                                        before, was)
+                    told = self._facts(by_version[version], event, parcel,  # type: ignore[arg-type]
+                                       before, was)
+                    found[(pid, version)] = told
+                    known = (parcel.version, told.predicted)
             if parcel is not None:
                 self._parcels.put(pid, parcel)
         missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
