@@ -110,6 +110,54 @@ def test_malformed_lookups_are_validation_problems(api):
     assert errors[0]["field"] == "query.phone_last4" and "13987654321" not in r.text
 
 
+def test_the_plain_lookup_door_answers_as_the_documented_route(api):
+    """The lookup is served by a plain Starlette route ahead of FastAPI's (for speed);
+    every request, good or refused, must be answered as the documented route answers it."""
+    no = _parcel(api, 5)
+    long_no = "PF" + "9" * 39  # 41 characters: FastAPI's max_length refuses it
+    asked = [(no, {}), (no, {"phone_last4": RECEIVER_LAST4}), (no, {"phone_last4": "0000"}),
+             (tracking(99), {}), ("not-a-number", {}), (long_no, {}),
+             (long_no, {"phone_last4": "12"}), ("not-a-number", {"phone_last4": "12"}),
+             (no, {"phone_last4": RECEIVER_LAST4 + "\n"}),  # 400: the query-text check's
+             (no, {"phone_last4": RECEIVER_LAST4 + " "}), (no, {"phone_last4": ""}),
+             (no, {"phone_last4": "١٢٣٤"}),  # Arabic-Indic digits are not [0-9]
+             (no, [("phone_last4", "12"), ("phone_last4", RECEIVER_LAST4)]),
+             (no, [("phone_last4", RECEIVER_LAST4), ("phone_last4", "12")])]
+
+    def answers() -> list[tuple]:
+        found = []
+        for number, params in asked:
+            r = api.client.get(f"/v1/parcels/{number}", params=params)
+            body = r.json()
+            body.pop("request_id", None)
+            found.append((r.status_code, r.headers["content-type"], body))
+        return found
+
+    key = ("/v1/parcels/{tracking_no}", "GET", "200")
+    counted_before = _requests_counted(api.client.get("/metrics").text).get(key, 0)
+    routes = api.client.app.router.routes
+    plain = routes[0]
+    assert getattr(plain, "path", None) == "/v1/parcels/{tracking_no}"
+    through_plain = answers()
+    routes.remove(plain)
+    try:
+        through_documented = answers()
+    finally:
+        routes.insert(0, plain)
+    assert through_plain == through_documented
+    statuses = [status for status, _, _ in through_plain]
+    assert statuses == [200, 200, 404, 404, 422, 422, 422, 422, 400, 422, 422, 422, 200, 422]
+    assert through_plain[1][2]["detail"] == "full"
+    fields = [[e["field"] for e in body["errors"]] for status, _, body in through_plain
+              if status == 422]
+    assert fields[:4] == [["path.tracking_no"], ["path.tracking_no"],
+                          ["path.tracking_no", "query.phone_last4"], ["path.tracking_no"]]
+    # Both doors count their answers under the route's template (the metrics registry is
+    # the process's, so other tests' lookups are in it too).
+    counted = _requests_counted(api.client.get("/metrics").text)
+    assert counted[key] - counted_before == 6, counted
+
+
 def _refused(limit: str) -> float:
     from parcelflow.metrics import REGISTRY
     return REGISTRY.get_sample_value("parcelflow_rate_limited_total", {"limit": limit}) or 0.0

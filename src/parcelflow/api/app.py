@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, service: ParcelService | Non
     problems.install(app)
     for module in (scans, parcels, audit, exceptions, stats, followups, surveys, ops):
         app.include_router(module.router)
+    app.router.routes.insert(0, parcels.plain_lookup_route())  # the hottest route, matched first
     mount_web(app, settings)  # the tracking page and the console (parcelflow.web)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
                        timeout=settings.api_body_timeout.total_seconds())
