@@ -311,6 +311,10 @@ class Settings(BaseSettings):
     api_max_header_bytes: int = Field(
         16_384, ge=1024, description="largest request head (request line and headers); "
         "larger ones are refused with 431")
+    api_scan_group_wait: timedelta = Field(
+        timedelta(milliseconds=2), ge=timedelta(0), le=timedelta(milliseconds=50),
+        description="how long a POST /v1/scans batch may wait for other clients' batches to "
+        "be written with it, when the last write held several (api/group_commit.py; 0: never)")
     api_body_timeout: timedelta = Field(
         timedelta(seconds=30), description="how long a request body may take to arrive "
         "(408 after it)")

@@ -68,7 +68,8 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         # Concurrent scan batches, written together under `write_lock` (api/group_commit.py).
-        self.scan_writes = GroupCommit(self.write_lock, self.service.limits.max_batch)
+        self.scan_writes = GroupCommit(self.write_lock, self.service.limits.max_batch,
+                                       self.settings.api_scan_group_wait.total_seconds())
         if self.credential_cache is None:
             self.credential_cache = CredentialCache(
                 self.credentials, self.settings.api_credential_cache_seconds)
