@@ -348,8 +348,12 @@ def main() -> None:
                   f"p50 {scans['p50']:.1f} ms, p99 {scans['p99']:.1f} ms, {scans['errors']} errors  "
                   f"[target >= 10,000 scans/s: {ok}]; raw COPY of the same {len(rows):,} rows, "
                   f"100 a transaction: {copy:,.0f} rows/s")
+            # Another worker count is another row: its figure beside the one-process one.
+            per = "" if args.workers == 1 else f"_{args.workers}_workers"
+            said = "" if args.workers == 1 else f", {args.workers} API processes"
             figures.append(Figure(
-                "api_post_scans", "`POST /v1/scans`, 100-item batches, 4 clients", rate, "scans/s",
+                "api_post_scans" + per, f"`POST /v1/scans`, 100-item batches, 4 clients{said}",
+                rate, "scans/s",
                 "raw COPY of the same rows, 100 a transaction", copy, "rows/s",
                 target=">= 10,000 scans/s",
                 extra={"p50_ms": round(scans["p50"], 1), "p99_ms": round(scans["p99"], 1),

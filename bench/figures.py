@@ -36,11 +36,21 @@ class Figure:
         return {**asdict(self), "ratio": None if self.ratio is None else round(self.ratio, 3)}
 
     def line(self) -> str:
-        text = f"{self.path}: {self.value:,.0f} {self.unit}"
+        text = f"{self.path}: {number(self.value, self.unit)} {self.unit}"
         if self.limit_value:
             text += (f" = {self.ratio:.2f} of the limit ({self.limit_name}: "
                      f"{self.limit_value:,.1f} {self.limit_unit})")
         return text
+
+
+def number(value: float, unit: str) -> str:
+    """A figure as the tables show it: a latency or size under 100 with a decimal (under
+    1 with three: a lookup's CPU is 0.59 ms, not "1 ms"), anything else whole."""
+    if unit in ("ms", "s", "MiB") and value < 1:
+        return f"{value:.3f}"
+    if unit in ("ms", "s", "MiB") and value < 100:
+        return f"{value:,.1f}"
+    return f"{value:,.0f}"
 
 
 def write(path: str | None, figures: list[Figure]) -> None:

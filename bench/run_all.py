@@ -32,12 +32,16 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from figures import number  # noqa: E402
 
 # (name, script, arguments): the table, in its order.
 SUITE = [
     ("ingest", "ingest.py", []),
     ("cli", "cli_ingest.py", []),
     ("api", "api.py", ["--rates", "500,1000"]),
+    ("api2", "api.py", ["--parts", "scans", "--workers", "2"]),
     ("projections", "projections.py", ["--rates", "2000,5000"]),
     ("pipeline", "pipeline.py", ["--rate", "1000"]),
     ("detect", "detect.py", []),
@@ -91,10 +95,7 @@ def summarise(runs: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def _number(value: float, unit: str) -> str:
-    if unit in ("ms", "s", "MiB") and value < 100:
-        return f"{value:,.1f}"
-    return f"{value:,.0f}"
+_number = number  # bench/figures.py: one way of showing a figure, here and in each script
 
 
 def markdown(rows: list[dict], repeats: int, when: str) -> str:
