@@ -7,7 +7,9 @@ generator as `parcelflow simulate`: retried duplicates, late uploads, misroutes,
 cut to exactly --scans scan lines, registers its manifests with `parcelflow register`
 (not timed), then times `parcelflow ingest scans.jsonl` from the moment it is started
 to its exit: interpreter start-up, imports, settings, the store's set-up, reading and
-parsing the file, and every batch (PARCELFLOW_MAX_BATCH, 1000).
+parsing the file, and every batch (PARCELFLOW_MAX_BATCH, 1000). Then the same with
+`--workers 1` (one process) on a second database, for comparison: the default on
+PostgreSQL with two CPUs is two processes (src/parcelflow/entrypoints/ingest_processes.py).
 
 Printed beside it, measured in the same run:
 - the start-up floor: `parcelflow ingest` of an empty file (everything but the scans);
@@ -57,12 +59,12 @@ def main() -> None:
     args = parser.parse_args()
     enable(args.profile)
 
-    name = f"parcelflow_bench_{uuid.uuid4().hex[:8]}"
+    names = [f"parcelflow_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    urls = [args.admin_url.rsplit("/", 1)[0] + "/" + name for name in names]
     work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
-    env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING"}
     parcelflow = [str(Path(sys.executable).with_name("parcelflow"))]
     try:
         # ~6.5 scan lines a parcel (journeys still under way): simulate enough parcels and
@@ -73,34 +75,47 @@ def main() -> None:
         write_lines(work / "manifests.jsonl", sim.manifests)
         write_lines(work / "scans.jsonl", sim.scans[:args.scans])
         (work / "empty.jsonl").write_text("")
-        quiet = {"env": env, "stdout": subprocess.DEVNULL, "cwd": work}
-        subprocess.run([*parcelflow, "register", str(work / "manifests.jsonl")], check=True,
-                       **quiet)
-        floor = []
-        for _ in range(3):
-            started = time.perf_counter()
-            subprocess.run([*parcelflow, "ingest", str(work / "empty.jsonl")], check=True, **quiet)
-            floor.append(time.perf_counter() - started)
-        startup = min(floor)
-        before = head(url)
-        wall = run_profiled("cli-ingest", [*parcelflow, "ingest", str(work / "scans.jsonl")],
-                            items=args.scans, unit="scan", **quiet)
-        rows = stored_rows(url, before)
-        copy = copy_rows(url, rows, 1000)
-        rate = args.scans / wall
-        print(f"parcelflow ingest: {args.scans:,} scan lines -> {len(rows):,} events in "
-              f"{wall:.2f} s = {rate:,.0f} scans/s; start-up floor (empty file) {startup:.2f} s; "
-              f"without it {args.scans / max(wall - startup, 1e-9):,.0f} scans/s")
-        write(args.json, [Figure(
-            "cli_ingest", f"`parcelflow ingest FILE`, {args.scans:,} scans, as a user runs it",
-            rate, "scans/s", "raw COPY of the same rows, 1000 a transaction", copy, "rows/s",
-            target=">= 15,000 scans/s",
-            extra={"wall_seconds": round(wall, 2), "startup_seconds": round(startup, 2),
-                   "events": len(rows),
-                   "scans_per_second_after_startup": round(args.scans / max(wall - startup, 1e-9))})])
+        figures = []
+        # As a user runs it (the default: 2 processes on PostgreSQL with 2 CPUs), then
+        # one process (`--workers 1`) on a database of its own, for comparison.
+        for url, workers in ((urls[0], []), (urls[1], ["--workers", "1"])):
+            env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING"}
+            quiet = {"env": env, "stdout": subprocess.DEVNULL, "cwd": work}
+            subprocess.run([*parcelflow, "register", str(work / "manifests.jsonl")], check=True,
+                           **quiet)
+            floor = []
+            for _ in range(3):
+                started = time.perf_counter()
+                subprocess.run([*parcelflow, "ingest", str(work / "empty.jsonl")], check=True,
+                               **quiet)
+                floor.append(time.perf_counter() - started)
+            startup = min(floor)
+            before = head(url)
+            wall = run_profiled("cli-ingest" + ("-1-process" if workers else ""),
+                                [*parcelflow, "ingest", str(work / "scans.jsonl"), *workers],
+                                items=args.scans, unit="scan", **quiet)
+            rows = stored_rows(url, before)
+            copy = copy_rows(url, rows, 1000)
+            rate = args.scans / wall
+            how = " --workers 1" if workers else " (default processes)"
+            print(f"parcelflow ingest{how}: {args.scans:,} scan lines -> {len(rows):,} events in "
+                  f"{wall:.2f} s = {rate:,.0f} scans/s; start-up floor (empty file) "
+                  f"{startup:.2f} s; without it {args.scans / max(wall - startup, 1e-9):,.0f} "
+                  "scans/s")
+            figures.append(Figure(
+                "cli_ingest" + ("_1_process" if workers else ""),
+                f"`parcelflow ingest FILE`, {args.scans:,} scans, "
+                + ("one process (`--workers 1`)" if workers else "as a user runs it"),
+                rate, "scans/s", "raw COPY of the same rows, 1000 a transaction", copy, "rows/s",
+                target="" if workers else ">= 15,000 scans/s",
+                extra={"wall_seconds": round(wall, 2), "startup_seconds": round(startup, 2),
+                       "events": len(rows), "scans_per_second_after_startup":
+                           round(args.scans / max(wall - startup, 1e-9))}))
+        write(args.json, figures)
     finally:
         with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
