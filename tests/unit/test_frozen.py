@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import timedelta
 
 import pytest
@@ -70,3 +71,32 @@ def test_a_wire_scan_becomes_the_scan_its_constructor_makes():
         given = {f.name: getattr(quick, f.name) for f in dataclasses.fields(Scan)}
         built = Scan(**given)
         assert built == quick and list(vars(built).items()) == list(vars(quick).items())
+
+
+def _shares_its_keys(obj: object) -> bool:
+    """Whether an instance's attributes are in a table sharing the class's keys: such a
+    dict is smaller than a plain dict holding the same items."""
+    return sys.getsizeof(vars(obj)) < sys.getsizeof(dict(vars(obj)))
+
+
+def test_the_quick_ways_make_instances_that_share_their_keys():
+    """Half a cached parcel's memory is its scans and timeline entries: made the quick
+    way, each must be as compact as the constructor's (frozen.py says why)."""
+    from parcelflow.application.ingest import scan_from_wire
+    from parcelflow.bootstrap import load_network
+    from parcelflow.domain.parcel import Parcel
+    from parcelflow.domain.scanning import ScanRecorded
+    from parcelflow.wire.scans import ScanV1, validate_scans
+    from tests.support.builders import as_scans, journey, sealed_manifest
+
+    assert _shares_its_keys(Scan(**SCAN)) and _shares_its_keys(Scan(**SCAN))
+    network = load_network()
+    wire = [scan_from_wire(item, network)
+            for item in validate_scans(journey(), now=T0 + timedelta(days=3))
+            if isinstance(item, ScanV1)]
+    assert wire and all(_shares_its_keys(s) for s in wire)
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    parcel.record_scans(as_scans(*journey()), recorded_at=T0 + timedelta(days=3))
+    assert all(_shares_its_keys(e) for e in parcel.entries.values())
+    replayed = [e.to_scan() for e in parcel.collect_events() if isinstance(e, ScanRecorded)]
+    assert replayed and all(_shares_its_keys(s) for s in replayed)

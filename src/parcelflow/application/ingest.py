@@ -42,20 +42,19 @@ def scan_from_wire(item: ScanV1, network: Network) -> Scan:
     (every field is given here; tests/unit/test_frozen.py compares it with the
     constructor's)."""
     scan = object.__new__(Scan)
-    object.__setattr__(scan, "__dict__", {
-        "scan_id": item.scan_id,
-        "scan_type": item.type,
-        "occurred_at": item.occurred_at,  # already its offset's shared tzinfo (plain_tz)
-        "facility": item.facility,
-        "device_id": item.device_id,
-        "operator_id": item.operator_id,
-        "next_facility": item.next_facility,
-        "exception_code": item.exception_code,
-        "attempt_reason": item.attempt_reason,
-        "signed_by": item.signed_by,
-        "note": item.note,
-        "facility_kind": network.kind_of(item.facility),
-    })
+    state = scan.__dict__  # key by key, in field order (see frozen.py: half the memory)
+    state["scan_id"] = item.scan_id
+    state["scan_type"] = item.type
+    state["occurred_at"] = item.occurred_at  # already its offset's shared tzinfo (plain_tz)
+    state["facility"] = item.facility
+    state["device_id"] = item.device_id
+    state["operator_id"] = item.operator_id
+    state["next_facility"] = item.next_facility
+    state["exception_code"] = item.exception_code
+    state["attempt_reason"] = item.attempt_reason
+    state["signed_by"] = item.signed_by
+    state["note"] = item.note
+    state["facility_kind"] = network.kind_of(item.facility)
     return scan
 
 

@@ -116,18 +116,17 @@ class ParcelCore:
         else:
             sort_key = (occurred_at, FACT_RULES[kind].rank, f"~{version:012d}")
         entry = object.__new__(Entry)
-        object.__setattr__(entry, "__dict__", {
-            "version": version,
-            "kind": kind,
-            "occurred_at": occurred_at,
-            "recorded_at": event.recorded_at,
-            "scan": scan,
-            "detail": detail,
-            "late": late,
-            "voided": False,
-            "amended": False,
-            "sort_key": sort_key,
-        })
+        state = entry.__dict__  # key by key, in field order (see frozen.py: half the memory)
+        state["version"] = version
+        state["kind"] = kind
+        state["occurred_at"] = occurred_at
+        state["recorded_at"] = event.recorded_at
+        state["scan"] = scan
+        state["detail"] = detail
+        state["late"] = late
+        state["voided"] = False
+        state["amended"] = False
+        state["sort_key"] = sort_key
         self.entries.add(entry)
 
     def _update_exception(self, exc_id: str, **changes: Any) -> ExceptionRecord:
