@@ -296,6 +296,12 @@ class ParcelProjection(Projection[ViewStore]):
     def commit(self, prepared: Any, tracking: Tracking) -> None:
         """The database half: write what `prepare` rendered, with the position."""
 
+    def prepare_new(self, events: Sequence[Parcel.Event]) -> Any:
+        """`prepare` for a rebuild's chunk (Runner.replay): every event of each of its
+        parcels, each parcel in one chunk only, so a view may skip remembering what it
+        renders. This default is `prepare`."""
+        return self.prepare(events)
+
     def commit_new(self, prepared: Any) -> None:
         """Write what `prepare` rendered for parcels that have no rows yet, without a
         position: a rebuild's chunks after `drop()` (Runner.replay). A view whose rows

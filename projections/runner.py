@@ -217,7 +217,7 @@ class Runner:
                 events = [self.service.mapper.to_domain_event(e)
                           for pid in chunk for e in stored.get(pid, ())]
                 self.projection.replica.forget()  # each parcel is seen once: keep none
-                prepared = self.projection.prepare(events)  # type: ignore[arg-type]
+                prepared = self.projection.prepare_new(events)  # type: ignore[arg-type]
                 if writing is not None:
                     self._settle(writing, None)
                 # The view was emptied and each parcel is in one chunk: its rows are new.
