@@ -98,6 +98,18 @@ class Replica:
             self._cache.put(pid, parcel)
         return parcels
 
+    def whole(self, events: Sequence[Parcel.Event]) -> dict[UUID, Parcel]:
+        """Parcels made from their whole histories, nothing remembered: a rebuild's
+        chunk (Runner.replay), every event of each parcel from its first, in order, each
+        parcel in one chunk only. Any other events: `apply`. The same parcels as
+        `apply` gives after `forget`, without the cache's look-ups and puts."""
+        by_parcel: dict[UUID, list[Parcel.Event]] = defaultdict(list)
+        for event in events:
+            by_parcel[event.originator_id].append(event)
+        if any(evs[0].originator_version != 1 for evs in by_parcel.values()):
+            return self.apply(events)
+        return {pid: replay(evs) for pid, evs in by_parcel.items()}
+
     def offer(self, parcels: Iterable[Parcel]) -> None:
         """Parcels just saved by this process, as stored (the detectors' pass): when the
         projection reads the events that made them, it applies nothing and loads

@@ -324,7 +324,7 @@ class TrackingView(ParcelProjection):
     def prepare_new(self, events: Any) -> list[dict[str, Any]]:
         # A rebuild's chunk: every parcel rendered here is rendered once, so nothing of
         # it is remembered (the follower's renderer is left as it was).
-        return self.renderer.rows(self.replica.apply(events).values(), remember=False)
+        return self.renderer.rows(self.replica.whole(events).values(), remember=False)
 
     def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, TrackingViewStore)
