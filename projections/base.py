@@ -308,10 +308,15 @@ class ParcelProjection(Projection[ViewStore]):
     def commit(self, prepared: Any, tracking: Tracking) -> None:
         """The database half: write what `prepare` rendered, with the position."""
 
-    def prepare_new(self, events: Sequence[Parcel.Event]) -> Any:
+    def preload(self, ids: Sequence[UUID]) -> Any:
+        """What a rebuild's chunk of parcels needs besides their events, read on the
+        rebuild's reader thread beside them (Runner.replay), for `prepare_new`."""
+        return None
+
+    def prepare_new(self, events: Sequence[Parcel.Event], preloaded: Any = None) -> Any:
         """`prepare` for a rebuild's chunk (Runner.replay): every event of each of its
         parcels, each parcel in one chunk only, so a view may skip remembering what it
-        renders. This default is `prepare`."""
+        renders; `preloaded`: what `preload` read for them. This default is `prepare`."""
         return self.prepare(events)
 
     def commit_new(self, prepared: Any) -> None:

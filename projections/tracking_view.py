@@ -158,13 +158,18 @@ class Renderer:
             self._models = models_in_force(self.service)
         return self._models
 
-    def rows(self, parcels: Iterable[Parcel], *, remember: bool = True) -> list[dict[str, Any]]:
+    def rows(self, parcels: Iterable[Parcel], *, remember: bool = True,
+             opener: Opener | None = None) -> list[dict[str, Any]]:
         """`remember=False` for parcels rendered once (a rebuild's): their parties and
-        lines would only be stored, never found again (words and cities still are)."""
+        lines would only be stored, never found again (words and cities still are).
+        `opener`: one holding the keys of every one of these parcels (read ahead);
+        without it, the keys of those with something to open are read here."""
         parcels = list(parcels)
-        unopened = [p.id for p in parcels for sealed in (*self._sealed(p), *self._signatures(p))
-                    if (sealed, p.erased) not in self._parties]
-        opener = self.service.personal.opener(unopened) if unopened else None
+        if opener is None:
+            unopened = [p.id for p in parcels
+                        for sealed in (*self._sealed(p), *self._signatures(p))
+                        if (sealed, p.erased) not in self._parties]
+            opener = self.service.personal.opener(unopened) if unopened else None
         return [self.row(p, opener, remember) for p in parcels]
 
     @staticmethod
@@ -321,10 +326,16 @@ class TrackingView(ParcelProjection):
     def prepare(self, events: Any) -> list[dict[str, Any]]:
         return self.renderer.rows(self.replica.apply(events).values())
 
-    def prepare_new(self, events: Any) -> list[dict[str, Any]]:
+    def preload(self, ids: Any) -> Opener:
+        # The chunk's keys, read on the rebuild's reader thread: the rendering thread,
+        # which sets a rebuild's pace, no longer waits for them (2-3% of its time).
+        return self.service.personal.opener(ids)
+
+    def prepare_new(self, events: Any, preloaded: Opener | None = None) -> list[dict[str, Any]]:
         # A rebuild's chunk: every parcel rendered here is rendered once, so nothing of
         # it is remembered (the follower's renderer is left as it was).
-        return self.renderer.rows(self.replica.whole(events).values(), remember=False)
+        return self.renderer.rows(self.replica.whole(events).values(), remember=False,
+                                  opener=preloaded)
 
     def commit(self, prepared: list[dict[str, Any]], tracking: Tracking) -> None:
         assert isinstance(self.view, TrackingViewStore)
