@@ -21,6 +21,13 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # An administrative unit: province, region, city, district, county, banner, prefecture;
 # Japanese 都/府/県 too. (Not 道: 大道 is a street.)
 _ADMIN_UNIT = re.compile(r"^(.*?(?:省|自治区|市|区|县|縣|旗|自治州|州|盟|都|府|県))")
+# The leading run of units, each at most 8 characters and without a digit, in one match:
+# what matching _ADMIN_UNIT again and again from the start finds (`.*?` stops at the
+# first unit character, and 自治区/自治州 end in one: so does each repetition here).
+# One match for a typical address's four, and no digit searches: mask_address 4.8 -> 1.6
+# us (timeit). tests/unit/test_privacy.py compares it with the unit-by-unit loop.
+_UNIT_CHARS = "省市区县縣旗州盟都府県"
+_ADMIN_RUN = re.compile(rf"(?:[^{_UNIT_CHARS}\d\n]{{0,7}}[{_UNIT_CHARS}])*")
 _SEGMENTS = re.compile(r"[,，、;；\s]+")
 # Western address parts that locate a door, not a place: numbers, streets, buildings,
 # and who it is for.
@@ -75,17 +82,8 @@ def mask_address(address: str) -> str:
 
 
 def _greedy_admin_prefix(address: str) -> str:
-    prefix = ""
-    rest = address
-    while True:
-        m = _ADMIN_UNIT.match(rest)
-        if not m:
-            return prefix
-        unit = m.group(1)
-        if len(unit) > 8 or _DIGIT.search(unit):
-            return prefix  # a long run is a street name, not a unit
-        prefix += unit
-        rest = rest[len(unit):]
+    return _ADMIN_RUN.match(address).group()  # type: ignore[union-attr]  # (matches "")
+
 
 
 def mask_email(email: str) -> str:
