@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/projections.py [--parcels 20000] [--rates 2000,5000] [--seconds 20]
                                           [--json FILE] [--profile DIR]
+                                          [--parts rebuild,lag] [--views tracking,...]
+
+    (the tracking rebuild alone: --parts rebuild --views tracking --workers 1)
 
 1. Rebuild: a simulated network day (--parcels parcels, their manifests and scans) is
    written to a throwaway database; each projection is then rebuilt from the whole log,
@@ -66,20 +69,25 @@ def load_day(url: str, parcels: int) -> int:
     return head
 
 
-def rebuilds(url: str, workers: int) -> list[Figure]:
+def rebuilds(url: str, workers: int, views: list[str] | None = None) -> list[Figure]:
     svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     figures = []
-    for name in PROJECTIONS:
+    for name in views or PROJECTIONS:
         r = runner(svc, name)
         for n in sorted({1, workers}):
+            cpu = time.process_time()
             if n == 1:
                 with profiled(f"rebuild-{name}", items=svc.recorder.max_notification_id() or 0,
                               unit="event") if name == "tracking" else _nothing():
                     events, seconds = r.rebuild()
             else:
                 events, seconds = parallel.rebuild(r, url, workers=n)
+            # This process's CPU (all its threads): what a one-process rebuild costs,
+            # whatever else the machine is doing (the workers' is not counted).
+            cpu = time.process_time() - cpu
             print(f"rebuild {name:<10} {n} process{'es' if n > 1 else '  '} {events:>8} events "
-                  f"in {seconds:6.1f} s = {events / seconds:>8,.0f} events/s")
+                  f"in {seconds:6.1f} s = {events / seconds:>8,.0f} events/s"
+                  + (f"; CPU {cpu:.2f} s = {cpu / events * 1e6:.1f} us/event" if n == 1 else ""))
             if n == 1:
                 limit = rebuild_limit(url, svc, PROJECTIONS[name].store.tables, events)
                 print(f"        limit: read the same events raw and COPY the same rows: "
@@ -224,7 +232,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
+    parser.add_argument("--parts", default="rebuild,lag", help="rebuild, lag, or both")
+    parser.add_argument("--views", default="", help=f"rebuild only these ({','.join(PROJECTIONS)})")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    views = [v for v in args.views.split(",") if v]
+    unknown = (parts - {"rebuild", "lag"}) | (set(views) - set(PROJECTIONS))
+    if unknown:
+        parser.error(f"unknown part or view: {', '.join(sorted(unknown))}")
     enable(args.profile)
     rates = [int(r) for r in args.rates.split(",")]
     configure_logging(level="WARNING")
@@ -236,9 +251,9 @@ def main() -> None:
     try:
         print(f"database: {name} (PostgreSQL)")
         load_day(url, args.parcels)
-        figures = rebuilds(url, args.workers)
+        figures = rebuilds(url, args.workers, views) if "rebuild" in parts else []
         first = 9_000_000
-        for rate in rates:
+        for rate in rates if "lag" in parts else []:
             figures.append(lag(url, rate, args.seconds, first=first, profile=rate == max(rates)))
             first += int(rate * args.seconds / 11) + rate
         write(args.json, figures)

@@ -98,6 +98,18 @@ class Replica:
             self._cache.put(pid, parcel)
         return parcels
 
+    def whole(self, events: Sequence[Parcel.Event]) -> dict[UUID, Parcel]:
+        """Parcels made from their whole histories, nothing remembered: a rebuild's
+        chunk (Runner.replay), every event of each parcel from its first, in order, each
+        parcel in one chunk only. Any other events: `apply`. The same parcels as
+        `apply` gives after `forget`, without the cache's look-ups and puts."""
+        by_parcel: dict[UUID, list[Parcel.Event]] = defaultdict(list)
+        for event in events:
+            by_parcel[event.originator_id].append(event)
+        if any(evs[0].originator_version != 1 for evs in by_parcel.values()):
+            return self.apply(events)
+        return {pid: replay(evs) for pid, evs in by_parcel.items()}
+
     def offer(self, parcels: Iterable[Parcel]) -> None:
         """Parcels just saved by this process, as stored (the detectors' pass): when the
         projection reads the events that made them, it applies nothing and loads
@@ -295,6 +307,17 @@ class ParcelProjection(Projection[ViewStore]):
     @abstractmethod
     def commit(self, prepared: Any, tracking: Tracking) -> None:
         """The database half: write what `prepare` rendered, with the position."""
+
+    def preload(self, ids: Sequence[UUID]) -> Any:
+        """What a rebuild's chunk of parcels needs besides their events, read on the
+        rebuild's reader thread beside them (Runner.replay), for `prepare_new`."""
+        return None
+
+    def prepare_new(self, events: Sequence[Parcel.Event], preloaded: Any = None) -> Any:
+        """`prepare` for a rebuild's chunk (Runner.replay): every event of each of its
+        parcels, each parcel in one chunk only, so a view may skip remembering what it
+        renders; `preloaded`: what `preload` read for them. This default is `prepare`."""
+        return self.prepare(events)
 
     def commit_new(self, prepared: Any) -> None:
         """Write what `prepare` rendered for parcels that have no rows yet, without a

@@ -23,9 +23,11 @@ when the next event arrives.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +107,25 @@ class Lag:
     def to_json(self) -> dict[str, object]:
         return {"projection": self.name, "position": self.position, "head": self.head,
                 "behind": self.behind, "seconds_behind": round(self.seconds, 3)}
+
+
+@contextmanager
+def _collected_between_chunks() -> Iterator[Callable[[], None]]:
+    """The cyclic garbage collector paused for a rebuild's chunks, and run after every
+    tenth (the young generation, then as usual). A chunk allocates millions of objects
+    that live until it is written and form no cycles (a 20,000-parcel rebuild left 26
+    objects to the collector): its automatic young collections, 174 of them, were 0.7
+    of 9 s of CPU, traversing the chunk's parcels and rows again and again (a collection
+    after every chunk was still 3% of the samples: each traverses what is alive then, a
+    chunk's worth whatever the interval). Process-wide
+    (it is the interpreter's collector): restored as it was on leaving."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield lambda: gc.collect(0)
+    finally:
+        if paused:
+            gc.enable()
 
 
 class Runner:
@@ -201,28 +222,32 @@ class Runner:
         done = 0
         chunks = [ids[i:i + self.REBUILD_PARCELS] for i in range(0, len(ids), self.REBUILD_PARCELS)]
 
-        def load(chunk: list[Any]) -> dict[Any, Any]:
-            return self.service.recorder.select_events_for(chunk, upto=upto)
+        def load(chunk: list[Any]) -> tuple[dict[Any, Any], Any]:
+            return (self.service.recorder.select_events_for(chunk, upto=upto),
+                    self.projection.preload(chunk))
 
         # Three threads, one chunk each: the next chunk is read, this one rendered, the
         # last one written. The database waits release the GIL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader, \
+                _collected_between_chunks() as chunk_done:
             writing: Future[None] | None = None
             reading = reader.submit(load, chunks[0]) if chunks else None
             for k, chunk in enumerate(chunks):
                 assert reading is not None
-                stored = reading.result()
+                stored, preloaded = reading.result()
                 reading = reader.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
                 events = [self.service.mapper.to_domain_event(e)
                           for pid in chunk for e in stored.get(pid, ())]
                 self.projection.replica.forget()  # each parcel is seen once: keep none
-                prepared = self.projection.prepare(events)  # type: ignore[arg-type]
+                prepared = self.projection.prepare_new(events, preloaded)  # type: ignore[arg-type]
                 if writing is not None:
                     self._settle(writing, None)
                 # The view was emptied and each parcel is in one chunk: its rows are new.
                 writing = writer.submit(self.projection.commit_new, prepared)
                 done += len(events)
+                if k % 10 == 9:
+                    chunk_done()
                 if progress:
                     progress(done, done, upto)
             if writing is not None:
