@@ -85,7 +85,6 @@ def _greedy_admin_prefix(address: str) -> str:
     return _ADMIN_RUN.match(address).group()  # type: ignore[union-attr]  # (matches "")
 
 
-
 def mask_email(email: str) -> str:
     if email == ERASED or "@" not in email:
         return email if email == ERASED else "***"
