@@ -200,17 +200,28 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
 
     def select_events_for(self, ids: Collection[UUID],
                           upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
+        """Every event of these parcels, in version order; with `upto`, those at or before
+        that log position.
+
+        The position is compared here, not in SQL. A bound in the WHERE clause, even one
+        every row meets, lets the planner choose the notification_id index: with the
+        table not analysed (a log just loaded, or autovacuum off) it read every row up to
+        the bound and sorted them on disk, 49-96 ms for 1,000 parcels of 15,000 (112,000
+        events), where the primary key's index scan takes 13 ms and returns them in
+        order (EXPLAIN ANALYZE; analysed, its choice was a parallel sequential scan, 29
+        ms)."""
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         query = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {} "
-            "WHERE originator_id = ANY(%s) AND notification_id <= %s "
-            "ORDER BY originator_id, originator_version"
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(self._table())
+        last = upto if upto is not None else 2**62
         with self.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row, binary=True) as curs:
-            curs.execute(query, (list(ids), upto if upto is not None else 2**62))
-            for pid, version, topic, state in curs.fetchall():
-                found[pid].append(stored_event(pid, version, topic, state))
+            curs.execute(query, (list(ids),))
+            for pid, version, topic, state, position in curs.fetchall():
+                if position <= last:
+                    found[pid].append(stored_event(pid, version, topic, state))
         return found
 
     def parcel_ids(self, upto: int) -> list[UUID]:
