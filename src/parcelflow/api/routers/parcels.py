@@ -117,7 +117,7 @@ class PlainLookup:
     the OpenAPI entry is that route's too.
 
     Measured reason for the bypass (bench/lookup_cpu.py, bench/profiles/README.md, phase
-    5): FastAPI's routing through its included routers and its dependency solving were
+    6): FastAPI's routing through its included routers and its dependency solving were
     about half of a lookup's 0.7 ms of server CPU, and at 1,000 lookups a second on two
     cores that CPU is the p99's queueing. Same checks, same use case (`look_up`), same
     answer; tests/integration/test_api_reads.py runs both doors."""
