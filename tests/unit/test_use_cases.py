@@ -271,3 +271,21 @@ def test_a_scan_refused_half_way_leaves_no_trace_in_the_cached_parcel(clock, mon
     again = service.ingest(trip[2:3])
     assert (again.accepted, again.duplicates) == (1, 0)
     assert len(service.get(tracking(1)).scan_versions) == 3
+
+
+def test_a_command_refused_half_way_leaves_no_trace_in_the_cached_parcel(clock):
+    # command_many answers a refused command with its error; the parcel it had begun to
+    # change must not stay cached with that change (the unit of work evicts it).
+    service = in_memory_service(clock, cache_size=100)
+    service.register([manifest(1)])
+    service.ingest(journey(1)[:2])
+    before = service.get(tracking(1)).version
+
+    def raise_then_refuse(parcel):
+        parcel.raise_exception(ExceptionCode.DAMAGED, recorded_at=clock.now, by="cs")
+        raise DomainError("refused after the change was made")
+
+    answers = service.command_many({tracking(1): raise_then_refuse})
+    assert isinstance(answers[tracking(1)], DomainError)
+    cached = service.load_many([parcel_id(tracking(1))])[parcel_id(tracking(1))]
+    assert cached.version == before and not cached.exceptions

@@ -332,8 +332,7 @@ class UnitOfWork:
                 try:
                     return parcel, action(parcel)
                 except DomainError as e:
-                    self.evict([tracking_no])  # it may hold half of the refused change
-                    return None, e
+                    return None, e  # given up: `run` evicts it (it may hold half the change)
             return run
 
         return self.run({n: work(n, action) for n, action in actions.items()}).outcomes
