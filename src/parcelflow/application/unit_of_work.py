@@ -46,6 +46,7 @@ from parcelflow.domain.parcel import Parcel
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")  # a batch's key for a parcel: its id, or its tracking number
 # A parcel's part of a batch: given the parcel as stored (None: not yet), return it
 # changed (or None to leave nothing) and what to report.
 Work = Callable[[Parcel | None], tuple[Parcel | None, Any]]
@@ -132,19 +133,7 @@ class UnitOfWork:
 
     def load_many(self, ids: Collection[UUID], *, use_cache: bool = True) -> dict[UUID, Parcel]:
         """Parcels by id, from the cache or in one query; unknown ids are left out."""
-        found: dict[UUID, Parcel] = {}
-        missing = []
-        cache = self._cache if use_cache else None
-        for pid in ids:
-            parcel = cache.get(pid) if cache is not None else None
-            if parcel is None:
-                missing.append(pid)
-            else:
-                found[pid] = parcel
-        if missing:
-            for pid, stored in self.recorder.select_events_for(missing).items():
-                found[pid] = self._replay(stored)
-        return found
+        return self._loaded([(pid, pid) for pid in ids], use_cache)[0]
 
     def _load(self, numbers: Collection[str], *, use_cache: bool = True
               ) -> tuple[dict[str, Parcel], dict[str, int]]:
@@ -152,24 +141,28 @@ class UnitOfWork:
         cache. (A batch's own dictionaries are keyed by tracking number: a str keeps its
         hash, a UUID's is a Python method, ~1,000 instructions a call and a dozen calls
         a scan. The cache and the store are by id.)"""
-        found: dict[str, Parcel] = {}
-        cached: dict[str, int] = {}
-        missing = []
+        return self._loaded([(number, parcel_id(number)) for number in numbers], use_cache)
+
+    def _loaded(self, keyed: list[tuple[K, UUID]], use_cache: bool
+                ) -> tuple[dict[K, Parcel], dict[K, int]]:
+        """Parcels by the caller's key (given with each id), from the cache or in one
+        query, and the version of each one the cache served."""
+        found: dict[K, Parcel] = {}
+        cached: dict[K, int] = {}
         cache = self._cache if use_cache else None
-        if cache is None:
-            missing = list(numbers)
-        else:
-            for number in numbers:
-                parcel = cache.get(parcel_id(number))
+        missing = keyed if cache is None else []
+        if cache is not None:
+            for key, pid in keyed:
+                parcel = cache.get(pid)
                 if parcel is None:
-                    missing.append(number)
+                    missing.append((key, pid))
                 else:
-                    found[number] = parcel
-                    cached[number] = parcel.version
+                    found[key] = parcel
+                    cached[key] = parcel.version
         if missing:
-            ids = {parcel_id(number): number for number in missing}
-            for pid, stored in self.recorder.select_events_for(list(ids)).items():
-                found[ids[pid]] = self._replay(stored)
+            keys = {pid: key for key, pid in missing}
+            for pid, stored in self.recorder.select_events_for(list(keys)).items():
+                found[keys[pid]] = self._replay(stored)
         return found, cached
 
     def _replay(self, stored: Iterable[Any]) -> Parcel:
