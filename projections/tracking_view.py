@@ -24,7 +24,7 @@ from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.transit_times import Prediction, predict_delivery
-from parcelflow.adapters.transcoder import _written_as_isoformat
+from parcelflow.adapters.transcoder import written_as_isoformat
 from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
 
@@ -132,16 +132,6 @@ def _models_if_tables(service: Any) -> ModelsInForce | None:
         return None
 
 
-_ALIKE: dict[Any, bool] = {}  # tzinfo: whether orjson writes it as isoformat() does
-
-
-def _isoformat_alike(tz: Any) -> bool:
-    found = _ALIKE.get(tz)
-    if found is None:
-        found = _ALIKE[tz] = _written_as_isoformat(tz)
-    return found
-
-
 class Renderer:
     """Renders parcels as tracking-view rows, remembering what does not change.
 
@@ -245,7 +235,7 @@ class Renderer:
                     # orjson writes the datetime itself where its text is isoformat()'s
                     # (whole-minute fixed offsets, what the store reads back): one
                     # isoformat() fewer a line, ~8% of the timeline's time (py-spy).
-                    "occurred_at": at if _isoformat_alike(at.tzinfo) else at.isoformat(),
+                    "occurred_at": at if written_as_isoformat(at.tzinfo) else at.isoformat(),
                     "facility": scan.facility if scan else None,
                     "city": self._city(scan.facility) if scan else None,
                     "description": self._scan_line(shown) if scan else describe(

@@ -139,7 +139,7 @@ def test_times_of_every_kind_of_offset_are_stored_as_the_library_stores_them():
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from parcelflow.adapters.transcoder import _written_as_isoformat
+    from parcelflow.adapters.transcoder import written_as_isoformat
 
     library, ours = transcoders()
     theirs, mapper = Mapper(library), ParcelMapper(ours)
@@ -156,7 +156,7 @@ def test_times_of_every_kind_of_offset_are_stored_as_the_library_stores_them():
             stored = mapper.to_stored_event(moved)
             assert stored == theirs.to_stored_event(moved), (tz, at)
             assert at.isoformat().encode() in stored.state
-    assert [_written_as_isoformat(tz) for tz in zones] == [True] * 4 + [False] * 5
+    assert [written_as_isoformat(tz) for tz in zones] == [True] * 4 + [False] * 5
 
 
 def test_a_stored_event_made_quickly_is_the_one_its_constructor_makes():
