@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any, Optional
 
 import typer
@@ -43,7 +43,7 @@ def _load_file(
         stream = open_input(path)
     except OSError as e:
         fail(f"cannot read {path}: {e.strerror}", 2)
-    with stream, (_progress() if shown is None else _given(shown)) as show:
+    with stream, (_progress() if shown is None else nullcontext(shown)) as show:
         done = 0
         lines = read_lines(stream)
         for batch in batches(lines if keep is None else filter(keep, lines), size):
@@ -64,11 +64,6 @@ def _load_file(
             show(done, summary["accepted"])
     summary["rejected"].sort(key=lambda r: r["line"])
     return summary
-
-
-@contextmanager
-def _given(shown: Shown) -> Iterator[Shown]:
-    yield shown
 
 
 def _print_summary(summary: dict[str, Any], noun: str, as_json: bool, strict: bool) -> None:
