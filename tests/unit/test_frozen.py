@@ -90,6 +90,7 @@ def test_the_quick_ways_make_instances_that_share_their_keys():
     from tests.support.builders import as_scans, journey, sealed_manifest
 
     assert _shares_its_keys(Scan(**SCAN)) and _shares_its_keys(Scan(**SCAN))
+    assert _shares_its_keys(filled(Scan, SCAN))  # defaults filled in: still in field order
     network = load_network()
     wire = [scan_from_wire(item, network)
             for item in validate_scans(journey(), now=T0 + timedelta(days=3))

@@ -26,15 +26,15 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_PLANS: dict[type, tuple[frozenset[str], dict[str, Any], frozenset[str]]] = {}
+_PLANS: dict[type, tuple[tuple[str, ...], frozenset[str], dict[str, Any], frozenset[str]]] = {}
 
 
-def _plan(cls: type) -> tuple[frozenset[str], dict[str, Any], frozenset[str]]:
+def _plan(cls: type) -> tuple[tuple[str, ...], frozenset[str], dict[str, Any], frozenset[str]]:
     fields = [f for f in dataclasses.fields(cls) if f.init]
-    names = frozenset(f.name for f in fields)
+    order = tuple(f.name for f in fields)
     defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
     needed = frozenset(f.name for f in fields if f.default is dataclasses.MISSING)
-    return names, defaults, needed
+    return order, frozenset(order), defaults, needed
 
 
 def filled(cls: type[T], values: dict[str, Any]) -> T:
@@ -42,18 +42,14 @@ def filled(cls: type[T], values: dict[str, Any]) -> T:
     plan = _PLANS.get(cls)
     if plan is None:
         plan = _PLANS[cls] = _plan(cls)
-    names, defaults, needed = plan
+    order, names, defaults, needed = plan
     keys = values.keys()
     if not (keys <= names and needed <= keys):
         return cls(**values)
     made = object.__new__(cls)
     state = made.__dict__
-    if len(keys) == len(names):  # every field given: key by key, as the caller ordered them
-        for name, value in values.items():
-            state[name] = value
-    else:
-        state.update(defaults)
-        state.update(values)
+    for name in order:  # key by key, in field order: see the module
+        state[name] = values[name] if name in values else defaults[name]
     post_init = getattr(made, "__post_init__", None)
     if post_init is not None:
         post_init()
