@@ -50,11 +50,24 @@ def _three_grouped(commit: GroupCommit, lock: threading.Lock, ingest: Ingest,
     assert [len(g) for g in ingest.groups] == [1, 3]
 
 
-def test_after_a_group_of_three_a_lone_batch_waits_for_the_others():
+def _after_a_group_of_three(max_items: int, linger: float) -> tuple[GroupCommit, Ingest]:
     lock = threading.Lock()
-    commit, ingest = GroupCommit(lock, 1000, linger=5.0), Ingest()
+    commit, ingest = GroupCommit(lock, max_items, linger=linger), Ingest()
     with ThreadPoolExecutor(4) as pool:
         _three_grouped(commit, lock, ingest, pool)
+    return commit, ingest
+
+
+def _timed(commit: GroupCommit, ingest: Ingest, items: list[Any]) -> tuple[BatchReport, float]:
+    """A batch written from this thread: its report, and the seconds it took."""
+    started = time.monotonic()
+    report = commit.ingest(ingest, items)
+    return report, time.monotonic() - started
+
+
+def test_after_a_group_of_three_a_lone_batch_waits_for_the_others():
+    commit, ingest = _after_a_group_of_three(1000, linger=5.0)
+    with ThreadPoolExecutor(3) as pool:
         e = pool.submit(commit.ingest, ingest, _batch("e"))
         _until(lambda: commit.writing)  # e's thread is the writer, waiting for company
         time.sleep(0.05)
@@ -68,19 +81,12 @@ def test_after_a_group_of_three_a_lone_batch_waits_for_the_others():
 
 
 def test_the_wait_ends_after_the_linger_when_nobody_else_comes():
-    lock = threading.Lock()
-    commit, ingest = GroupCommit(lock, 1000, linger=0.3), Ingest()
-    with ThreadPoolExecutor(4) as pool:
-        _three_grouped(commit, lock, ingest, pool)
-        started = time.monotonic()
-        report = commit.ingest(ingest, _batch("e"))
-        waited = time.monotonic() - started
+    commit, ingest = _after_a_group_of_three(1000, linger=0.3)
+    report, waited = _timed(commit, ingest, _batch("e"))
     assert report.results[0].status == ItemStatus.ACCEPTED
     assert 0.3 <= waited < 5 and [len(x) for x in ingest.groups] == [1, 3, 1]
     # Its group held one batch: the next lone batch is written without waiting.
-    started = time.monotonic()
-    commit.ingest(ingest, _batch("f"))
-    assert time.monotonic() - started < 0.3
+    assert _timed(commit, ingest, _batch("f"))[1] < 0.3
 
 
 def test_a_lone_client_never_waits():
@@ -93,10 +99,7 @@ def test_a_lone_client_never_waits():
 
 
 def test_a_full_group_of_items_does_not_wait_for_more_batches():
-    lock = threading.Lock()
-    commit, ingest = GroupCommit(lock, 3, linger=5.0), Ingest()
-    with ThreadPoolExecutor(4) as pool:
-        _three_grouped(commit, lock, ingest, pool)
-        started = time.monotonic()
-        commit.ingest(ingest, [{"tracking_no": f"x{k}", "scan_id": f"x{k}"} for k in range(3)])
-    assert time.monotonic() - started < 2.5 and [len(x) for x in ingest.groups] == [1, 3, 3]
+    commit, ingest = _after_a_group_of_three(3, linger=5.0)
+    full = [{"tracking_no": f"x{k}", "scan_id": f"x{k}"} for k in range(3)]
+    assert _timed(commit, ingest, full)[1] < 2.5
+    assert [len(x) for x in ingest.groups] == [1, 3, 3]
