@@ -119,12 +119,12 @@ def _collected_between_chunks() -> Iterator[Callable[[], None]]:
     after every chunk was still 3% of the samples: each traverses what is alive then, a
     chunk's worth whatever the interval). Process-wide
     (it is the interpreter's collector): restored as it was on leaving."""
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield lambda: gc.collect(0)
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 
