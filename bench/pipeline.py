@@ -203,6 +203,37 @@ def bench_relay(settings, svc) -> tuple[float, int]:
     return relay.published / took, relay.published
 
 
+def bench_decide(svc) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    """The notification worker's deciding half (`FactFinder.facts`: each event's parcel
+    folded to it, its prediction, place and ETA) over every stored event in log order,
+    500 a poll as the worker polls, CPU time per event of this process; and the limit:
+    the same polls' events read raw (`select_events_in`, the rows it folds)."""
+    from parcelflow.consumers.notifications.facts import EventRef, FactFinder
+    from parcelflow.runtime import tune_gc
+
+    tune_gc()  # as `parcelflow notify` runs
+    refs = [EventRef(parcel_events.event_id(n.originator_id, n.originator_version),
+                     n.originator_id, n.originator_version)
+            for n in svc.recorder.select_notifications(start=None, limit=1 << 30)]
+    polls = [refs[i:i + 500] for i in range(0, len(refs), 500)]
+    finder = FactFinder(svc)
+    started = time.process_time()
+    for poll in polls:
+        finder.facts(poll)
+    decided = time.process_time() - started
+    started = time.perf_counter()
+    held: dict = {}
+    for poll in polls:
+        wanted: dict = {}
+        for ref in poll:
+            first, last = wanted.get(ref.parcel_id, (held.get(ref.parcel_id, 0) + 1, 0))
+            wanted[ref.parcel_id] = (first, max(last, ref.version))
+        svc.recorder.select_events_in({pid: range(a, b + 1) for pid, (a, b) in wanted.items()})
+        held.update({pid: b for pid, (_, b) in wanted.items()})
+    raw = time.perf_counter() - started
+    return len(refs) / decided, len(refs) / raw, len(refs)
+
+
 def relay_limit(settings, broker) -> float:  # type: ignore[no-untyped-def]
     """kafka-python's own rate for the relay's messages with the relay's settings."""
     consumer = KafkaConsumer(settings.kafka_events_topic, bootstrap_servers=broker.bootstrap,
@@ -295,7 +326,7 @@ def start_workers(settings, logs: Path) -> list[subprocess.Popen]:
                  ["notify", "--channel", "webhook"]):
         started.append(subprocess.Popen([sys.executable, "-m", "parcelflow", *args], env=env,
                                         stdout=subprocess.DEVNULL,
-                                        stderr=open(logs / f"{args[0]}.log", "wb")))
+                                        stderr=open(logs / f"{'-'.join(a.strip('-') for a in args if a != '--channel')}.log", "wb")))
         time.sleep(0.5)  # `project` does not retry a start-up race on CREATE TABLE
     return started
 
@@ -539,6 +570,14 @@ def main() -> int:
             figures.append(Figure("relay", "relay, events published and acknowledged", rate,
                                   "events/s", "kafka-python's own produce rate, same messages "
                                   "and settings", limit, "messages/s", target=">= 15,000 events/s"))
+
+            rate, limit, n = bench_decide(svc)
+            print(f"notifier, deciding: {n} events at {rate:,.0f} events/s of CPU; the same "
+                  f"polls' events read raw: {limit:,.0f}/s")
+            figures.append(Figure("notify_decide", "notification worker, deciding (facts of "
+                                  "every event, polls of 500), one thread", rate,
+                                  "events/s of CPU", "the same polls' events read raw", limit,
+                                  "events/s"))
 
         first = 2 * (args.scans // STEPS) + 1
         mixes = {"both": (True, False), "staggered": (True,), "bursts": (False,)}[args.mix]

@@ -88,6 +88,16 @@ class _Before:
     last_occurred: datetime | None  # the latest occurred_at on the timeline then
 
 
+@dataclass(frozen=True)
+class _Folded:
+    """A parcel kept folded between batches, with the delivery prediction made at its
+    version (`predicted_known`: one was made; None is a prediction too)."""
+
+    parcel: Parcel
+    predicted: Prediction | None
+    predicted_known: bool
+
+
 # Paperwork, not news of the parcel: registered (or its manifest attached) after the
 # promised time, it has not missed anything yet.
 _PAPERWORK = frozenset({str(Fact.REGISTERED), str(Fact.MANIFEST_ATTACHED)})
@@ -113,7 +123,7 @@ class FactFinder:
                  cache_size: int = 100_000):
         self.service = service
         self.default_language = default_language
-        self._parcels: LRUCache[UUID, Parcel] = LRUCache(maxsize=cache_size)
+        self._parcels: LRUCache[UUID, _Folded] = LRUCache(maxsize=cache_size)
         self._models: ModelsInForce | None = None
 
     def _predicted(self, parcel: Parcel | None) -> Prediction | None:
@@ -130,19 +140,25 @@ class FactFinder:
         wanted: dict[UUID, dict[int, EventRef]] = defaultdict(dict)
         for ref in refs:
             wanted[ref.parcel_id][ref.version] = ref
-        stored = self.service.recorder.select_events_for(list(wanted))  # one query
+        held = {pid: self._cached(pid, min(by_version)) for pid, by_version in wanted.items()}
+        # One query, for the events to fold: those after the version held (all of a
+        # parcel's when it is not held) up to the last one wanted. A parcel's next event,
+        # not its whole history again.
+        stored = self.service.recorder.select_events_in(
+            {pid: range(f.parcel.version + 1 if f is not None else 1, max(wanted[pid]) + 1)
+             for pid, f in held.items()})
         found: dict[tuple[UUID, int], EventFacts] = {}
         for pid, by_version in wanted.items():
-            first, last = min(by_version), max(by_version)
-            parcel = self._cached(pid, first)
-            # The prediction made after the last wanted event, with the parcel's version
-            # then: the next event's "before" when nothing came between (the usual case:
-            # every event of a parcel is wanted), instead of predicting it again.
-            known: tuple[int, Prediction | None] | None = None
+            last = max(by_version)
+            folded = held[pid]
+            parcel = folded.parcel if folded is not None else None
+            # The prediction at the parcel's version: the next event's "before" when
+            # nothing came between (the usual case: every event of a parcel is wanted,
+            # and the parcel was held from its last batch), instead of predicting again.
+            known = (folded.parcel.version, folded.predicted) \
+                if folded is not None and folded.predicted_known else None
             for record in stored.get(pid, []):
                 version = record.originator_version
-                if parcel is not None and version <= parcel.version:
-                    continue  # already folded into the cached parcel
                 if version > last:
                     break
                 event = self.service.mapper.to_domain_event(record)
@@ -161,21 +177,23 @@ class FactFinder:
                     found[(pid, version)] = told
                     known = (parcel.version, told.predicted)
             if parcel is not None:
-                self._parcels.put(pid, parcel)
+                at_version = known is not None and known[0] == parcel.version
+                self._parcels.put(pid, _Folded(parcel, known[1] if at_version else None,
+                                               at_version))
         missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
         if missing:
             log.warning("notify.events_not_in_store", count=len(missing), first=missing[0])
         return [found[(r.parcel_id, r.version)] for r in refs
                 if (r.parcel_id, r.version) in found]
 
-    def _cached(self, pid: UUID, first: int) -> Parcel | None:
+    def _cached(self, pid: UUID, first: int) -> _Folded | None:
         """The parcel as folded for an earlier batch, if it stops before `first`; events
         arrive mostly in order, so usually only the new ones are decoded and folded."""
         try:
-            parcel = self._parcels.get(pid)
+            folded = self._parcels.get(pid)
         except KeyError:
             return None
-        return parcel if parcel.version < first else None
+        return folded if folded.parcel.version < first else None
 
     def _facts(self, ref: EventRef, event: Parcel.Event, parcel: Parcel,
                before: Any, was: _Before) -> EventFacts:

@@ -113,7 +113,10 @@ class Notifier:
         """What these events call for and the ledger does not hold yet, ready to send
         (contact details opened): the half of `process` that sends nothing, so the next
         batch can be decided while this one's messages are on their way."""
+        deciding = time.perf_counter()
         notices = self.notices(self.facts.facts(refs))
+        log.debug("notify.decided", events=len(refs), notices=len(notices),
+                  facts_ms=round((time.perf_counter() - deciding) * 1000))
         if not notices:
             return Decided(len(refs), [], [], {})
         done = self.ledger.recorded([n.key for n in notices])

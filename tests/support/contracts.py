@@ -40,6 +40,15 @@ def check_parcel_recorder(service: Any) -> None:
         assert type(e) is StoredEvent
         assert vars(e) == vars(StoredEvent(e.originator_id, e.originator_version, e.topic,
                                            e.state))
+    # What a folding reader asks for: only the versions it is about to fold.
+    inside = recorder.select_events_in({one: range(5, 7), two: range(4, 9), three: range(1, 9)})
+    assert set(inside) == {one}  # two has nothing after 3; three has no events at all
+    assert [e.originator_version for e in inside[one]] == [5, 6]
+    assert [vars(e) for e in inside[one]] == [vars(e) for e in events[one][4:]]
+    some = recorder.select_events_in({one: range(2, 4), two: range(1, 3)})
+    assert [e.originator_version for e in some[one]] == [2, 3]
+    assert [e.originator_version for e in some[two]] == [1, 2]
+    assert recorder.select_events_in({}) == {}
     before = recorder.select_events_for([one, two], upto=first)
     assert [len(before[one]), len(before[two])] == [4, 3]
     assert recorder.max_versions([one, two, three]) == {one: 6, two: 3}

@@ -140,6 +140,16 @@ def test_personal_data_is_sealed_and_erased_with_the_key_on_the_parcels_shard(ne
     assert network.personal.keys.keys([pid]) == {pid: None}
 
 
+def test_the_newer_events_of_many_parcels_are_read_each_from_its_own_shard(network, shards):
+    network.register([manifest(n) for n in PARCELS[:9]])
+    network.ingest([s for n in PARCELS[:9] for s in journey(n)[:2]])
+    ids = [parcel_id(tracking(n)) for n in PARCELS[:9]]
+    assert len({holders(shards, tracking(n))[0] for n in PARCELS[:9]}) > 1  # spread out
+    newer = network.recorder.select_events_in({pid: range(2, 9) for pid in ids})
+    assert {pid: [e.originator_version for e in events] for pid, events in newer.items()} \
+        == {pid: [2, 3] for pid in ids}  # registered (1), then two scans
+
+
 def test_reads_of_one_log_are_refused_not_answered_from_one_shard(network):
     with pytest.raises(ShardedLog):
         network.recorder.max_notification_id()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -33,6 +33,15 @@ class ParcelRecorder(ApplicationRecorder):
                           upto: int | None = None) -> dict[UUID, list[StoredEvent]]:
         """Each parcel's events in version order (only those up to notification `upto`);
         parcels with none are left out."""
+
+    def select_events_in(self, versions: Mapping[UUID, range]) -> dict[UUID, list[StoredEvent]]:
+        """Each parcel's events whose versions fall in the range given for it (a step-1
+        range: `range(6, 9)` is versions 6 to 8), in version order; parcels with none are
+        left out. For a reader that keeps parcels folded: it reads the events it is
+        about to fold, not each parcel's whole history again. (Here by filtering
+        `select_events_for`; the PostgreSQL recorder reads only those rows.)"""
+        return {pid: inside for pid, events in self.select_events_for(list(versions)).items()
+                if (inside := [e for e in events if e.originator_version in versions[pid]])}
 
     @abstractmethod
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:

@@ -25,7 +25,7 @@ that gave the bucket away is asked again in the same way.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -133,6 +133,13 @@ class ShardedRecorder:
         found: dict[UUID, list[StoredEvent]] = {}
         for index, part in self.router.split_ids(ids).items():
             found.update(self.router.shards[index].recorder.select_events_for(part))
+        return found
+
+    def select_events_in(self, versions: Mapping[UUID, range]) -> dict[UUID, list[StoredEvent]]:
+        found: dict[UUID, list[StoredEvent]] = {}
+        for index, part in self.router.split_ids(versions).items():
+            found.update(self.router.shards[index].recorder.select_events_in(
+                {pid: versions[pid] for pid in part}))
         return found
 
     def max_versions(self, ids: Collection[UUID]) -> dict[UUID, int]:
