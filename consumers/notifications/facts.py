@@ -90,12 +90,13 @@ class _Before:
 
 @dataclass(frozen=True)
 class _Folded:
-    """A parcel kept folded between batches, with the delivery prediction made at its
-    version (`predicted_known`: one was made; None is a prediction too)."""
+    """A parcel kept folded between batches, with the delivery prediction made at
+    version `predicted_at` (None: none was made; a prediction may itself be None). The
+    parcel is folded further in place, so the version is kept beside the prediction."""
 
     parcel: Parcel
     predicted: Prediction | None
-    predicted_known: bool
+    predicted_at: int | None
 
 
 # Paperwork, not news of the parcel: registered (or its manifest attached) after the
@@ -155,8 +156,8 @@ class FactFinder:
             # The prediction at the parcel's version: the next event's "before" when
             # nothing came between (the usual case: every event of a parcel is wanted,
             # and the parcel was held from its last batch), instead of predicting again.
-            known = (folded.parcel.version, folded.predicted) \
-                if folded is not None and folded.predicted_known else None
+            known = (folded.predicted_at, folded.predicted) \
+                if folded is not None and folded.predicted_at is not None else None
             for record in stored.get(pid, []):
                 version = record.originator_version
                 if version > last:
@@ -177,9 +178,8 @@ class FactFinder:
                     found[(pid, version)] = told
                     known = (parcel.version, told.predicted)
             if parcel is not None:
-                at_version = known is not None and known[0] == parcel.version
-                self._parcels.put(pid, _Folded(parcel, known[1] if at_version else None,
-                                               at_version))
+                at, predicted = known if known is not None else (None, None)
+                self._parcels.put(pid, _Folded(parcel, predicted, at))
         missing = [r.event_id for r in refs if (r.parcel_id, r.version) not in found]
         if missing:
             log.warning("notify.events_not_in_store", count=len(missing), first=missing[0])

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from parcelflow.consumers.notifications.facts import EventRef, FactFinder
-
 from parcelflow.consumers.parcel_events import event_id
+
 from parcelflow.domain.ids import parcel_id
 from tests.support.builders import T0, journey, manifest, tracking
 
