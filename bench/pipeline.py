@@ -234,6 +234,36 @@ def bench_decide(svc) -> tuple[float, float, int]:  # type: ignore[no-untyped-de
     return len(refs) / decided, len(refs) / raw, len(refs)
 
 
+def bench_notify_drain(settings, parcels: int, logs: Path) -> tuple[float, float, int, float]:
+    """`parcelflow notify --channel email --channel sms` alone on the backlog the relay
+    published (every event of step 1), to the SMTP sink: emails/s and events/s from the
+    first email received to the last (the group join before it left out). What the
+    notify stage can carry at most on this machine, with nothing else competing."""
+    peers = Peers()
+    settings = settings.model_copy(update={
+        "kafka_notify_group": f"{settings.kafka_notify_group}-drain",
+        "smtp_url": peers.smtp_url, "merchant_webhooks": {}})
+    env = {**os.environ, **settings_env(settings), "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_DEVELOPMENT": "true", "PARCELFLOW_SMS_PROVIDER": "recording",
+           "PARCELFLOW_LOG_LEVEL": os.environ.get("PARCELFLOW_LOG_LEVEL", "WARNING")}
+    worker = subprocess.Popen([sys.executable, "-m", "parcelflow", "notify", "--channel",
+                               "email", "--channel", "sms"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(logs / "notify-drain.log", "wb"))
+    try:
+        wait_until(lambda: len(peers.emails) >= 3 * parcels, timeout=600, what="emails")
+        emails = list(peers.emails)
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=30)
+        sink = smtp_accept_rate(peers.smtp_url, EMAIL, 800, sessions=8)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        peers.stop()
+    took = emails[-1][0] - emails[0][0]
+    events = parcels * (STEPS + 1)  # registered, then each scan
+    return len(emails) / took, events / took, len(emails), sink
+
+
 def relay_limit(settings, broker) -> float:  # type: ignore[no-untyped-def]
     """kafka-python's own rate for the relay's messages with the relay's settings."""
     consumer = KafkaConsumer(settings.kafka_events_topic, bootstrap_servers=broker.bootstrap,
@@ -571,6 +601,16 @@ def main() -> int:
                                   "events/s", "kafka-python's own produce rate, same messages "
                                   "and settings", limit, "messages/s", target=">= 15,000 events/s"))
 
+            logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+            emails_per_s, events_per_s, n, sink = bench_notify_drain(
+                settings, args.scans // STEPS, logs)
+            print(f"notifier (email + sms) alone on the relayed backlog: {n} emails at "
+                  f"{emails_per_s:,.0f}/s, {events_per_s:,.0f} events/s; the SMTP sink's own "
+                  f"accept rate, 8 sessions: {sink:,.0f}/s")
+            figures.append(Figure("notify_drain", "notification worker (email + SMS) alone, "
+                                  "draining the relayed backlog", emails_per_s, "emails/s",
+                                  "SMTP sink's accept rate, 8 sessions", sink, "messages/s",
+                                  extra={"events_per_s": round(events_per_s)}))
             rate, limit, n = bench_decide(svc)
             print(f"notifier, deciding: {n} events at {rate:,.0f} events/s of CPU; the same "
                   f"polls' events read raw: {limit:,.0f}/s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -87,12 +86,6 @@ def notify(
         build_notify_worker,
     )
 
-    # The worker is dozens of send threads waiting on SMTP and HTTP replies beside one
-    # thread deciding the next poll. With CPython's 5 ms switch interval every reply
-    # waits up to 5 ms for that thread to let go of the GIL: 32 threads sent 705
-    # messages/s to an SMTP sink beside a busy thread, 1,006 with 0.5 ms (8 threads:
-    # 288 and 759; 1,121-1,280 with no busy thread either way).
-    sys.setswitchinterval(0.0005)
     settings = get_settings()
     if channel:
         settings = settings.model_copy(update={"notify_channels": channel})
