@@ -203,11 +203,13 @@ def bench_relay(settings, svc) -> tuple[float, int]:
     return relay.published / took, relay.published
 
 
-def bench_decide(svc) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def bench_decide(svc, **finding) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     """The notification worker's deciding half (`FactFinder.facts`: each event's parcel
     folded to it, its prediction, place and ETA) over every stored event in log order,
     500 a poll as the worker polls, CPU time per event of this process; and the limit:
-    the same polls' events read raw (`select_events_in`, the rows it folds)."""
+    the same polls' events read raw (`select_events_in`, the rows it folds).
+    `finding`: FactFinder's options (a webhook worker's: no predictions, nothing for
+    receivers)."""
     from parcelflow.consumers.notifications.facts import EventRef, FactFinder
     from parcelflow.runtime import tune_gc
 
@@ -216,7 +218,7 @@ def bench_decide(svc) -> tuple[float, float, int]:  # type: ignore[no-untyped-de
                      n.originator_id, n.originator_version)
             for n in svc.recorder.select_notifications(start=None, limit=1 << 30)]
     polls = [refs[i:i + 500] for i in range(0, len(refs), 500)]
-    finder = FactFinder(svc)
+    finder = FactFinder(svc, **finding)
     started = time.process_time()
     for poll in polls:
         finder.facts(poll)
@@ -616,13 +618,17 @@ def main() -> int:
                                   "draining the relayed backlog", emails_per_s, "emails/s",
                                   "SMTP sink's accept rate, 8 sessions", sink, "messages/s",
                                   extra={"events_per_s": round(events_per_s)}))
-            rate, limit, n = bench_decide(svc)
-            print(f"notifier, deciding: {n} events at {rate:,.0f} events/s of CPU; the same "
-                  f"polls' events read raw: {limit:,.0f}/s")
-            figures.append(Figure("notify_decide", "notification worker, deciding (facts of "
-                                  "every event, polls of 500), one thread", rate,
-                                  "events/s of CPU", "the same polls' events read raw", limit,
-                                  "events/s"))
+            for key, said, finding in (
+                    ("notify_decide", "", {}),
+                    ("notify_decide_webhook", ", webhooks only (no predictions)",
+                     {"predictions": False, "for_receivers": False})):
+                rate, limit, n = bench_decide(svc, **finding)
+                print(f"notifier, deciding{said}: {n} events at {rate:,.0f} events/s of CPU; "
+                      f"the same polls' events read raw: {limit:,.0f}/s")
+                figures.append(Figure(key, f"notification worker, deciding{said} (facts of "
+                                      "every event, polls of 500), one thread", rate,
+                                      "events/s of CPU", "the same polls' events read raw",
+                                      limit, "events/s"))
 
         first = 2 * (args.scans // STEPS) + 1
         mixes = {"both": (True, False), "staggered": (True,), "bursts": (False,)}[args.mix]

@@ -120,15 +120,24 @@ def _eta_change(parcel: Parcel, event: Parcel.Event, was: _Before,
 
 
 class FactFinder:
+    """`predictions`: the delivery prediction and its news (`predicted`, `eta_change`)
+    are found; `for_receivers`: so are what only a receiver's message says
+    (`next_activity`, the scanner's `note`, the `pickup_code`). A worker whose rules use
+    neither (merchant webhooks on status changes) leaves them None: the prediction is
+    most of the fold's cost, and a pickup code is personal data it has no use for."""
+
     def __init__(self, service: ParcelService, *, default_language: str = "zh-CN",
-                 cache_size: int = 100_000):
+                 cache_size: int = 100_000, predictions: bool = True,
+                 for_receivers: bool = True):
         self.service = service
         self.default_language = default_language
+        self.predictions = predictions
+        self.for_receivers = for_receivers
         self._parcels: LRUCache[UUID, _Folded] = LRUCache(maxsize=cache_size)
         self._models: ModelsInForce | None = None
 
     def _predicted(self, parcel: Parcel | None) -> Prediction | None:
-        if parcel is None:
+        if parcel is None or not self.predictions:
             return None
         if self._models is None:
             self._models = models_in_force(self.service)
@@ -169,7 +178,7 @@ class FactFinder:
                 if wanted_here:
                     prior = known[1] if known is not None and parcel is not None \
                         and known[0] == parcel.version else self._predicted(parcel)
-                    was = _Before(prior, _last_occurred(parcel))
+                    was = _Before(prior, _last_occurred(parcel) if self.predictions else None)
                 parcel = event.mutate(parcel)  # type: ignore[arg-type,assignment]
                 if wanted_here:
                     assert parcel is not None and was is not None
@@ -201,23 +210,25 @@ class FactFinder:
         predicted = self._predicted(parcel)
         network = self.service.network
         manifest = parcel.manifest
-        step = next_expected(state, manifest, network)
+        receivers = self.for_receivers
+        step = next_expected(state, manifest, network) if receivers else None
         fields = vars(event)
         scan_type = fields.get("scan_type")
         facts: dict[str, Any] = {}
         if scan_type == "delivery_attempt":
             facts.update(attempt_reason=fields.get("attempt_reason"),
                          failed_attempts=state.failed_attempts)
-        if scan_type is not None:
+        if scan_type is not None and receivers:
             facts["note"] = fields.get("note")
         if isinstance(event, Parcel.ExceptionRaised):
             # Raised by a scan (its occurrence is the scan id): the scan says more.
             version = parcel.scan_versions.get(event.occurrence)
             entry = parcel.entries.get(version) if version is not None else None
             facts.update(exception_code=event.code, customer_facing=event.customer_facing,
-                         caused_by=entry.kind if entry else None,
-                         note=entry.scan.note if entry and entry.scan else None)
-        if scan_type == "held_at_pickup_point":
+                         caused_by=entry.kind if entry else None)
+            if receivers:
+                facts["note"] = entry.scan.note if entry and entry.scan else None
+        if scan_type == "held_at_pickup_point" and receivers:
             facts["pickup_code"] = self.pickup_code(parcel.id, fields["scan_id"])
         return EventFacts(
             ref=ref,
@@ -236,7 +247,7 @@ class FactFinder:
             receiver_sealed=parcel.receiver_sealed,
             recorded_at=event.recorded_at,
             predicted=predicted,
-            eta_change=_eta_change(parcel, event, was, predicted),
+            eta_change=_eta_change(parcel, event, was, predicted) if self.predictions else None,
             **facts,
         )
 

@@ -84,7 +84,9 @@ class Notifier:
         self.channels = dict(channels)
         self.ledger = ledger
         self.webhooks = dict(webhooks)
-        self.facts = FactFinder(service)
+        # Only what the rules on this worker's channels can use is found.
+        self.facts = FactFinder(service, predictions=rules.use_predictions(self.channels),
+                                for_receivers=rules.tell_receivers(self.channels))
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify")

@@ -4,6 +4,7 @@ checked, and matched against an event's facts."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -66,6 +67,19 @@ class Rules:
         """(rule, channel) for every message this event calls for."""
         return [(rule, channel) for rule in self.rules if rule.matches(facts)
                 for channel in rule.channels]
+
+    def _on(self, channels: Collection[str]) -> list[Rule]:
+        return [r for r in self.rules if set(r.channels) & set(channels)]
+
+    def tell_receivers(self, channels: Collection[str]) -> bool:
+        """Whether any rule sends a receiver's message on these channels (its text uses
+        the next step, the scanner's note, a pickup code, the predicted range)."""
+        return any(r.to == "receiver" for r in self._on(channels))
+
+    def use_predictions(self, channels: Collection[str]) -> bool:
+        """Whether any rule on these channels needs the delivery prediction: an eta
+        rule, or a receiver's message (its text may show the predicted range)."""
+        return any(r.on == "eta" or r.to == "receiver" for r in self._on(channels))
 
     @classmethod
     def load(cls, path: Path | None = None) -> Rules:

@@ -5,13 +5,14 @@ On both stores (the worker reads only what is newer than the parcels it holds)."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from parcelflow.consumers.notifications.facts import EventRef, FactFinder
 from parcelflow.consumers.parcel_events import event_id
 
 from parcelflow.domain.ids import parcel_id
-from tests.support.builders import T0, journey, manifest, tracking
+from tests.support.builders import T0, journey, manifest, scan, tracking
 
 PARCELS = (1, 2, 3)
 
@@ -73,3 +74,22 @@ def test_a_worker_that_holds_a_parcel_reads_only_its_new_events_and_an_old_one_a
     assert finder.facts(mine[2:3]) == [expected[mine[2]]]
     assert read[-1][first][0] == 1
     assert finder.facts(mine[7:]) == [expected[r] for r in mine[7:]]
+
+
+def test_a_webhook_workers_facts_are_the_full_ones_without_what_only_receivers_read(service):
+    a_late_day(service)
+    service.register([manifest(4)])  # to a pickup point, the scanner's note on its hold
+    service.ingest(journey(4)[:9] + [scan("held_at_pickup_point", "SHA-PP-01", 23.5, 4,
+                                          note="on the shelf by the door")])
+    refs = refs_of(service)
+    full = FactFinder(service).facts(refs)
+    assert any(f.pickup_code for f in full) and any(f.note for f in full)
+    assert any(f.next_activity for f in full) and any(f.predicted for f in full)
+    blank = {"predicted": None, "eta_change": None, "next_activity": None, "note": None,
+             "pickup_code": None}
+    expected = [replace(f, **blank) for f in full]
+    merchants_only = FactFinder(service, predictions=False, for_receivers=False)
+    assert merchants_only.facts(refs) == expected
+    # Held from batch to batch as well.
+    kept = FactFinder(service, predictions=False, for_receivers=False)
+    assert [f for ref in refs for f in kept.facts([ref])] == expected

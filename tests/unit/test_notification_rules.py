@@ -52,6 +52,21 @@ def test_the_bundled_rules_say_who_is_told_what():
                                   caused_by="delivery_attempt")) == []
 
 
+def test_a_worker_finds_only_the_facts_its_channels_rules_can_use(tmp_path: Path):
+    rules = Rules.load()
+    # Receivers' messages show the predicted range, and eta rules are theirs.
+    assert rules.use_predictions(["email"]) and rules.tell_receivers(["sms"])
+    assert rules.use_predictions(["email", "sms", "webhook"])
+    # Merchants' webhooks are told status changes only: no prediction is of use.
+    assert not rules.use_predictions(["webhook"]) and not rules.tell_receivers(["webhook"])
+    assert not rules.use_predictions([])
+    path = tmp_path / "rules.toml"
+    path.write_text('[[rule]]\nname = "late"\non = "eta"\nchange = "past_promise"\n'
+                    'to = "merchant"\nchannels = ["webhook"]\ntemplate = "parcel.late"\n')
+    late = Rules.load(path)
+    assert late.use_predictions(["webhook"]) and not late.tell_receivers(["webhook"])
+
+
 def test_a_rules_file_with_a_mistake_is_refused_with_where_it_is(tmp_path: Path):
     def load(text: str) -> Rules:
         path = tmp_path / "rules.toml"
