@@ -217,7 +217,26 @@ class Timeline:
         self._keys.insert(at, entry.sort_key)
         self._sorted.insert(at, entry)
         if at < self._folded:
-            self._folded = -1  # read again from the top
+            self._fold_in_before(at)
+
+    def _fold_in_before(self, at: int) -> None:
+        """The entry just put at `at` lands before entries already read. When those are
+        all paperwork (`_Fold.inert`: a manifest registered after the scans it precedes
+        in time, as when it is attached late or its scans are uploaded late), the fold
+        read without them is the fold read with them, but for the `last_event` a
+        registration gives a story that had none: taken back, the entry is read, then
+        the paperwork again. Anything else: read again from the top."""
+        tail = self._sorted[at + 1:self._folded + 1]
+        if not all(_Fold.inert(e) for e in tail):
+            self._folded = -1
+            return
+        fold = self._fold
+        if any(fold.last_event is e for e in tail):
+            fold.last_event = None
+        for e in self._sorted[at:self._folded + 1]:
+            if not e.voided:
+                fold.step(e)
+        self._folded += 1
 
     def replace(self, entry: Entry) -> None:
         """Put a corrected entry (voided or amended) in place of the one it corrects."""
@@ -310,6 +329,10 @@ _MISDIRECTED = frozenset({ExceptionCode.MISDIRECTED})
 _NO_SCANS_AFTER = HANDED_OVER_STATUSES | {Status.DISPOSED}
 
 
+# The facts `_Fold.step` reads beyond a registration; every other fact is paperwork.
+_STEPPED_FACTS = frozenset({Fact.CANCELLED, Fact.DISPOSED, Fact.EXCEPTION_RAISED})
+
+
 class _Fold:
     """The running story while reading a timeline top to bottom."""
 
@@ -335,6 +358,13 @@ class _Fold:
         twin.__dict__.update(self.__dict__)
         twin.issues, twin.settled = dict(self.issues), set(self.settled)
         return twin
+
+    @staticmethod
+    def inert(entry: Entry) -> bool:
+        """Whether reading `entry` can change nothing but a `last_event` still None (a
+        registration; other paperwork changes nothing): what `step` does, so the two
+        are kept side by side (tests/unit/test_timeline_fold_order.py)."""
+        return entry.voided or (entry.scan is None and entry.kind not in _STEPPED_FACTS)
 
     def step(self, entry: Entry) -> None:
         if entry.scan is not None:
