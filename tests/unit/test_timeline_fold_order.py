@@ -67,8 +67,8 @@ def test_a_registration_after_the_scans_is_not_read_again_from_the_top():
     steps = []
     for version, scan in enumerate(SCANS, start=2):
         timeline.add(Entry(version, scan.scan_type, scan.occurred_at, NOW, scan=scan))
-        before = timeline._fold  # noqa: SLF001 — the fold read on, not a new one
+        before = timeline._fold  # the fold read on, not a new one
         state = timeline.state(manifested=True, open_flags=frozenset())
-        steps.append(timeline._fold is before)  # noqa: SLF001
+        steps.append(timeline._fold is before)
         assert state.last_event.version == version
     assert all(steps)
