@@ -272,8 +272,9 @@ class Renderer:
         manifest = parcel.manifest
         step = next_expected(state, manifest, network)
         last = state.last_event
+        eta = estimate_eta(state, manifest, network, revised=parcel.eta)
         original, current = predict_delivery(state, manifest, network, self.models,
-                                             revised=parcel.eta)
+                                             revised=parcel.eta, fixed_now=eta)
         return {
             "tracking_no": parcel.tracking_no,
             "parcel_id": str(parcel.id),
@@ -286,7 +287,7 @@ class Renderer:
             "last_event_at": utc(last.occurred_at) if last else None,
             "last_scan_at": utc(state.last_scan_at),
             "promised_by": utc(parcel.promised_by),
-            "eta": utc(estimate_eta(state, manifest, network, revised=parcel.eta)),
+            "eta": utc(eta),
             "next_activity": step.activity if step else None,
             "next_facility": step.facility if step else None,
             "open_exceptions": len(parcel.open_exceptions),

@@ -22,7 +22,7 @@ from parcelflow.application.audit import event_name
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
-from parcelflow.domain.transit_times import Prediction, predict_delivery, promise_news
+from parcelflow.domain.transit_times import Prediction, current_prediction, promise_news
 from parcelflow.domain.vocabulary import Fact, Status
 from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 
@@ -136,13 +136,15 @@ class FactFinder:
         self._parcels: LRUCache[UUID, _Folded] = LRUCache(maxsize=cache_size)
         self._models: ModelsInForce | None = None
 
-    def _predicted(self, parcel: Parcel | None) -> Prediction | None:
+    def _predicted(self, parcel: Parcel | None, **known: Any) -> Prediction | None:
+        """The current prediction; `known`: `fixed_now=` the parcel's `estimate_eta`,
+        when the caller has it."""
         if parcel is None or not self.predictions:
             return None
         if self._models is None:
             self._models = models_in_force(self.service)
-        return predict_delivery(parcel.state, parcel.manifest, self.service.network,
-                                self._models, revised=parcel.eta)[1]
+        return current_prediction(parcel.state, parcel.manifest, self.service.network,
+                                  self._models, revised=parcel.eta, **known)
 
     def facts(self, refs: Iterable[EventRef]) -> list[EventFacts]:
         """Facts per event, in the order given; events not in the store are left out."""
@@ -207,9 +209,10 @@ class FactFinder:
     def _facts(self, ref: EventRef, event: Parcel.Event, parcel: Parcel,
                before: Any, was: _Before) -> EventFacts:
         state = parcel.state
-        predicted = self._predicted(parcel)
         network = self.service.network
         manifest = parcel.manifest
+        eta = estimate_eta(state, manifest, network, revised=parcel.eta)
+        predicted = self._predicted(parcel, fixed_now=eta)
         receivers = self.for_receivers
         step = next_expected(state, manifest, network) if receivers else None
         fields = vars(event)
@@ -239,7 +242,7 @@ class FactFinder:
             previous_status=str(before) if before is not None else None,
             scan_type=scan_type,
             place=self._place(state.location),
-            eta=estimate_eta(state, manifest, network, revised=parcel.eta),
+            eta=eta,
             promised_by=parcel.promised_by,
             next_activity=step.activity if step else None,
             language=(manifest.receiver_language if manifest else None) or self.default_language,

@@ -11,7 +11,9 @@ from datetime import timedelta
 from parcelflow.consumers.notifications.facts import EventRef, FactFinder
 from parcelflow.consumers.parcel_events import event_id
 
+from parcelflow.adapters.transit_models import models_in_force
 from parcelflow.domain.ids import parcel_id
+from parcelflow.domain.transit_times import predict_delivery
 from tests.support.builders import T0, journey, manifest, scan, tracking
 
 PARCELS = (1, 2, 3)
@@ -42,6 +44,14 @@ def test_facts_are_the_same_in_one_batch_one_by_one_and_on_a_fresh_worker(servic
     # The day tells both kinds of promise news, so the predictions before each event count.
     assert news.count("past_promise") == len(PARCELS)
     assert news.count("promise_missed") == len(PARCELS)
+
+    # Each prediction is the one made for the parcel as it stood right after its event.
+    models = models_in_force(service)
+    for f in together:
+        then = service.repository.get(f.ref.parcel_id, version=f.ref.version)
+        assert f.predicted == predict_delivery(then.state, then.manifest, service.network,
+                                               models, revised=then.eta)[1]
+    assert any(f.predicted for f in together)
 
     kept = FactFinder(service)  # parcels kept folded from one batch to the next
     assert [f for ref in refs for f in kept.facts([ref])] == together

@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from parcelflow.bootstrap import load_network
+from parcelflow.domain.eta import estimate_eta
 from parcelflow.domain.parcel import Parcel
 from parcelflow.domain.transit_times import (
     LAST_MILE,
     Prediction,
     Spread,
     TransitTimes,
+    current_prediction,
     predict_delivery,
     promise_news,
 )
@@ -181,3 +183,38 @@ def test_the_first_event_after_the_promise_tells_of_the_miss_once_unless_deliver
     assert news(41, 39, arrived=True) is None  # delivered late: the parcel is there
     assert promise_news(None, T0, arrived=False, last_occurred_before=None, before=None,
                         now=likely_at(99)) is None  # no promise, nothing to break
+
+
+
+def test_the_current_prediction_alone_is_the_one_predicted_beside_the_original():
+    """`current_prediction` (the notification worker's, given the fixed-hours ETA it
+    already has, or not) is `predict_delivery`'s second half, and `predict_delivery`
+    given that ETA (the tracking view's) is itself, in every story here: the
+    lane learned or not yet, a station's last mile with enough history or thin, late,
+    out for delivery, a failed attempt, delivered, no pickup yet."""
+    lane = with_station(0)
+    stories = [Parcel.register(sealed_manifest(), recorded_at=T0),
+               parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 3 * H)),
+               parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + H)),
+               parcel_with((scan("pickup", "SZX-OUT-07", 0), T0 + 3 * H),
+                           (scan("arrival", "SHA-HUB-02", 30), T0 + 30 * H)),
+               at_station(), at_station(scan("out_for_delivery", "SHA-STA-13", 24)),
+               at_station(scan("out_for_delivery", "SHA-STA-13", 24),
+                          scan("delivery_attempt", "SHA-STA-13", 26,
+                               attempt_reason="recipient_absent")),
+               at_station(scan("delivered", "SHA-STA-13", 25, signed_by="recipient"))]
+    seen = set()
+    for learned in (with_station(40), with_station(10), lane, MODEL):
+        in_force = lambda m, learned=learned: learned if m >= LEARNED_AT else None
+        for parcel in stories:
+            state, manifest, revised = parcel.state, parcel.manifest, parcel.eta
+            _, current = predict_delivery(state, manifest, NETWORK, in_force, revised=revised)
+            fixed = estimate_eta(state, manifest, NETWORK, revised=revised)
+            assert current_prediction(state, manifest, NETWORK, in_force,
+                                      revised=revised) == current
+            assert current_prediction(state, manifest, NETWORK, in_force, revised=revised,
+                                      fixed_now=fixed) == current
+            assert predict_delivery(state, manifest, NETWORK, in_force, revised=revised,
+                                    fixed_now=fixed)[1] == current
+            seen.add(current.basis if current else None)
+    assert seen >= {None, "lane+service+weekday", "station+service+weekday"}

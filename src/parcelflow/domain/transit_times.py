@@ -205,9 +205,13 @@ def first_pickup(state: ParcelState) -> Entry | None:
     return physical[0] if physical else None
 
 
+_FIND: Any = object()  # `fixed_now` not given: found here
+_FIXED_HOURS = EtaModel()
+
+
 def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Network,
                      models: Models, *, revised: datetime | None = None,
-                     eta_model: EtaModel = EtaModel()
+                     eta_model: EtaModel = EtaModel(), fixed_now: datetime | None = _FIND,
                      ) -> tuple[Prediction | None, Prediction | None]:
     """(original, current) for a parcel.
 
@@ -225,41 +229,67 @@ def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Net
     its range, and a day's delay moves the whole range a day. It is not conditioned on
     the time already spent (three percentiles are too little for that): the confidence
     stays the one learned at pickup. None where there is nothing to predict.
+    `fixed_now`: that fixed-hours ETA (`estimate_eta` with the same `revised` and
+    `eta_model`), when the caller has it already.
     """
     pickup = first_pickup(state)
     if manifest is None or pickup is None:
         return None, None
     typical = typical_trip_hours(network, manifest.origin, manifest.destination, eta_model)
-    level = str(manifest.service_level)
+    original = _from_pickup(models(pickup.recorded_at), manifest, pickup, typical)
+    return original, _current(state, manifest, network, models, pickup, typical,
+                              revised=revised, eta_model=eta_model, fixed_now=fixed_now)
 
-    def from_pickup(model: TransitTimes | None) -> Prediction | None:
-        if model is None:
-            return typical_prediction(pickup.occurred_at, typical)
-        return model.predict(manifest.origin, manifest.destination, level,
-                             pickup.occurred_at, typical_hours=typical)
 
-    original = from_pickup(models(pickup.recorded_at))
+def current_prediction(state: ParcelState, manifest: Manifest | None, network: Network,
+                       models: Models, *, revised: datetime | None = None,
+                       eta_model: EtaModel = _FIXED_HOURS,
+                       fixed_now: datetime | None = _FIND) -> Prediction | None:
+    """`predict_delivery(...)[1]`, without the original (the notification worker needs
+    only the current one, for every event). `fixed_now`: the fixed-hours ETA
+    (`estimate_eta` with the same `revised` and `eta_model`) when the caller has it."""
+    pickup = first_pickup(state)
+    if manifest is None or pickup is None:
+        return None
+    typical = typical_trip_hours(network, manifest.origin, manifest.destination, eta_model)
+    return _current(state, manifest, network, models, pickup, typical, revised=revised,
+                    eta_model=eta_model, fixed_now=fixed_now)
+
+
+def _from_pickup(model: TransitTimes | None, manifest: Manifest, pickup: Entry,
+                 typical: float | None) -> Prediction | None:
+    if model is None:
+        return typical_prediction(pickup.occurred_at, typical)
+    return model.predict(manifest.origin, manifest.destination, str(manifest.service_level),
+                         pickup.occurred_at, typical_hours=typical)
+
+
+def _current(state: ParcelState, manifest: Manifest, network: Network, models: Models,
+             pickup: Entry, typical: float | None, *, revised: datetime | None,
+             eta_model: EtaModel, fixed_now: datetime | None) -> Prediction | None:
     if state.status in _NO_PREDICTION or state.last_scan_at is None:
-        return original, None
+        return None
     latest = max(e.recorded_at for e in state.timeline)
     model = models(latest)
-    fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
+    if fixed_now is _FIND:
+        fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
     at_station = reached_station([(e.scan.facility, e.occurred_at) for e in state.physical
                                   if e.scan], network.kind_of) \
         if state.status in _AT_STATION else None
     if at_station is not None and model is not None:
-        last_mile = model.predict_last_mile(at_station[0], level, at_station[1])
+        last_mile = model.predict_last_mile(at_station[0], str(manifest.service_level),
+                                            at_station[1])
         if last_mile is not None:
             arrived = at_station[1]
             expected = arrived + timedelta(hours=eta_model.at_station)
             shift = timedelta(0) if fixed_now is None else fixed_now - expected
-            return original, last_mile.shifted(shift, not_before=state.last_scan_at)
-    base = from_pickup(model)
+            return last_mile.shifted(shift, not_before=state.last_scan_at)
+    base = _from_pickup(model, manifest, pickup, typical)
     if base is None:
-        return original, None
+        return None
     shift = timedelta(0) if fixed_now is None or typical is None else \
         fixed_now - (pickup.occurred_at + timedelta(hours=typical))
-    return original, base.shifted(shift, not_before=state.last_scan_at)
+    return base.shifted(shift, not_before=state.last_scan_at)
 
 
 PAST_PROMISE, PROMISE_MISSED = "past_promise", "promise_missed"
