@@ -46,6 +46,7 @@ SUITE = [
     ("pipeline", "pipeline.py", ["--rate", "1000"]),
     ("detect", "detect.py", []),
     ("instructions", "ingest.py", ["--instructions"]),
+    ("notify_instructions", "notify_instructions.py", []),
     ("memory", "memory.py", []),
 ]
 
