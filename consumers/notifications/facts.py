@@ -123,8 +123,9 @@ class FactFinder:
     """`predictions`: the delivery prediction and its news (`predicted`, `eta_change`)
     are found; `for_receivers`: so are what only a receiver's message says
     (`next_activity`, the scanner's `note`, the `pickup_code`). A worker whose rules use
-    neither (merchant webhooks on status changes) leaves them None: the prediction is
-    most of the fold's cost, and a pickup code is personal data it has no use for."""
+    neither (merchant webhooks on status changes) leaves them None: they are over a
+    quarter of the deciding's instructions (`bench/notify_instructions.py`), and a
+    pickup code is personal data it has no use for."""
 
     def __init__(self, service: ParcelService, *, default_language: str = "zh-CN",
                  cache_size: int = 100_000, predictions: bool = True,

@@ -185,7 +185,6 @@ def test_the_first_event_after_the_promise_tells_of_the_miss_once_unless_deliver
                         now=likely_at(99)) is None  # no promise, nothing to break
 
 
-
 def test_the_current_prediction_alone_is_the_one_predicted_beside_the_original():
     """`current_prediction` (the notification worker's, given the fixed-hours ETA it
     already has, or not) is `predict_delivery`'s second half, and `predict_delivery`

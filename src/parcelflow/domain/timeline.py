@@ -223,19 +223,16 @@ class Timeline:
         """The entry just put at `at` lands before entries already read. When those are
         all paperwork (`_Fold.inert`: a manifest registered after the scans it precedes
         in time, as when it is attached late or its scans are uploaded late), the fold
-        read without them is the fold read with them, but for the `last_event` a
-        registration gives a story that had none: taken back, the entry is read, then
-        the paperwork again. Anything else: read again from the top."""
-        tail = self._sorted[at + 1:self._folded + 1]
-        if not all(_Fold.inert(e) for e in tail):
+        reads on: the entry, then the paperwork again. That is the fold read from the
+        top, because paperwork sets nothing but a `last_event` still None, and the entry
+        either sets `last_event` itself (then the paperwork leaves it) or leaves it as
+        the paperwork had it. Anything else: read again from the top."""
+        if not all(_Fold.inert(e) for e in self._sorted[at + 1:self._folded + 1]):
             self._folded = -1
             return
-        fold = self._fold
-        if any(fold.last_event is e for e in tail):
-            fold.last_event = None
         for e in self._sorted[at:self._folded + 1]:
             if not e.voided:
-                fold.step(e)
+                self._fold.step(e)
         self._folded += 1
 
     def replace(self, entry: Entry) -> None:

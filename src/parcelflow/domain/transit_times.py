@@ -211,7 +211,7 @@ _FIXED_HOURS = EtaModel()
 
 def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Network,
                      models: Models, *, revised: datetime | None = None,
-                     eta_model: EtaModel = EtaModel(), fixed_now: datetime | None = _FIND,
+                     eta_model: EtaModel = _FIXED_HOURS, fixed_now: datetime | None = _FIND,
                      ) -> tuple[Prediction | None, Prediction | None]:
     """(original, current) for a parcel.
 
