@@ -47,8 +47,7 @@ def look_up(ctx: ApiContext, client: str, tracking_no: str, phone_last4: str | N
     """The parcel as the public lookup shows it; `phone_last4` proves a phone on it.
     `remembered`: the tracking page's signed cookie says this client proved it a moment
     ago (the digits themselves are never kept). Raises `Problem` 404 or 429."""
-    ctx.limits.per_address.hit(client)
-    ctx.limits.per_parcel.hit(tracking_no)
+    ctx.limits.count_lookup(client, tracking_no)
     row = ctx.tracking.get(tracking_no)
     if phone_last4 is None:
         if row is None:

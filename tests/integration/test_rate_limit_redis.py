@@ -1,0 +1,92 @@
+"""A lookup's two counts on a real Redis, made in one round trip (`_HitsInOrder`): they
+must be the library's own counts, in the library's keys, refused in the same order as
+one `hit` per limit, and a Redis that is away must still let lookups through."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+import redis
+
+from parcelflow.api.problems import Problem
+from parcelflow.api.ratelimit import LookupLimits
+from parcelflow.metrics import REGISTRY
+
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _redis_required():
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as e:  # fail loudly: these tests must not be skipped
+        raise RuntimeError(f"Redis is required for these tests at {REDIS_URL}: {e}") from e
+
+
+def shared(per_address: str, per_parcel: str) -> LookupLimits:
+    return LookupLimits(per_address, per_parcel, "5/hour", storage=REDIS_URL,
+                        prefix=f"parcelflow-test-{uuid.uuid4().hex[:8]}")
+
+
+def admitted(limits: LookupLimits, address: str, tracking_no: str) -> str:
+    try:
+        limits.count_lookup(address, tracking_no)
+    except Problem as refused:
+        assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
+        return "refused"
+    return "admitted"
+
+
+def remaining(limits: LookupLimits, limit_name: str, key: str) -> int:
+    limit = getattr(limits, limit_name)
+    return limit._limiter.get_window_stats(limit.item, limit._namespace, key).remaining
+
+
+def test_the_shared_store_counts_a_lookup_in_one_round_trip():
+    limits = shared("50/minute", "50/minute")
+    assert limits._in_order is not None  # a plain Redis URL takes the one-trip path
+
+
+def test_one_trip_counts_are_the_librarys_and_the_librarys_are_seen_by_it():
+    limits = shared("5/minute", "3/minute")
+    for _ in range(2):
+        limits.count_lookup("198.51.100.1", "PF000000000001")
+    assert remaining(limits, "per_address", "198.51.100.1") == 3
+    assert remaining(limits, "per_parcel", "PF000000000001") == 1
+    limits.per_parcel.hit("PF000000000001")  # the library's own call, one count
+    assert admitted(limits, "198.51.100.2", "PF000000000001") == "refused"
+    # The parcel refused it: the address was counted (it came first), the parcel not.
+    assert remaining(limits, "per_address", "198.51.100.2") == 4
+    assert remaining(limits, "per_parcel", "PF000000000001") == 0
+
+
+def test_an_address_over_its_limit_does_not_use_up_the_parcels_lookups():
+    limits = shared("2/minute", "5/minute")
+    assert [admitted(limits, "198.51.100.3", "PF000000000002") for _ in range(4)] == \
+        ["admitted", "admitted", "refused", "refused"]
+    assert remaining(limits, "per_parcel", "PF000000000002") == 3  # the two admitted only
+    assert admitted(limits, "198.51.100.4", "PF000000000002") == "admitted"
+
+
+def test_the_same_lookups_are_refused_as_with_one_call_a_limit():
+    """The oracle: the in-process store, which makes one library `hit` per limit in
+    turn; 300 lookups from 4 addresses at 6 parcels, refused alike lookup by lookup."""
+    rng = random.Random(7)
+    lookups = [(f"198.51.100.{rng.randrange(4)}", f"PF{rng.randrange(6):012d}")
+               for _ in range(300)]
+    in_process = LookupLimits("40/minute", "25/minute", "5/hour")
+    one_trip = shared("40/minute", "25/minute")
+    expected = [admitted(in_process, a, t) for a, t in lookups]
+    assert "refused" in expected and "admitted" in expected
+    assert [admitted(one_trip, a, t) for a, t in lookups] == expected
+
+
+def test_a_redis_that_is_away_lets_lookups_through_and_is_counted():
+    limits = LookupLimits("1/minute", "1/minute", "5/hour", storage="redis://127.0.0.1:1",
+                          prefix="parcelflow-test-away")
+    before = REGISTRY.get_sample_value("parcelflow_rate_limit_store_errors_total") or 0.0
+    for _ in range(3):
+        limits.count_lookup("198.51.100.5", "PF000000000003")
+    assert REGISTRY.get_sample_value("parcelflow_rate_limit_store_errors_total") == before + 3
