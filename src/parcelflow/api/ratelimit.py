@@ -123,9 +123,9 @@ class _HitsInOrder:
     def usable(storage: Storage) -> bool:
         return type(storage) in (RedisStorage, RedisSentinelStorage)
 
-    def hit(self, hits: list[tuple[Limit, str]]) -> Limit | None:
-        """The first limit that refused its key (and was not counted), or None when
-        all were counted."""
+    def hit(self, hits: list[tuple[Limit, str]]) -> tuple[Limit, str] | None:
+        """The first limit and key that refused (not counted, nor any after it), or
+        None when all were counted."""
         keys: list[str] = []
         args: list[int] = []
         for limit, key in hits:
@@ -134,7 +134,7 @@ class _HitsInOrder:
                      self._storage.prefixed_key(self._storage._current_window_key(counted))]
             args += [limit.item.amount, limit.item.get_expiry(), 1]
         refused = int(self._script(keys, args))
-        return hits[refused - 1][0] if refused else None
+        return hits[refused - 1] if refused else None
 
 
 def shown_storage(url: str) -> str:
@@ -230,10 +230,11 @@ class LookupLimits:
         try:
             refused = self._in_order.hit(hits)
         except Exception as e:  # noqa: BLE001 — see the module's docstring
-            store_unavailable(self.per_address.name, e)
+            store_unavailable(",".join(limit.name for limit, _ in hits), e)
             return
         if refused is not None:
-            refused.refuse(dict(hits)[refused])
+            limit, key = refused
+            limit.refuse(key)
 
     def check_proofs(self, address: str, tracking_no: str) -> None:
         """429 when this client may not try a proof on this parcel now."""
