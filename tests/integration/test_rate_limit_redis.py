@@ -44,9 +44,10 @@ def remaining(limits: LookupLimits, limit_name: str, key: str) -> int:
     return limit._limiter.get_window_stats(limit.item, limit._namespace, key).remaining
 
 
-def test_the_shared_store_counts_a_lookup_in_one_round_trip():
-    limits = shared("50/minute", "50/minute")
-    assert limits._in_order is not None  # a plain Redis URL takes the one-trip path
+def test_a_plain_redis_url_takes_the_one_trip_path():
+    # (else the tests below would test the one-call-a-limit fallback)
+    assert shared("50/minute", "50/minute")._in_order is not None
+    assert LookupLimits("1/minute", "1/minute", "5/hour")._in_order is None
 
 
 def test_one_trip_counts_are_the_librarys_and_the_librarys_are_seen_by_it():
