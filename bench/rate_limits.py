@@ -2,7 +2,7 @@
 lookup in this process, beside a bare Redis round trip measured in the same run.
 
     .venv/bin/python bench/rate_limits.py [--redis redis://127.0.0.1:6379] [--lookups 4000]
-                                          [--rounds 3]
+                                          [--rounds 3] [--json FILE]
 
 Each lookup is counted per client address and per tracking number (`LookupLimits.
 count_lookup`), with limits high enough never to refuse. Three ways, alternating round
@@ -25,8 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis
+from figures import Figure, write
 
 from parcelflow.api.ratelimit import LookupLimits
 
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--lookups", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", metavar="FILE", help="write the figure for bench/run_all.py")
     args = parser.parse_args()
     limits = LookupLimits("1000000/minute", "1000000/minute", "5/hour", storage=args.redis,
                           prefix=f"parcelflow-bench-{uuid.uuid4().hex[:8]}")
@@ -72,8 +75,11 @@ def main() -> None:
               f"(CPU {', '.join(f'{c:.0f}' for _, c in rounds)})")
     ping = statistics.median(c for _, c in figures["bare PING (limit)"])
     trip = statistics.median(c for _, c in figures["one trip"])
-    print(f"figure: rate-limit counting on Redis, CPU a lookup: {trip:.1f} µs = "
-          f"{ping / trip:.2f} of the limit (a bare PING: {ping:.1f} µs)")
+    before = statistics.median(c for _, c in figures["one call a limit"])
+    write(args.json, [Figure(
+        "rate_limit_redis", "public lookup's rate-limit counting on Redis, CPU a lookup", trip,
+        "µs", "a bare PING on the same client", ping, "µs", lower_is_better=True,
+        extra={"one_call_a_limit_us": round(before, 1)})])
 
 
 if __name__ == "__main__":

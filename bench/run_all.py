@@ -48,6 +48,7 @@ SUITE = [
     ("instructions", "ingest.py", ["--instructions"]),
     ("notify_instructions", "notify_instructions.py", []),
     ("memory", "memory.py", []),
+    ("rate_limits", "rate_limits.py", []),
 ]
 
 # The rows of the table, in its order (others follow).
