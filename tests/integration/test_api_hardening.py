@@ -14,6 +14,7 @@ from parcelflow.bootstrap import build_service
 from parcelflow.settings import Settings
 from tests.support.api import is_problem, make_api
 from tests.support.builders import journey, manifest, tracking
+from tests.support.redis_server import REDIS_URL, redis_required
 
 RECEIVER_LAST4 = "4321"  # builders' 13987654321
 
@@ -255,20 +256,8 @@ def test_configured_tracking_number_formats_reach_paths_bodies_and_the_document(
     svc.close()
 
 
-REDIS_URL = "redis://127.0.0.1:6379"
-
-
-def _redis_required() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as e:  # fail loudly: this test must not be skipped
-        raise RuntimeError(f"Redis is required for this test at {REDIS_URL}: {e}") from e
-
-
 def test_rate_limits_are_shared_between_api_processes_through_redis(make_service, postgres_url):
-    _redis_required()
+    redis_required()
     prefix = f"parcelflow-test-{uuid.uuid4().hex[:8]}"
     shared = {"rate_limit_storage": REDIS_URL, "rate_limit_prefix": prefix,
               "api_lookup_limit_per_address": "3/minute"}
