@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
+import tempfile
 from contextlib import contextmanager
 import statistics
 import subprocess
@@ -222,6 +225,67 @@ def lag(url: str, rate: int, seconds: float, first: int, *, profile: bool = Fals
                          "max_ms": round(max(ms), 1), "floor_p50_ms": round(floor["p50"], 2)})
 
 
+def instructions_child(url: str, what: str) -> None:
+    """Under callgrind: set up (not counted), then count exactly one tracking rebuild
+    (`what` "rebuild") or its limit, the same events read raw and the rows it wrote
+    copied raw (`rebuild_limit`, after a rebuild that is not counted)."""
+    configure_logging(level="WARNING")
+    tune_gc()
+    svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    r = runner(svc, "tracking")
+    events = svc.recorder.max_notification_id() or 0
+    control = shutil.which("callgrind_control") or "callgrind_control"
+    if what == "limit":
+        r.rebuild()  # the rows the limit copies
+    subprocess.run([control, "-i", "on", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+    if what == "limit":
+        rebuild_limit(url, svc, PROJECTIONS["tracking"].store.tables, events)
+    else:
+        replayed, _ = r.rebuild()
+    subprocess.run([control, "-i", "off", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+    assert what == "limit" or replayed == events, (replayed, events)
+    print(f"EVENTS {events}", file=sys.stderr)
+    r.close()
+    svc.close()
+
+
+def counted(url: str, what: str) -> tuple[int, int]:
+    """(instructions, events) of `instructions_child(url, what)` under callgrind."""
+    out = Path(tempfile.mkdtemp(prefix="bench-callgrind-")) / "callgrind.out"
+    try:
+        env = {**os.environ, "PYTHONHASHSEED": "0", "VIRTUAL_ENV": sys.prefix,
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # The interpreter itself, not a wrapper script: valgrind does not follow an exec.
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                               f"--callgrind-out-file={out}", sys.executable, __file__,
+                               "--instructions-child", url, "--parts", what],
+                              env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        events = re.search(r"EVENTS (\d+)", done.stderr)
+        assert found and events, done.stderr[-2000:]
+        return int(found.group(1)), int(events.group(1))
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def rebuild_instructions(url: str) -> Figure:
+    if not shutil.which("valgrind"):
+        raise SystemExit("--parts instructions needs valgrind (apt-get install valgrind)")
+    started = time.perf_counter()
+    instructions, events = counted(url, "rebuild")
+    limit, _ = counted(url, "limit")
+    print(f"tracking rebuild under callgrind: {instructions:,} instructions for {events:,} "
+          f"events = {instructions / events:,.0f} per event; the same events read raw and "
+          f"rows copied raw: {limit / events:,.0f} per event "
+          f"({time.perf_counter() - started:.0f} s)")
+    return Figure("rebuild_tracking_instructions", "tracking rebuild, one process, instructions "
+                  "per event (callgrind)", instructions / events, "instructions/event",
+                  "the same events read raw + the same rows copied raw", limit / events,
+                  "instructions/event", lower_is_better=True, extra={"events": events})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -232,12 +296,17 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
-    parser.add_argument("--parts", default="rebuild,lag", help="rebuild, lag, or both")
+    parser.add_argument("--parts", default="rebuild,lag",
+                        help="rebuild, lag, instructions (comma-separated)")
+    parser.add_argument("--instructions-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--views", default="", help=f"rebuild only these ({','.join(PROJECTIONS)})")
     args = parser.parse_args()
+    if args.instructions_child:
+        instructions_child(args.instructions_child, args.parts)
+        return
     parts = set(args.parts.split(","))
     views = [v for v in args.views.split(",") if v]
-    unknown = (parts - {"rebuild", "lag"}) | (set(views) - set(PROJECTIONS))
+    unknown = (parts - {"rebuild", "lag", "instructions"}) | (set(views) - set(PROJECTIONS))
     if unknown:
         parser.error(f"unknown part or view: {', '.join(sorted(unknown))}")
     enable(args.profile)
@@ -252,6 +321,8 @@ def main() -> None:
         print(f"database: {name} (PostgreSQL)")
         load_day(url, args.parcels)
         figures = rebuilds(url, args.workers, views) if "rebuild" in parts else []
+        if "instructions" in parts:
+            figures.append(rebuild_instructions(url))
         first = 9_000_000
         for rate in rates if "lag" in parts else []:
             figures.append(lag(url, rate, args.seconds, first=first, profile=rate == max(rates)))

@@ -23,6 +23,7 @@ from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord, ExceptionRecord
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
+from parcelflow.domain.times import EPOCH, EPOCHS
 from parcelflow.domain.vocabulary import EXCEPTION_RULES, FACT_RULES, SCAN_RULES, CustomerTier
 
 SYSTEM = "system"  # the actor for what the domain does on its own
@@ -111,10 +112,11 @@ class ParcelCore:
         # here and the sort key as `Entry.__post_init__` makes it: one entry per event,
         # replayed ones too (tests/unit/test_frozen.py compares it with the constructor's).
         version, occurred_at = event.originator_version, event.occurred_at
+        at = occurred_at - EPOCHS.get(occurred_at.tzinfo, EPOCH)  # since_epoch, inline
         if scan is not None:
-            sort_key = (occurred_at, _SCAN_RANKS[scan.scan_type], scan.scan_id)
+            sort_key = (at, _SCAN_RANKS[scan.scan_type], scan.scan_id)
         else:
-            sort_key = (occurred_at, FACT_RULES[kind].rank, f"~{version:012d}")
+            sort_key = (at, FACT_RULES[kind].rank, f"~{version:012d}")
         entry = object.__new__(Entry)
         state = entry.__dict__  # key by key, in field order (see frozen.py: half the memory)
         state["version"] = version

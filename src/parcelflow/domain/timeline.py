@@ -12,11 +12,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from parcelflow.domain.ids import MANIFEST_MISSING
+from parcelflow.domain.times import since_epoch
 from parcelflow.domain.vocabulary import (
     EXCEPTION_RULES,
     FACT_RULES,
@@ -73,15 +74,16 @@ class Entry:
     late: bool = False  # occurred before something already recorded: uploaded late
     voided: bool = False
     amended: bool = False
-    sort_key: tuple[datetime, int, str] = field(init=False, repr=False, compare=False)
+    sort_key: tuple[timedelta, int, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Ties are broken by lifecycle rank and then by scan id, never by arrival order,
         # so that equal timestamps fold the same way whatever order they came in.
-        # Aware datetimes compare by instant whatever their offsets: no conversion needed.
+        # The instant as time since the epoch (`since_epoch`): the same order as
+        # `occurred_at`'s, compared without asking two offsets.
         rank = SCAN_RULES[self.scan.scan_type].rank if self.scan else FACT_RULES[self.kind].rank
         tiebreak = self.scan.scan_id if self.scan else f"~{self.version:012d}"
-        object.__setattr__(self, "sort_key", (self.occurred_at, rank, tiebreak))
+        object.__setattr__(self, "sort_key", (since_epoch(self.occurred_at), rank, tiebreak))
 
 
 @dataclass(frozen=True)
@@ -207,14 +209,19 @@ class Timeline:
     def __init__(self) -> None:
         self._by_version: dict[int, Entry] = {}
         self._sorted: list[Entry] = []
-        self._keys: list[tuple[datetime, int, str]] = []
+        self._keys: list[tuple[timedelta, int, str]] = []
         self._fold = _Fold()
         self._folded = 0  # entries of _sorted already read into _fold
 
     def add(self, entry: Entry) -> None:
         self._by_version[entry.version] = entry
-        at = bisect.bisect(self._keys, entry.sort_key)
-        self._keys.insert(at, entry.sort_key)
+        keys, key = self._keys, entry.sort_key
+        if not keys or key >= keys[-1]:  # in order, as most scans come: one comparison
+            keys.append(key)
+            self._sorted.append(entry)
+            return
+        at = bisect.bisect(keys, key)
+        keys.insert(at, key)
         self._sorted.insert(at, entry)
         if at < self._folded:
             self._fold_in_before(at)
