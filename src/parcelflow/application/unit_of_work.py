@@ -202,25 +202,33 @@ class UnitOfWork:
             """Run `number`'s work. An answer that changed nothing (a duplicate, a refusal)
             given from a cached parcel is `unsure`: the cache may be behind another
             process's writes, which only a save would otherwise reveal."""
-            version = cached.get(number)
-            given = parcel
-            try:
-                parcel, outcomes[number] = work[number](parcel)
-                if parcel is None and given is not None:
-                    # The work gave the parcel up (a scan's DomainError answered as "could
-                    # not be recorded"): the cached object may hold half of that change,
-                    # and keeping it would answer the scan's retry as a duplicate.
-                    self.evict([number])
-            except DomainError:
-                self.evict([number])  # it may hold half of the refused change
-                if version is None or not self._stale({number: version}):
+            # A loop, not a call of itself: a closure that calls itself holds itself (its
+            # own cell), a reference cycle that kept each batch's work, parcels' events
+            # and outcomes alive until the cyclic collector found them, ~11 objects a
+            # scan, and made its young collections traverse them: 2.5 of 20 s in
+            # collections of 80-380 ms in a process ingesting 2,500 scans/s.
+            while True:
+                version = cached.get(number)
+                given = parcel
+                try:
+                    parcel, outcomes[number] = work[number](parcel)
+                    if parcel is None and given is not None:
+                        # The work gave the parcel up (a scan's DomainError answered as
+                        # "could not be recorded"): the cached object may hold half of that
+                        # change, and keeping it would answer the scan's retry as a
+                        # duplicate.
+                        self.evict([number])
+                    break
+                except DomainError:
+                    self.evict([number])  # it may hold half of the refused change
+                    if version is None or not self._stale({number: version}):
+                        raise
+                    # Refused on a stale copy: once more, on the stored one.
+                    del cached[number]
+                    parcel, unsure = self._load([number], use_cache=False)[0].get(number), {}
+                except BaseException:
+                    self.evict([number])  # it may hold half of a change
                     raise
-                del cached[number]  # refused on a stale copy: once more, on the stored one
-                apply(number, self._load([number], use_cache=False)[0].get(number), {})
-                return
-            except BaseException:
-                self.evict([number])  # it may hold half of a change
-                raise
             events = parcel.collect_events() if parcel is not None else []
             if events:
                 ready[number] = (parcel, events)  # type: ignore[assignment]
