@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import shutil
@@ -157,6 +158,13 @@ def lag(url: str, rate: int, seconds: float, first: int, *, profile: bool = Fals
     journeys = [journey(n, t0=t0) for n in numbers]
     scans = [j[step] for step in range(11) for j in journeys]
     tracking.run()
+    # The set-up's objects (every journey, the service's cache) are never collected
+    # again, as `tune_gc` does for a worker's start-up: left young, they made this
+    # process's own collections pause it for 0.1-1.5 s during the run (seen with
+    # gc.callbacks), and the stopwatch thread below with it, adding the pause to the
+    # lag of every batch it was about to see.
+    gc.collect()
+    gc.freeze()
 
     env = {**os.environ, "PARCELFLOW_DATABASE_URL": url, "PARCELFLOW_LOG_LEVEL": "WARNING",
            # A throwaway database seeded without master keys (issue 12 requires them
