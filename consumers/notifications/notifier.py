@@ -75,6 +75,12 @@ class ChannelUnavailable(Exception):
         self.handled = handled
 
 
+def _worth_retrying(error: BaseException) -> bool:
+    """A delivery failure another attempt may mend (not refused for good, and not the
+    channel being away)."""
+    return isinstance(error, DeliveryError) and not error.permanent and not error.unavailable
+
+
 class Notifier:
     def __init__(self, service: ParcelService, rules: Rules, channels: Mapping[str, Channel],
                  ledger: NotificationLedger, *, webhooks: Mapping[str, WebhookEndpoint],
@@ -90,6 +96,19 @@ class Notifier:
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify")
+        # One policy for every message, shared by the sending threads: tenacity keeps an
+        # iteration's state and statistics per thread (`Retrying._local`). A `Retrying`
+        # made per message was a reference cycle each (its per-thread state holds bound
+        # methods of itself), ~14 objects a message left to the cyclic collector: in a
+        # staggered run the notifiers' young collections freed 20,000-28,000 of them
+        # every few seconds, pausing the worker 90-500 ms each time.
+        self._retrying = Retrying(
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_exponential(multiplier=retry_seconds, max=30),
+            # A channel that is away is not tried again message by message: the whole
+            # batch is, later (see `process`).
+            retry=retry_if_exception(_worth_retrying),
+            reraise=True)
 
     def notices(self, facts: Sequence[EventFacts]) -> list[Notice]:
         found: dict[Key, Notice] = {}
@@ -237,14 +256,7 @@ class Notifier:
         if not channel.reaches(recipient):
             return None  # no address for this channel (or erased): nothing to send
         try:
-            for attempt in Retrying(
-                    stop=stop_after_attempt(self.max_attempts),
-                    wait=wait_exponential(multiplier=self.retry_seconds, max=30),
-                    # A channel that is away is not tried again message by message: the
-                    # whole batch is, later (see `process`).
-                    retry=retry_if_exception(lambda e: isinstance(e, DeliveryError)
-                                             and not e.permanent and not e.unavailable),
-                    reraise=True):
+            for attempt in self._retrying:
                 with attempt:
                     channel.send(notice, recipient)
         except Exception as e:  # noqa: BLE001 — given up on: recorded, dead-lettered, moved past

@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 from parcelflow.adapters.sms import RecordingSmsProvider
 from parcelflow.settings import Settings, WebhookEndpoint
 from tests.support.builders import on_time, recent_start, scan, tracking
+from tests.support.cycles import left_in_cycles
 from tests.support.mail import MailSink, subject
 from tests.support.webhook_peer import WebhookPeer
 
@@ -161,6 +162,36 @@ def test_a_failing_webhook_is_retried_then_given_up_on_with_its_reason(
     [row] = ledger.query("SELECT reason FROM notification_ledger WHERE outcome = 'failed'")
     assert row["reason"] == "webhook endpoint answered 410"
     assert len(mail.messages) == 1  # the pickup email, once
+    worker.close()
+
+
+def test_sending_leaves_nothing_in_reference_cycles_message_by_message(
+        make_service, database_url, mail, merchant):
+    # Each message's retry policy was a cycle of tenacity's objects, ~14 a message, freed
+    # only by the collector's passes (pausing the worker). A run leaves the same in
+    # cycles (its own loop's policy) whether it sends 3 messages or 15 with retries.
+    from parcelflow.application.service import utcnow
+
+    svc = make_service(database_url, clock=utcnow)
+    svc.register([on_time(n) for n in range(1, 6)])
+    worker, sms = worker_for(make_service, database_url, mail, merchant)
+    worker.run(threading.Event(), follow=False)  # connections, templates: made once
+
+    def run_after(scans: list[dict]) -> Counter[str]:
+        svc.ingest(scans)
+        return left_in_cycles(lambda: worker.run(threading.Event(), follow=False),
+                              modules=("parcelflow", "tenacity"))
+
+    t0 = recent_start()
+    few = run_after([scan("pickup", "SZX-OUT-07", 0, 1, t0=t0)])
+    merchant.fail_next(2, status=503)  # and two retries
+    many = run_after([scan("pickup", "SZX-OUT-07", 0, n, t0=t0) for n in range(2, 6)]
+                     + [scan("arrival", "SZX-HUB-01", 2, 1, t0=t0)])
+    # Five pickups told by email, SMS and webhook, and parcel 1's arrival by webhook; the
+    # first webhook of the second run answered 503 twice before it landed.
+    assert (len(mail.messages), len(sms.sent), len(merchant.requests)) == (5, 5, 6)
+    assert merchant.attempts == 6 + 2
+    assert many == few
     worker.close()
 
 
