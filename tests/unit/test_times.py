@@ -3,9 +3,10 @@ distance from the epoch."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,3 +71,28 @@ def test_since_epoch_is_one_value_whichever_tzinfo_object_writes_the_offset():
     expected = timedelta(days=(date(2026, 11, 22) - date(1970, 1, 1)).days, minutes=30,
                          seconds=15, microseconds=250)
     assert all(since_epoch(m) == expected for m in same)
+
+
+class _Unhashable(tzinfo):
+    """A fixed offset that defines equality without a hash (as dateutil's `tzoffset`)."""
+
+    def __init__(self, offset: timedelta):
+        self.offset = offset
+
+    def utcoffset(self, dt):
+        return self.offset
+
+    def dst(self, dt):
+        return timedelta(0)
+
+    def __eq__(self, other):
+        return isinstance(other, _Unhashable) and other.offset == self.offset
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_since_epoch_of_a_tzinfo_that_cannot_be_a_key_is_exact_and_a_naive_time_is_refused():
+    moment = datetime(2026, 11, 22, 8, 30, tzinfo=_Unhashable(timedelta(hours=8)))
+    assert since_epoch(moment) == since_epoch(moment.astimezone(UTC))
+    with pytest.raises(TypeError):
+        since_epoch(datetime(2026, 11, 22, 8, 30))

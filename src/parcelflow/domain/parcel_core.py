@@ -23,7 +23,7 @@ from parcelflow.domain.errors import DomainError, NotFound
 from parcelflow.domain.manifest import Manifest
 from parcelflow.domain.records import ClaimRecord, ComplaintRecord, ExceptionRecord
 from parcelflow.domain.timeline import Entry, ParcelState, Scan, Timeline
-from parcelflow.domain.times import EPOCH, EPOCHS
+from parcelflow.domain.times import EPOCH, EPOCHS, since_epoch
 from parcelflow.domain.vocabulary import EXCEPTION_RULES, FACT_RULES, SCAN_RULES, CustomerTier
 
 SYSTEM = "system"  # the actor for what the domain does on its own
@@ -112,7 +112,10 @@ class ParcelCore:
         # here and the sort key as `Entry.__post_init__` makes it: one entry per event,
         # replayed ones too (tests/unit/test_frozen.py compares it with the constructor's).
         version, occurred_at = event.originator_version, event.occurred_at
-        at = occurred_at - EPOCHS.get(occurred_at.tzinfo, EPOCH)  # since_epoch, inline
+        try:  # since_epoch(occurred_at), its usual case inline
+            at = occurred_at - EPOCHS.get(occurred_at.tzinfo, EPOCH)
+        except TypeError:
+            at = since_epoch(occurred_at)
         if scan is not None:
             sort_key = (at, _SCAN_RANKS[scan.scan_type], scan.scan_id)
         else:

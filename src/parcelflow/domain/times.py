@@ -50,8 +50,12 @@ def since_epoch(moment: datetime) -> timedelta:
     give the domain) is field by field, 0.1 us (`astimezone(utc)` is 0.9). Any other
     tzinfo (an equal `timezone` of its own, a zoneinfo zone) finds another object's
     epoch or none, and is subtracted across zones: slower, and as exact (CPython
-    subtracts aware datetimes by instant)."""
-    return moment - EPOCHS.get(moment.tzinfo, EPOCH)
+    subtracts aware datetimes by instant). So is one that cannot be a key at all
+    (dateutil's `tzoffset` and `tzutc` define `__eq__` without `__hash__`)."""
+    try:
+        return moment - EPOCHS.get(moment.tzinfo, EPOCH)
+    except TypeError:  # an unhashable tzinfo; a naive moment raises again, as it should
+        return moment - EPOCH
 
 
 def plain_tz(moment: datetime) -> datetime:
