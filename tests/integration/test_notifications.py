@@ -169,7 +169,7 @@ def test_sending_leaves_nothing_in_reference_cycles_message_by_message(
         make_service, database_url, mail, merchant):
     # Each message's retry policy was a cycle of tenacity's objects, ~14 a message, freed
     # only by the collector's passes (pausing the worker). A run leaves the same in
-    # cycles (its own loop's policy) whether it sends 3 messages or 15 with retries.
+    # cycles (its own loop's policy) whether it sends 3 messages, or 13 in 15 attempts.
     from parcelflow.application.service import utcnow
 
     svc = make_service(database_url, clock=utcnow)
@@ -187,8 +187,8 @@ def test_sending_leaves_nothing_in_reference_cycles_message_by_message(
     merchant.fail_next(2, status=503)  # and two retries
     many = run_after([scan("pickup", "SZX-OUT-07", 0, n, t0=t0) for n in range(2, 6)]
                      + [scan("arrival", "SZX-HUB-01", 2, 1, t0=t0)])
-    # Five pickups told by email, SMS and webhook, and parcel 1's arrival by webhook; the
-    # first webhook of the second run answered 503 twice before it landed.
+    # Five pickups told by email, SMS and webhook, and parcel 1's arrival by webhook; two
+    # webhook attempts of the second run were answered 503, and tried again.
     assert (len(mail.messages), len(sms.sent), len(merchant.requests)) == (5, 5, 6)
     assert merchant.attempts == 6 + 2
     assert many == few
