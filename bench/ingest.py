@@ -35,13 +35,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -63,6 +58,7 @@ from parcelflow.settings import Settings  # noqa: E402
 from parcelflow.wire.scans import validate_scan  # noqa: E402
 from tests.support.builders import journey, manifest  # noqa: E402
 
+import callgrind  # bench/callgrind.py
 from figures import Figure, write  # noqa: E402  (bench/figures.py)
 from physical_limits import copy_rows, head, stored_rows  # noqa: E402
 from profiling import enable, profiled  # noqa: E402
@@ -305,48 +301,28 @@ def instructions_child(url: str, scans: int) -> None:
     items = work.scans[:scans]
     assert steps <= 11 and len(items) == scans
     batches = [items[i:i + 1000] for i in range(0, len(items), 1000)]
-    control = shutil.which("callgrind_control") or "callgrind_control"
-    subprocess.run([control, "-i", "on", str(os.getpid())], check=True,
-                   stdout=subprocess.DEVNULL)
-    for batch in batches:
-        svc.ingest(batch)
-    subprocess.run([control, "-i", "off", str(os.getpid())], check=True,
-                   stdout=subprocess.DEVNULL)
+    with callgrind.counting():
+        for batch in batches:
+            svc.ingest(batch)
     svc.close()
 
 
 def instructions(args: argparse.Namespace) -> None:
-    if not shutil.which("valgrind"):
-        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    callgrind.require()
     counts = []
     for run in range(args.runs):
         name, url = create_database(args.admin_url)
-        out = Path(tempfile.mkdtemp(prefix="bench-callgrind-")) / "callgrind.out"
         try:
-            # The interpreter itself (the venv's link to it), never a wrapper script:
-            # valgrind does not follow an exec.
-            python = sys.executable
-            env = {**os.environ, "PYTHONHASHSEED": "0", "VIRTUAL_ENV": sys.prefix,
-                   "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             started = time.perf_counter()
-            done = subprocess.run(
-                ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                 f"--callgrind-out-file={out}", python, __file__, "--instructions-child", url,
-                 "--scans", str(args.scans)],
-                env=env, capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(done.stderr[-3000:])
-            found = re.search(r"Collected : (\d+)", done.stderr)
-            assert found, done.stderr[-2000:]
-            counts.append(int(found.group(1)))
-            print(f"run {run + 1}: {int(found.group(1)):,} instructions for {args.scans:,} scans "
-                  f"= {int(found.group(1)) / args.scans:,.0f} per scan "
+            found, _ = callgrind.run(__file__, ["--instructions-child", url,
+                                                "--scans", str(args.scans)],
+                                     keep=args.callgrind_out)
+            counts.append(found)
+            print(f"run {run + 1}: {found:,} instructions for {args.scans:,} scans "
+                  f"= {found / args.scans:,.0f} per scan "
                   f"({time.perf_counter() - started:.0f} s under callgrind)", flush=True)
         finally:
             drop_database(args.admin_url, name)
-            if args.callgrind_out and out.exists():
-                shutil.copyfile(out, args.callgrind_out)
-            shutil.rmtree(out.parent, ignore_errors=True)
     per_scan = [c / args.scans for c in counts]
     spread = f" (runs: {min(per_scan):,.0f}-{max(per_scan):,.0f})" if len(counts) > 1 else ""
     print(f"instructions per scan, warm ingest of {args.scans:,} scans in batches of 1000: "

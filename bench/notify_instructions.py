@@ -23,18 +23,15 @@ PYTHONHASHSEED=0, so a run repeats to within a few hundred instructions an event
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import callgrind  # bench/callgrind.py
 from figures import Figure, write  # bench/figures.py
 
 KINDS = {"email": {}, "webhook": {"predictions": False, "for_receivers": False}}
@@ -64,16 +61,12 @@ def child(url: str, parcels: int, kind: str) -> None:
             for n in svc.recorder.select_notifications(start=None, limit=1 << 30)]
     polls = [refs[i:i + 500] for i in range(0, len(refs), 500)]
     finder = FactFinder(svc, **KINDS.get(kind, {}))
-    control = shutil.which("callgrind_control") or "callgrind_control"
-    subprocess.run([control, "-i", "on", str(os.getpid())], check=True,
-                   stdout=subprocess.DEVNULL)
-    if kind == "raw":
-        read_raw(svc, polls)
-    else:
-        for poll in polls:
-            finder.facts(poll)
-    subprocess.run([control, "-i", "off", str(os.getpid())], check=True,
-                   stdout=subprocess.DEVNULL)
+    with callgrind.counting():
+        if kind == "raw":
+            read_raw(svc, polls)
+        else:
+            for poll in polls:
+                finder.facts(poll)
     print(f"EVENTS {len(refs)}", flush=True)
     svc.close()
 
@@ -82,19 +75,9 @@ def count(parcels: int, kind: str) -> float:
     from tests.support.postgres import fresh_database
 
     with fresh_database() as url:
-        out = Path(tempfile.mkdtemp(prefix="bench-callgrind-")) / "callgrind.out"
-        env = {**os.environ, "PYTHONHASHSEED": "0", "VIRTUAL_ENV": sys.prefix,
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-             f"--callgrind-out-file={out}", sys.executable, __file__, "--child", url,
-             "--parcels", str(parcels), "--kind", kind],
-            env=env, capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise SystemExit(done.stderr[-3000:])
+        collected, done = callgrind.run(__file__, ["--child", url, "--parcels", str(parcels),
+                                                   "--kind", kind])
         events = int(re.search(r"EVENTS (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
-        collected = int(re.search(r"Collected : (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
-        shutil.rmtree(out.parent, ignore_errors=True)
         print(f"{kind}: {collected:,} instructions for {events:,} events = "
               f"{collected / events:,.0f} an event", flush=True)
         return collected / events
@@ -110,8 +93,7 @@ def main() -> int:
     if args.child:
         child(args.child, args.parcels, args.kind)
         return 0
-    if not shutil.which("valgrind"):
-        raise SystemExit("needs valgrind (apt-get install valgrind)")
+    callgrind.require()
     raw = count(args.parcels, "raw")
     figures = [Figure(f"notify_instructions_{kind}",
                       f"notification worker, deciding ({kind} worker's facts), "

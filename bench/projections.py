@@ -22,8 +22,6 @@ import argparse
 import gc
 import os
 import re
-import shutil
-import tempfile
 from contextlib import contextmanager
 import statistics
 import subprocess
@@ -47,6 +45,7 @@ from parcelflow.settings import Settings  # noqa: E402
 from parcelflow.simulation import simulate  # noqa: E402
 from tests.support.builders import journey, manifest, recent_start  # noqa: E402
 
+import callgrind  # bench/callgrind.py
 from figures import Figure, write  # noqa: E402  (bench/figures.py)
 from physical_limits import NotifyWatch, notify_latency  # noqa: E402
 from profiling import enable, profiled  # noqa: E402
@@ -242,16 +241,14 @@ def instructions_child(url: str, what: str) -> None:
     svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     r = runner(svc, "tracking")
     events = svc.recorder.max_notification_id() or 0
-    control = shutil.which("callgrind_control") or "callgrind_control"
     if what == "limit":
         r.rebuild()  # the rows the limit copies
-    subprocess.run([control, "-i", "on", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
-    if what == "limit":
-        rebuild_limit(url, svc, PROJECTIONS["tracking"].store.tables, events)
+        with callgrind.counting():
+            rebuild_limit(url, svc, PROJECTIONS["tracking"].store.tables, events)
     else:
-        replayed, _ = r.rebuild()
-    subprocess.run([control, "-i", "off", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
-    assert what == "limit" or replayed == events, (replayed, events)
+        with callgrind.counting():
+            replayed, _ = r.rebuild()
+        assert replayed == events, (replayed, events)
     print(f"EVENTS {events}", file=sys.stderr)
     r.close()
     svc.close()
@@ -259,28 +256,14 @@ def instructions_child(url: str, what: str) -> None:
 
 def counted(url: str, what: str) -> tuple[int, int]:
     """(instructions, events) of `instructions_child(url, what)` under callgrind."""
-    out = Path(tempfile.mkdtemp(prefix="bench-callgrind-")) / "callgrind.out"
-    try:
-        env = {**os.environ, "PYTHONHASHSEED": "0", "VIRTUAL_ENV": sys.prefix,
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        # The interpreter itself, not a wrapper script: valgrind does not follow an exec.
-        done = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                               f"--callgrind-out-file={out}", sys.executable, __file__,
-                               "--instructions-child", url, "--parts", what],
-                              env=env, capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise SystemExit(done.stderr[-3000:])
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        events = re.search(r"EVENTS (\d+)", done.stderr)
-        assert found and events, done.stderr[-2000:]
-        return int(found.group(1)), int(events.group(1))
-    finally:
-        shutil.rmtree(out.parent, ignore_errors=True)
+    found, done = callgrind.run(__file__, ["--instructions-child", url, "--parts", what])
+    events = re.search(r"EVENTS (\d+)", done.stderr)
+    assert events, done.stderr[-2000:]
+    return found, int(events.group(1))
 
 
 def rebuild_instructions(url: str) -> Figure:
-    if not shutil.which("valgrind"):
-        raise SystemExit("--parts instructions needs valgrind (apt-get install valgrind)")
+    callgrind.require()
     started = time.perf_counter()
     instructions, events = counted(url, "rebuild")
     limit, _ = counted(url, "limit")
