@@ -93,8 +93,6 @@ class Notifier:
         # Only what the rules on this worker's channels can use is found.
         self.facts = FactFinder(service, predictions=rules.use_predictions(self.channels),
                                 for_receivers=rules.tell_receivers(self.channels))
-        self.max_attempts = max_attempts
-        self.retry_seconds = retry_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify")
         # One policy for every message, shared by the sending threads: tenacity keeps an
         # iteration's state and statistics per thread (`Retrying._local`). A `Retrying`
