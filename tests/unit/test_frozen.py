@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -56,6 +56,30 @@ def test_a_parcels_timeline_entries_equal_those_the_constructor_makes():
         assert built == entry and list(vars(built).items()) == list(vars(entry).items())
         with pytest.raises(dataclasses.FrozenInstanceError):
             entry.late = True  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("tz", ["shared", "own", "unhashable"])
+def test_timeline_entries_sort_as_the_constructor_sorts_them_in_any_tzinfo(tz):
+    # `_add_entry` finds the sort key's time since the epoch inline; the constructor calls
+    # `since_epoch`. The same key whichever tzinfo the scans' times carry: the shared one
+    # of their offset, an equal one of their own, or one that cannot be a dict key.
+    from parcelflow.domain.parcel import Parcel
+    from parcelflow.domain.times import zone
+    from tests.support.builders import as_scans, journey, sealed_manifest
+    from tests.unit.test_times import _Unhashable
+
+    offset = timedelta(hours=8)
+    zones = {"shared": zone(offset), "own": timezone(offset), "unhashable": _Unhashable(offset)}
+    scans = [dataclasses.replace(s, occurred_at=s.occurred_at.astimezone(zones[tz]))
+             for s in as_scans(*journey())]
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    parcel.record_scans(scans, recorded_at=T0 + timedelta(days=3))
+    for entry in parcel.entries.values():
+        given = {f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry) if f.init}
+        assert entry.sort_key == Entry(**given).sort_key
+    assert [e.version for e in parcel.state.timeline] == \
+        [e.version for e in sorted(parcel.entries.values(),
+                                   key=lambda e: (e.occurred_at, e.sort_key[1], e.sort_key[2]))]
 
 
 def test_a_wire_scan_becomes_the_scan_its_constructor_makes():
