@@ -232,6 +232,56 @@ def lag(url: str, rate: int, seconds: float, first: int, *, profile: bool = Fals
                          "max_ms": round(max(ms), 1), "floor_p50_ms": round(floor["p50"], 2)})
 
 
+FOLLOW_PARCELS = 1000  # parcels of the follow count: 11,000 scans
+FOLLOW_BATCH = 250  # what a follower reads per batch at 5,000 scans/s (a commit every 50 ms)
+
+
+def follow_backlog(svc, r) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The follower's steady state, set up: FOLLOW_PARCELS new parcels registered and
+    the view (and its replica, warm) caught up with them; then their journeys' scans
+    ingested step by step (every parcel's pickup, then every parcel's departure, ...),
+    as a network's day reaches the log: each batch the follower reads touches
+    FOLLOW_BATCH different parcels, each already in its replica. (first, last
+    notification id of the backlog.)"""
+    first = 8_000_000 + (svc.recorder.max_notification_id() or 0)  # new numbers each run
+    numbers = range(first, first + FOLLOW_PARCELS)
+    svc.register([manifest(n) for n in numbers])
+    r.run()
+    start = r.position
+    journeys = [journey(n, t0=recent_start()) for n in numbers]
+    scans = [j[step] for step in range(11) for j in journeys]
+    for i in range(0, len(scans), 1000):
+        svc.ingest(scans[i:i + 1000])
+    return start, svc.recorder.max_notification_id() or 0
+
+
+def follow_limit(url: str, table: str, start: int, end: int) -> None:
+    """The least a follower must do for the same backlog: read its notifications raw,
+    FOLLOW_BATCH to a query (binary rows, nothing decoded), and upsert as many rows per
+    batch as the batch touched parcels (COPY into a staging table, one INSERT ... ON
+    CONFLICT, one transaction), the rows being the view's own as they ended."""
+    with psycopg.connect(url) as conn, conn.cursor(binary=True) as cur:
+        conn.execute(f"CREATE TEMP TABLE limit_staging (LIKE {table} INCLUDING DEFAULTS)")
+        rows = {r[1]: r for r in conn.execute(f"SELECT * FROM {table}").fetchall()}  # by parcel_id
+        columns = [d.name for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "tracking_no")
+        conn.commit()
+        for low in range(start, end, FOLLOW_BATCH):
+            cur.execute("SELECT notification_id, originator_id, originator_version, topic, state "
+                        "FROM parcelflow_events WHERE notification_id > %s AND "
+                        "notification_id <= %s ORDER BY notification_id",
+                        (low, min(end, low + FOLLOW_BATCH)))
+            touched = {str(n[1]) for n in cur.fetchall()}
+            with cur.copy("COPY limit_staging FROM STDIN") as copy:
+                for pid in touched:
+                    if pid in rows:
+                        copy.write_row(rows[pid])
+            cur.execute(f"INSERT INTO {table} SELECT * FROM limit_staging "
+                        f"ON CONFLICT (tracking_no) DO UPDATE SET {updates}")
+            cur.execute("TRUNCATE limit_staging")
+            conn.commit()
+
+
 def instructions_child(url: str, what: str) -> None:
     """Under callgrind: set up (not counted), then count exactly one tracking rebuild
     (`what` "rebuild") or its limit, the same events read raw and the rows it wrote
@@ -241,7 +291,24 @@ def instructions_child(url: str, what: str) -> None:
     svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     r = runner(svc, "tracking")
     events = svc.recorder.max_notification_id() or 0
-    if what == "limit":
+    if what in ("follow", "follow-cold", "follow-limit"):
+        start, end = follow_backlog(svc, r)
+        events = end - start
+        if what == "follow-cold":  # a follower just started: nothing in its replica
+            r.close()
+            r = runner(svc, "tracking")
+            with callgrind.counting():
+                followed = r.run(batch_size=FOLLOW_BATCH)
+            assert followed == events, (followed, events)
+        elif what == "follow":
+            with callgrind.counting():
+                followed = r.run(batch_size=FOLLOW_BATCH)
+            assert followed == events, (followed, events)
+        else:
+            r.run(batch_size=FOLLOW_BATCH)  # the rows the limit writes
+            with callgrind.counting():
+                follow_limit(url, "tracking_view", start, end)
+    elif what == "limit":
         r.rebuild()  # the rows the limit copies
         with callgrind.counting():
             rebuild_limit(url, svc, PROJECTIONS["tracking"].store.tables, events)
@@ -277,6 +344,22 @@ def rebuild_instructions(url: str) -> Figure:
                   "instructions/event", lower_is_better=True, extra={"events": events})
 
 
+def follow_instructions(url: str) -> Figure:
+    callgrind.require()
+    started = time.perf_counter()
+    instructions, events = counted(url, "follow")
+    limit, _ = counted(url, "follow-limit")
+    print(f"tracking view following under callgrind: {instructions:,} instructions for "
+          f"{events:,} events in batches of {FOLLOW_BATCH} = {instructions / events:,.0f} per "
+          f"event; the same notifications read raw and rows upserted raw: "
+          f"{limit / events:,.0f} per event ({time.perf_counter() - started:.0f} s)")
+    return Figure("follow_tracking_instructions", f"tracking view following (batches of "
+                  f"{FOLLOW_BATCH}, each parcel in its replica), instructions per event "
+                  "(callgrind)", instructions / events, "instructions/event",
+                  "the same notifications read raw + as many rows upserted raw", limit / events,
+                  "instructions/event", lower_is_better=True, extra={"events": events})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -288,7 +371,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
     parser.add_argument("--parts", default="rebuild,lag",
-                        help="rebuild, lag, instructions (comma-separated)")
+                        help="rebuild, lag, instructions, follow (comma-separated)")
     parser.add_argument("--instructions-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--views", default="", help=f"rebuild only these ({','.join(PROJECTIONS)})")
     args = parser.parse_args()
@@ -297,7 +380,7 @@ def main() -> None:
         return
     parts = set(args.parts.split(","))
     views = [v for v in args.views.split(",") if v]
-    unknown = (parts - {"rebuild", "lag", "instructions"}) | (set(views) - set(PROJECTIONS))
+    unknown = (parts - {"rebuild", "lag", "instructions", "follow"}) | (set(views) - set(PROJECTIONS))
     if unknown:
         parser.error(f"unknown part or view: {', '.join(sorted(unknown))}")
     enable(args.profile)
@@ -314,6 +397,8 @@ def main() -> None:
         figures = rebuilds(url, args.workers, views) if "rebuild" in parts else []
         if "instructions" in parts:
             figures.append(rebuild_instructions(url))
+        if "follow" in parts:
+            figures.append(follow_instructions(url))
         first = 9_000_000
         for rate in rates if "lag" in parts else []:
             figures.append(lag(url, rate, args.seconds, first=first, profile=rate == max(rates)))

@@ -23,7 +23,12 @@ from parcelflow.application.personal_data import Opener, is_sealed
 from parcelflow.application.service import ParcelService
 from parcelflow.domain.eta import estimate_eta, next_expected
 from parcelflow.domain.parcel import Parcel
-from parcelflow.domain.transit_times import Prediction, predict_delivery
+from parcelflow.domain.transit_times import (
+    Prediction,
+    current_prediction,
+    first_pickup,
+    original_prediction,
+)
 from parcelflow.adapters.transcoder import written_as_isoformat
 from parcelflow.adapters.transit_models import ModelsInForce, models_in_force
 from parcelflow.projections.base import BoundedCache, ParcelProjection, Replica, ViewStore
@@ -143,7 +148,12 @@ class Renderer:
 
     def __init__(self, service: ParcelService, size: int = 20_000):
         self.service = service
-        self._parties: BoundedCache = BoundedCache(size)  # (sealed, erased) -> masked JSON
+        # (sealed, erased) -> masked JSON: a parcel's receiver, its sender and whoever
+        # signed for it, so three a parcel for the replica's `size` parcels. It held
+        # `size`: with the replica full, half of its parcels' parties were forgotten, and
+        # a scan of one of those opened (decrypted and masked) them again
+        # (tests/integration/test_tracking_renderer_memory.py).
+        self._parties: BoundedCache = BoundedCache(3 * size)
         self._lines: BoundedCache = BoundedCache(size)  # parcel id -> {version: (entry, line)}
         # The model table is made here, on the thread that builds the view, not on the
         # follower's thread at its first row: making a table takes two pooled
@@ -152,6 +162,8 @@ class Renderer:
         self._models: ModelsInForce | None = _models_if_tables(service)
         self._words: BoundedCache = BoundedCache(4096)  # a scan's fields -> its masked line
         self._cities: BoundedCache = BoundedCache(4096)  # facility -> city name
+        # parcel id -> (first pickup, manifest, model, the original prediction written)
+        self._originals: BoundedCache = BoundedCache(size)
 
     @property
     def models(self) -> ModelsInForce:
@@ -219,7 +231,7 @@ class Renderer:
         if known is None:
             known = self._lines[(parcel.id, parcel.erased)] = {}
         network = self.service.network
-        lines = []
+        lines: list[bytes] = []
         for entry in parcel.state.timeline:
             cached = known.get(entry.version)
             if cached is None or cached[0] is not entry:
@@ -243,9 +255,11 @@ class Renderer:
                     "late": entry.late,
                     "voided": entry.voided,
                 }
-                cached = known[entry.version] = (entry, line)
+                # Kept written: a follower renders a parcel's timeline again at every
+                # scan, and writing every line again each time was ~4 us of them.
+                cached = known[entry.version] = (entry, orjson.dumps(line))
             lines.append(cached[1])
-        return orjson.dumps(lines).decode()
+        return (b"[%b]" % b",".join(lines)).decode()
 
     def _scan_line(self, entry: Any) -> str:
         """A scan's line as customers read it (`describe`, masked). It depends on the
@@ -266,6 +280,24 @@ class Renderer:
             city = self._cities[facility] = city_name(facility, self.service.network)
             return city
 
+    def _original(self, parcel: Parcel, state: Any, manifest: Any, remember: bool = True
+                  ) -> str | None:
+        """The original prediction, written (`original_prediction`): made again only when
+        its parts changed (another first scan, manifest or model in force), not at
+        every scan, which was ~5 us of a follower's row."""
+        pickup = first_pickup(state)
+        if manifest is None or pickup is None:
+            return None
+        model = self.models(pickup.recorded_at)
+        known = self._originals.get(parcel.id)
+        if known is not None and known[0] is pickup and known[1] is manifest \
+                and known[2] is model:
+            return known[3]  # type: ignore[no-any-return]
+        shown = _prediction(original_prediction(manifest, pickup, model, self.service.network))
+        if remember:
+            self._originals[parcel.id] = (pickup, manifest, model, shown)
+        return shown
+
     def row(self, parcel: Parcel, opener: Opener | None, remember: bool = True) -> dict[str, Any]:
         state = parcel.state
         network = self.service.network
@@ -273,8 +305,8 @@ class Renderer:
         step = next_expected(state, manifest, network)
         last = state.last_event
         eta = estimate_eta(state, manifest, network, revised=parcel.eta)
-        original, current = predict_delivery(state, manifest, network, self.models,
-                                             revised=parcel.eta, fixed_now=eta)
+        current = current_prediction(state, manifest, network, self.models,
+                                     revised=parcel.eta, fixed_now=eta)
         return {
             "tracking_no": parcel.tracking_no,
             "parcel_id": str(parcel.id),
@@ -309,7 +341,7 @@ class Renderer:
                  "occurred_at": utc(s.occurred_at)}
                 for s in parcel.state.unknown_facility_scans]).decode(),
             "eta_current": _prediction(current),
-            "eta_original": _prediction(original),
+            "eta_original": self._original(parcel, state, manifest, remember),
         }
 
 

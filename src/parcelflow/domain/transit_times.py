@@ -236,7 +236,8 @@ def predict_delivery(state: ParcelState, manifest: Manifest | None, network: Net
     if manifest is None or pickup is None:
         return None, None
     typical = typical_trip_hours(network, manifest.origin, manifest.destination, eta_model)
-    original = _from_pickup(models(pickup.recorded_at), manifest, pickup, typical)
+    original = original_prediction(manifest, pickup, models(pickup.recorded_at), network,
+                                   eta_model)
     return original, _current(state, manifest, network, models, pickup, typical,
                               revised=revised, eta_model=eta_model, fixed_now=fixed_now)
 
@@ -254,6 +255,17 @@ def current_prediction(state: ParcelState, manifest: Manifest | None, network: N
     typical = typical_trip_hours(network, manifest.origin, manifest.destination, eta_model)
     return _current(state, manifest, network, models, pickup, typical, revised=revised,
                     eta_model=eta_model, fixed_now=fixed_now)
+
+
+def original_prediction(manifest: Manifest, pickup: Entry, model: TransitTimes | None,
+                        network: Network, eta_model: EtaModel = _FIXED_HOURS
+                        ) -> Prediction | None:
+    """`predict_delivery(...)[0]` from its parts: the parcel's first standing scan
+    (`first_pickup`) and the model in force when it was recorded
+    (`models(pickup.recorded_at)`). It depends on nothing else, so a renderer that has
+    these three unchanged has it unchanged."""
+    typical = typical_trip_hours(network, manifest.origin, manifest.destination, eta_model)
+    return _from_pickup(model, manifest, pickup, typical)
 
 
 def _from_pickup(model: TransitTimes | None, manifest: Manifest, pickup: Entry,
