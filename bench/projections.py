@@ -297,10 +297,7 @@ def instructions_child(url: str, what: str) -> None:
         if what == "follow-cold":  # a follower just started: nothing in its replica
             r.close()
             r = runner(svc, "tracking")
-            with callgrind.counting():
-                followed = r.run(batch_size=FOLLOW_BATCH)
-            assert followed == events, (followed, events)
-        elif what == "follow":
+        if what != "follow-limit":
             with callgrind.counting():
                 followed = r.run(batch_size=FOLLOW_BATCH)
             assert followed == events, (followed, events)
@@ -329,35 +326,36 @@ def counted(url: str, what: str) -> tuple[int, int]:
     return found, int(events.group(1))
 
 
-def rebuild_instructions(url: str) -> Figure:
+def instructions_figure(url: str, work: str, limit: str, key: str, path: str,
+                        said: str, limit_name: str) -> Figure:
+    """`work` and its `limit` (child parts) counted under callgrind, per event, printed
+    (`said`: what was counted) and as a figure."""
     callgrind.require()
     started = time.perf_counter()
-    instructions, events = counted(url, "rebuild")
-    limit, _ = counted(url, "limit")
-    print(f"tracking rebuild under callgrind: {instructions:,} instructions for {events:,} "
-          f"events = {instructions / events:,.0f} per event; the same events read raw and "
-          f"rows copied raw: {limit / events:,.0f} per event "
-          f"({time.perf_counter() - started:.0f} s)")
-    return Figure("rebuild_tracking_instructions", "tracking rebuild, one process, instructions "
-                  "per event (callgrind)", instructions / events, "instructions/event",
-                  "the same events read raw + the same rows copied raw", limit / events,
-                  "instructions/event", lower_is_better=True, extra={"events": events})
+    instructions, events = counted(url, work)
+    least, _ = counted(url, limit)
+    print(f"{said} under callgrind: {instructions:,} instructions for {events:,} events = "
+          f"{instructions / events:,.0f} per event; {limit_name}: {least / events:,.0f} per "
+          f"event ({time.perf_counter() - started:.0f} s)")
+    return Figure(key, path, instructions / events, "instructions/event", limit_name,
+                  least / events, "instructions/event", lower_is_better=True,
+                  extra={"events": events})
+
+
+def rebuild_instructions(url: str) -> Figure:
+    return instructions_figure(
+        url, "rebuild", "limit", "rebuild_tracking_instructions",
+        "tracking rebuild, one process, instructions per event (callgrind)",
+        "tracking rebuild", "the same events read raw + the same rows copied raw")
 
 
 def follow_instructions(url: str) -> Figure:
-    callgrind.require()
-    started = time.perf_counter()
-    instructions, events = counted(url, "follow")
-    limit, _ = counted(url, "follow-limit")
-    print(f"tracking view following under callgrind: {instructions:,} instructions for "
-          f"{events:,} events in batches of {FOLLOW_BATCH} = {instructions / events:,.0f} per "
-          f"event; the same notifications read raw and rows upserted raw: "
-          f"{limit / events:,.0f} per event ({time.perf_counter() - started:.0f} s)")
-    return Figure("follow_tracking_instructions", f"tracking view following (batches of "
-                  f"{FOLLOW_BATCH}, each parcel in its replica), instructions per event "
-                  "(callgrind)", instructions / events, "instructions/event",
-                  "the same notifications read raw + as many rows upserted raw", limit / events,
-                  "instructions/event", lower_is_better=True, extra={"events": events})
+    return instructions_figure(
+        url, "follow", "follow-limit", "follow_tracking_instructions",
+        f"tracking view following (batches of {FOLLOW_BATCH}, each parcel in its replica), "
+        "instructions per event (callgrind)",
+        f"tracking view following in batches of {FOLLOW_BATCH}",
+        "the same notifications read raw + as many rows upserted raw")
 
 
 def main() -> None:
