@@ -47,6 +47,7 @@ SUITE = [
     ("detect", "detect.py", []),
     ("instructions", "ingest.py", ["--instructions"]),
     ("rebuild_instructions", "projections.py", ["--parts", "instructions", "--parcels", "1000"]),
+    ("follow_instructions", "projections.py", ["--parts", "follow", "--parcels", "200"]),
     ("notify_instructions", "notify_instructions.py", []),
     ("memory", "memory.py", []),
     ("rate_limits", "rate_limits.py", []),
@@ -57,7 +58,8 @@ ORDER = ["ingest_warm", "ingest_cold", "cli_ingest", "cli_ingest_1_process", "ap
          "api_post_scans_2_workers", "lookup_open_500",
          "lookup_open_1000", "lookup_closed", "rebuild_tracking", "projection_lag_2000",
          "projection_lag_5000", "relay", "scan_to_email", "detect_pass_1", "detect_pass_2",
-         "ingest_instructions", "rebuild_tracking_instructions"]
+         "ingest_instructions", "rebuild_tracking_instructions",
+         "follow_tracking_instructions"]
 
 
 def run_script(script: str, extra: list[str], profile: str | None) -> list[dict]:

@@ -188,8 +188,11 @@ class Renderer:
     @staticmethod
     def _signatures(parcel: Parcel) -> list[str]:
         """Who signed for each delivery scan, where it is sealed (a name, not a role)."""
-        return [e.scan.signed_by for e in parcel.entries.values()
-                if e.scan is not None and is_sealed(e.scan.signed_by)]
+        # Most scans name nobody: those are passed over before `is_sealed` is asked (a
+        # follower asks this of every entry of every parcel it renders).
+        return [signed for e in parcel.entries.values()
+                if (scan := e.scan) is not None and (signed := scan.signed_by)
+                and is_sealed(signed)]
 
     def _signature(self, parcel: Parcel, signed_by: str | None, opener: Opener | None,
                    remember: bool = True) -> str | None:
@@ -312,9 +315,10 @@ class Renderer:
             "parcel_id": str(parcel.id),
             "version": parcel.version,
             "status": str(state.status),
-            "flags": orjson.dumps(sorted(str(f) for f in state.flags)).decode(),
+            "flags": orjson.dumps(sorted(str(f) for f in state.flags)).decode()
+            if state.flags else "[]",
             "facility": state.location,
-            "city": city_name(state.location, network),
+            "city": self._city(state.location),
             "last_event": last.kind if last else None,
             "last_event_at": utc(last.occurred_at) if last else None,
             "last_scan_at": utc(state.last_scan_at),
@@ -339,7 +343,8 @@ class Renderer:
             "data_problems": orjson.dumps([
                 {"problem": "unknown_facility", "facility": s.facility, "scan_id": s.scan_id,
                  "occurred_at": utc(s.occurred_at)}
-                for s in parcel.state.unknown_facility_scans]).decode(),
+                for s in state.unknown_facility_scans]).decode()
+            if state.unknown_facility_scans else "[]",
             "eta_current": _prediction(current),
             "eta_original": self._original(parcel, state, manifest, remember),
         }
