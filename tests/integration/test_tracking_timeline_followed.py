@@ -6,11 +6,11 @@ stored timeline is the one a renderer that never saw the parcel writes."""
 from __future__ import annotations
 
 import orjson
+from parcelflow.projections.registry import runner
+from parcelflow.projections.tracking_view import Renderer
 
 from parcelflow.application.corrections import Corrections
 from parcelflow.application.erasure import Erasure
-from parcelflow.projections.registry import runner
-from parcelflow.projections.tracking_view import Renderer
 from tests.support.builders import journey, manifest, tracking
 
 
