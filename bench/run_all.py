@@ -57,7 +57,8 @@ SUITE = [
 ORDER = ["ingest_warm", "ingest_cold", "cli_ingest", "cli_ingest_1_process", "api_post_scans",
          "api_post_scans_2_workers", "lookup_open_500",
          "lookup_open_1000", "lookup_closed", "rebuild_tracking", "projection_lag_2000_warm",
-         "projection_lag_2000", "projection_lag_5000_warm", "projection_lag_5000", "relay", "scan_to_email", "detect_pass_1", "detect_pass_2",
+         "projection_lag_2000", "projection_lag_5000_warm", "projection_lag_5000", "relay",
+         "scan_to_email", "detect_pass_1", "detect_pass_2",
          "ingest_instructions", "rebuild_tracking_instructions",
          "follow_tracking_instructions"]
 

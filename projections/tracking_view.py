@@ -268,7 +268,7 @@ class Renderer:
                 # as a copy: a line as orjson returns it holds ~4 KiB of the process's
                 # memory while it lives (its buffer shrunk in place: measured by RSS,
                 # 4.0 KiB a 195-byte line against 0.24 KiB copied), which tripled a
-                # follower's memory per parcel (bench/memory.py: 7,110 against 2,098
+                # follower's memory per parcel (bench/memory.py: 7,110 against 2,538
                 # MiB per 100,000; tests/integration/test_tracking_renderer_memory.py).
                 cached = known[entry.version] = (entry, _compact(orjson.dumps(line)))
             lines.append(cached[1])
