@@ -67,14 +67,17 @@ service.close()
 """
 
 
-def test_a_follower_keeps_a_parcels_written_timeline_in_a_few_kib(service, database_url):
+def test_a_follower_keeps_a_parcels_written_timeline_in_a_few_kib(make_service, tmp_path):
     """The renderer keeps each parcel's timeline lines written, parties masked and first
     prediction: a few KiB a parcel (a 12-line timeline is ~2.4 KB of text). Lines kept as
     orjson returned them held ~4 KiB each in the process (~50 KiB a parcel): a follower's
-    resident memory tripled (bench/memory.py)."""
+    resident memory tripled (bench/memory.py). What it keeps does not depend on the
+    store, so this runs on the embedded one only."""
     import subprocess
     import sys
 
+    database_url = f"sqlite:///{tmp_path}/parcelflow.db"
+    service = make_service(database_url)
     count = 1000
     service.register([manifest(n) for n in range(1, count + 1)])
     scans = [scan for n in range(1, count + 1) for scan in journey(n)]

@@ -1,7 +1,7 @@
-"""A follower writes a parcel's timeline onto what it wrote before (the new lines after
-the old ones) while the old lines stand where they were, and writes it whole again when
-they do not: a late scan put before others, a voided scan, an erasure. Either way the
-stored timeline is the one a renderer that never saw the parcel writes."""
+"""A follower keeps each timeline line it wrote, by version, while its entry stands, and
+joins the kept lines again at every scan. Through scans in order, a late scan put
+before others, a voided scan, a delivery signed by name and an erasure, the stored
+timeline is the one a renderer that never saw the parcel writes."""
 
 from __future__ import annotations
 
