@@ -9,32 +9,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.support.builders import journey, manifest, on_time, recent_start, tracking
-
-PARCELFLOW = [sys.executable, "-m", "parcelflow"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.serving import PARCELFLOW, free_ports
 
 
 def answers(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive ports nothing listens on."""
-    while True:
-        first = free_port()
-        if first + count < 65536 and not any(answers(first + k) for k in range(count)):
-            return first
 
 
 def scrape(port: int) -> str:
@@ -44,8 +28,13 @@ def scrape(port: int) -> str:
         return r.read().decode()
 
 
+def worker_logs(workdir: Path) -> dict[str, str]:
+    """The end of each log `dev` keeps, for a failure's message."""
+    return {p.name: p.read_text(errors="replace")[-3000:] for p in workdir.glob("*.log")}
+
+
 def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
-    port = free_port()
+    port = free_ports(1)  # the broker's
     metrics = free_ports(4)  # ingest-worker, relay, project, notify: one port each
     db = f"sqlite:///{tmp_path / 'dev' / 'parcelflow.db'}"
     env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json", "PARCELFLOW_DATABASE_URL": db,
@@ -73,7 +62,8 @@ def test_dev_runs_the_pipeline_locally_and_stops_cleanly(tmp_path: Path):
         mail = tmp_path / "dev" / "mail"
         deadline = time.monotonic() + 60
         while len(list(mail.glob("*.eml"))) < 3:  # picked up, out for delivery, delivered
-            assert time.monotonic() < deadline, (list(mail.glob("*")), dev.poll())
+            assert time.monotonic() < deadline, (list(mail.glob("*")), dev.poll(),
+                                                 worker_logs(tmp_path / "dev"))
             time.sleep(0.2)
         tracked = run("track", tracking(1), "--json")
         assert json.loads(tracked.stdout)["status"] == "delivered"
@@ -92,7 +82,7 @@ def test_dev_with_three_shards_tracks_parcels_from_every_shard_and_stops_its_ser
         tmp_path: Path):
     from parcelflow.domain.buckets import bucket_of, even_layout
 
-    port = free_port()
+    port = free_ports(1)  # the broker's
     env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json"}
     for name in ("PARCELFLOW_SMTP_URL", "PARCELFLOW_DATABASE_URL", "PARCELFLOW_SHARDS",
                  "PARCELFLOW_METRICS_PORT"):
@@ -138,3 +128,27 @@ def test_dev_with_three_shards_tracks_parcels_from_every_shard_and_stops_its_ser
         out, _ = dev.communicate(timeout=60)
     assert dev.returncode == 0, out
     assert not any(answers(int(u.rsplit(":", 1)[1].split("/")[0])) for u in urls)
+
+
+def test_dev_names_a_worker_that_stops_by_itself_shows_why_and_fails(tmp_path: Path):
+    """A worker that cannot start (here: its metrics port is taken) stops `dev` with the
+    worker's name, its exit code and the end of its log, and a non-zero exit code."""
+    port = free_ports(1)  # the broker's
+    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'dev' / 'parcelflow.db'}"}
+    env.pop("PARCELFLOW_SMTP_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["PARCELFLOW_METRICS_PORT"] = str(taken.getsockname()[1])  # the ingest-worker's
+        env["PARCELFLOW_METRICS_HOST"] = "127.0.0.1"
+        dev = subprocess.run([*PARCELFLOW, "dev", "--workdir", str(tmp_path / "dev"),
+                              "--port", str(port)], check=False, cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=90)
+    assert dev.returncode == 1, dev.stderr
+    assert "ingest-worker stopped by itself (exit code 1)" in dev.stderr
+    # The worker's own words, from its log: what it could not do, and the setting to change.
+    assert (f"cannot serve its metrics on 127.0.0.1:{env['PARCELFLOW_METRICS_PORT']} "
+            "(PARCELFLOW_METRICS_HOST, PARCELFLOW_METRICS_PORT): Address already in use"
+            ) in dev.stderr
+    assert not answers(port), "the broker is still running"

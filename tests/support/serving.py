@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -24,6 +25,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports free now, for a child process to
+    bind later. Taken from below the kernel's ephemeral range: inside it, any outgoing
+    connection of any process may take one of them as its local end meanwhile (Linux
+    gives connect() the even ones, so a run of ports always holds some)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral = int(f.read().split()[0])
+    except OSError:
+        ephemeral = 32768
+    while True:
+        first = random.randrange(10_000, ephemeral - count)
+        if all(_bindable(first + k) for k in range(count)):
+            return first
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @contextmanager

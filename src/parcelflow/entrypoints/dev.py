@@ -125,6 +125,7 @@ def _run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Consol
         if sink is not None:
             env["PARCELFLOW_SMTP_URL"] = sink[1]
     children: list[subprocess.Popen[bytes]] = []
+    failed = False
     try:
         exe = shutil.which("parcelflow") or sys.executable
         prefix = [exe] if exe != sys.executable else [sys.executable, "-m", "parcelflow"]
@@ -155,9 +156,13 @@ def _run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Consol
                       "  parcelflow track <tracking number>\n"
                       "Ctrl-C stops everything.", soft_wrap=True, highlight=False)
         while not stop.wait(1.0):
-            dead = [c for c in children if c.poll() is not None]
-            if dead or broker.poll() is not None:
-                console.print(f"a process stopped; see the logs in {workdir}/", style="red")
+            stopped = stopped_process(broker, children, workdir)
+            if stopped is not None:
+                name, code, log_path = stopped
+                console.print(f"{name} stopped by itself (exit code {code}); "
+                              f"the end of {log_path}:", style="red", highlight=False)
+                console.print(tail(log_path), highlight=False, markup=False, soft_wrap=True)
+                failed = True
                 break
     finally:
         for child in children:
@@ -172,3 +177,26 @@ def _run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Consol
         broker.wait(timeout=10)
         if sink is not None:
             sink[0].stop()
+    if failed:
+        raise SystemExit(1)
+
+
+def stopped_process(broker: subprocess.Popen[bytes], children: list[subprocess.Popen[bytes]],
+                    workdir: Path) -> tuple[str, int, Path] | None:
+    """The first process that exited by itself: its name, exit code and log; else None."""
+    if broker.poll() is not None:
+        return "the broker", broker.returncode, workdir / "broker.log"
+    for args, child in zip(WORKERS, children, strict=False):  # all, or those started
+        if child.poll() is not None:
+            return " ".join(args), child.returncode, workdir / f"{args[0]}.log"
+    return None
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log, for a terminal (the worker logs carry no personal data)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16_384))
+            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"(cannot read it: {e.strerror})"

@@ -57,8 +57,17 @@ def until_signalled(settings: Settings, command: str, *, metrics_served: bool = 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if settings.metrics_port and metrics_served:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host,
-                          registry=metrics.REGISTRY)
+        try:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                              registry=metrics.REGISTRY)
+        except OSError as e:  # the port is taken, or the host is not this machine's
+            log.error("metrics.unavailable", command=command, host=settings.metrics_host,
+                      port=settings.metrics_port, error=e.strerror)
+            sys.stderr.write(
+                f"error: parcelflow {command} cannot serve its metrics on "
+                f"{settings.metrics_host}:{settings.metrics_port} (PARCELFLOW_METRICS_HOST, "
+                f"PARCELFLOW_METRICS_PORT): {e.strerror}\n")
+            raise SystemExit(1) from None
         log.info("metrics.serving", command=command, host=settings.metrics_host,
                  port=settings.metrics_port)
     return stop
