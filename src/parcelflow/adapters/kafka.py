@@ -31,6 +31,12 @@ log = structlog.get_logger(__name__)
 # (kafka-python 2.3 cannot decode the ACL bits newer versions report from Tansu).
 ADMIN_API_VERSION = (2, 2)
 
+# A client asks the broker its versions when it is made, and raises NoBrokersAvailable
+# when no answer comes within this (kafka-python's default, 2 s, is short for a busy
+# broker; a worker would die on start after `ensure_topics` had reached the broker).
+API_PROBE_TIMEOUT_MS = 10_000
+
+
 def bootstrap(settings: Settings) -> list[str]:
     if not settings.kafka_bootstrap_servers:
         raise ValueError("PARCELFLOW_KAFKA_BOOTSTRAP_SERVERS is not set")
@@ -53,6 +59,7 @@ def producer(settings: Settings, *, client_id: str, **overrides: Any) -> KafkaPr
         "request_timeout_ms": int(min(settings.kafka_send_timeout, 30) * 1000),
         "delivery_timeout_ms": int(settings.kafka_send_timeout * 1000) + 1000,
         "reconnect_backoff_max_ms": 2000,
+        "api_version_auto_timeout_ms": API_PROBE_TIMEOUT_MS,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -154,6 +161,7 @@ def consumer(settings: Settings, topics: Sequence[str], *, group_id: str, client
         "reconnect_backoff_max_ms": 2000,
         # A worker may be slow on one batch (a database retry): don't leave the group.
         "max_poll_interval_ms": 300_000,
+        "api_version_auto_timeout_ms": API_PROBE_TIMEOUT_MS,
     }
     config.update(overrides)
     return KafkaConsumer(*topics, **config)
