@@ -7,6 +7,7 @@ from the top."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -72,3 +73,47 @@ def test_a_registration_after_the_scans_is_not_read_again_from_the_top():
         steps.append(timeline._fold is before)
         assert state.last_event.version == version
     assert all(steps)
+
+
+def _as_defined(timeline: tuple[Entry, ...]) -> tuple[list[Entry], tuple, object, list[int]]:
+    """What a state's kept parts are by their definitions (ParcelState's properties)."""
+    physical = [e for e in timeline if e.scan and not e.voided]
+    return (physical, tuple(e.scan for e in physical if e.scan.facility_kind is None),
+            max(e.recorded_at for e in timeline),
+            sorted(e.version for e in timeline if e.scan and e.scan.signed_by))
+
+
+@settings(max_examples=400, deadline=None)
+@given(stories(), st.data())
+def test_the_parts_a_state_comes_with_are_what_its_timeline_defines(story, data):
+    """The standing scans, those at unknown facilities, the latest recording and the
+    signed entries, as the fold and the timeline keep them while entries come in any
+    order and earlier ones are voided or amended (moved in time, recorded later, the
+    signer or the facility changed)."""
+    order, reads = story
+    timeline = Timeline()
+    states = []
+    for entry, read_now in zip(order, reads, strict=True):
+        timeline.add(entry)
+        if read_now:
+            timeline.state(manifested=True, open_flags=frozenset())
+        scans = [e for e in timeline.values() if e.scan is not None]
+        if scans and data.draw(st.booleans()):
+            old = data.draw(st.sampled_from(scans))
+            scan = replace(old.scan, signed_by=data.draw(st.sampled_from([None, "recipient"])),
+                           facility_kind=data.draw(st.sampled_from([None, old.scan.facility_kind])))
+            timeline.replace(replace(old, scan=scan, voided=data.draw(st.booleans()),
+                                     occurred_at=old.occurred_at + timedelta(
+                                         hours=data.draw(st.floats(-30, 30))),
+                                     recorded_at=NOW + timedelta(hours=data.draw(
+                                         st.sampled_from([-1.0, 0.0, 1.0])))))
+        state = timeline.state(manifested=True, open_flags=frozenset())
+        physical, unknown, latest, signed = _as_defined(state.timeline)
+        assert state.physical == physical
+        assert state.unknown_facility_scans == unknown
+        assert state.latest_recorded_at == latest
+        assert sorted(e.version for e in timeline.signed()) == signed
+        states.append(state)
+    for state in states:  # each a snapshot: what came after changed none of them
+        assert (state.physical, state.unknown_facility_scans,
+                state.latest_recorded_at) == _as_defined(state.timeline)[:3]

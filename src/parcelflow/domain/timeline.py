@@ -159,10 +159,21 @@ class ParcelState:
     anomalies: frozenset[int]  # versions of scans that raised scan_anomaly
     timeline: tuple[Entry, ...]  # everything, sorted by occurred_at, voided included
 
+    # `physical`, `unknown_facility_scans` and `latest_recorded_at` of a state made by
+    # `Timeline.state` come made (the fold keeps the first two as it reads, the timeline
+    # the third): each walked every entry, and a follower makes a state at every scan,
+    # where walking a parcel's entries is a cache miss per entry (its memory is cold).
+    # tests/unit/test_timeline_fold_order.py checks them against these definitions.
+
     @cached_property
     def physical(self) -> list[Entry]:
         """The scans that stand, in occurred order."""
         return [e for e in self.timeline if e.scan and not e.voided]
+
+    @cached_property
+    def latest_recorded_at(self) -> datetime | None:
+        """When the latest of its entries was recorded (voided ones too)."""
+        return max((e.recorded_at for e in self.timeline), default=None)
 
     @cached_property
     def visits(self) -> tuple[Visit, ...]:
@@ -208,6 +219,8 @@ class Timeline:
 
     def __init__(self) -> None:
         self._by_version: dict[int, Entry] = {}
+        self._signed: dict[int, Entry] = {}  # entries whose scan names who signed
+        self._latest: datetime | None = None  # the latest recorded_at of any entry
         self._sorted: list[Entry] = []
         self._keys: list[tuple[timedelta, int, str]] = []
         self._fold = _Fold()
@@ -215,6 +228,10 @@ class Timeline:
 
     def add(self, entry: Entry) -> None:
         self._by_version[entry.version] = entry
+        if entry.scan is not None and entry.scan.signed_by:
+            self._signed[entry.version] = entry
+        if self._latest is None or entry.recorded_at > self._latest:
+            self._latest = entry.recorded_at
         keys, key = self._keys, entry.sort_key
         if not keys or key >= keys[-1]:  # in order, as most scans come: one comparison
             keys.append(key)
@@ -247,8 +264,10 @@ class Timeline:
         old = self._by_version[entry.version]
         at = self._sorted.index(old)
         del self._sorted[at], self._keys[at]
+        self._signed.pop(entry.version, None)
         self._folded = -1
         self.add(entry)
+        self._latest = max(e.recorded_at for e in self._sorted)  # the old one's is gone
 
     def __getitem__(self, version: int) -> Entry:
         return self._by_version[version]
@@ -261,6 +280,10 @@ class Timeline:
 
     def values(self) -> Iterable[Entry]:
         return self._by_version.values()
+
+    def signed(self) -> Iterable[Entry]:
+        """The entries whose scan names who signed (a delivery's), voided ones too."""
+        return self._signed.values()
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._by_version)
@@ -279,7 +302,7 @@ class Timeline:
 
     def state(self, *, manifested: bool, open_flags: frozenset[Flag]) -> ParcelState:
         fold = self._folded_to_end()
-        return _finish(fold.copy(), tuple(self._sorted), manifested, open_flags)
+        return _finish(fold.copy(), tuple(self._sorted), manifested, open_flags, self._latest)
 
     def shows_no_issue(self) -> bool:
         """Whether `state(manifested=True, ...).issues` would be empty, without making
@@ -291,7 +314,7 @@ class Timeline:
 
 
 def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
-            open_flags: frozenset[Flag]) -> ParcelState:
+            open_flags: frozenset[Flag], latest_recorded_at: datetime | None) -> ParcelState:
     """What holds at the end of the story (applied to a copy: the fold reads on later)."""
     if not manifested:
         first = next((e for e in timeline if e.scan and not e.voided), None)
@@ -323,6 +346,11 @@ def _finish(fold: _Fold, timeline: tuple[Entry, ...], manifested: bool,
         settled=frozenset(fold.settled),
         anomalies=frozenset(fold.anomalies),
         timeline=timeline,
+        # ParcelState's cached properties, as they would find them (see there); copied:
+        # the fold reads on.
+        physical=fold.physical[:],
+        unknown_facility_scans=tuple(fold.unknown_facility),
+        latest_recorded_at=latest_recorded_at,
     )
     return state
 
@@ -354,6 +382,8 @@ class _Fold:
         self.settled: set[tuple[str, str]] = set()  # shown, then settled by a later scan
         self.anomalies: set[int] = set()
         self.lost_by_scan: list[Issue] = []  # lost reported by a scan, until a later scan
+        self.physical: list[Entry] = []  # the standing scans read, in order
+        self.unknown_facility: list[Scan] = []  # those at a facility the registry did not know
 
     def copy(self) -> _Fold:
         """A twin for `_finish`, which changes only the issues and what is settled
@@ -372,6 +402,9 @@ class _Fold:
 
     def step(self, entry: Entry) -> None:
         if entry.scan is not None:
+            self.physical.append(entry)
+            if entry.scan.facility_kind is None:
+                self.unknown_facility.append(entry.scan)
             self._scan(entry, entry.scan)
         elif entry.kind == Fact.CANCELLED and self.status not in TERMINAL_STATUSES:
             self.status = Status.CANCELLED

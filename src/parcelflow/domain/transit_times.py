@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from operator import attrgetter
 from statistics import quantiles
 from typing import Any
 
@@ -187,7 +186,16 @@ def typical_prediction(picked_up: datetime, typical_hours: float | None) -> Pred
     return Prediction(typical, typical, typical, 0.0, FALLBACK)
 
 
-_RECORDED_AT = attrgetter("recorded_at")  # an entry's; map()ped: a generator was 1% of a follower
+def _last_stay(physical: list[Entry]) -> list[tuple[str, datetime]]:
+    """(facility, occurred_at) of the standing scans of the last stay, the only ones
+    `reached_station` reads: not every scan's, at every scan of a follower."""
+    start = len(physical)
+    if start:
+        facility = physical[-1].scan.facility  # type: ignore[union-attr]
+        while start > 0 and physical[start - 1].scan.facility == facility:  # type: ignore[union-attr]
+            start -= 1
+    return [(e.scan.facility, e.occurred_at) for e in physical[start:]]  # type: ignore[union-attr]
+
 
 # The learned model in force at a moment (the latest learned by then), or None.
 Models = Callable[[datetime], "TransitTimes | None"]
@@ -284,12 +292,12 @@ def _current(state: ParcelState, manifest: Manifest, network: Network, models: M
              eta_model: EtaModel, fixed_now: datetime | None) -> Prediction | None:
     if state.status in _NO_PREDICTION or state.last_scan_at is None:
         return None
-    latest = max(map(_RECORDED_AT, state.timeline))
+    latest = state.latest_recorded_at
+    assert latest is not None  # it has a scan
     model = models(latest)
     if fixed_now is _FIND:
         fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
-    at_station = reached_station([(e.scan.facility, e.occurred_at) for e in state.physical
-                                  if e.scan], network.kind_of) \
+    at_station = reached_station(_last_stay(state.physical), network.kind_of) \
         if state.status in _AT_STATION else None
     if at_station is not None and model is not None:
         last_mile = model.predict_last_mile(at_station[0], str(manifest.service_level),
