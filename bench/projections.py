@@ -20,6 +20,11 @@
    it started just after (each parcel's first scan loads the parcel and decrypts its
    receiver and sender: a follower just restarted, or one whose replica is smaller
    than the parcels in flight).
+3. `--parts instructions` and `--parts follow`: a tracking rebuild's and a warm
+   follower's instructions per event under callgrind, each next to its raw limit.
+4. `--parts follow-steps`: the follow count's backlog timed in this process, step by
+   journey step: the follower's `prepare` CPU a scan and `write_rows` wall time a row,
+   beside the raw limit's wall time a row (`follow_steps`).
 """
 
 from __future__ import annotations
@@ -388,6 +393,54 @@ def follow_instructions(url: str) -> Figure:
         "the same notifications read raw + as many rows upserted raw")
 
 
+def follow_steps(url: str) -> Figure:
+    """The follow count's backlog, timed in this process, per journey step: the
+    follower's `prepare` (CPU of its thread a scan) and `write_rows` (wall time a row, on
+    the runner's commit thread beside the next batch's `prepare`), next to the raw limit
+    for the same backlog (`follow_limit`: reads, COPY, one upsert, single-threaded)."""
+    svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    r = runner(svc, "tracking")
+    start, end = follow_backlog(svc, r)
+    projection, view = r.projection, r.projection.view
+    prepares: list[tuple[float, int]] = []
+    writes: list[tuple[float, int]] = []
+    prepare, write_rows = projection.prepare, view.write_rows
+
+    def timed_prepare(events):  # type: ignore[no-untyped-def]
+        started = time.thread_time()
+        rows = prepare(events)
+        prepares.append((time.thread_time() - started, len(events)))
+        return rows
+
+    def timed_write(rows, tracking):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        write_rows(rows, tracking)
+        writes.append((time.perf_counter() - started, len(rows)))
+
+    projection.prepare, view.write_rows = timed_prepare, timed_write  # type: ignore[method-assign]
+    followed = r.run(batch_size=FOLLOW_BATCH)
+    r.close()
+    svc.close()
+    started = time.perf_counter()
+    follow_limit(url, "tracking_view", start, end)
+    limit = (time.perf_counter() - started) / followed * 1e6
+    per = len(prepares) // 11
+    print(f"follow steps ({followed:,} scans of {FOLLOW_PARCELS:,} parcels, batches of "
+          f"{FOLLOW_BATCH}): step, prepare CPU us a scan, write_rows wall us a row")
+    totals = []
+    for step in range(11):
+        p, w = prepares[step * per:(step + 1) * per], writes[step * per:(step + 1) * per]
+        cpu = sum(a for a, _ in p) / max(1, sum(b for _, b in p)) * 1e6
+        wall = sum(a for a, _ in w) / max(1, sum(b for _, b in w)) * 1e6
+        totals.append(wall)
+        print(f"  {step + 1:2d}  {cpu:6.1f}  {wall:6.1f}")
+    print(f"  raw limit for the same backlog: {limit:.1f} us a row")
+    return Figure("follow_write_wall_us", "tracking view following, write_rows wall time a "
+                  f"row (batches of {FOLLOW_BATCH})", round(statistics.mean(totals), 1), "µs",
+                  "the same notifications read raw + as many rows upserted raw, a row",
+                  round(limit, 1), "µs", lower_is_better=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -399,7 +452,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--profile", metavar="DIR")
     parser.add_argument("--parts", default="rebuild,lag",
-                        help="rebuild, lag, instructions, follow (comma-separated)")
+                        help="rebuild, lag, instructions, follow, follow-steps (comma-separated)")
     parser.add_argument("--instructions-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--views", default="", help=f"rebuild only these ({','.join(PROJECTIONS)})")
     args = parser.parse_args()
@@ -408,7 +461,7 @@ def main() -> None:
         return
     parts = set(args.parts.split(","))
     views = [v for v in args.views.split(",") if v]
-    unknown = (parts - {"rebuild", "lag", "instructions", "follow"}) | (set(views) - set(PROJECTIONS))
+    unknown = (parts - {"rebuild", "lag", "instructions", "follow", "follow-steps"}) | (set(views) - set(PROJECTIONS))
     if unknown:
         parser.error(f"unknown part or view: {', '.join(sorted(unknown))}")
     enable(args.profile)
@@ -427,6 +480,8 @@ def main() -> None:
             figures.append(rebuild_instructions(url))
         if "follow" in parts:
             figures.append(follow_instructions(url))
+        if "follow-steps" in parts:
+            figures.append(follow_steps(url))
         first = 9_000_000
         for rate in rates if "lag" in parts else []:
             for warm in (True, False):
