@@ -162,7 +162,8 @@ class ParcelState:
     # `physical`, `unknown_facility_scans` and `latest_recorded_at` of a state made by
     # `Timeline.state` come made (the fold keeps the first two as it reads, the timeline
     # the third): each walked every entry, and a follower makes a state at every scan,
-    # where walking a parcel's entries is a cache miss per entry (its memory is cold).
+    # where walking a parcel's entries costs more than its bytecode (likely a cache miss
+    # an entry: a parcel's memory is cold by its next scan; bench/profiles, phase 13).
     # tests/unit/test_timeline_fold_order.py checks them against these definitions.
 
     @cached_property
