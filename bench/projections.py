@@ -51,7 +51,7 @@ from parcelflow.bootstrap import build_service  # noqa: E402
 from parcelflow.logs import configure_logging  # noqa: E402
 from parcelflow.projections import parallel  # noqa: E402
 from parcelflow.projections.registry import PROJECTIONS, runner  # noqa: E402
-from parcelflow.runtime import tune_gc  # noqa: E402
+from parcelflow.runtime import tune_gc, tune_threads_for_following  # noqa: E402
 from parcelflow.settings import Settings  # noqa: E402
 from parcelflow.simulation import simulate  # noqa: E402
 from tests.support.builders import journey, manifest, recent_start  # noqa: E402
@@ -323,6 +323,8 @@ def instructions_child(url: str, what: str) -> None:
     copied raw (`rebuild_limit`, after a rebuild that is not counted)."""
     configure_logging(level="WARNING")
     tune_gc()
+    if what.startswith("follow"):
+        tune_threads_for_following()  # as `parcelflow project --follow` does
     svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     r = runner(svc, "tracking")
     events = svc.recorder.max_notification_id() or 0
@@ -398,6 +400,7 @@ def follow_steps(url: str) -> Figure:
     follower's `prepare` (CPU of its thread a scan) and `write_rows` (wall time a row, on
     the runner's commit thread beside the next batch's `prepare`), next to the raw limit
     for the same backlog (`follow_limit`: reads, COPY, one upsert, single-threaded)."""
+    tune_threads_for_following()  # as `parcelflow project --follow` does
     svc = build_service(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     r = runner(svc, "tracking")
     start, end = follow_backlog(svc, r)

@@ -63,6 +63,7 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
     from parcelflow.adapters.store import Pool
     from parcelflow.bootstrap import build_service
     from parcelflow.projections.registry import PROJECTIONS
+    from parcelflow.runtime import tune_threads_for_following
 
     # Following: one connection per read model (its reads), one for the writes, one
     # listening for new events on behalf of all; nothing more under load.
@@ -77,6 +78,7 @@ def project(names: NamesArg = None, follow: Annotated[bool, typer.Option(
             out.print(f"{runner.name}: {done} events in {seconds:.1f} s, at {runner.position}")
         return
     stop = until_signalled(get_settings(), "project")
+    tune_threads_for_following()
     threads = [threading.Thread(target=r.run, kwargs={"follow": True, "stop": stop},
                                 name=f"project-{r.name}", daemon=True) for r in chosen]
     for t in threads:
