@@ -152,3 +152,31 @@ def test_dev_names_a_worker_that_stops_by_itself_shows_why_and_fails(tmp_path: P
             "(PARCELFLOW_METRICS_HOST, PARCELFLOW_METRICS_PORT): Address already in use"
             ) in dev.stderr
     assert not answers(port), "the broker is still running"
+
+
+def test_ctrl_c_at_a_terminal_stops_dev_and_its_workers_cleanly(tmp_path: Path):
+    """Ctrl-C at a terminal sends SIGINT to dev and to every worker it started (one
+    process group): that is a stop, reported as one (exit code 0), with no worker
+    named as having stopped by itself and nothing left running."""
+    port = free_ports(1)  # the broker's
+    env = {**os.environ, "PARCELFLOW_LOG_FORMAT": "json",
+           "PARCELFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'dev' / 'parcelflow.db'}"}
+    for name in ("PARCELFLOW_SMTP_URL", "PARCELFLOW_METRICS_PORT"):
+        env.pop(name, None)
+    dev = subprocess.Popen([*PARCELFLOW, "dev", "--workdir", str(tmp_path / "dev"),
+                            "--port", str(port)], cwd=tmp_path, env=env,
+                           start_new_session=True,  # its own group, as a terminal's job
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert dev.stdout is not None
+        for line in dev.stdout:
+            if line.startswith("workers:"):
+                break
+        time.sleep(3)  # the workers past their start
+        assert dev.poll() is None
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        out, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 0, out
+    assert "stopped by itself" not in out
+    assert not answers(port), "the broker is still running"

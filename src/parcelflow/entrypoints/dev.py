@@ -157,7 +157,9 @@ def _run_dev(workdir: Path, port: int, stop: threading.Event, *, console: Consol
                       "Ctrl-C stops everything.", soft_wrap=True, highlight=False)
         while not stop.wait(1.0):
             stopped = stopped_process(broker, children, workdir)
-            if stopped is not None:
+            # Ctrl-C at a terminal reaches the workers too: one may be gone before this
+            # process's handler has set `stop`. That is a stop, not a failure.
+            if stopped is not None and not stop.wait(0.5):
                 name, code, log_path = stopped
                 console.print(f"{name} stopped by itself (exit code {code}); "
                               f"the end of {log_path}:", style="red", highlight=False)
