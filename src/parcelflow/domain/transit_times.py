@@ -72,10 +72,19 @@ def reached_station(visits: Sequence[tuple[str, datetime]],
     facility. The first scan of the run, not only an arrival scan: a missed arrival scan
     is common, and the out-for-delivery scan then is where it was first seen. None: the
     parcel is not (or was not delivered) at a station (a hub, a pickup point)."""
-    if not visits or kind_of(visits[-1][0]) != FacilityKind.STATION:
+    return _station_run(reversed(visits), kind_of)
+
+
+def _station_run(latest_first: Iterable[tuple[str, datetime]],
+                 kind_of: Callable[[str], FacilityKind | None]) -> tuple[str, datetime] | None:
+    """`reached_station` of the scans given latest first: reads only the last stay (a
+    follower asks it at every scan, of a lazy view of the standing scans)."""
+    scans = iter(latest_first)
+    last = next(scans, None)
+    if last is None or kind_of(last[0]) != FacilityKind.STATION:
         return None
-    station, first = visits[-1]
-    for facility, at in reversed(visits):
+    station, first = last
+    for facility, at in scans:
         if facility != station:
             break
         first = at
@@ -186,17 +195,6 @@ def typical_prediction(picked_up: datetime, typical_hours: float | None) -> Pred
     return Prediction(typical, typical, typical, 0.0, FALLBACK)
 
 
-def _last_stay(physical: list[Entry]) -> list[tuple[str, datetime]]:
-    """(facility, occurred_at) of the standing scans of the last stay, the only ones
-    `reached_station` reads: not every scan's, at every scan of a follower."""
-    start = len(physical)
-    if start:
-        facility = physical[-1].scan.facility  # type: ignore[union-attr]
-        while start > 0 and physical[start - 1].scan.facility == facility:  # type: ignore[union-attr]
-            start -= 1
-    return [(e.scan.facility, e.occurred_at) for e in physical[start:]]  # type: ignore[union-attr]
-
-
 # The learned model in force at a moment (the latest learned by then), or None.
 Models = Callable[[datetime], "TransitTimes | None"]
 
@@ -297,7 +295,8 @@ def _current(state: ParcelState, manifest: Manifest, network: Network, models: M
     model = models(latest)
     if fixed_now is _FIND:
         fixed_now = estimate_eta(state, manifest, network, revised=revised, model=eta_model)
-    at_station = reached_station(_last_stay(state.physical), network.kind_of) \
+    at_station = _station_run(((e.scan.facility, e.occurred_at)  # type: ignore[union-attr]
+                               for e in reversed(state.physical)), network.kind_of) \
         if state.status in _AT_STATION else None
     if at_station is not None and model is not None:
         last_mile = model.predict_last_mile(at_station[0], str(manifest.service_level),
