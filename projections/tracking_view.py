@@ -233,36 +233,22 @@ class Renderer:
         return shown
 
     def _timeline(self, parcel: Parcel, opener: Opener | None, remember: bool = True) -> str:
+        if not remember:
+            # Rendered once (a rebuild): the lines written in one call, nothing kept.
+            # orjson writes a list as its items' own texts joined by commas, so this is
+            # the text the joined lines below make (tests/integration/test_tracking_rebuild.py
+            # compares a rebuilt view with the followed one byte for byte).
+            return orjson.dumps([self._line(parcel, entry, opener, False)
+                                 for entry in parcel.state.timeline]).decode()
         # An erasure changes what a signature line says: the lines are remembered per
         # parcel and erasure state.
-        known = self._lines.get((parcel.id, parcel.erased)) if remember else {}
+        known = self._lines.get((parcel.id, parcel.erased))
         if known is None:
             known = self._lines[(parcel.id, parcel.erased)] = {}
-        network = self.service.network
         lines: list[bytes] = []
         for entry in parcel.state.timeline:
             cached = known.get(entry.version)
             if cached is None or cached[0] is not entry:
-                shown = entry
-                if entry.scan is not None and is_sealed(entry.scan.signed_by):
-                    shown = replace(entry, scan=replace(entry.scan, signed_by=self._signature(
-                        parcel, entry.scan.signed_by, opener, remember)))
-                scan = shown.scan
-                at = entry.occurred_at
-                line = {
-                    "version": entry.version,
-                    "type": entry.kind,
-                    # orjson writes the datetime itself where its text is isoformat()'s
-                    # (whole-minute fixed offsets, what the store reads back): one
-                    # isoformat() fewer a line, ~8% of the timeline's time (py-spy).
-                    "occurred_at": at if written_as_isoformat(at.tzinfo) else at.isoformat(),
-                    "facility": scan.facility if scan else None,
-                    "city": self._city(scan.facility) if scan else None,
-                    "description": self._scan_line(shown) if scan else describe(
-                        shown, network, masked=True),
-                    "late": entry.late,
-                    "voided": entry.voided,
-                }
                 # Kept written: a follower renders a parcel's timeline again at every
                 # scan, and writing every line again each time was ~4 us of them. Kept
                 # as a copy: a line as orjson returns it holds ~4 KiB of the process's
@@ -270,9 +256,34 @@ class Renderer:
                 # 4.0 KiB a 195-byte line against 0.24 KiB copied), which tripled a
                 # follower's memory per parcel (bench/memory.py: 7,110 against 2,538
                 # MiB per 100,000; tests/integration/test_tracking_renderer_memory.py).
-                cached = known[entry.version] = (entry, _compact(orjson.dumps(line)))
+                cached = known[entry.version] = (
+                    entry, _compact(orjson.dumps(self._line(parcel, entry, opener, True))))
             lines.append(cached[1])
         return (b"[%b]" % b",".join(lines)).decode()
+
+    def _line(self, parcel: Parcel, entry: Any, opener: Opener | None,
+              remember: bool) -> dict[str, Any]:
+        """One timeline line as customers see it (masked)."""
+        shown = entry
+        if entry.scan is not None and is_sealed(entry.scan.signed_by):
+            shown = replace(entry, scan=replace(entry.scan, signed_by=self._signature(
+                parcel, entry.scan.signed_by, opener, remember)))
+        scan = shown.scan
+        at = entry.occurred_at
+        return {
+            "version": entry.version,
+            "type": entry.kind,
+            # orjson writes the datetime itself where its text is isoformat()'s
+            # (whole-minute fixed offsets, what the store reads back): one
+            # isoformat() fewer a line, ~8% of the timeline's time (py-spy).
+            "occurred_at": at if written_as_isoformat(at.tzinfo) else at.isoformat(),
+            "facility": scan.facility if scan else None,
+            "city": self._city(scan.facility) if scan else None,
+            "description": self._scan_line(shown) if scan else describe(
+                shown, self.service.network, masked=True),
+            "late": entry.late,
+            "voided": entry.voided,
+        }
 
     def _scan_line(self, entry: Any) -> str:
         """A scan's line as customers read it (`describe`, masked). It depends on the
