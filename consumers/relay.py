@@ -11,9 +11,11 @@ The producer's pipeline is kept full: batch n+1 is read, encoded and handed to t
 producer while batch n's acknowledgements are awaited, and n's position is saved once
 they are all in (then n+1's in turn; when the log has nothing new, the batch in flight
 is finished before waiting). Per-parcel order holds across batches: one partition per
-tracking number, one produce request in flight per connection, and a failed request
+tracking number, one produce request in flight per connection, a failed request
 retried ahead of what follows it (kafka-python's `max_in_flight_requests_per_connection=1`
-with retries). Each CloudEvent is made once, straight from the stored JSON
+with retries), and no record ever given up on by the producer while the broker is away
+(`kafka.ordered_producer`): what the relay sends again after a timeout queues behind
+what the producer still holds. Each CloudEvent is made once, straight from the stored JSON
 (`parcel_events.encode_stored`), not from a decoded event object.
 
 If the broker is away, the batch is retried with backoff from the saved position until
@@ -244,7 +246,7 @@ def build_relays(service: ParcelService, settings: Settings, *,
 def _relay(service: ParcelService, settings: Settings, database_url: str,
            client_id: str) -> Relay:
     return Relay(
-        service, kafka.producer(settings, client_id=client_id),
+        service, kafka.ordered_producer(settings, client_id=client_id),
         topic=settings.kafka_events_topic,
         positions=PositionStore(service.factory.datastore),  # type: ignore[attr-defined]
         lock=LeaderLock(database_url, f"relay-{settings.kafka_events_topic}"),

@@ -65,6 +65,30 @@ def producer(settings: Settings, *, client_id: str, **overrides: Any) -> KafkaPr
     return KafkaProducer(**config)
 
 
+# Kafka's "never" for a duration in ms (Java's Integer.MAX_VALUE), about 24.8 days.
+NEVER_MS = 2**31 - 1
+
+
+def ordered_producer(settings: Settings, *, client_id: str, **overrides: Any) -> KafkaProducer:
+    """A producer whose records are delivered in the order they were handed to it, per
+    partition, however long the broker is away (up to Kafka's "never", 24.8 days): it
+    does not give up on a record it holds.
+
+    With a delivery timeout, a batch that waited longer than it while the broker was
+    away is expired, and the batch handed over after it, still young, is delivered once
+    the broker is back: the relay then sends the expired one again, after its
+    successor, and a consumer reads a parcel's later event before its earlier one
+    (tests/integration/test_kafka_ordering.py, against a broker stopped for longer than
+    the timeout). The caller's own wait (`acknowledged`) still times out, so a worker
+    is not held; what it sends again queues behind what is still held, in order (so
+    the topic gets duplicates, which consumers drop by CloudEvent id). What it holds is
+    bounded by the producer's buffer memory (kafka-python's 32 MB): once that is full, a
+    send waits `max_block_ms` and fails, and the caller retries (kafka-python's
+    behaviour, not tested here)."""
+    return producer(settings, client_id=client_id,
+                    **{"delivery_timeout_ms": NEVER_MS, **overrides})
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     topic: str
