@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from playwright.sync_api import expect
+
 from parcelflow.application.complaints import Complaints
 from parcelflow.consumers.notifications.messages import local_time
 from tests.browser.parcels import RECEIVER_PHONE_LAST4, SENDER_PHONE_LAST4
@@ -36,7 +38,8 @@ def test_a_customer_looks_up_proves_the_phone_and_reads_the_timeline_in_chinese_
 
     page.get_by_label("手机号后4位").fill(RECEIVER_PHONE_LAST4)
     page.get_by_role("button", name="查看完整物流").click()
-    assert page.get_by_role("heading", name="完整物流记录", exact=True).is_visible()
+    # Waits for the answer's page: the click returns once it starts loading.
+    expect(page.get_by_role("heading", name="完整物流记录", exact=True)).to_be_visible()
     story = page.get_by_role("region", name="包裹动态说明")
     assert "我们已尝试派送（第1次），但收件人不在。" in story.inner_text()
     assert "快递员将在下一个派送班次再次派送" in story.inner_text()
@@ -52,7 +55,7 @@ def test_a_customer_looks_up_proves_the_phone_and_reads_the_timeline_in_chinese_
     page.set_viewport_size(DESKTOP)
 
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", name="Full timeline", exact=True).is_visible()  # proof remembered
+    expect(page.get_by_role("heading", name="Full timeline", exact=True)).to_be_visible()  # proof remembered
     story = page.get_by_role("region", name="What is happening")
     assert "We tried to deliver it (attempt 1), but nobody was available to receive it." \
         in story.inner_text()
@@ -87,7 +90,7 @@ def test_without_javascript_lookup_proof_and_timeline_work(site, parcels, pages)
     assert page.locator(".status").inner_text() == "Delivered"
     page.get_by_label("Last 4 digits of phone").fill(RECEIVER_PHONE_LAST4)
     page.get_by_role("button", name="Show full timeline").click()
-    assert page.get_by_role("heading", name="Full timeline", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Full timeline", exact=True)).to_be_visible()
     facts = page.locator("dl.facts").inner_text()
     assert "Signed for by" in facts and "李*" in facts and "李华" not in page.content()
 

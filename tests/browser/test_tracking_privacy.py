@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.browser.parcels import RECEIVER_PHONE_LAST4
 from tests.support.browser import assert_accessible
@@ -104,11 +105,12 @@ def test_every_tracking_page_passes_axe_in_both_languages(site, parcels, pages):
             page.locator("#phone_last4").fill("12")  # too short for the server: 422 page
             page.locator("#phone_last4").evaluate("e => e.removeAttribute('pattern')")
             page.locator("#proof button").click()
-            assert page.locator("#phone_last4_error").is_visible()
+            # Waits for the answer's page: the click returns once it starts loading.
+            expect(page.locator("#phone_last4_error")).to_be_visible()
             assert_accessible(page)
             page.locator("#phone_last4").fill(RECEIVER_PHONE_LAST4)
             page.locator("#proof button").click()
-            assert page.locator("#timeline").is_visible()
+            expect(page.locator("#timeline")).to_be_visible()
             assert_accessible(page)  # with proof
 
 

@@ -15,7 +15,7 @@ from parcelflow.adapters.positions import RELAY, PositionStore
 from tests.support.api import make_api
 from tests.support.builders import journey, manifest, recent_start
 from tests.support.kafka_settings import kafka_test_settings, settings_env
-from tests.support.mail import free_port
+from tests.support.serving import free_port
 from tests.support.workers import wait_until
 
 

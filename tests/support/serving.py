@@ -22,9 +22,8 @@ def serve_env(db: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now, for a child process to bind later (see `free_ports`)."""
+    return free_ports(1)
 
 
 def free_ports(count: int) -> int:
