@@ -9,6 +9,8 @@ import re
 import threading
 from datetime import datetime, timedelta
 
+from playwright.sync_api import expect
+
 from parcelflow.consumers.notifications.worker import build_notify_worker
 from parcelflow.settings import Settings
 from tests.browser.conftest import SURVEY_SECRET
@@ -78,4 +80,4 @@ def test_a_receiver_answers_the_survey_from_the_delivered_email(site, pages, scr
     assert page.get_by_role("heading", name="Already answered").is_visible()
     assert page.get_by_role("button", name="Send").count() == 0
     page.get_by_role("link", name="中文").click()
-    assert page.get_by_role("heading", name="已评价").is_visible()
+    expect(page.get_by_role("heading", name="已评价")).to_be_visible()

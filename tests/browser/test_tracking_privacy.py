@@ -88,7 +88,7 @@ def test_wrong_answers_on_the_page_and_the_api_count_against_one_limit(site, par
     with page.expect_response(re.compile("/proof$")) as answer:
         page.get_by_role("button", name="Show full timeline").click()
     assert answer.value.status == 429 and int(answer.value.headers["retry-after"]) > 0
-    assert page.get_by_role("heading", name="Too many tries").is_visible()
+    expect(page.get_by_role("heading", name="Too many tries")).to_be_visible()
     assert page.get_by_role("heading", name="Full timeline", exact=True).count() == 0
     assert_accessible(page)
 

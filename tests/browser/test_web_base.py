@@ -4,6 +4,7 @@ them, parcelflow's own assets only, accessible to axe-core in real Chromium."""
 from __future__ import annotations
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.support.browser import assert_accessible
 
@@ -18,8 +19,8 @@ def test_the_tracking_form_speaks_the_browsers_language_and_switches_on_a_link(s
     assert_accessible(page)
 
     page.get_by_role("link", name="English").click()
+    expect(page.get_by_label("Tracking number")).to_be_visible()
     assert page.url == site.url("/track")
-    assert page.get_by_label("Tracking number").is_visible()
     assert page.get_by_role("button", name="Track").is_visible()
     assert_accessible(page)
     page.goto(site.url("/track"))  # remembered
