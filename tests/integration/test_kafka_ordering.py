@@ -5,6 +5,7 @@ order across batches). On the real broker, stopped and started again."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from parcelflow.adapters import kafka
 from parcelflow.settings import Settings
@@ -25,30 +26,36 @@ def test_records_handed_over_while_the_broker_is_away_arrive_in_order_once_it_is
         settings = Settings(_env_file=None, kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
                             kafka_idempotence=False, kafka_send_timeout=SEND_TIMEOUT)
         producer = kafka.ordered_producer(settings, client_id="ordering-test")
-        producer.send(topic, key=b"parcel", value=b"before").get(timeout=10)
-
-        broker.stop()
-        first = [producer.send(topic, key=b"parcel", value=b"first-%d " % i + PADDING)
-                 for i in range(3)]
-        # Longer than a plain producer's delivery timeout (send timeout + 1 s): by now
-        # it would have given the first records up.
-        time.sleep(2 * SEND_TIMEOUT)
-        later = [producer.send(topic, key=b"parcel", value=b"later-%d " % i + PADDING)
-                 for i in range(3)]
-        # Back at once (empty: its storage is memory), while the later records are
-        # young: a producer that gave the first ones up delivers the later ones alone,
-        # ahead of the first ones' next sending.
-        broker.start()
-        broker.create_topics([topic], partitions=1)
-
-        deadline = time.monotonic() + 30
-        while not all(f.is_done for f in first + later) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        values = [r.value.split(b" ", 1)[0] for r in read_topic(
-            broker.bootstrap, topic, 6, partitions=1, timeout=10)]
-        assert values == [b"first-0", b"first-1", b"first-2",
-                          b"later-0", b"later-1", b"later-2"]
-        assert all(f.succeeded() for f in first + later)
-        producer.close(timeout=5)
+        try:
+            handed_over_in_order(broker, producer, topic)
+        finally:
+            producer.close(timeout=0)  # what it still holds (only after a failure) is dropped
     finally:
         broker.stop()
+
+
+def handed_over_in_order(broker: KafkaBroker, producer: Any, topic: str) -> None:
+    producer.send(topic, key=b"parcel", value=b"before").get(timeout=10)
+
+    broker.stop()
+    first = [producer.send(topic, key=b"parcel", value=b"first-%d " % i + PADDING)
+             for i in range(3)]
+    # Longer than a plain producer's delivery timeout (send timeout + 1 s): by now it
+    # would have given the first records up.
+    time.sleep(2 * SEND_TIMEOUT)
+    later = [producer.send(topic, key=b"parcel", value=b"later-%d " % i + PADDING)
+             for i in range(3)]
+    # Back at once (empty: its storage is memory), while the later records are young: a
+    # producer that gave the first ones up delivers the later ones alone, ahead of the
+    # first ones' next sending.
+    broker.start()
+    broker.create_topics([topic], partitions=1)
+
+    deadline = time.monotonic() + 30
+    while not all(f.is_done for f in first + later) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    values = [r.value.split(b" ", 1)[0] for r in read_topic(
+        broker.bootstrap, topic, 6, partitions=1, timeout=10)]
+    assert values == [b"first-0", b"first-1", b"first-2",
+                      b"later-0", b"later-1", b"later-2"]
+    assert all(f.succeeded() for f in first + later)
