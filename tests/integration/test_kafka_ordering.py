@@ -11,6 +11,7 @@ from parcelflow.adapters import kafka
 from parcelflow.settings import Settings
 from tests.support.kafka_broker import KafkaBroker, unique_name
 from tests.support.topics import read_topic
+from tests.support.workers import wait_until
 
 SEND_TIMEOUT = 2.0  # s; a plain `kafka.producer` gives a record up 1 s after it
 # Larger than the producer's batch size: each record is a batch of its own, created when
@@ -51,9 +52,7 @@ def handed_over_in_order(broker: KafkaBroker, producer: Any, topic: str) -> None
     broker.start()
     broker.create_topics([topic], partitions=1)
 
-    deadline = time.monotonic() + 30
-    while not all(f.is_done for f in first + later) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: all(f.is_done for f in first + later), what="every send to settle")
     values = [r.value.split(b" ", 1)[0] for r in read_topic(
         broker.bootstrap, topic, 6, partitions=1, timeout=10)]
     assert values == [b"first-0", b"first-1", b"first-2",

@@ -4,7 +4,6 @@ Redis Sentinel in front of it, for the `redis+sentinel://` storage."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import redis
 
 from tests.support.serving import free_ports
+from tests.support.workers import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379"
 SENTINEL_SERVICE = "parcelflow"
@@ -39,19 +39,19 @@ def redis_sentinel(workdir: Path) -> Iterator[str]:
     with log_path.open("w") as log:
         process = subprocess.Popen(["redis-server", str(conf), "--sentinel"],
                                    stdout=log, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"Redis Sentinel stopped on port {port}:\n"
+                               f"{log_path.read_text()[-2000:]}")
+        try:
+            return bool(client.sentinel_get_master_addr_by_name(SENTINEL_SERVICE))
+        except redis.RedisError:
+            return False
+
     try:
-        client = redis.Redis(port=port, socket_connect_timeout=1)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if client.sentinel_get_master_addr_by_name(SENTINEL_SERVICE):
-                    break
-            except redis.RedisError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Redis Sentinel did not start on port {port}:\n"
-                                   f"{log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
+        wait_until(answering, timeout=15, what=f"Redis Sentinel on port {port} ({log_path})")
         yield f"redis+sentinel://127.0.0.1:{port}/{SENTINEL_SERVICE}"
     finally:
         process.terminate()
