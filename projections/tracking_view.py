@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import orjson
@@ -372,11 +372,17 @@ class Renderer:
 
 
 def _prediction(p: Prediction | None) -> str | None:
+    """The prediction as the view stores it, its times in `utc`'s text. They are handed
+    to orjson in UTC (`datetime.UTC`, whose text orjson writes as `isoformat()` does:
+    `written_as_isoformat`): three `utc` look-ups a prediction fewer, two predictions
+    a row, most of them misses in a rebuild (0.5% of its instructions, callgrind).
+    tests/unit/test_tracking_prediction_text.py compares the text with `utc`'s."""
     if p is None:
         return None
-    return orjson.dumps({"earliest": utc(p.earliest), "likely": utc(p.likely),
-                         "latest": utc(p.latest), "confidence": p.confidence,
-                         "basis": p.basis}).decode()
+    return orjson.dumps({"earliest": p.earliest.astimezone(UTC),
+                         "likely": p.likely.astimezone(UTC),
+                         "latest": p.latest.astimezone(UTC),
+                         "confidence": p.confidence, "basis": p.basis}).decode()
 
 
 class TrackingView(ParcelProjection):

@@ -9,8 +9,10 @@ exceptions, deliveries, an erasure, parcels spread over many follower batches.
 
 from __future__ import annotations
 
-from parcelflow.application.erasure import Erasure
+import pytest
 from parcelflow.projections.registry import runner
+
+from parcelflow.application.erasure import Erasure
 from parcelflow.simulation import simulate
 
 
@@ -44,3 +46,34 @@ def test_a_rebuilt_tracking_view_is_the_followed_one_byte_for_byte(service, cloc
         assert stored_rows(follower) == followed
     finally:
         follower.close()
+
+
+def test_a_chunk_made_whole_is_the_chunk_applied_whatever_order_its_events_come_in(
+        service, monkeypatch):
+    from parcelflow.projections.base import Replica
+
+    sim = simulate(service.network, parcels=12, now=service.clock(), seed=8)
+    service.register(sim.manifests)
+    service.ingest(sim.scans)
+    service.register(sim.late_manifests)
+    mapper, upto = service.mapper, service.recorder.max_notification_id()
+    stored = service.recorder.select_events_for(service.recorder.parcel_ids(upto))
+    by_parcel = [[mapper.to_domain_event(e) for e in evs] for evs in stored.values()]
+    in_log = sorted((e for evs in by_parcel for e in evs),
+                    key=lambda e: (e.recorded_at, e.originator_version))
+
+    def parcels(found: dict) -> dict:
+        return {pid: (p.version, p.state, vars(p.entries)["_sorted"]) for pid, p in found.items()}
+
+    expected = parcels(Replica(service).apply(in_log))
+    assert len(expected) == len(by_parcel) and min(len(evs) for evs in by_parcel) >= 1
+    # Parcel by parcel (a rebuild's chunk): made whole, `apply` never asked.
+    with monkeypatch.context() as patched:
+        patched.setattr(Replica, "apply", lambda self, events: pytest.fail("applied"))
+        assert parcels(Replica(service).whole([e for evs in by_parcel for e in evs])) == expected
+    # Interleaved, one history given twice, one parcel from its middle: applied instead.
+    twice = [e for evs in by_parcel for e in evs] + by_parcel[0][:2]  # its start again
+    middle = [e for evs in by_parcel[1:] for e in evs] + by_parcel[0][1:]
+    assert parcels(Replica(service).whole(in_log)) == expected
+    assert parcels(Replica(service).whole(twice)) == expected
+    assert parcels(Replica(service).whole(middle)) == expected

@@ -55,3 +55,8 @@ def check_parcel_recorder(service: Any) -> None:
     assert set(recorder.parcel_ids(first)) == {one, two}
     head = recorder.max_notification_id()
     assert recorder.count_after(first) == 2 and recorder.count_after(head) == 0
+    # A parcel is in the log from its first event on (parcel_ids reads the first events).
+    service.register([manifest(4)])
+    four = parcel_id(tracking(4))
+    assert four not in recorder.parcel_ids(head)
+    assert set(recorder.parcel_ids(recorder.max_notification_id())) == {one, two, four}

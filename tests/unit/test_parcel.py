@@ -442,14 +442,16 @@ def _parcel_vars(parcel: Parcel) -> dict:
     return found
 
 
-def test_scans_recorded_without_the_librarys_mutate_leave_the_parcel_trigger_event_leaves():
+def test_scans_recorded_without_the_librarys_mutate_leave_the_parcel_trigger_event_leaves(
+        monkeypatch):
     from eventsourcing.domain import Aggregate
 
     from parcelflow.domain import scanning
 
     # What record_scans does in place of the library's chain is what that chain does:
-    # the event mutates the parcel with the library's own `mutate` and our `apply`.
-    assert Parcel.ScanRecorded.mutate is Aggregate.Event.mutate
+    # the event mutates the parcel with the library's own `mutate` and our `apply`
+    # (ScanRecorded's own `mutate`, for scans read back, is compared with it below).
+    monkeypatch.setattr(Parcel.ScanRecorded, "mutate", Aggregate.Event.mutate)
     assert Parcel.ScanRecorded.apply is ParcelEvent.apply
     assert scanning._TOPIC == get_topic(Parcel.ScanRecorded)
     start = Parcel.register(sealed_manifest(), recorded_at=T0)  # sealing is randomised:
@@ -468,3 +470,90 @@ def test_scans_recorded_without_the_librarys_mutate_leave_the_parcel_trigger_eve
         assert ours.state == theirs.state
     events = list(ours.collect_events())
     assert len(events) > 12 and events == list(theirs.collect_events())
+
+
+def _recorded_journey() -> list:
+    """A parcel's events as stored: a registration, scans in four batches (late ones, a
+    misroute, an exception raised and closed), in version order."""
+    parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
+    for n, batch in enumerate([as_scans(*JOURNEY[:2]), as_scans(*JOURNEY[2:5], _MISROUTED),
+                               as_scans(JOURNEY[5], JOURNEY[3]),
+                               as_scans(*JOURNEY[6:], scan("exception", "SHA-STA-13", 25,
+                                                            exception_code="damaged"))]):
+        parcel.record_scans(batch, recorded_at=NOW + timedelta(minutes=n))
+    return list(parcel.collect_events())
+
+
+def _replayed(events: list) -> Parcel:
+    parcel = None
+    for event in events:
+        parcel = event.mutate(parcel)
+    assert isinstance(parcel, Parcel)
+    return parcel
+
+
+def test_a_scan_read_back_mutates_the_parcel_as_the_librarys_mutate_does(monkeypatch):
+    from eventsourcing.domain import Aggregate
+
+    events = _recorded_journey()
+    scans = [e for e in events if type(e) is Parcel.ScanRecorded]
+    assert len(scans) > 10 and len(events) > len(scans) + 1  # other events between them
+    ours = [_replayed(events[:n]) for n in range(1, len(events) + 1)]
+    with monkeypatch.context() as patched:
+        patched.setattr(Parcel.ScanRecorded, "mutate", Aggregate.Event.mutate)
+        theirs = [_replayed(events[:n]) for n in range(1, len(events) + 1)]
+    for mine, library in zip(ours, theirs):  # after every event, not only the last
+        assert mine.version == library.version and mine.modified_on == library.modified_on
+        assert _parcel_vars(mine) == _parcel_vars(library)
+        assert mine.state == library.state
+
+
+def test_a_scan_for_another_parcel_or_out_of_turn_is_refused_as_the_library_refuses_it(
+        monkeypatch):
+    from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError
+
+    events = _recorded_journey()
+    at = next(i for i, e in enumerate(events) if type(e) is Parcel.ScanRecorded and i > 2)
+    other = Parcel.register(sealed_manifest(2), recorded_at=T0)
+    cases = [(lambda: _replayed(events[:at - 1]), OriginatorVersionError),  # one skipped
+             (lambda: _replayed(events[:at + 1]), OriginatorVersionError),  # one again
+             (lambda: other, OriginatorIDError)]
+    for make, error in cases:
+        refused = []
+        for library in (False, True):
+            with monkeypatch.context() as patched:
+                if library:
+                    patched.setattr(Parcel.ScanRecorded, "mutate", Aggregate.Event.mutate)
+                parcel = make()
+                before = _parcel_vars(copy.deepcopy(parcel))
+                with pytest.raises(error) as raised:
+                    events[at].mutate(parcel)
+                refused.append(raised.value.args)
+                assert _parcel_vars(parcel) == before  # refused before anything changed
+        assert refused[0] == refused[1]
+
+
+def test_a_scan_read_back_is_the_scan_its_constructor_makes():
+    import dataclasses
+
+    from parcelflow.domain.timeline import Scan
+    from parcelflow.domain.vocabulary import ExceptionCode, FacilityKind, ScanType
+
+    events = [e for e in _recorded_journey() if type(e) is Parcel.ScanRecorded]
+    # A scan stored without a device (older events), and one with every code set.
+    events.append(dataclasses.replace(events[0], device_id=None))
+    events.append(dataclasses.replace(events[1], exception_code="damaged",
+                                      attempt_reason="recipient_absent", signed_by="front desk",
+                                      facility_kind=None))
+    assert any(e.exception_code for e in events) and any(e.facility_kind for e in events)
+    for e in events:
+        made = Scan(scan_id=e.scan_id, scan_type=ScanType(e.scan_type),
+                    occurred_at=e.occurred_at, facility=e.facility,
+                    device_id=e.device_id or "", operator_id=e.operator_id,
+                    next_facility=e.next_facility,
+                    exception_code=ExceptionCode(e.exception_code) if e.exception_code else None,
+                    attempt_reason=ExceptionCode(e.attempt_reason) if e.attempt_reason else None,
+                    signed_by=e.signed_by, note=e.note,
+                    facility_kind=FacilityKind(e.facility_kind) if e.facility_kind else None)
+        scan_ = e.to_scan()
+        assert scan_ == made and list(vars(scan_).items()) == list(vars(made).items())

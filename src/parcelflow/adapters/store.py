@@ -86,8 +86,10 @@ class SQLiteParcelRecorder(SQLiteApplicationRecorder, ParcelRecorder):
 
     def parcel_ids(self, upto: int) -> list[UUID]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
-                      f"WHERE rowid <= ?", (upto,))
+            # A parcel's first event (version 1) is its first in the log: see the
+            # PostgreSQL recorder's.
+            c.execute(f"SELECT originator_id FROM {self.events_table_name} "
+                      f"WHERE originator_version = 1 AND rowid <= ?", (upto,))
             return [UUID(row[0]) for row in c.fetchall()]
 
 
@@ -219,9 +221,18 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
         with self.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row, binary=True) as curs:
             curs.execute(query, (list(ids),))
+            # The rows come parcel by parcel (ORDER BY originator_id): a parcel's list is
+            # found at its first row, the next rows compared by their ids' ints.
+            # `UUID.__hash__` and `__eq__` are Python: a look-up a row was a quarter of
+            # this loop's CPU (0.055 of 0.22 s for 149,345 rows), which a rebuild's
+            # reader and a cold batch run for every event they read.
+            key, events = None, []
             for pid, version, topic, state, position in curs.fetchall():
                 if position <= last:
-                    found[pid].append(stored_event(pid, version, topic, state))
+                    if pid.int != key:
+                        key = pid.int
+                        events = found[pid]
+                    events.append(stored_event(pid, version, topic, state))
         return found
 
     def select_events_in(self, versions: Mapping[UUID, range]) -> dict[UUID, list[StoredEvent]]:
@@ -250,7 +261,12 @@ class PostgresParcelRecorder(PostgresApplicationRecorder, ParcelRecorder):
         return found
 
     def parcel_ids(self, upto: int) -> list[UUID]:
-        query = SQL("SELECT DISTINCT originator_id FROM {} WHERE notification_id <= %s").format(
+        """Read as the parcels whose first event (version 1: the library's first, and a
+        bucket move copies a parcel's events in log order) is at or before `upto`: no
+        `DISTINCT` over every event. 36 against 114 ms for 20,000 parcels of 149,345
+        events (EXPLAIN ANALYZE), where a rebuild waits for it before its first read."""
+        query = SQL("SELECT originator_id FROM {} "
+                    "WHERE originator_version = 1 AND notification_id <= %s").format(
             self._table())
         with self.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row, binary=True) as curs:
