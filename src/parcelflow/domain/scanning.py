@@ -34,9 +34,10 @@ class ScanRecorded(ParcelEvent):
     note: str | None
 
     def on(self, parcel: ParcelCore) -> None:
-        # Made by the library's `trigger_event`: the scan made again from the event.
-        # Read back from the store, `mutate` below does this itself; `record_scans`
-        # applies the scans it records itself, with the Scan it made the event from.
+        # The scan made again from the event. `mutate` below does this itself (for
+        # scans read back, or made by the library's `trigger_event`), and `record_scans`
+        # with the Scan it made the event from; this is the `apply` chain's step, which
+        # the library's own `mutate` calls (the tests compare the two ways).
         _take(parcel, self, self.to_scan())
 
     def mutate(self, aggregate: Any) -> Any:
