@@ -473,8 +473,9 @@ def test_scans_recorded_without_the_librarys_mutate_leave_the_parcel_trigger_eve
 
 
 def _recorded_journey() -> list:
-    """A parcel's events as stored: a registration, scans in four batches (late ones, a
-    misroute, an exception raised and closed), in version order."""
+    """A parcel's events as stored, in version order: its registration, scans in four
+    batches (one scan sent again), a misroute's exception raised and resolved by the
+    next scan, and a damage report's raised."""
     parcel = Parcel.register(sealed_manifest(), recorded_at=T0)
     for n, batch in enumerate([as_scans(*JOURNEY[:2]), as_scans(*JOURNEY[2:5], _MISROUTED),
                                as_scans(JOURNEY[5], JOURNEY[3]),
