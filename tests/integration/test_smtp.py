@@ -54,7 +54,7 @@ class Recorder:
     def __init__(self, *, smtputf8: bool, pipelining: bool = False):
         from aiosmtpd.controller import Controller
 
-        from tests.support.mail import free_port
+        from tests.support.serving import free_port
 
         self.received: list[tuple[str, list[str]]] = []
         self.messages: list[bytes] = []

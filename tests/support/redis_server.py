@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.serving import free_ports
+from tests.support.serving import free_port
 from tests.support.workers import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -30,7 +30,7 @@ def redis_sentinel(workdir: Path) -> Iterator[str]:
     """A Sentinel (`redis-server --sentinel`, Debian's redis-server) on a free port,
     watching the local Redis as its one master: the storage URL that reaches that master
     through it. It never fails the master over: there is no replica to promote."""
-    port = free_ports(1)
+    port = free_port()
     conf = workdir / "sentinel.conf"  # Sentinel rewrites its own file: one of its own
     conf.write_text(f"port {port}\nbind 127.0.0.1\ndaemonize no\n"
                     f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 6379 1\n"

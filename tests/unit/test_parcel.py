@@ -485,14 +485,13 @@ def _recorded_journey() -> list:
     return list(parcel.collect_events())
 
 
-def _replayed(events: list, *, read: bool = False) -> Parcel:
-    """The parcel the events make; with `read`, its state asked after every event (so
-    a state left cached by an event that should have dropped it shows)."""
+def _replayed(events: list) -> Parcel:
+    """The parcel the events make, its state asked after every event (so a state left
+    cached by an event that should have dropped it shows)."""
     parcel = None
     for event in events:
         parcel = event.mutate(parcel)
-        if read:
-            parcel.state  # noqa: B018
+        parcel.state  # noqa: B018
     assert isinstance(parcel, Parcel)
     return parcel
 
@@ -503,10 +502,10 @@ def test_a_scan_read_back_mutates_the_parcel_as_the_librarys_mutate_does(monkeyp
     events = _recorded_journey()
     scans = [e for e in events if type(e) is Parcel.ScanRecorded]
     assert len(scans) > 10 and len(events) > len(scans) + 1  # other events between them
-    ours = [_replayed(events[:n], read=True) for n in range(1, len(events) + 1)]
+    ours = [_replayed(events[:n]) for n in range(1, len(events) + 1)]
     with monkeypatch.context() as patched:
         patched.setattr(Parcel.ScanRecorded, "mutate", Aggregate.Event.mutate)
-        theirs = [_replayed(events[:n], read=True) for n in range(1, len(events) + 1)]
+        theirs = [_replayed(events[:n]) for n in range(1, len(events) + 1)]
     for mine, library in zip(ours, theirs):  # after every event, not only the last
         assert mine.version == library.version and mine.modified_on == library.modified_on
         assert _parcel_vars(mine) == _parcel_vars(library)
